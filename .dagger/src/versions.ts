@@ -1,0 +1,41 @@
+/**
+ * Every container image and tool version the pipeline uses, pinned to an exact release.
+ * Nothing else in the module names an image: each stage takes its image from the validated
+ * config, whose defaults are these values (see lib/config.ts), so `ci/pipeline.json` can
+ * move one pin without touching code. Renovate/Dependabot can bump this single file.
+ */
+export const IMAGES = {
+  /** Official Rust image: CARGO_HOME=/usr/local/cargo, RUSTUP_HOME=/usr/local/rustup. */
+  rust: "rust:1.95.0-bookworm",
+  /** The plan's database: TimescaleDB on PostgreSQL 15. */
+  timescaledb: "timescale/timescaledb:2.17.2-pg15",
+  redis: "redis:7.4.1-alpine",
+  /** Codecov CLI runs from PyPI in a pinned Python image. */
+  python: "python:3.12.7-slim-bookworm",
+  trivy: "aquasec/trivy:0.57.1",
+  semgrep: "semgrep/semgrep:1.95.0",
+  gitleaks: "zricethezav/gitleaks:v8.21.2",
+  syft: "anchore/syft:v1.16.0",
+  cosign: "gcr.io/projectsigstore/cosign:v2.4.1",
+  crane: "gcr.io/go-containerregistry/crane:debug-v0.20.2",
+  /** kubectl 1.31 with sh, curl and jq (alpine/k8s bundles them). */
+  kubectl: "alpine/k8s:1.31.2",
+  k6: "grafana/k6:0.54.0",
+  curl: "curlimages/curl:8.11.0",
+  /** Small shell image for git and other utilities. */
+  alpine: "alpine:3.20.3",
+} as const;
+
+/** Tools installed with `cargo install --locked <name>@<version>` or pip, each in its own cached layer. */
+export const TOOLS = {
+  sqlxCli: "0.8.2",
+  cargoTarpaulin: "0.31.2",
+  cargoAudit: "0.21.0",
+  cargoDeny: "0.16.2",
+  codecovCli: "9.1.1",
+  /** GitHub CLI, installed from its release package in the alpine image. */
+  gh: "2.62.0",
+} as const;
+
+/** The Dagger CLI/engine version, equal to dagger.json's engineVersion and the workflows' `version:`. */
+export const DAGGER_VERSION = "0.21.9";
