@@ -1,0 +1,26 @@
+/** Running a tool whose exit status the module interprets itself. */
+import { ReturnType, type Container } from "@dagger.io/dagger";
+
+export interface ExecOutcome {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `args` with `expect: ANY`, so a non-zero exit is data rather than an exception: the gate
+ * decides what it means (findings vs. crash) and can still read the reports the tool wrote.
+ */
+export function runAllowingFailure(container: Container, args: string[]): Container {
+  return container.withExec(args, { expect: ReturnType.Any });
+}
+
+export async function outcomeOf(ran: Container): Promise<ExecOutcome> {
+  const [exitCode, stdout, stderr] = await Promise.all([ran.exitCode(), ran.stdout(), ran.stderr()]);
+  return { exitCode, stdout, stderr };
+}
+
+/** An env var whose value changes every call: an exec that must really run again (a poll, a push). */
+export function withRunNonce(container: Container): Container {
+  return container.withEnvVariable("OBSERVATORY_CI_RUN", `${Date.now()}-${Math.random().toString(36).slice(2, 10)}`);
+}

@@ -1,0 +1,52 @@
+/** A gate that ran and said no: the message is what the user needs to fix it. */
+export class GateFailure extends Error {
+  constructor(
+    readonly gate: string,
+    message: string,
+    /** The key figure of the failed run (e.g. "85.0 % < 90 %"), shown in the ci summary. */
+    readonly figure?: string,
+  ) {
+    super(`${gate}: ${message}`);
+    this.name = "GateFailure";
+  }
+}
+
+/** Invalid input (configuration, arguments) found before any container starts. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/**
+ * The shape of the SDK's ExecError. Inside the engine the bundled SDK does not export the class
+ * (DESIGN.md section 3), so a failed exec is recognised by its fields, not by `instanceof`.
+ */
+export interface ExecFailure {
+  message: string;
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function isExecFailure(e: unknown): e is ExecFailure {
+  return (
+    typeof e === "object" &&
+    e !== null &&
+    typeof (e as ExecFailure).exitCode === "number" &&
+    typeof (e as ExecFailure).stdout === "string" &&
+    typeof (e as ExecFailure).stderr === "string"
+  );
+}
+
+/** The last `lines` lines of a tool's output, for an error message that stays readable. */
+export function tail(text: string, lines = 40): string {
+  const all = text.trimEnd().split("\n");
+  const kept = all.slice(-lines).join("\n");
+  return all.length > lines ? `[... ${all.length - lines} earlier lines omitted]\n${kept}` : kept;
+}
+
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

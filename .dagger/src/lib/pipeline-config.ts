@@ -1,0 +1,124 @@
+/**
+ * The pipeline's configuration: `ci/pipeline.json` in the source (or `--config`), validated by zod.
+ * Every knob has a default equal to the plan's value, so an absent file means "the plan as written".
+ * The JSON schema published as `ci/pipeline.schema.json` is generated from `pipelineConfigSchema`.
+ */
+import { z } from "zod";
+import { IMAGES, TOOLS } from "../versions";
+import { ConfigError } from "./errors";
+
+export const DEFAULT_CONFIG_PATH = "ci/pipeline.json";
+
+/** An image reference pinned to an exact tag or digest: never untagged, never `latest`. */
+export const pinnedImage = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._\-/:]*(:[\w][\w.-]{0,127}|@sha256:[a-f0-9]{64})$/, {
+    message: "expected an image reference with an exact tag or digest (e.g. rust:1.95.0-bookworm)",
+  })
+  .refine((ref) => !/:latest$/.test(ref), { message: 'expected an exact version, not the moving tag "latest"' });
+
+const exactVersion = z
+  .string()
+  .regex(/^\d+\.\d+\.\d+$/, { message: "expected an exact version x.y.z (no ranges, no 'latest')" });
+
+const relativePath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith("/") && !p.split("/").includes(".."), {
+    message: "expected a path relative to the source directory, inside it",
+  });
+
+const imagesSchema = z
+  .strictObject(
+    Object.fromEntries(
+      Object.entries(IMAGES).map(([name, ref]) => [name, pinnedImage.default(ref).describe(`Image for ${name} (pinned).`)]),
+    ) as { [K in keyof typeof IMAGES]: z.ZodDefault<typeof pinnedImage> },
+  )
+  .prefault({})
+  .describe("Container images, each pinned to an exact version. Defaults come from the module's versions file.");
+
+const toolsSchema = z
+  .strictObject(
+    Object.fromEntries(
+      Object.entries(TOOLS).map(([name, version]) => [name, exactVersion.default(version).describe(`Exact version of ${name}.`)]),
+    ) as { [K in keyof typeof TOOLS]: z.ZodDefault<typeof exactVersion> },
+  )
+  .prefault({})
+  .describe("Tool versions installed in cached layers (cargo install --locked, pip).");
+
+export const coreConfigSchema = {
+  $schema: z.string().optional().describe("Path or URL of pipeline.schema.json, for editors."),
+  paths: z
+    .strictObject({
+      workspace: z.string().default(".").describe("Cargo workspace root, relative to the source."),
+      service: relativePath.default("services/analytics-api").describe("The service's crate directory."),
+      package: z.string().min(1).default("analytics-api").describe("The service's Cargo package name."),
+      migrations: relativePath.default("crates/storage/migrations").describe("sqlx migrations directory."),
+    })
+    .prefault({})
+    .describe("Where things are in the service's repository."),
+  images: imagesSchema,
+  tools: toolsSchema,
+  cargo: z
+    .strictObject({
+      buildJobs: z
+        .number()
+        .int()
+        .positive()
+        .optional()
+        .describe("CARGO_BUILD_JOBS; containers see every host CPU, so a shared runner may want a cap."),
+    })
+    .prefault({})
+    .describe("Cargo settings shared by every Rust gate."),
+  coverage: z
+    .strictObject({
+      threshold: z.number().min(0).max(100).default(90).describe("Minimum line coverage in percent (the plan: > 90 %)."),
+      timeoutSeconds: z.number().int().positive().default(600).describe("cargo tarpaulin --timeout, per test."),
+      exclude: z.array(z.string()).default([]).describe("Globs passed to tarpaulin --exclude-files."),
+    })
+    .prefault({})
+    .describe("Unit tests with coverage (cargo-tarpaulin, llvm engine, Cobertura XML)."),
+  tests: z
+    .strictObject({
+      database: z.string().regex(/^[a-z_][a-z0-9_]*$/).default("analytics_test").describe("Database created in the TimescaleDB service."),
+      env: z
+        .record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/), z.string())
+        .default({ RUST_LOG: "info" })
+        .describe("Plain environment of the test containers. Never put secrets here: JWT_SECRET is a Dagger secret."),
+      integrationThreads: z.number().int().positive().default(1).describe("--test-threads for integration tests."),
+    })
+    .prefault({})
+    .describe("Test services and environment."),
+};
+
+export const pipelineConfigSchema = z.strictObject({ ...coreConfigSchema }).describe("observatory-ci pipeline configuration");
+
+export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;
+
+/**
+ * Parses the configuration file's text. `source` names the file in every error, with each bad
+ * field's path, what was found and what was expected.
+ */
+export function parseConfig(text: string | undefined, source = DEFAULT_CONFIG_PATH): PipelineConfig {
+  let data: unknown = {};
+  if (text !== undefined) {
+    try {
+      data = JSON.parse(text);
+    } catch (e) {
+      throw new ConfigError(`${source} is not valid JSON: ${(e as Error).message}`);
+    }
+  }
+  const result = pipelineConfigSchema.safeParse(data, { reportInput: true });
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => `  - ${describeIssue(issue)}`);
+  throw new ConfigError(`${source} is invalid:\n${lines.join("\n")}`);
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const path = issue.path.length ? issue.path.map(String).join(".") : "(root)";
+  if (issue.code === "unrecognized_keys") {
+    return `${path}: unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(", ")} (check the spelling against ci/pipeline.schema.json)`;
+  }
+  const found = "input" in issue ? (issue.input === undefined ? "nothing" : JSON.stringify(issue.input)) : "?";
+  return `${path}: ${issue.message}; found ${found}`;
+}

@@ -1,0 +1,27 @@
+/**
+ * What every stage receives: the caller's source directory and the validated configuration.
+ * Loaded once per function call; the module object itself only holds `source` and `config`
+ * (its state is serialised between calls, so it cannot carry the parsed config).
+ */
+import type { Directory, File } from "@dagger.io/dagger";
+import { DEFAULT_CONFIG_PATH, parseConfig, type PipelineConfig } from "./lib/pipeline-config";
+
+export interface Pipeline {
+  source: Directory;
+  config: PipelineConfig;
+  /** Where the config came from, for error messages: "ci/pipeline.json", "--config", or "defaults". */
+  configOrigin: string;
+}
+
+export async function loadPipeline(source: Directory, configFile?: File): Promise<Pipeline> {
+  if (configFile) {
+    const name = await configFile.name();
+    const origin = `--config ${name}`;
+    return { source, config: parseConfig(await configFile.contents(), origin), configOrigin: origin };
+  }
+  if (await source.exists(DEFAULT_CONFIG_PATH)) {
+    const text = await source.file(DEFAULT_CONFIG_PATH).contents();
+    return { source, config: parseConfig(text, DEFAULT_CONFIG_PATH), configOrigin: DEFAULT_CONFIG_PATH };
+  }
+  return { source, config: parseConfig(undefined, "defaults"), configOrigin: "defaults" };
+}

@@ -1,0 +1,292 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { mkdtempSync, writeFileSync, mkdirSync, cpSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { dag } from "@dagger.io/dagger";
+import { IMAGES, TOOLS } from "../../.dagger/src/versions";
+import { canarySecret, describeChain, type ExecView } from "../support/recording-session";
+import { cobertura, failureOf, GOOD, healthyScript, moduleRun, type ModuleRun } from "../support/module";
+
+let run: ModuleRun | undefined;
+afterEach(async () => {
+  await run?.session.stop();
+  run = undefined;
+});
+
+async function start(...args: Parameters<typeof moduleRun>): Promise<ModuleRun> {
+  run = await moduleRun(...args);
+  return run;
+}
+
+/** Index of the first step of the exec's chain matching `field` (and `pred`), from the container's start. */
+function stepIndex(e: ExecView, field: string, pred: (args: Record<string, unknown>) => boolean = () => true): number {
+  return e.chain.findIndex((s) => s.field === field && pred(s.args));
+}
+
+function expectRustBase(e: ExecView) {
+  expect(e.image).toBe(IMAGES.rust);
+  expect(e.caches["/usr/local/cargo/registry"]).toBe("observatory-ci-cargo-registry");
+  expect(e.caches["/usr/local/cargo/git"]).toBe("observatory-ci-cargo-git");
+  expect(e.mounts["/src"]).toContain(`host.directory(path: "${GOOD}")`);
+  expect(e.workdir).toBe("/src");
+  // the components layer comes first, before any cache or source
+  expect(describeChain(e.chain)).toMatch(/from\(address: "rust:[^"]+"\)\.withExec\(args: \["rustup", "component", "add", "rustfmt", "clippy"\]\)/);
+}
+
+describe("fmt", () => {
+  it("runs cargo fmt --all -- --check on the pinned Rust base with the source mounted", async () => {
+    const { session, call } = await start();
+    await call((ci) => ci.fmt());
+    const e = session.exec("cargo", "fmt");
+    expect(e.args).toEqual(["cargo", "fmt", "--all", "--", "--check"]);
+    expect(e.opts.expect).toBe("ANY");
+    expectRustBase(e);
+  });
+
+  it("fails naming the unformatted files when rustfmt reports a diff", async () => {
+    const diff = "Diff in /src/services/analytics-api/src/lib.rs:3:\n-fn  x() {}\n+fn x() {}\n";
+    const { call } = await start(healthyScript({ exec: (e) => (e.args[1] === "fmt" ? { exitCode: 1, stdout: diff } : undefined) }));
+    const err = await failureOf(call((ci) => ci.fmt()));
+    expect(err.message).toContain("fmt: cargo fmt --check found unformatted code in 1 file(s): /src/services/analytics-api/src/lib.rs");
+    expect(err.message).toContain("cargo fmt --all");
+  });
+
+  it("tells a rustfmt crash apart from unformatted code", async () => {
+    const { call } = await start(healthyScript({ exec: (e) => (e.args[1] === "fmt" ? { exitCode: 2, stderr: "error: couldn't parse Cargo.toml" } : undefined) }));
+    const err = await failureOf(call((ci) => ci.fmt()));
+    expect(err.message).toContain("cargo fmt could not run (exit 2)");
+    expect(err.message).toContain("couldn't parse Cargo.toml");
+  });
+});
+
+describe("clippy and doc", () => {
+  it("clippy denies warnings on all targets and features, with its own target cache", async () => {
+    const { session, call } = await start();
+    await call((ci) => ci.clippy());
+    const e = session.exec("clippy", "-D");
+    expect(e.args.slice(0, 4)).toEqual(["sh", "-euc", expect.stringContaining('exec cargo "$@"'), "cargo"]);
+    expect(e.args.slice(4)).toEqual(["clippy", "--locked", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]);
+    expect(e.caches["/cargo-target"]).toBe("observatory-ci-target-clippy");
+    expect(e.env.CARGO_TARGET_DIR).toBe("/cargo-target");
+    expectRustBase(e);
+  });
+
+  it("clippy fails naming the lint", async () => {
+    const stderr = "error: unneeded `return` statement\n  --> src/lib.rs:4:5\n  = note: `-D clippy::needless-return` implied by `-D warnings`\nerror: could not compile `analytics-api`";
+    const { call } = await start(healthyScript({ exec: (e) => (e.args.includes("--all-targets") ? { exitCode: 101, stderr } : undefined) }));
+    const err = await failureOf(call((ci) => ci.clippy()));
+    expect(err.message).toMatch(/^clippy: cargo clippy -D warnings failed \(exit 101\), lints: clippy::needless-return/);
+  });
+
+  it("doc builds with RUSTDOCFLAGS=-D warnings and fails on a rustdoc warning", async () => {
+    const { session, call } = await start(healthyScript({ exec: (e) => (e.args.includes("doc") ? { exitCode: 101, stderr: "error: unresolved link to `Foo`" } : undefined) }));
+    const err = await failureOf(call((ci) => ci.doc()));
+    const e = session.exec("doc", "--no-deps");
+    expect(e.args.slice(4)).toEqual(["doc", "--locked", "--workspace", "--no-deps", "--all-features"]);
+    expect(e.env.RUSTDOCFLAGS).toBe("-D warnings");
+    expect(e.caches["/cargo-target"]).toBe("observatory-ci-target-doc");
+    expect(err.message).toContain("unresolved link to `Foo`");
+  });
+});
+
+describe("unitTest", () => {
+  it("runs migrations then tarpaulin (llvm engine, Cobertura) against TimescaleDB and Redis", async () => {
+    const { session, call } = await start();
+    await call((ci) => ci.unitTest());
+    const e = session.exec("tarpaulin", "--engine");
+    const script = e.args[2];
+    expect(script.indexOf('sqlx migrate run --source "$MIGRATIONS_DIR"')).toBeGreaterThan(-1);
+    expect(script.indexOf("sqlx migrate")).toBeLessThan(script.indexOf('exec cargo "$@"'));
+    expect(e.env.MIGRATIONS_DIR).toBe("/src/crates/storage/migrations");
+    expect(e.args.slice(4)).toEqual(expect.arrayContaining(["tarpaulin", "--engine", "llvm", "--out", "Xml", "--output-dir", "/reports", "--workspace", "--all-features", "--locked"]));
+    expect(e.args[e.args.indexOf("--engine") + 1]).toBe("llvm");
+    expect(e.env.DATABASE_URL).toBe("postgres://postgres@db:5432/analytics_test");
+    expect(e.env.REDIS_URL).toBe("redis://redis:6379");
+    expect(e.env.RUST_LOG).toBe("info");
+    expect(e.caches["/cargo-target"]).toBe("observatory-ci-target-coverage");
+
+    const db = e.services.db;
+    expect(db.image).toBe(IMAGES.timescaledb);
+    expect(db.exposedPorts).toEqual([5432]);
+    expect(db.env).toMatchObject({ POSTGRES_DB: "analytics_test", POSTGRES_HOST_AUTH_METHOD: "trust" });
+    expect(db.healthcheck).toEqual(["pg_isready", "-h", "127.0.0.1", "-U", "postgres", "-d", "analytics_test"]);
+    expect(db.labels["io.observatory-ci.lane"]).toBe("unit-test");
+    expect(e.services.redis.image).toBe(IMAGES.redis);
+    expect(e.services.redis.healthcheck).toEqual(["redis-cli", "ping"]);
+  });
+
+  it("installs pinned sqlx-cli and cargo-tarpaulin in layers before the source", async () => {
+    const { session, call } = await start();
+    await call((ci) => ci.unitTest());
+    const sqlx = session.exec("cargo", "install", "sqlx-cli");
+    expect(sqlx.args).toEqual(["cargo", "install", "--locked", "--root", "/opt/tool", "--no-default-features", "--features", "rustls,postgres", `sqlx-cli@${TOOLS.sqlxCli}`]);
+    const tarpaulin = session.exec("cargo", "install", "cargo-tarpaulin");
+    expect(tarpaulin.args).toContain(`cargo-tarpaulin@${TOOLS.cargoTarpaulin}`);
+    // tool installs never see the source, so a source change never rebuilds them
+    expect(sqlx.mounts["/src"]).toBeUndefined();
+    expect(tarpaulin.mounts["/src"]).toBeUndefined();
+    const e = session.exec("tarpaulin", "--engine");
+    const toolAt = stepIndex(e, "withFile", (a) => a.path === "/usr/local/bin/cargo-tarpaulin");
+    const sourceAt = stepIndex(e, "withMountedDirectory", (a) => a.path === "/src");
+    expect(toolAt).toBeGreaterThan(-1);
+    expect(toolAt).toBeLessThan(sourceAt);
+  });
+
+  it("fails below the threshold naming both numbers (85 < 90)", async () => {
+    const { call } = await start(healthyScript({ file: (p) => (p === "/reports/cobertura.xml" ? cobertura(85, 100) : undefined) }));
+    const err = await failureOf(call((ci) => ci.unitTest()));
+    expect(err.message).toBe("unitTest: line coverage 85 % is below the required 90 % (85/100 lines covered)");
+  });
+
+  it("uses the configured threshold", async () => {
+    const dir = sourceWithConfig({ coverage: { threshold: 80 } });
+    const { call } = await start(healthyScript({ file: (p) => (p === "/reports/cobertura.xml" ? cobertura(85, 100) : undefined) }), dir);
+    await call((ci) => ci.unitTest());
+  });
+
+  it("fails closed when tarpaulin wrote no report or an unparsable one", async () => {
+    const missing = await start(healthyScript({ file: (p) => (p === "/reports/cobertura.xml" ? undefined : undefined) }));
+    missing.session.script.file = () => undefined;
+    expect((await failureOf(missing.call((ci) => ci.unitTest()))).message).toContain("tarpaulin wrote no coverage report at /reports/cobertura.xml");
+    await missing.session.stop();
+
+    const broken = await start(healthyScript({ file: (p) => (p === "/reports/cobertura.xml" ? "<coverage lines-covered=" : undefined) }));
+    expect((await failureOf(broken.call((ci) => ci.unitTest()))).message).toMatch(/^unitTest: coverage report \/reports\/cobertura.xml: /);
+  });
+
+  it("reports failing tests and failed migrations differently", async () => {
+    const failing = await start(healthyScript({ exec: (e) => (e.args.includes("tarpaulin") ? { exitCode: 101, stdout: "test tests::parses ... FAILED", stderr: "observatory-ci: migrations applied\n" } : undefined) }));
+    const err = await failureOf(failing.call((ci) => ci.unitTest()));
+    expect(err.message).toContain("unit tests failed under cargo tarpaulin (exit 101)");
+    expect(err.message).toContain("tests::parses");
+    await failing.session.stop();
+
+    const migration = await start(healthyScript({ exec: (e) => (e.args.includes("tarpaulin") ? { exitCode: 1, stderr: "error: while executing migrations: relation already exists" } : undefined) }));
+    const merr = await failureOf(migration.call((ci) => ci.unitTest()));
+    expect(merr.message).toContain("sqlx migrations failed before any test ran (exit 1)");
+  });
+});
+
+describe("integrationTest", () => {
+  it("runs cargo test --test '*' single-threaded with its own services and JWT_SECRET as a secret", async () => {
+    const { session, call } = await start();
+    await call((ci) => ci.integrationTest());
+    const e = session.exec("test", "--test");
+    expect(e.args.slice(4)).toEqual(["test", "--locked", "--workspace", "--all-features", "--test", "*", "--", "--test-threads=1"]);
+    expect(e.args[2]).toContain("sqlx migrate run");
+    expect(e.env).toMatchObject({ DATABASE_URL: "postgres://postgres@db:5432/analytics_test", REDIS_URL: "redis://redis:6379", RUST_LOG: "info" });
+    expect(e.env.JWT_SECRET).toBeUndefined();
+    expect(e.secretEnv.JWT_SECRET).toMatch(/^observatory-ci-jwt-[0-9a-f]{16}$/);
+    expect(e.services.db.labels["io.observatory-ci.lane"]).toBe("integration-test");
+    expect(e.services.redis.labels["io.observatory-ci.lane"]).toBe("integration-test");
+    // the generated secret never travels outside the query that created it
+    expect(session.secrets.size).toBe(1);
+    expect(session.secretLeaks()).toEqual([]);
+  });
+
+  it("uses a given JWT secret without ever showing it", async () => {
+    const value = canarySecret("jwt");
+    const { session, call } = await start(healthyScript({ exec: (e) => (e.args.includes("--test") ? { exitCode: 101, stdout: "test result: FAILED. 2 passed; 1 failed;", stderr: "observatory-ci: migrations applied\n" } : undefined) }));
+    const err = await failureOf(call((ci) => ci.integrationTest(dag.setSecret("jwt", value))));
+    expect(session.exec("test", "--test").secretEnv.JWT_SECRET).toBe("jwt");
+    expect(err.message).toContain("integration tests failed (exit 101, 1 failed)");
+    expect(session.secretLeaks([err.message])).toEqual([]);
+  });
+});
+
+describe("ci", () => {
+  it("runs every gate at once and returns the summary table", async () => {
+    const { session, call } = await start(healthyScript({ exec: () => ({ delayMs: 300 }) }));
+    const table = await call((ci) => ci.ci());
+    expect(table).toMatch(/^\| gate \| result \| duration \| key figure \|/);
+    for (const gate of ["fmt", "clippy", "doc", "unitTest", "integrationTest"]) expect(table).toMatch(new RegExp(`\\| ${gate} \\| ✅ pass \\|`));
+    expect(table).toContain("95 % (≥ 90 %)");
+    expect(table).toContain("All 5 gates passed.");
+    // the five gate execs were in flight together
+    expect(session.maxConcurrentExecQueries).toBeGreaterThanOrEqual(5);
+  });
+
+  it("a failing clippy fails ci naming clippy while every other gate still ran", async () => {
+    const { session, call } = await start(
+      healthyScript({ exec: (e) => (e.args.includes("clippy") && e.args.includes("-D") ? { exitCode: 101, stderr: "error: this `if` has identical blocks\n = note: `-D clippy::if-same-then-else` implied" } : undefined) }),
+    );
+    const err = await failureOf(call((ci) => ci.ci()));
+    expect(err.message).toMatch(/\| clippy \| ❌ fail \|/);
+    expect(err.message).toContain("1 of 5 gates failed.");
+    expect(err.message).toContain("### clippy");
+    for (const gate of ["fmt", "doc", "unitTest", "integrationTest"]) expect(err.message).toMatch(new RegExp(`\\| ${gate} \\| ✅ pass \\|`));
+    expect(session.execsMatching("cargo", "fmt")).toHaveLength(1);
+    expect(session.execsMatching("doc", "--no-deps")).toHaveLength(1);
+    expect(session.execsMatching("tarpaulin", "--engine")).toHaveLength(1);
+    expect(session.execsMatching("test", "--test-threads=1")).toHaveLength(1);
+  });
+
+  it("gives unit and integration tests distinct services", async () => {
+    const { session, call } = await start();
+    await call((ci) => ci.ci());
+    const unit = session.exec("tarpaulin", "--engine").services.db;
+    const integration = session.exec("test", "--test-threads=1").services.db;
+    expect(JSON.stringify(unit.chain)).not.toEqual(JSON.stringify(integration.chain));
+  });
+});
+
+describe("configuration", () => {
+  it("an invalid ci/pipeline.json fails before any container starts, naming file, field, value and expectation", async () => {
+    const dir = sourceWithConfig({ coverage: { threshold: "ninety" }, images: { rust: "rust:latest" } });
+    const { session, call } = await start(healthyScript(), dir);
+    const err = await failureOf(call((ci) => ci.ci()));
+    expect(err.message).toContain("ci/pipeline.json is invalid:");
+    expect(err.message).toContain('coverage.threshold: Invalid input: expected number, received string; found "ninety"');
+    expect(err.message).toContain('images.rust: expected an exact version, not the moving tag "latest"; found "rust:latest"');
+    expect(session.execs).toEqual([]);
+  });
+
+  it("--config overrides the file in the source", async () => {
+    const dir = sourceWithConfig({ coverage: { threshold: 99 } });
+    const override = join(dir, "override.json");
+    writeFileSync(override, JSON.stringify({ coverage: { threshold: 50 } }));
+    const { call } = await start(healthyScript({ file: (p) => (p === "/reports/cobertura.xml" ? cobertura(60, 100) : undefined) }), dir);
+    await call((ci) => ci.unitTest(), { config: override });
+    const bad = join(dir, "bad.json");
+    writeFileSync(bad, "{ nope");
+    const err = await failureOf(call((ci) => ci.unitTest(), { config: bad }));
+    expect(err.message).toMatch(/^--config bad.json is not valid JSON/);
+  });
+});
+
+describe("reports and uploadCoverage", () => {
+  it("reports returns the Cobertura XML of the unit-test run", async () => {
+    const { call } = await start();
+    const xml = await call(async (ci) => (await ci.reports()).file("coverage/cobertura.xml").contents());
+    expect(xml).toBe(cobertura(95, 100));
+  });
+
+  it("uploads with the Codecov CLI, the token only as a secret", async () => {
+    const token = canarySecret("codecov");
+    const sha = "a".repeat(40);
+    const { session, call } = await start();
+    await call((ci) => ci.uploadCoverage(dag.setSecret("codecov-token", token), sha, "llm-observatory/analytics-api", "main"));
+    const e = session.exec("codecovcli");
+    expect(e.image).toBe(IMAGES.python);
+    expect(e.args).toEqual(["codecovcli", "--verbose", "upload-process", "--fail-on-error", "--disable-search", "--git-service", "github", "--slug", "llm-observatory/analytics-api", "--commit-sha", sha, "--file", "/reports/cobertura.xml", "--branch", "main"]);
+    expect(e.secretEnv.CODECOV_TOKEN).toBe("codecov-token");
+    expect(e.env.OBSERVATORY_CI_RUN).toBeTruthy();
+    expect(session.exec("pip", "install").args).toContain(`codecov-cli==${TOOLS.codecovCli}`);
+    expect(session.secretLeaks()).toEqual([]);
+  });
+
+  it("rejects a bad commit before any container starts", async () => {
+    const { session, call } = await start();
+    const err = await failureOf(call((ci) => ci.uploadCoverage(dag.setSecret("t", "x"), "abc", "o/r")));
+    expect(err.message).toContain('--commit must be a full 40-character commit SHA, got "abc"');
+    expect(session.execs).toEqual([]);
+  });
+});
+
+function sourceWithConfig(config: unknown): string {
+  const dir = mkdtempSync(join(tmpdir(), "observatory-ci-src-"));
+  cpSync(GOOD, dir, { recursive: true });
+  mkdirSync(join(dir, "ci"), { recursive: true });
+  writeFileSync(join(dir, "ci", "pipeline.json"), JSON.stringify(config));
+  return dir;
+}

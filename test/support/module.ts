@@ -1,0 +1,65 @@
+/** Runs the module's functions against a recording session, the way the engine would call them. */
+import { fileURLToPath } from "node:url";
+import { dag } from "@dagger.io/dagger";
+import { ObservatoryCi } from "../../.dagger/src/index";
+import { recordingSession, type RecordingSession, type Script, type ExecView } from "./recording-session";
+
+export const FIXTURES = fileURLToPath(new URL("../fixtures/", import.meta.url));
+export const GOOD = `${FIXTURES}good`;
+export const BROKEN = `${FIXTURES}broken`;
+
+export function cobertura(covered: number, valid: number): string {
+  return `<?xml version="1.0"?><coverage lines-covered="${covered}" lines-valid="${valid}" line-rate="${covered / valid}" branches-covered="0" branches-valid="0" branch-rate="0" complexity="0" version="1.9" timestamp="1700000000"><sources><source>/src</source></sources><packages></packages></coverage>`;
+}
+
+/**
+ * A script for a healthy run: every exec succeeds, tarpaulin writes a 95 % report, cargo test
+ * reports passing tests. Tests override parts of it.
+ */
+export function healthyScript(overrides: Script = {}): Script {
+  return {
+    exec: (e: ExecView) => {
+      const custom = overrides.exec?.(e);
+      if (custom) return custom;
+      if (e.args.includes("test") && e.args.includes("--test")) return { stdout: "test result: ok. 3 passed; 0 failed; 0 ignored" };
+      return {};
+    },
+    file: (path, exec, chain) => {
+      const custom = overrides.file?.(path, exec, chain);
+      if (custom !== undefined) return custom;
+      if (path === "/reports/cobertura.xml") return cobertura(95, 100);
+      if (path === "/reports/") return JSON.stringify(["cobertura.xml"]);
+      return undefined;
+    },
+    leaf: overrides.leaf,
+  };
+}
+
+export interface ModuleRun {
+  session: RecordingSession;
+  /** Calls a function of the module object built on `sourceDir`. */
+  call<T>(fn: (ci: ObservatoryCi) => Promise<T>, options?: { config?: string }): Promise<T>;
+}
+
+export async function moduleRun(script: Script = healthyScript(), sourceDir = GOOD): Promise<ModuleRun> {
+  const session = await recordingSession(script);
+  return {
+    session,
+    call: (fn, options = {}) =>
+      session.run(() => {
+        const source = dag.host().directory(sourceDir);
+        const config = options.config ? dag.host().file(options.config) : undefined;
+        return fn(new ObservatoryCi(source, config));
+      }),
+  };
+}
+
+/** The error a call fails with (fails the test when the call succeeds). */
+export async function failureOf(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error("expected the call to fail, it succeeded");
+}
