@@ -1,0 +1,109 @@
+import { z } from "zod";
+import { SCANNER_NAMES, SEVERITIES } from "../findings/model";
+
+const isoDay = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date written YYYY-MM-DD")
+  .refine((value) => {
+    const [year, month, day] = value.split("-").map(Number) as [number, number, number];
+    const date = new Date(Date.UTC(year, month - 1, day));
+    return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+  }, "is not a real calendar date");
+
+const relativePath = z
+  .string()
+  .min(1)
+  .refine((value) => !value.startsWith("/") && !value.split("/").includes(".."), "must be a path inside the source directory");
+
+/** A Go duration as Trivy's --timeout takes it: 90s, 10m, 1h30m. */
+const goDuration = z.string().regex(/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/, "must be a duration such as 90s, 10m or 1h30m");
+
+const trivySeverities = z
+  .string()
+  .regex(
+    /^(UNKNOWN|LOW|MEDIUM|HIGH|CRITICAL)(,(UNKNOWN|LOW|MEDIUM|HIGH|CRITICAL))*$/,
+    "must be a comma-separated list of UNKNOWN, LOW, MEDIUM, HIGH, CRITICAL",
+  );
+
+export const allowlistEntrySchema = z.strictObject({
+  id: z.string().min(1).describe("Rule or advisory id to accept (CVE-…, RUSTSEC-…, GHSA-…, a Semgrep check id, a gitleaks rule id)."),
+  reason: z.string().trim().min(1, "must say why the risk is accepted").describe("Why the risk is accepted; shown in every report."),
+  expires: isoDay.describe("Last day (UTC, YYYY-MM-DD) the entry is valid; after it the entry fails the gate until renewed or removed."),
+  tool: z.enum(SCANNER_NAMES).optional().describe("Only accept findings of this scanner."),
+  path: relativePath.optional().describe("Only accept findings in this file, or under this directory."),
+});
+
+const trivySchema = z
+  .strictObject({
+    severity: trivySeverities
+      .default("CRITICAL,HIGH")
+      .describe("Severities Trivy reports and fails on (--severity)."),
+    dbRepository: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("OCI repository of the vulnerability database, e.g. a mirror of ghcr.io/aquasecurity/trivy-db:2 (--db-repository)."),
+    javaDbRepository: z.string().min(1).optional().describe("OCI repository of the Java index database (--java-db-repository)."),
+    skipDirs: z.array(relativePath).default(["target"]).describe("Directories Trivy does not scan (--skip-dirs)."),
+    timeout: goDuration.default("10m").describe("Trivy's own time limit per scan (--timeout)."),
+  })
+  .prefault({});
+
+const semgrepSchema = z
+  .strictObject({
+    configs: z
+      .array(z.string().min(1))
+      .min(1)
+      .default(["p/security-audit", "p/rust"])
+      .describe("Semgrep rule sets (--config), registry names or paths in the source."),
+    timeout: z
+      .number()
+      .int()
+      .positive()
+      .default(300)
+      .describe("Seconds the whole Semgrep run may take before the gate fails."),
+  })
+  .prefault({});
+
+const gitleaksSchema = z
+  .strictObject({
+    configPath: relativePath.optional().describe("gitleaks configuration in the source (--config); gitleaks' defaults when absent."),
+    redact: z
+      .literal(true)
+      .default(true)
+      .describe("Always true: gitleaks runs with --redact so no report or log holds a secret. Setting false is rejected."),
+  })
+  .prefault({});
+
+const auditSchema = z
+  .strictObject({
+    ignore: z
+      .array(z.string().regex(/^RUSTSEC-\d{4}-\d{4}$/, "must be a RustSec advisory id such as RUSTSEC-2021-0078"))
+      .default([])
+      .describe(
+        "Advisories cargo audit skips entirely (--ignore). Prefer `allowlist`: it needs a reason and an expiry, and the findings stay visible in reports.",
+      ),
+  })
+  .prefault({});
+
+export const securityConfigSchema = z
+  .strictObject({
+    failOn: z
+      .array(z.enum(SEVERITIES))
+      .min(1)
+      .default(["critical", "high"])
+      .describe("Finding severities that fail a security gate."),
+    allowlist: z
+      .array(allowlistEntrySchema)
+      .default([])
+      .describe("Accepted findings, each with a reason and an expiry date."),
+    denyConfig: relativePath.default(".cargo/deny.toml").describe("cargo-deny configuration (deny.toml) in the source."),
+    trivy: trivySchema.describe("Trivy filesystem and image scans."),
+    semgrep: semgrepSchema.describe("Semgrep static analysis."),
+    gitleaks: gitleaksSchema.describe("Gitleaks secret scan."),
+    audit: auditSchema.describe("cargo audit."),
+  })
+  .prefault({});
+
+export type SecurityConfig = z.infer<typeof securityConfigSchema>;
+export type AllowlistEntryConfig = z.infer<typeof allowlistEntrySchema>;

@@ -1,0 +1,273 @@
+import { applyAllowlist, describeEntry, type AcceptedFinding, type AllowlistEntry } from "./allowlist";
+import {
+  SEVERITIES,
+  compareSeverity,
+  describeFindingBriefly,
+  emptySeverityCounts,
+  findingWhere,
+  type Finding,
+  type ParsedReport,
+  type ScanWarning,
+  type ScannerName,
+  type Severity,
+} from "./model";
+
+export const DEFAULT_FAIL_ON: readonly Severity[] = ["critical", "high"];
+
+export interface VerdictOptions {
+  /** Severities that fail the gate; default critical and high. */
+  failOn?: readonly Severity[];
+  allowlist?: readonly AllowlistEntry[];
+  /** The day allowlist expiry is judged on (UTC); default now. */
+  today?: Date;
+  /** Extra warnings to carry into the verdict, besides those of a ParsedReport. */
+  warnings?: readonly ScanWarning[];
+}
+
+export interface SecurityVerdict {
+  tool: ScannerName;
+  passed: boolean;
+  failOn: Severity[];
+  /** Every finding the scanner reported, accepted ones included, per severity. */
+  counts: Record<Severity, number>;
+  /** Findings at a `failOn` severity that no valid allowlist entry accepts, worst first. */
+  blocking: Finding[];
+  /** Findings no entry accepts but below the fail threshold: reported, not failing. */
+  belowThreshold: Finding[];
+  accepted: AcceptedFinding[];
+  /** Expired entries for this scanner (or for any scanner): each one fails the gate. */
+  expired: AllowlistEntry[];
+  /** Entries scoped to this scanner (`tool` set) that matched nothing. */
+  stale: AllowlistEntry[];
+  /**
+   * Entries without `tool` that matched nothing here: one gate cannot call them stale (they may be
+   * for another scanner); renderFindingsMarkdown reports those no gate used.
+   */
+  unmatchedUnscoped: AllowlistEntry[];
+  warnings: ScanWarning[];
+  suppressed: number;
+  /** One line for the CI summary table. */
+  summary: string;
+  /** Markdown for the error message or report: why it failed, every blocking finding, allowlist problems. */
+  details: string;
+}
+
+/** The gate decision for one scanner's findings. */
+export function securityVerdict(
+  tool: ScannerName,
+  report: ParsedReport | readonly Finding[],
+  options: VerdictOptions = {},
+): SecurityVerdict {
+  const findings: readonly Finding[] = isParsedReport(report) ? report.findings : report;
+  const failOn = [...(options.failOn ?? DEFAULT_FAIL_ON)];
+  const entries = (options.allowlist ?? []).filter((entry) => entry.tool === undefined || entry.tool === tool);
+  const outcome = applyAllowlist(findings, entries, options.today ?? new Date());
+
+  const counts = emptySeverityCounts();
+  for (const finding of findings) counts[finding.severity] += 1;
+  const worstFirst = (a: Finding, b: Finding) => compareSeverity(a.severity, b.severity);
+  const blocking = outcome.blocking.filter((finding) => failOn.includes(finding.severity)).sort(worstFirst);
+  const belowThreshold = outcome.blocking.filter((finding) => !failOn.includes(finding.severity)).sort(worstFirst);
+
+  const verdict: SecurityVerdict = {
+    tool,
+    passed: blocking.length === 0 && outcome.expired.length === 0,
+    failOn,
+    counts,
+    blocking,
+    belowThreshold,
+    accepted: outcome.accepted,
+    expired: outcome.expired,
+    stale: outcome.stale.filter((entry) => entry.tool !== undefined),
+    unmatchedUnscoped: outcome.stale.filter((entry) => entry.tool === undefined),
+    warnings: [...(isParsedReport(report) ? report.warnings : []), ...(options.warnings ?? [])],
+    suppressed: isParsedReport(report) ? report.suppressed : 0,
+    summary: "",
+    details: "",
+  };
+  verdict.summary = summaryLine(verdict);
+  verdict.details = detailsMarkdown(verdict);
+  return verdict;
+}
+
+function isParsedReport(report: ParsedReport | readonly Finding[]): report is ParsedReport {
+  return !Array.isArray(report);
+}
+
+function plural(count: number, singular: string, pluralForm = `${singular}s`): string {
+  return `${count} ${count === 1 ? singular : pluralForm}`;
+}
+
+export function formatCounts(counts: Record<Severity, number>): string {
+  const parts = SEVERITIES.filter((severity) => counts[severity] > 0).map((severity) => `${counts[severity]} ${severity}`);
+  return parts.length > 0 ? parts.join(", ") : "no findings";
+}
+
+function countsOf(findings: readonly Finding[]): Record<Severity, number> {
+  const counts = emptySeverityCounts();
+  for (const finding of findings) counts[finding.severity] += 1;
+  return counts;
+}
+
+function summaryLine(verdict: SecurityVerdict): string {
+  const parts = [`${verdict.passed ? "passed" : "FAILED"}: ${formatCounts(verdict.counts)}`];
+  if (verdict.accepted.length > 0) parts.push(`${verdict.accepted.length} accepted`);
+  if (verdict.blocking.length > 0) {
+    const top = verdict.blocking.slice(0, 3).map(describeFindingBriefly).join(", ");
+    const more = verdict.blocking.length > 3 ? ` and ${verdict.blocking.length - 3} more` : "";
+    parts.push(`blocking: ${top}${more}`);
+  }
+  if (verdict.expired.length > 0) {
+    parts.push(`expired allowlist: ${verdict.expired.map((entry) => entry.id).join(", ")}`);
+  }
+  if (verdict.stale.length > 0) parts.push(plural(verdict.stale.length, "stale allowlist entry", "stale allowlist entries"));
+  if (verdict.warnings.length > 0) parts.push(plural(verdict.warnings.length, "warning"));
+  return parts.join("; ");
+}
+
+/** Text safe inside a Markdown table cell or list item: one line, no pipes, bounded length. */
+export function markdownText(text: string, maxLength = 200): string {
+  const oneLine = text.replace(/\s+/g, " ").trim();
+  const bounded = oneLine.length > maxLength ? `${oneLine.slice(0, maxLength - 1)}…` : oneLine;
+  // Only a `<` that could open an HTML tag is escaped: version ranges like `<1.0.0` stay readable in a terminal.
+  return bounded.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/<(?=[A-Za-z/!?])/g, "&lt;");
+}
+
+function code(text: string): string {
+  return `\`${text.replace(/`/g, "'").replace(/\|/g, "\\|")}\``;
+}
+
+export function findingsTable(findings: readonly Finding[], withTool = false): string[] {
+  const header = withTool ? "| severity | scanner | id | where | message | fixed in |" : "| severity | id | where | message | fixed in |";
+  const rule = withTool ? "|---|---|---|---|---|---|" : "|---|---|---|---|---|";
+  const rows = findings.map((finding) => {
+    const cells = [
+      finding.severity,
+      ...(withTool ? [finding.tool] : []),
+      code(finding.id),
+      markdownText(findingWhere(finding) ?? ""),
+      markdownText(finding.message),
+      markdownText(finding.fixedVersion ?? ""),
+    ];
+    return `| ${cells.join(" | ")} |`;
+  });
+  return [header, rule, ...rows];
+}
+
+const MAX_LISTED_WARNINGS = 50;
+
+function detailsMarkdown(verdict: SecurityVerdict): string {
+  const lines: string[] = [`#### ${verdict.tool}: ${verdict.passed ? "passed" : "failed"}`, ""];
+  const reasons: string[] = [];
+  if (verdict.blocking.length > 0) {
+    reasons.push(
+      `${plural(verdict.blocking.length, "finding")} at a severity the gate fails on (${verdict.failOn.join(", ")}): ` +
+        formatCounts(countsOf(verdict.blocking)),
+    );
+  }
+  if (verdict.expired.length > 0) {
+    reasons.push(`${plural(verdict.expired.length, "allowlist entry has", "allowlist entries have")} expired`);
+  }
+  if (reasons.length > 0) {
+    lines.push(`**Why it failed:** ${reasons.join("; ")}.`, "");
+  } else {
+    lines.push(`Findings: ${formatCounts(verdict.counts)} (the gate fails on ${verdict.failOn.join(", ")}).`, "");
+  }
+  if (verdict.blocking.length > 0) lines.push(...findingsTable(verdict.blocking), "");
+  if (verdict.expired.length > 0) {
+    lines.push("**Expired allowlist entries** (they accept nothing until renewed with a new expiry, or removed):");
+    for (const entry of verdict.expired) lines.push(`- ${code(describeEntry(entry))}: ${markdownText(entry.reason)}`);
+    lines.push("");
+  }
+  if (verdict.belowThreshold.length > 0) {
+    lines.push(`Below the fail threshold (not failing): ${formatCounts(countsOf(verdict.belowThreshold))}.`, "");
+  }
+  if (verdict.accepted.length > 0) {
+    lines.push("**Accepted by the allowlist:**");
+    for (const { finding, entry } of verdict.accepted) {
+      lines.push(`- ${finding.severity} ${code(describeFindingBriefly(finding))}: ${markdownText(entry.reason)} (until ${entry.expires})`);
+    }
+    lines.push("");
+  }
+  if (verdict.stale.length > 0) {
+    lines.push("**Stale allowlist entries** (matched no finding; remove them):");
+    for (const entry of verdict.stale) lines.push(`- ${code(describeEntry(entry))}: ${markdownText(entry.reason)}`);
+    lines.push("");
+  }
+  if (verdict.warnings.length > 0) {
+    lines.push(`**Warnings** (not failing, ${verdict.warnings.length}):`);
+    for (const warning of verdict.warnings.slice(0, MAX_LISTED_WARNINGS)) lines.push(`- ${describeWarning(warning)}`);
+    if (verdict.warnings.length > MAX_LISTED_WARNINGS) lines.push(`- … and ${verdict.warnings.length - MAX_LISTED_WARNINGS} more`);
+    lines.push("");
+  }
+  if (verdict.suppressed > 0) lines.push(`${plural(verdict.suppressed, "result")} suppressed in the report itself (nosemgrep, VEX, SARIF suppressions).`, "");
+  return lines.join("\n").trimEnd() + "\n";
+}
+
+function describeWarning(warning: ScanWarning): string {
+  const subject = [warning.id, warning.package, warning.location?.path].filter(Boolean).join(" ");
+  return `${markdownText(warning.kind, 60)}${subject ? ` ${code(subject)}` : ""}: ${markdownText(warning.message)}`;
+}
+
+const MAX_TOP_FINDINGS = 10;
+
+/**
+ * A combined security report (the daily scan's issue body): counts per scanner, the worst
+ * findings across scanners, and the allowlist entries that need attention.
+ */
+export function renderFindingsMarkdown(verdicts: readonly SecurityVerdict[]): string {
+  if (verdicts.length === 0) return "## Security scan\n\nNo scanner verdicts to report.\n";
+  const failed = verdicts.filter((verdict) => !verdict.passed).map((verdict) => verdict.tool);
+  const lines = [
+    "## Security scan",
+    "",
+    failed.length > 0 ? `**Failed:** ${failed.join(", ")}.` : "All scanners passed.",
+    "",
+    `| scanner | result | ${SEVERITIES.join(" | ")} | accepted | warnings |`,
+    `|---|---|${SEVERITIES.map(() => "---:").join("|")}|---:|---:|`,
+  ];
+  for (const verdict of verdicts) {
+    const counts = SEVERITIES.map((severity) => String(verdict.counts[severity]));
+    lines.push(
+      `| ${verdict.tool} | ${verdict.passed ? "passed" : "**failed**"} | ${counts.join(" | ")} | ${verdict.accepted.length} | ${verdict.warnings.length} |`,
+    );
+  }
+  lines.push("");
+
+  const worstFirst = (a: Finding, b: Finding) => compareSeverity(a.severity, b.severity);
+  const blocking = verdicts.flatMap((verdict) => verdict.blocking).sort(worstFirst);
+  const others = verdicts.flatMap((verdict) => verdict.belowThreshold).sort(worstFirst);
+  const top = [...blocking, ...others].slice(0, MAX_TOP_FINDINGS);
+  if (top.length > 0) {
+    const total = blocking.length + others.length;
+    lines.push(`### Top findings${total > top.length ? ` (${top.length} of ${total})` : ""}`, "", ...findingsTable(top, true), "");
+  }
+
+  const expired = uniqueEntries(verdicts.flatMap((verdict) => verdict.expired));
+  const usedSomewhere = new Set(verdicts.flatMap((verdict) => verdict.accepted.map(({ entry }) => entryKey(entry))));
+  const unscopedUnused = uniqueEntries(verdicts.flatMap((verdict) => verdict.unmatchedUnscoped)).filter(
+    (entry) => !usedSomewhere.has(entryKey(entry)),
+  );
+  const stale = uniqueEntries([...verdicts.flatMap((verdict) => verdict.stale), ...unscopedUnused]);
+  if (expired.length > 0) {
+    lines.push("### Expired allowlist entries", "");
+    for (const entry of expired) lines.push(`- ${code(describeEntry(entry))}: ${markdownText(entry.reason)}`);
+    lines.push("");
+  }
+  if (stale.length > 0) {
+    lines.push("### Stale allowlist entries (matched nothing)", "");
+    for (const entry of stale) lines.push(`- ${code(describeEntry(entry))}: ${markdownText(entry.reason)}`);
+    lines.push("");
+  }
+  return lines.join("\n").trimEnd() + "\n";
+}
+
+function entryKey(entry: AllowlistEntry): string {
+  return JSON.stringify([entry.id, entry.tool ?? null, entry.path ?? null, entry.expires]);
+}
+
+function uniqueEntries(entries: readonly AllowlistEntry[]): AllowlistEntry[] {
+  const seen = new Map<string, AllowlistEntry>();
+  for (const entry of entries) if (!seen.has(entryKey(entry))) seen.set(entryKey(entry), entry);
+  return [...seen.values()];
+}

@@ -1,0 +1,10 @@
+export * from "./model";
+export { cvss3BaseScore, severityFromCvssVector } from "./cvss";
+export { parseSarif, type SarifOptions } from "./sarif";
+export { parseTrivy } from "./trivy";
+export { parseSemgrep } from "./semgrep";
+export { parseGitleaks } from "./gitleaks";
+export { parseCargoAudit } from "./cargo-audit";
+export { parseCargoDeny } from "./cargo-deny";
+export * from "./allowlist";
+export * from "./gate";
