@@ -1,0 +1,85 @@
+/**
+ * Slack message payloads (chat.postMessage / incoming webhook body) for deployment notifications:
+ * a plain-text fallback (`text`, shown in notifications) and Block Kit blocks.
+ */
+
+export type DeploymentStatus = "started" | "success" | "failure" | "rollback";
+
+export interface SlackMessageInput {
+  status: DeploymentStatus;
+  environment: string;
+  version: string;
+  runUrl?: string;
+  reason?: string;
+  /** Extra facts shown as fields (e.g. image digest, canary verdict); at most 10 are shown. */
+  details?: Record<string, string>;
+  /** What is deployed; defaults to "analytics-api". */
+  service?: string;
+}
+
+export interface SlackBlock {
+  type: string;
+  [key: string]: unknown;
+}
+
+export interface SlackMessage {
+  text: string;
+  blocks: SlackBlock[];
+}
+
+/** Slack's three control characters; everything user-supplied goes through this. */
+export function escapeSlack(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+const STATUS: Record<DeploymentStatus, { emoji: string; verb: string }> = {
+  started: { emoji: ":rocket:", verb: "started deploying" },
+  success: { emoji: ":white_check_mark:", verb: "deployed" },
+  failure: { emoji: ":x:", verb: "failed to deploy" },
+  rollback: { emoji: ":rewind:", verb: "rolled back" },
+};
+
+/** A link target safe inside `<url|label>`: http(s) only, and no `|`, `<`, `>` left unencoded. */
+function linkTarget(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error(`runUrl is not a valid URL: ${JSON.stringify(url)}`);
+  }
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw new Error(`runUrl must be http(s), got ${parsed.protocol}`);
+  return parsed.href.replace(/\|/g, "%7C").replace(/</g, "%3C").replace(/>/g, "%3E");
+}
+
+export function slackMessage(input: SlackMessageInput): SlackMessage {
+  const status = STATUS[input.status];
+  if (!status) throw new Error(`unknown deployment status ${JSON.stringify(input.status)}`);
+  const service = input.service ?? "analytics-api";
+  const summary = `${service} ${input.version} ${status.verb} ${input.status === "rollback" ? "in" : "to"} ${input.environment}`;
+  const text = `${status.emoji} ${escapeSlack(summary)}${input.reason ? `: ${escapeSlack(truncate(input.reason, 300))}` : ""}`;
+
+  const blocks: SlackBlock[] = [
+    { type: "section", text: { type: "mrkdwn", text: `${status.emoji} *${escapeSlack(summary)}*` } },
+  ];
+  const fields = [
+    { type: "mrkdwn", text: `*Environment*\n${escapeSlack(input.environment)}` },
+    { type: "mrkdwn", text: `*Version*\n${escapeSlack(input.version)}` },
+    ...Object.entries(input.details ?? {}).map(([key, value]) => ({
+      type: "mrkdwn",
+      text: truncate(`*${escapeSlack(key)}*\n${escapeSlack(value)}`, 2000),
+    })),
+  ].slice(0, 10);
+  blocks.push({ type: "section", fields });
+  if (input.reason) {
+    const reason = escapeSlack(truncate(input.reason, 2800)).replace(/```/g, "'''");
+    blocks.push({ type: "section", text: { type: "mrkdwn", text: `*Reason*\n\`\`\`${reason}\`\`\`` } });
+  }
+  if (input.runUrl) {
+    blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: `<${linkTarget(input.runUrl)}|View the pipeline run>` }] });
+  }
+  return { text, blocks };
+}
