@@ -6,6 +6,9 @@
 import { z } from "zod";
 import { IMAGES, TOOLS } from "../versions";
 import { ConfigError } from "./errors";
+import { securityConfigSchema } from "./config/security";
+import { imageConfigSchema } from "./config/image";
+import { environmentsConfigSchema } from "./config/environments";
 
 export const DEFAULT_CONFIG_PATH = "ci/pipeline.json";
 
@@ -91,7 +94,14 @@ export const coreConfigSchema = {
     .describe("Test services and environment."),
 };
 
-export const pipelineConfigSchema = z.strictObject({ ...coreConfigSchema }).describe("observatory-ci pipeline configuration");
+export const pipelineConfigSchema = z
+  .strictObject({
+    ...coreConfigSchema,
+    security: securityConfigSchema,
+    image: imageConfigSchema,
+    environments: environmentsConfigSchema,
+  })
+  .describe("observatory-ci pipeline configuration");
 
 export type PipelineConfig = z.infer<typeof pipelineConfigSchema>;
 
