@@ -5,7 +5,17 @@
  * (`dagger check`) and a function of its own. Configuration: `ci/pipeline.json` in the source
  * (schema: ci/pipeline.schema.json), or `--config`.
  */
-import { argument, check, func, object, type Directory, type File, type Secret } from "@dagger.io/dagger";
+import {
+  argument,
+  check,
+  func,
+  object,
+  type Container,
+  type Directory,
+  type File,
+  type Secret,
+  type Service,
+} from "@dagger.io/dagger";
 import { loadPipeline, type Pipeline } from "./pipeline";
 import * as quality from "./quality";
 import * as tests from "./tests";
@@ -118,6 +128,8 @@ export class ObservatoryCi {
       doc: () => quality.doc(p),
       unitTest: () => tests.unitTest(p),
       integrationTest: () => tests.integrationTest(p),
+      // ---- ci gates of the security stage (issue 3) ----
+      // ---- ci gates of the image stage (issue 4) ----
     };
   }
 
@@ -139,4 +151,13 @@ export class ObservatoryCi {
   async uploadCoverage(token: Secret, commit: string, slug: string, branch?: string, pullRequest?: string): Promise<string> {
     return tests.uploadCoverage(await this.pipeline(), { token, commit, slug, branch, pullRequest });
   }
+
+  // ---- security stage (issue 3): functions below ----
+  // ---- end of security stage ----
+
+  // ---- image stage (issue 4): functions below ----
+  // ---- end of image stage ----
+
+  // ---- deploy stage (issue 5): functions below ----
+  // ---- end of deploy stage ----
 }
