@@ -150,6 +150,19 @@ export class RecordingSession {
     return result as T;
   }
 
+  /** Runs `fn` with the session's env vars set, for code that opens its own connection (the SDK's entrypoint). */
+  async withSessionEnv<T>(fn: () => Promise<T>): Promise<T> {
+    const saved = { port: process.env.DAGGER_SESSION_PORT, token: process.env.DAGGER_SESSION_TOKEN };
+    process.env.DAGGER_SESSION_PORT = String(this.port);
+    process.env.DAGGER_SESSION_TOKEN = this.token;
+    try {
+      return await fn();
+    } finally {
+      restoreEnv("DAGGER_SESSION_PORT", saved.port);
+      restoreEnv("DAGGER_SESSION_TOKEN", saved.token);
+    }
+  }
+
   /** Execs whose command line contains every given word, in order of first run. */
   execsMatching(...words: string[]): ExecView[] {
     return this.execs.filter((e) => words.every((w) => e.args.join(" ").includes(w)));

@@ -1,0 +1,167 @@
+/**
+ * Registration as the engine does it: the SDK's exported `entrypoint` scans the module's files
+ * with the TypeScript compiler and registers every type and function over the session. The
+ * recording session answers `currentFunctionCall.parentName` with "" (the registration call).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fileURLToPath } from "node:url";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { prepareEngineLayout } from "./support/engine-layout";
+import { isRef, recordingSession, type RecordingSession, type Step } from "./support/recording-session";
+
+const TSX = import.meta.resolve("tsx");
+const RUNNER = fileURLToPath(new URL("./support/run-entrypoint.ts", import.meta.url));
+
+
+interface RegisteredArg {
+  name: string;
+  type: string;
+  optional: boolean;
+  defaultPath?: string;
+  defaultValue?: string;
+  ignore?: string[];
+}
+interface RegisteredFunction {
+  name: string;
+  returns: string;
+  check: boolean;
+  cache?: string;
+  description: string;
+  args: RegisteredArg[];
+}
+
+/** The type a typeDef chain describes: "String", "Void", "Directory", "[String]", "Environment"... */
+function typeName(chain: Step[]): string {
+  let name = "?";
+  for (const step of chain) {
+    if (step.field === "withKind") name = String(step.args.kind).replace(/_KIND$/, "").toLowerCase();
+    if (step.field === "withObject" || step.field === "withEnum" || step.field === "withInterface") name = String(step.args.name);
+    if (step.field === "withListOf" && isRef(step.args.elementType)) name = `[${typeName(step.args.elementType.$ref)}]`;
+  }
+  return name;
+}
+
+function isOptional(chain: Step[]): boolean {
+  return chain.some((s) => s.field === "withOptional" && s.args.optional === true);
+}
+
+function registeredFunction(chain: Step[]): RegisteredFunction {
+  const head = chain[0];
+  const fn: RegisteredFunction = {
+    name: String(head.args.name),
+    returns: isRef(head.args.returnType) ? typeName(head.args.returnType.$ref) : "?",
+    check: false,
+    description: "",
+    args: [],
+  };
+  for (const step of chain.slice(1)) {
+    if (step.field === "withCheck") fn.check = true;
+    if (step.field === "withCachePolicy") fn.cache = String(step.args.policy);
+    if (step.field === "withDescription") fn.description = String(step.args.description);
+    if (step.field === "withArg" && isRef(step.args.typeDef)) {
+      fn.args.push({
+        name: String(step.args.name),
+        type: typeName(step.args.typeDef.$ref),
+        optional: isOptional(step.args.typeDef.$ref),
+        defaultPath: step.args.defaultPath as string | undefined,
+        defaultValue: step.args.defaultValue as string | undefined,
+        ignore: step.args.ignore as string[] | undefined,
+      });
+    }
+  }
+  return fn;
+}
+
+let session: RecordingSession;
+let functions: Map<string, RegisteredFunction>;
+let constructorArgs: RegisteredArg[];
+let enums: Map<string, string[]>;
+
+beforeAll(async () => {
+  session = await recordingSession({
+    leaf: (field) => {
+      if (field === "parentName") return "";
+      if (field === "returnValue") return null;
+      return undefined;
+    },
+  });
+  // The entrypoint imports the module's .ts files itself, so it runs under tsx like in the engine,
+  // on the engine's layout of the module.
+  const layout = prepareEngineLayout();
+  await session.withSessionEnv(() =>
+    promisify(execFile)(process.execPath, ["--import", TSX, RUNNER, ...layout.files], { cwd: layout.root, env: process.env, timeout: 90_000 }),
+  );
+  const registration = session.queries.find((q) => q.chain[0]?.field === "module" && q.leaf === "id");
+  if (!registration) throw new Error("the entrypoint registered no module");
+  functions = new Map();
+  constructorArgs = [];
+  enums = new Map();
+  for (const step of registration.chain) {
+    if (step.field === "withObject" && isRef(step.args.object)) {
+      const objectChain = step.args.object.$ref;
+      expect(objectChain.find((s) => s.field === "withObject")?.args.name).toBe("ObservatoryCi");
+      for (const s of objectChain) {
+        if (s.field === "withFunction" && isRef(s.args.function)) {
+          const fn = registeredFunction(s.args.function.$ref);
+          functions.set(fn.name, fn);
+        }
+        if (s.field === "withConstructor" && isRef(s.args.function)) constructorArgs = registeredFunction(s.args.function.$ref).args;
+      }
+    }
+    if (step.field === "withEnum" && isRef(step.args.enum)) {
+      const chain = step.args.enum.$ref;
+      const name = String(chain.find((s) => s.field === "withEnum")?.args.name);
+      enums.set(name, chain.filter((s) => s.field === "withEnumMember").map((s) => String(s.args.value ?? s.args.name)));
+    }
+  }
+  const returned = session.queries.find((q) => q.leaf === "returnValue");
+  expect(returned?.chain[1].args.value).toMatch(/^"rec-id:\d+"$/);
+}, 120_000);
+
+afterAll(async () => {
+  await session?.stop();
+});
+
+describe("registration through the SDK entrypoint", () => {
+  it("registers the constructor with the source as a contextual directory and an optional config file", () => {
+    expect(constructorArgs.map((a) => a.name)).toEqual(["source", "config"]);
+    const [source, config] = constructorArgs;
+    expect(source).toMatchObject({ type: "Directory", defaultPath: "/" });
+    expect(source.ignore).toEqual(expect.arrayContaining(["**/target", "**/node_modules", ".git", ".dagger/sdk"]));
+    expect(config).toMatchObject({ type: "File", optional: true });
+  });
+
+  it("registers every gate as a function and a check", () => {
+    for (const gate of ["fmt", "clippy", "doc", "unitTest", "integrationTest"]) {
+      const fn = functions.get(gate);
+      expect(fn, gate).toBeDefined();
+      expect(fn!.check, `${gate} is a check`).toBe(true);
+      expect(fn!.returns, `${gate} returns nothing`).toBe("void");
+      expect(fn!.description.length, `${gate} has a description`).toBeGreaterThan(10);
+    }
+    expect(functions.get("integrationTest")!.args).toEqual([expect.objectContaining({ name: "jwtSecret", type: "Secret", optional: true })]);
+  });
+
+  it("registers ci, reports and uploadCoverage, which are not checks", () => {
+    expect(functions.get("ci")).toMatchObject({ returns: "string", check: false });
+    expect(functions.get("reports")).toMatchObject({ returns: "Directory", check: false });
+    const upload = functions.get("uploadCoverage")!;
+    expect(upload).toMatchObject({ returns: "string", check: false, cache: "Never" });
+    expect(upload.args.map((a) => [a.name, a.type, a.optional])).toEqual([
+      ["token", "Secret", false],
+      ["commit", "string", false],
+      ["slug", "string", false],
+      ["branch", "string", true],
+      ["pullRequest", "string", true],
+    ]);
+  });
+
+  it("marks every function with side effects cache: never, and no gate", () => {
+    const never = [...functions.values()].filter((f) => f.cache === "Never").map((f) => f.name);
+    for (const name of never) expect(functions.get(name)!.check, `${name} is not a check`).toBe(false);
+    expect(never).toContain("uploadCoverage");
+  });
+});
+
+export { functions, enums };
