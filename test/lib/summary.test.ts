@@ -1,0 +1,72 @@
+import { describe, expect, it } from "vitest";
+import { failureReport, formatDuration, runGates, summaryTable } from "../../.dagger/src/lib/summary";
+import { GateFailure } from "../../.dagger/src/lib/errors";
+
+describe("ci summary", () => {
+  it("runs every gate even when one fails, and keeps each outcome", async () => {
+    let clock = 0;
+    const finished: string[] = [];
+    const outcomes = await runGates(
+      {
+        fmt: async () => {
+          finished.push("fmt");
+          return { figure: "formatted" };
+        },
+        clippy: async () => {
+          throw new GateFailure("clippy", "1 lint", "1 error(s)");
+        },
+        doc: async () => {
+          await new Promise((r) => setTimeout(r, 5));
+          finished.push("doc");
+          return {};
+        },
+        crash: async () => {
+          throw new Error("engine went away");
+        },
+      },
+      () => (clock += 1000),
+    );
+    expect(finished.sort()).toEqual(["doc", "fmt"]);
+    expect(outcomes.map((o) => [o.gate, o.passed, o.figure, o.error])).toEqual([
+      ["fmt", true, "formatted", ""],
+      ["clippy", false, "1 error(s)", "clippy: 1 lint"],
+      ["doc", true, "", ""],
+      ["crash", false, "", "engine went away"],
+    ]);
+    expect(outcomes.every((o) => o.durationMs > 0)).toBe(true);
+  });
+
+  it("renders a Markdown table with result, duration and key figure", () => {
+    const table = summaryTable([
+      { gate: "fmt", passed: true, durationMs: 800, figure: "formatted", error: "" },
+      { gate: "unitTest", passed: false, durationMs: 125_000, figure: "85 % < 90 %", error: "unitTest: below" },
+    ]);
+    expect(table).toBe(
+      [
+        "| gate | result | duration | key figure |",
+        "|---|---|---|---|",
+        "| fmt | ✅ pass | 800 ms | formatted |",
+        "| unitTest | ❌ fail | 2 min 5 s | 85 % < 90 % |",
+        "",
+        "**1 of 2 gates failed.**",
+      ].join("\n"),
+    );
+  });
+
+  it("escapes pipes and newlines inside cells", () => {
+    expect(summaryTable([{ gate: "a|b", passed: true, durationMs: 1, figure: "x\ny", error: "" }])).toContain("| a\\|b | ✅ pass | 1 ms | x y |");
+  });
+
+  it("appends each failure's message to the failure report", () => {
+    const report = failureReport([
+      { gate: "fmt", passed: true, durationMs: 1, figure: "", error: "" },
+      { gate: "clippy", passed: false, durationMs: 1, figure: "", error: "clippy: needless_return" },
+    ]);
+    expect(report).toContain("### clippy\n\n```\nclippy: needless_return\n```");
+    expect(report).not.toContain("### fmt");
+  });
+
+  it("formats durations", () => {
+    expect([formatDuration(0), formatDuration(1500), formatDuration(61_000)]).toEqual(["0 ms", "1.5 s", "1 min 1 s"]);
+  });
+});
