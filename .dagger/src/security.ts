@@ -1,0 +1,713 @@
+/**
+ * Security gates (cargo audit, cargo deny, Trivy, Semgrep, Gitleaks), their SARIF reports, and the
+ * daily scan of what runs in each environment. Every gate fails closed: a scanner that crashes,
+ * times out or writes no parsable report is a failure, never a pass. Findings are judged in
+ * TypeScript (lib/findings) with the allowlist of `ci/pipeline.json`.
+ */
+import { dag, CacheSharingMode, type Container, type Directory, type File, type Secret } from "@dagger.io/dagger";
+import { outcomeOf, runAllowingFailure, withRunNonce, type ExecOutcome } from "./exec";
+import { CARGO_HOME, SOURCE_DIR, cargoAudit, cargoDeny, rustWorkspace } from "./rust";
+import type { Pipeline } from "./pipeline";
+import * as image from "./image";
+import { ConfigError, GateFailure, errorMessage, isExecFailure, tail } from "./lib/errors";
+import type { GateReport } from "./lib/summary";
+import {
+  ReportParseError,
+  SEVERITIES,
+  formatCounts,
+  markdownText,
+  parseCargoAudit,
+  parseCargoDeny,
+  parseGitleaks,
+  parseSemgrep,
+  parseTrivy,
+  securityVerdict,
+  utcDay,
+  type ParsedReport,
+  type ScannerName,
+  type SecurityVerdict,
+} from "./lib/findings";
+import { ENVIRONMENTS, parseEnvironment, type Environment } from "./lib/deploy/environment";
+import { colouredName, liveColour } from "./lib/deploy/bluegreen";
+
+/** Where scanners write their reports inside their containers. */
+export const REPORTS_DIR = "/reports";
+/** Trivy's vulnerability database and scan cache (a cache volume; Trivy locks it, so runs take turns). */
+export const TRIVY_CACHE_DIR = "/var/cache/trivy";
+/** cargo-audit keeps the RustSec database at $CARGO_HOME/advisory-db. */
+export const AUDIT_DB_DIR = `${CARGO_HOME}/advisory-db`;
+/** cargo-deny (>= 0.14) keeps its advisory databases under $CARGO_HOME/advisory-dbs. */
+export const DENY_DB_DIR = `${CARGO_HOME}/advisory-dbs`;
+/** Where the module's default deny.toml is written when the repository has none. */
+export const DEFAULT_DENY_PATH = "/etc/observatory-ci/deny.toml";
+/** Mount points of the gitleaks container: the source, with `.git` mounted inside it for a history scan. */
+export const GITLEAKS_REPO_DIR = "/repo";
+/**
+ * gitleaks exits 1 both when it finds leaks (the default `--exit-code`) and when it dies
+ * (`log.Fatal`). A code of our own for "leaks found" tells the two apart.
+ */
+export const GITLEAKS_LEAKS_EXIT_CODE = 42;
+/** Exit codes of `timeout` when it stopped the command: GNU coreutils 124, BusyBox 143 (SIGTERM), SIGKILL 137. */
+const TIMEOUT_EXIT_CODES = [124, 137, 143];
+/**
+ * Advisory databases and rule registries change every day while the source does not: the scan
+ * execs carry the UTC day, so the engine reuses a scan within a day and runs it again the next.
+ */
+export const SCAN_DAY_ENV = "OBSERVATORY_CI_SCAN_DAY";
+
+export const GITHUB_API = "https://api.github.com";
+const ISSUE_LABELS = ["security", "critical"];
+
+/**
+ * The deny.toml used when the repository has none at `security.denyConfig` (default
+ * `.cargo/deny.toml`). A copy for humans lives in ci/deny.toml; keep both equal.
+ */
+export const DEFAULT_DENY_TOML = `# observatory-ci default cargo-deny configuration (cargo-deny 0.16, v2 config format).
+# Used only when the repository has no deny.toml at security.denyConfig (default .cargo/deny.toml).
+
+[graph]
+all-features = true
+
+[output]
+feature-depth = 1
+
+[advisories]
+version = 2
+# Version 2: every vulnerability advisory is an error; unmaintained/unsound/notice advisories warn.
+yanked = "deny"
+ignore = []
+
+[licenses]
+version = 2
+# Permissive licenses common in the Rust ecosystem; anything else is an error until reviewed.
+allow = [
+  "MIT",
+  "Apache-2.0",
+  "Apache-2.0 WITH LLVM-exception",
+  "BSD-2-Clause",
+  "BSD-3-Clause",
+  "ISC",
+  "Zlib",
+  "CC0-1.0",
+  "Unicode-3.0",
+  "Unicode-DFS-2016",
+  "MPL-2.0",
+]
+confidence-threshold = 0.93
+# Workspace crates with publish = false are the service itself, not third-party code.
+private = { ignore = true }
+
+[bans]
+multiple-versions = "warn"
+wildcards = "deny"
+allow-wildcard-paths = true
+deny = []
+
+[sources]
+unknown-registry = "deny"
+unknown-git = "deny"
+allow-registry = ["https://github.com/rust-lang/crates.io-index"]
+allow-git = []
+`;
+
+// ------------------------------------------------------------------ shared
+
+function scanDay(): string {
+  return utcDay(new Date());
+}
+
+function verdictOf(p: Pipeline, tool: ScannerName, report: ParsedReport): SecurityVerdict {
+  const { failOn, allowlist } = p.config.security;
+  return securityVerdict(tool, report, { failOn, allowlist, today: new Date() });
+}
+
+/** A passed verdict becomes the summary row; a failed one a GateFailure whose message is its details. */
+function gateOf(gate: string, verdict: SecurityVerdict, figure = verdict.summary): GateReport {
+  if (!verdict.passed) throw new GateFailure(gate, verdict.details, figure);
+  return { figure };
+}
+
+function crash(gate: string, message: string, outcome?: ExecOutcome): GateFailure {
+  const output = outcome ? tail((outcome.stderr || outcome.stdout).trim(), 30) : "";
+  return new GateFailure(gate, `${message}${output ? `:\n${output}` : ""}`, "scanner error");
+}
+
+/** Parses a report; an unparsable one is a failed gate (fail closed), never a pass. */
+function parseOrFail(gate: string, parse: () => ParsedReport, outcome: ExecOutcome): ParsedReport {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof ReportParseError) {
+      throw crash(gate, `the scanner's report cannot be trusted (exit ${outcome.exitCode}): ${e.message}`, outcome);
+    }
+    throw e;
+  }
+}
+
+/** A file the scanner should have written, or undefined when it did not. */
+async function readReport(ran: Container, path: string): Promise<string | undefined> {
+  try {
+    const text = await ran.file(path).contents();
+    return text.trim() === "" ? undefined : text;
+  } catch {
+    return undefined;
+  }
+}
+
+// ------------------------------------------------------------------ cargo audit
+
+/** `cargo audit --json` on the workspace's Cargo.lock, with the RustSec database in a cache volume. */
+export function auditRun(p: Pipeline, options: { fresh?: boolean } = {}): Container {
+  let ctr = rustWorkspace(p, { tools: { "cargo-audit": cargoAudit(p.config) } })
+    .withMountedCache(AUDIT_DB_DIR, dag.cacheVolume("observatory-ci-rustsec-advisory-db"), {
+      sharing: CacheSharingMode.Locked, // one git fetch of the database at a time
+    })
+    .withEnvVariable(SCAN_DAY_ENV, scanDay());
+  if (options.fresh) ctr = withRunNonce(ctr);
+  const args = ["cargo", "audit", "--json", "--file", "Cargo.lock", ...p.config.security.audit.ignore.flatMap((id) => ["--ignore", id])];
+  return runAllowingFailure(ctr, args);
+}
+
+async function requireLockfile(p: Pipeline, gate: string): Promise<void> {
+  const workspace = p.config.paths.workspace;
+  const lockfile = workspace === "." ? "Cargo.lock" : `${workspace}/Cargo.lock`;
+  if (!(await p.source.exists(lockfile))) {
+    throw new ConfigError(`${gate}: ${lockfile} not found in the source (paths.workspace = ${JSON.stringify(workspace)}); commit the lockfile so dependencies can be audited`);
+  }
+}
+
+/** The parsed cargo-audit report; a crash or an unparsable report throws a GateFailure. */
+export async function scanAudit(p: Pipeline, gate = "audit", options: { fresh?: boolean } = {}): Promise<ParsedReport> {
+  await requireLockfile(p, gate);
+  const outcome = await outcomeOf(auditRun(p, options));
+  // cargo audit exits 1 when it found vulnerabilities (report on stdout) and also when it failed.
+  if (outcome.exitCode !== 0 && outcome.exitCode !== 1) throw crash(gate, `cargo audit crashed (exit ${outcome.exitCode})`, outcome);
+  if (!outcome.stdout.trim()) throw crash(gate, `cargo audit wrote no JSON report (exit ${outcome.exitCode})`, outcome);
+  const report = parseOrFail(gate, () => parseCargoAudit(outcome.stdout, "cargo audit --json"), outcome);
+  if (outcome.exitCode === 1 && report.findings.length === 0) {
+    throw crash(gate, "cargo audit exited 1 but its report lists no vulnerability: it failed", outcome);
+  }
+  return report;
+}
+
+export async function audit(p: Pipeline): Promise<GateReport> {
+  const verdict = verdictOf(p, "cargo-audit", await scanAudit(p));
+  const ids = [...new Set([...verdict.blocking, ...verdict.belowThreshold].map((f) => f.id))];
+  const vulnerabilities = verdict.blocking.length + verdict.belowThreshold.length + verdict.accepted.length;
+  const figure =
+    `${verdict.passed ? "passed" : "FAILED"}: ${vulnerabilities} ${vulnerabilities === 1 ? "vulnerability" : "vulnerabilities"}` +
+    (vulnerabilities > 0 ? ` (${formatCounts(verdict.counts)})` : "") +
+    (ids.length > 0 ? `; advisories: ${ids.join(", ")}` : "") +
+    (verdict.accepted.length > 0 ? `; ${verdict.accepted.length} accepted` : "") +
+    (verdict.expired.length > 0 ? `; expired allowlist: ${verdict.expired.map((e) => e.id).join(", ")}` : "") +
+    (verdict.stale.length > 0 ? `; stale allowlist: ${verdict.stale.map((e) => e.id).join(", ")}` : "");
+  return gateOf("audit", verdict, figure);
+}
+
+// ------------------------------------------------------------------ cargo deny
+
+/** `cargo deny check` with the repository's deny.toml, or the module's default when it has none. */
+export async function denyRun(p: Pipeline): Promise<{ ran: Container; configOrigin: string }> {
+  const configured = p.config.security.denyConfig;
+  const present = await p.source.exists(configured);
+  let ctr = rustWorkspace(p, { tools: { "cargo-deny": cargoDeny(p.config) } }).withMountedCache(
+    DENY_DB_DIR,
+    dag.cacheVolume("observatory-ci-cargo-deny-advisory-dbs"),
+    { sharing: CacheSharingMode.Locked },
+  );
+  if (!present) ctr = ctr.withNewFile(DEFAULT_DENY_PATH, DEFAULT_DENY_TOML);
+  ctr = ctr.withEnvVariable(SCAN_DAY_ENV, scanDay());
+  const configPath = present ? `${SOURCE_DIR}/${configured}` : DEFAULT_DENY_PATH;
+  const args = [
+    "cargo", "deny",
+    "--format", "json", // JSON lines on stderr
+    "--color", "never",
+    "--locked",
+    "check",
+    "--config", configPath,
+    "advisories", "bans", "licenses", "sources",
+  ];
+  return { ran: runAllowingFailure(ctr, args), configOrigin: present ? configured : "the module's default deny.toml" };
+}
+
+export async function deny(p: Pipeline): Promise<GateReport> {
+  const { ran, configOrigin } = await denyRun(p);
+  const outcome = await outcomeOf(ran);
+  // The exit code says nothing the stream does not: the parser fails when the summary line is missing.
+  const report = parseOrFail("deny", () => parseCargoDeny(outcome.stderr, "cargo deny check (stderr)"), outcome);
+  const verdict = verdictOf(p, "cargo-deny", report);
+  return gateOf("deny", verdict, `${verdict.summary}; config: ${configOrigin}`);
+}
+
+// ------------------------------------------------------------------ Trivy
+
+/** Pinned Trivy with its database in a locked cache volume and the configured mirrors. */
+function trivyBase(p: Pipeline): Container {
+  return dag
+    .container()
+    .from(p.config.images.trivy)
+    .withMountedCache(TRIVY_CACHE_DIR, dag.cacheVolume("observatory-ci-trivy-cache"), {
+      sharing: CacheSharingMode.Locked, // Trivy holds a file lock on its cache database
+    })
+    .withEnvVariable("TRIVY_CACHE_DIR", TRIVY_CACHE_DIR)
+    .withEnvVariable("TRIVY_NO_PROGRESS", "true")
+    .withDirectory(REPORTS_DIR, dag.directory())
+    .withEnvVariable(SCAN_DAY_ENV, scanDay());
+}
+
+function trivyScanArgs(p: Pipeline, reportPath: string): string[] {
+  const { trivy } = p.config.security;
+  return [
+    "--cache-dir", TRIVY_CACHE_DIR,
+    "--severity", trivy.severity,
+    "--exit-code", "1",
+    "--format", "json",
+    "--output", reportPath,
+    "--timeout", trivy.timeout,
+    ...(trivy.dbRepository ? ["--db-repository", trivy.dbRepository] : []),
+    ...(trivy.javaDbRepository ? ["--java-db-repository", trivy.javaDbRepository] : []),
+  ];
+}
+
+export const TRIVY_FS_JSON = `${REPORTS_DIR}/trivy-fs.json`;
+export const TRIVY_FS_SARIF = `${REPORTS_DIR}/trivy-fs.sarif`;
+
+export function trivyFsRun(p: Pipeline): Container {
+  const ctr = trivyBase(p).withMountedDirectory(SOURCE_DIR, p.source).withWorkdir(SOURCE_DIR);
+  const args = [
+    "trivy", "fs",
+    ...trivyScanArgs(p, TRIVY_FS_JSON),
+    ...p.config.security.trivy.skipDirs.flatMap((dir) => ["--skip-dirs", dir]),
+    ".",
+  ];
+  return runAllowingFailure(ctr, args);
+}
+
+/**
+ * Trivy exits 1 both for findings (`--exit-code 1`) and for errors: exit 1 counts as findings only
+ * with a parsable report that has some; any other code, or no report, is a crash.
+ */
+async function trivyReport(gate: string, ran: Container, reportPath: string, what: string): Promise<ParsedReport> {
+  const outcome = await outcomeOf(ran);
+  if (outcome.exitCode !== 0 && outcome.exitCode !== 1) throw crash(gate, `trivy crashed scanning ${what} (exit ${outcome.exitCode})`, outcome);
+  const text = await readReport(ran, reportPath);
+  if (text === undefined) throw crash(gate, `trivy wrote no report at ${reportPath} scanning ${what} (exit ${outcome.exitCode})`, outcome);
+  const report = parseOrFail(gate, () => parseTrivy(text, reportPath), outcome);
+  if (outcome.exitCode === 1 && report.findings.length === 0) {
+    throw crash(gate, `trivy exited 1 scanning ${what} but its report has no finding: it failed`, outcome);
+  }
+  return report;
+}
+
+export async function trivyFs(p: Pipeline): Promise<GateReport> {
+  const report = await trivyReport("trivyFs", trivyFsRun(p), TRIVY_FS_JSON, "the source");
+  return gateOf("trivyFs", verdictOf(p, "trivy", report));
+}
+
+/** SARIF of the filesystem scan, converted from its JSON report (no second scan). */
+export function trivyFsSarif(p: Pipeline): Container {
+  return trivyFsRun(p).withExec(["trivy", "convert", "--format", "sarif", "--output", TRIVY_FS_SARIF, TRIVY_FS_JSON]);
+}
+
+// ------------------------------------------------------------------ Semgrep
+
+export const SEMGREP_JSON = `${REPORTS_DIR}/semgrep.json`;
+export const SEMGREP_SARIF = `${REPORTS_DIR}/semgrep.sarif`;
+
+/** One Semgrep run writing both reports; `timeout` bounds the whole run (`security.semgrep.timeout`). */
+export function semgrepRun(p: Pipeline): Container {
+  const { semgrep } = p.config.security;
+  const ctr = dag
+    .container()
+    .from(p.config.images.semgrep)
+    .withEnvVariable("SEMGREP_SEND_METRICS", "off")
+    .withEnvVariable("SEMGREP_ENABLE_VERSION_CHECK", "0")
+    .withDirectory(REPORTS_DIR, dag.directory())
+    .withEnvVariable(SCAN_DAY_ENV, scanDay())
+    .withMountedDirectory(SOURCE_DIR, p.source)
+    .withWorkdir(SOURCE_DIR);
+  const args = [
+    "timeout", String(semgrep.timeout),
+    "semgrep", "scan",
+    ...semgrep.configs.flatMap((config) => ["--config", config]),
+    "--error",
+    "--metrics", "off",
+    "--json-output", SEMGREP_JSON,
+    "--sarif-output", SEMGREP_SARIF,
+  ];
+  return runAllowingFailure(ctr, args);
+}
+
+export async function semgrep(p: Pipeline): Promise<GateReport> {
+  const ran = semgrepRun(p);
+  const outcome = await outcomeOf(ran);
+  if (TIMEOUT_EXIT_CODES.includes(outcome.exitCode)) {
+    throw crash("semgrep", `semgrep did not finish within security.semgrep.timeout = ${p.config.security.semgrep.timeout} s (exit ${outcome.exitCode})`, outcome);
+  }
+  // With --error: 0 = no blocking finding, 1 = findings; 2 and above are Semgrep's own errors.
+  if (outcome.exitCode !== 0 && outcome.exitCode !== 1) throw crash("semgrep", `semgrep crashed (exit ${outcome.exitCode})`, outcome);
+  const text = await readReport(ran, SEMGREP_JSON);
+  if (text === undefined) throw crash("semgrep", `semgrep wrote no report at ${SEMGREP_JSON} (exit ${outcome.exitCode})`, outcome);
+  const report = parseOrFail("semgrep", () => parseSemgrep(text, SEMGREP_JSON), outcome);
+  if (outcome.exitCode === 1 && report.findings.length === 0) {
+    throw crash("semgrep", "semgrep exited 1 but its report has no finding: it failed", outcome);
+  }
+  return gateOf("semgrep", verdictOf(p, "semgrep", report));
+}
+
+// ------------------------------------------------------------------ Gitleaks
+
+export const GITLEAKS_JSON = `${REPORTS_DIR}/gitleaks.json`;
+export const GITLEAKS_SARIF = `${REPORTS_DIR}/gitleaks.sarif`;
+
+interface GitleaksScan {
+  mode: "git" | "dir";
+  base: Container;
+  args: (format: "json" | "sarif", path: string) => string[];
+}
+
+/**
+ * Validates the inputs (config file, a usable, complete `.git`) before any container, then
+ * describes the scan: `gitleaks git` over the full history when `.git` is given, `gitleaks dir`
+ * over the source otherwise.
+ */
+async function gitleaksScan(p: Pipeline, gitDir?: Directory): Promise<GitleaksScan> {
+  const { configPath } = p.config.security.gitleaks;
+  if (configPath && !(await p.source.exists(configPath))) {
+    throw new ConfigError(`gitleaks: security.gitleaks.configPath ${JSON.stringify(configPath)} does not exist in the source`);
+  }
+  if (gitDir) {
+    if (!(await gitDir.exists("HEAD"))) {
+      throw new ConfigError("gitleaks: the git directory given (--git-dir, default .git) has no HEAD: it is not a git repository's .git directory");
+    }
+    if (await gitDir.exists("shallow")) {
+      throw new GateFailure(
+        "gitleaks",
+        "the repository is a shallow clone (.git/shallow exists): a history scan would silently miss older commits. " +
+          "Clone the full history (actions/checkout with `fetch-depth: 0`, or `git fetch --unshallow`) and run again.",
+        "shallow clone",
+      );
+    }
+  }
+  // safe.directory: the mounted repository belongs to another uid than the container user (git's "dubious ownership").
+  let base = dag
+    .container()
+    .from(p.config.images.gitleaks)
+    .withExec(["git", "config", "--global", "--add", "safe.directory", "*"])
+    .withDirectory(REPORTS_DIR, dag.directory())
+    .withMountedDirectory(GITLEAKS_REPO_DIR, p.source);
+  if (gitDir) base = base.withMountedDirectory(`${GITLEAKS_REPO_DIR}/.git`, gitDir);
+  base = base.withWorkdir(GITLEAKS_REPO_DIR);
+  const mode = gitDir ? "git" : "dir";
+  return {
+    mode,
+    base,
+    args: (format, path) => [
+      "gitleaks", mode,
+      "--redact", // never a secret in a report or a log
+      "--no-banner",
+      "--exit-code", String(GITLEAKS_LEAKS_EXIT_CODE),
+      "--report-format", format,
+      "--report-path", path,
+      ...(configPath ? ["--config", `${GITLEAKS_REPO_DIR}/${configPath}`] : []),
+      GITLEAKS_REPO_DIR,
+    ],
+  };
+}
+
+function gitleaksJsonRun(scan: GitleaksScan): Container {
+  return runAllowingFailure(scan.base, scan.args("json", GITLEAKS_JSON));
+}
+
+/** gitleaks logs git failures as `ERR` lines and may still exit 0 ("partial scan"): that is a crash too. */
+function gitleaksErrorLines(stderr: string): string[] {
+  // eslint-disable-next-line no-control-regex
+  const plain = stderr.replace(/\u001b\[[0-9;]*m/g, "");
+  return plain.split("\n").filter((line) => /\b(ERR|FTL|FATAL)\b|partial scan/.test(line));
+}
+
+export async function gitleaks(p: Pipeline, gitDir?: Directory): Promise<GateReport> {
+  const scan = await gitleaksScan(p, gitDir);
+  const ran = gitleaksJsonRun(scan);
+  const outcome = await outcomeOf(ran);
+  const what = scan.mode === "git" ? "the full git history" : "the source directory (no .git: history not scanned)";
+  if (outcome.exitCode !== 0 && outcome.exitCode !== GITLEAKS_LEAKS_EXIT_CODE) {
+    throw crash("gitleaks", `gitleaks crashed scanning ${what} (exit ${outcome.exitCode}; leaks would exit ${GITLEAKS_LEAKS_EXIT_CODE})`, outcome);
+  }
+  const errors = gitleaksErrorLines(outcome.stderr);
+  if (errors.length > 0) {
+    throw new GateFailure("gitleaks", `gitleaks reported errors scanning ${what}; the scan is incomplete:\n${tail(errors.join("\n"), 20)}`, "scanner error");
+  }
+  const text = await readReport(ran, GITLEAKS_JSON);
+  if (text === undefined) throw crash("gitleaks", `gitleaks wrote no report at ${GITLEAKS_JSON} (exit ${outcome.exitCode})`, outcome);
+  const report = parseOrFail("gitleaks", () => parseGitleaks(text, GITLEAKS_JSON), outcome);
+  if (outcome.exitCode === GITLEAKS_LEAKS_EXIT_CODE && report.findings.length === 0) {
+    throw crash("gitleaks", `gitleaks exited ${GITLEAKS_LEAKS_EXIT_CODE} (leaks) but its report lists none`, outcome);
+  }
+  if (outcome.exitCode === 0 && report.findings.length > 0) {
+    throw crash("gitleaks", "gitleaks exited 0 but its report lists leaks", outcome);
+  }
+  const verdict = verdictOf(p, "gitleaks", report);
+  const commits = /(\d+) commits scanned/.exec(outcome.stderr)?.[1];
+  const scope = scan.mode === "git" ? `git history${commits ? `, ${commits} commits` : ""}` : "directory scan (no .git)";
+  const figure = `${verdict.summary}; ${scope}`;
+  if (!verdict.passed) {
+    const leaks = verdict.blocking.length;
+    throw new GateFailure("gitleaks", `leaks found in ${what}: ${leaks} unaccepted (redacted)\n\n${verdict.details}`, figure);
+  }
+  return { figure };
+}
+
+// ------------------------------------------------------------------ SARIF reports
+
+interface SarifSource {
+  scanner: string;
+  name: string;
+  produce: () => Promise<File>;
+}
+
+async function sarifFile(source: SarifSource): Promise<File> {
+  try {
+    const file = await source.produce();
+    if (!(await file.contents()).trim()) throw new Error("the file is empty");
+    return file;
+  } catch (e) {
+    const detail = isExecFailure(e) ? `${e.message}${e.stderr.trim() ? `\n${tail(e.stderr, 20)}` : ""}` : errorMessage(e);
+    throw new Error(`${source.scanner} produced no SARIF report (${source.name}): ${detail}`);
+  }
+}
+
+/**
+ * Every SARIF report, from the same container chains as the gates (so a run after the gates is
+ * served from cache). Findings do not make this fail; a missing report does, naming the scanner.
+ */
+export async function securityReports(p: Pipeline, gitDir?: Directory): Promise<Directory> {
+  const sources: SarifSource[] = [
+    { scanner: "trivy", name: "trivy-fs.sarif", produce: async () => trivyFsSarif(p).file(TRIVY_FS_SARIF) },
+    { scanner: "semgrep", name: "semgrep.sarif", produce: async () => semgrepRun(p).file(SEMGREP_SARIF) },
+    {
+      scanner: "gitleaks",
+      name: "gitleaks.sarif",
+      produce: async () => {
+        const scan = await gitleaksScan(p, gitDir);
+        // Chained after the gate's JSON run (cached): gitleaks writes one format per run.
+        return runAllowingFailure(gitleaksJsonRun(scan), scan.args("sarif", GITLEAKS_SARIF)).file(GITLEAKS_SARIF);
+      },
+    },
+    // ---- image stage: the Trivy scan of the built image (image.ts) ----
+    { scanner: "trivy (image)", name: "trivy-image.sarif", produce: () => image.trivyImageSarif(p) },
+  ];
+  const results = await Promise.allSettled(sources.map(sarifFile));
+  const failures = results.flatMap((r) => (r.status === "rejected" ? [errorMessage(r.reason)] : []));
+  if (failures.length > 0) throw new Error(`securityReports: ${failures.join("\n")}`);
+  let dir = dag.directory();
+  results.forEach((r, i) => {
+    if (r.status === "fulfilled") dir = dir.withFile(sources[i].name, r.value);
+  });
+  return dir;
+}
+
+// ------------------------------------------------------------------ daily scan of the environments
+
+export interface ScanDeployedOptions {
+  kubeconfig: Secret;
+  githubToken?: Secret;
+  repository?: string;
+  environments?: string[];
+  registryUsername?: string;
+  registryPassword?: Secret;
+}
+
+interface DeployedImage {
+  environment: Environment;
+  namespace: string;
+  deployment: string;
+  container: string;
+  image: string;
+}
+
+const KUBECONFIG_PATH = "/run/secrets/kubeconfig";
+
+function kubectl(p: Pipeline, kubeconfig: Secret, args: string[]): Container {
+  const ctr = dag
+    .container()
+    .from(p.config.images.kubectl)
+    .withMountedSecret(KUBECONFIG_PATH, kubeconfig)
+    .withEnvVariable("KUBECONFIG", KUBECONFIG_PATH);
+  // The cluster changes without the inputs changing: every read must really happen.
+  return runAllowingFailure(withRunNonce(ctr), ["kubectl", ...args]);
+}
+
+async function kubectlJson(p: Pipeline, kubeconfig: Secret, environment: Environment, args: string[], what: string): Promise<unknown> {
+  const outcome = await outcomeOf(kubectl(p, kubeconfig, args));
+  if (outcome.exitCode !== 0) {
+    throw new Error(
+      `scanDeployed: environment ${environment}: cannot read ${what} (kubectl ${args.join(" ")} exited ${outcome.exitCode}): ${tail(outcome.stderr.trim() || outcome.stdout.trim(), 10)}`,
+    );
+  }
+  try {
+    return JSON.parse(outcome.stdout);
+  } catch {
+    throw new Error(`scanDeployed: environment ${environment}: kubectl returned no JSON for ${what}: ${tail(outcome.stdout, 5)}`);
+  }
+}
+
+/** The image of the configured container in a Deployment's pod template. */
+export function deploymentImage(deploymentJson: unknown, containerName: string, where: string): string {
+  const spec = (deploymentJson as { spec?: { template?: { spec?: { containers?: unknown } } } } | null)?.spec?.template?.spec;
+  const containers = Array.isArray(spec?.containers) ? (spec.containers as Array<{ name?: unknown; image?: unknown }>) : [];
+  const found = containers.find((c) => c.name === containerName);
+  if (!found || typeof found.image !== "string" || !found.image) {
+    const names = containers.map((c) => String(c.name)).join(", ") || "none";
+    throw new Error(`${where}: no container named ${JSON.stringify(containerName)} with an image (containers: ${names})`);
+  }
+  return found.image;
+}
+
+async function deployedImage(p: Pipeline, kubeconfig: Secret, environment: Environment): Promise<DeployedImage> {
+  const env = p.config.environments[environment];
+  let deployment = env.deployment;
+  if (environment === "production") {
+    // Blue-green: the Service's colour selector says which of <deployment>-blue/-green is live.
+    const service = await kubectlJson(p, kubeconfig, environment, ["get", "service", env.service, "-n", env.namespace, "-o", "json"], `service ${env.service} in namespace ${env.namespace}`);
+    try {
+      deployment = colouredName(env.deployment, liveColour(service));
+    } catch (e) {
+      throw new Error(`scanDeployed: environment ${environment}: ${errorMessage(e)}`);
+    }
+  }
+  const where = `deployment ${deployment} in namespace ${env.namespace}`;
+  const json = await kubectlJson(p, kubeconfig, environment, ["get", "deployment", deployment, "-n", env.namespace, "-o", "json"], where);
+  const running = deploymentImage(json, env.container, `scanDeployed: environment ${environment}: ${where}`);
+  return { environment, namespace: env.namespace, deployment, container: env.container, image: running };
+}
+
+export function trivyImageRun(p: Pipeline, image: string, reportPath: string, auth: { username?: string; password?: Secret }): Container {
+  let ctr = trivyBase(p);
+  if (auth.username && auth.password) {
+    ctr = ctr.withEnvVariable("TRIVY_USERNAME", auth.username).withSecretVariable("TRIVY_PASSWORD", auth.password);
+  }
+  // A new vulnerability can appear for an unchanged image: the daily scan always runs.
+  ctr = withRunNonce(ctr);
+  return runAllowingFailure(ctr, ["trivy", "image", "--image-src", "remote", ...trivyScanArgs(p, reportPath), image]);
+}
+
+function validateScanDeployed(options: ScanDeployedOptions): Environment[] {
+  const environments = options.environments?.length ? options.environments.map(parseEnvironment) : [...ENVIRONMENTS];
+  if (options.githubToken && !options.repository) {
+    throw new ConfigError("scanDeployed: --github-token needs --repository owner/name (where the issue is opened)");
+  }
+  if (options.repository !== undefined && !/^[\w.-]+\/[\w.-]+$/.test(options.repository)) {
+    throw new ConfigError(`scanDeployed: --repository must be "owner/name", got ${JSON.stringify(options.repository)}`);
+  }
+  if (options.repository && !options.githubToken) {
+    throw new ConfigError("scanDeployed: --repository needs --github-token (a Secret allowed to open issues)");
+  }
+  if (Boolean(options.registryUsername) !== Boolean(options.registryPassword)) {
+    throw new ConfigError("scanDeployed: --registry-username and --registry-password go together");
+  }
+  return [...new Set(environments)];
+}
+
+interface ScanSection {
+  title: string;
+  target: string;
+  verdict: SecurityVerdict;
+}
+
+function renderDailyReport(sections: ScanSection[], day: string): string {
+  const failed = sections.filter((s) => !s.verdict.passed);
+  const lines = [
+    `# Daily security scan (${day})`,
+    "",
+    failed.length > 0 ? `**Findings in:** ${failed.map((s) => s.title).join(", ")}.` : "No blocking finding in any environment.",
+    "",
+    `| scan | target | result | ${SEVERITIES.join(" | ")} | accepted |`,
+    `|---|---|---|${SEVERITIES.map(() => "---:").join("|")}|---:|`,
+    ...sections.map(
+      (s) =>
+        `| ${markdownText(s.title, 60)} | \`${markdownText(s.target, 120)}\` | ${s.verdict.passed ? "passed" : "**failed**"} | ${SEVERITIES.map((sev) => s.verdict.counts[sev]).join(" | ")} | ${s.verdict.accepted.length} |`,
+    ),
+    "",
+  ];
+  for (const s of sections) lines.push(`### ${s.title}: \`${markdownText(s.target, 120)}\``, "", s.verdict.details.replace(/^#### [^\n]*\n\n?/, ""), "");
+  return lines.join("\n").trimEnd() + "\n";
+}
+
+const ISSUE_TITLE = "Security scan: vulnerabilities in deployed images or dependencies";
+
+function githubCurl(p: Pipeline, token: Secret): Container {
+  const ctr = dag.container().from(p.config.images.curl).withSecretVariable("GITHUB_TOKEN", token);
+  return withRunNonce(ctr);
+}
+
+/** The token stays in the env: the single-quoted script makes the shell, not the module, expand it. */
+const CURL_GITHUB =
+  'curl --fail-with-body --silent --show-error -H "Authorization: Bearer $GITHUB_TOKEN" ' +
+  '-H "Accept: application/vnd.github+json" -H "X-GitHub-Api-Version: 2022-11-28"';
+
+async function githubRequest(ctr: Container, script: string, url: string, what: string): Promise<unknown> {
+  const outcome = await outcomeOf(runAllowingFailure(ctr, ["sh", "-c", script, "sh", url]));
+  if (outcome.exitCode !== 0) {
+    throw new Error(`scanDeployed: GitHub API ${what} failed (curl exit ${outcome.exitCode}): ${tail((outcome.stdout + "\n" + outcome.stderr).trim(), 10)}`);
+  }
+  try {
+    return JSON.parse(outcome.stdout);
+  } catch {
+    throw new Error(`scanDeployed: GitHub API ${what} returned no JSON: ${tail(outcome.stdout, 5)}`);
+  }
+}
+
+/** Comments on the open security issue, or opens one: exactly one write call per run. */
+async function reportToGitHub(p: Pipeline, token: Secret, repository: string, report: string): Promise<string> {
+  const ctr = githubCurl(p, token);
+  const repoUrl = `${GITHUB_API}/repos/${repository}`;
+  const open = await githubRequest(ctr, `${CURL_GITHUB} "$1"`, `${repoUrl}/issues?labels=${ISSUE_LABELS.join(",")}&state=open&per_page=100`, "listing open security issues");
+  const existing = Array.isArray(open)
+    ? (open as Array<{ number?: unknown; pull_request?: unknown }>).find((i) => typeof i.number === "number" && i.pull_request === undefined)
+    : undefined;
+  const post = `${CURL_GITHUB} -X POST -H "Content-Type: application/json" --data-binary @/tmp/github-body.json "$1"`;
+  if (existing) {
+    const bodyCtr = ctr.withNewFile("/tmp/github-body.json", JSON.stringify({ body: report }));
+    const answer = (await githubRequest(bodyCtr, post, `${repoUrl}/issues/${existing.number}/comments`, `commenting on issue #${existing.number}`)) as { html_url?: string };
+    return `Commented on the open security issue #${existing.number}${answer.html_url ? `: ${answer.html_url}` : ""}.`;
+  }
+  const bodyCtr = ctr.withNewFile("/tmp/github-body.json", JSON.stringify({ title: ISSUE_TITLE, body: report, labels: ISSUE_LABELS }));
+  const answer = (await githubRequest(bodyCtr, post, `${repoUrl}/issues`, "opening an issue")) as { number?: number; html_url?: string };
+  return `Opened security issue #${answer.number ?? "?"}${answer.html_url ? `: ${answer.html_url}` : ""}.`;
+}
+
+/**
+ * The daily scan: the image each environment runs (Trivy) and the source's dependencies (cargo
+ * audit), as one Markdown report; with a token, findings go to one GitHub issue.
+ */
+export async function scanDeployed(p: Pipeline, options: ScanDeployedOptions): Promise<string> {
+  const environments = validateScanDeployed(options);
+  const day = scanDay();
+  const images = await Promise.all(environments.map((environment) => deployedImage(p, options.kubeconfig, environment)));
+  const auth = { username: options.registryUsername, password: options.registryPassword };
+  const [auditReport, ...imageReports] = await Promise.all([
+    scanAudit(p, "scanDeployed (cargo audit)", { fresh: true }),
+    ...images.map((deployed) =>
+      trivyReport(
+        `scanDeployed (trivy, ${deployed.environment})`,
+        trivyImageRun(p, deployed.image, `${REPORTS_DIR}/trivy-image-${deployed.environment}.json`, auth),
+        `${REPORTS_DIR}/trivy-image-${deployed.environment}.json`,
+        `image ${deployed.image} of ${deployed.environment}`,
+      ),
+    ),
+  ]);
+  const sections: ScanSection[] = [
+    ...images.map((deployed, i) => ({
+      title: `${deployed.environment} (trivy)`,
+      target: `${deployed.image} (${deployed.namespace}/${deployed.deployment})`,
+      verdict: verdictOf(p, "trivy", imageReports[i]),
+    })),
+    { title: "source (cargo audit)", target: "Cargo.lock", verdict: verdictOf(p, "cargo-audit", auditReport) },
+  ];
+  const report = renderDailyReport(sections, day);
+  const found = sections.some((s) => !s.verdict.passed);
+  if (!found || !options.githubToken || !options.repository) return report;
+  const issue = await reportToGitHub(p, options.githubToken, options.repository, report);
+  return `${report}\n${issue}\n`;
+}

@@ -1,0 +1,544 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { dag } from "@dagger.io/dagger";
+import { IMAGES, TOOLS } from "../../.dagger/src/versions";
+import { DEFAULT_DENY_PATH, DEFAULT_DENY_TOML, GITLEAKS_LEAKS_EXIT_CODE } from "../../.dagger/src/security";
+import { canarySecret, describeChain, type ExecResult, type ExecView } from "../support/recording-session";
+import { failureOf, GOOD, healthyScript, moduleRun, type ModuleRun } from "../support/module";
+import {
+  AUDIT_FINDINGS,
+  GITLEAKS_FINDINGS,
+  SEMGREP_FINDINGS,
+  TRIVY_CLEAN,
+  TRIVY_FINDINGS,
+  denySummary,
+  reportFixture,
+} from "../support/security-reports";
+
+let run: ModuleRun | undefined;
+afterEach(async () => {
+  await run?.session.stop();
+  run = undefined;
+});
+
+async function start(...args: Parameters<typeof moduleRun>): Promise<ModuleRun> {
+  run = await moduleRun(...args);
+  return run;
+}
+
+const today = new Date().toISOString().slice(0, 10);
+const exec = (match: (e: ExecView) => boolean, result: ExecResult) => (e: ExecView) => (match(e) ? result : undefined);
+const isAudit = (e: ExecView) => e.args[0] === "cargo" && e.args[1] === "audit";
+const isDeny = (e: ExecView) => e.args[0] === "cargo" && e.args[1] === "deny";
+const isTrivyFs = (e: ExecView) => e.args[0] === "trivy" && e.args[1] === "fs";
+const isSemgrep = (e: ExecView) => e.args.includes("semgrep");
+const isGitleaks = (e: ExecView) => e.args[0] === "gitleaks";
+function only(execs: ExecView[]): ExecView {
+  expect(execs.map((e) => e.args.join(" "))).toHaveLength(1);
+  return execs[0];
+}
+
+function sourceWith(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), "observatory-ci-security-"));
+  cpSync(GOOD, dir, { recursive: true });
+  for (const [path, contents] of Object.entries(files)) {
+    mkdirSync(join(dir, path, ".."), { recursive: true });
+    writeFileSync(join(dir, path), contents);
+  }
+  return dir;
+}
+
+const withConfig = (security: unknown, more: Record<string, string> = {}) => sourceWith({ "ci/pipeline.json": JSON.stringify({ security }), ...more });
+
+/** A fake `.git` directory (HEAD present), optionally shallow. */
+function gitDirOnDisk(shallow = false): string {
+  const dir = mkdtempSync(join(tmpdir(), "observatory-ci-git-"));
+  writeFileSync(join(dir, "HEAD"), "ref: refs/heads/main\n");
+  mkdirSync(join(dir, "refs", "heads"), { recursive: true });
+  writeFileSync(join(dir, "refs", "heads", "main"), "0".repeat(40) + "\n");
+  if (shallow) writeFileSync(join(dir, "shallow"), "0".repeat(40) + "\n");
+  return dir;
+}
+
+describe("audit", () => {
+  it("runs pinned cargo-audit --json on Cargo.lock with the RustSec database in a locked cache volume", async () => {
+    const { session, call } = await start();
+    await call((ci) => ci.audit());
+    const e = only(session.execs.filter(isAudit));
+    expect(e.image).toBe(IMAGES.rust);
+    expect(e.args).toEqual(["cargo", "audit", "--json", "--file", "Cargo.lock"]);
+    expect(e.opts.expect).toBe("ANY");
+    expect(e.caches["/usr/local/cargo/advisory-db"]).toBe("observatory-ci-rustsec-advisory-db");
+    expect(e.cacheSharing["/usr/local/cargo/advisory-db"]).toBe("LOCKED");
+    expect(e.env.OBSERVATORY_CI_SCAN_DAY).toBe(today);
+    expect(e.mounts["/usr/local/bin/cargo-audit"]).toContain(`cargo-audit@${TOOLS.cargoAudit}`);
+    const install = session.exec("cargo", "install", "cargo-audit");
+    expect(install.args).toEqual(expect.arrayContaining(["--locked", `cargo-audit@${TOOLS.cargoAudit}`]));
+  });
+
+  it("fails on vulnerabilities with their count and advisory ids", async () => {
+    const { call } = await start(healthyScript({ exec: exec(isAudit, { exitCode: 1, stdout: AUDIT_FINDINGS }) }));
+    const err = await failureOf(call((ci) => ci.audit()));
+    expect(err.message).toMatch(/^audit: #### cargo-audit: failed/);
+    expect(err.message).toContain("RUSTSEC-");
+    const { call: ciCall } = await start(healthyScript({ exec: exec(isAudit, { exitCode: 1, stdout: AUDIT_FINDINGS }) }));
+    const summary = await failureOf(ciCall((ci) => ci.ci()));
+    expect(summary.message).toMatch(/\| audit \| ❌ fail \| [^|]+ \| FAILED: \d+ vulnerabilit(y|ies) \([^)]*\); advisories: RUSTSEC-\d{4}-\d{4}/);
+  });
+
+  it("fails closed on a crash, an empty report or exit 1 without vulnerabilities", async () => {
+    for (const [result, expected] of [
+      [{ exitCode: 1, stdout: "", stderr: "error: couldn't fetch advisory database" }, "cargo audit wrote no JSON report (exit 1)"],
+      [{ exitCode: 1, stdout: reportFixture("cargo-audit/no-findings.json") }, "exited 1 but its report lists no vulnerability"],
+      [{ exitCode: 101, stderr: "thread 'main' panicked" }, "cargo audit crashed (exit 101)"],
+      [{ exitCode: 0, stdout: "{ not json" }, "report cannot be trusted"],
+    ] as const) {
+      const { call } = await start(healthyScript({ exec: exec(isAudit, result) }));
+      const err = await failureOf(call((ci) => ci.audit()));
+      expect(err.message).toContain(expected);
+      await run?.session.stop();
+    }
+  });
+
+  it("accepts allowlisted advisories, fails on an expired entry naming it, reports stale ones", async () => {
+    const ids = [...new Set([...AUDIT_FINDINGS.matchAll(/"id": "(RUSTSEC-\d{4}-\d{4})"/g)].map((m) => m[1]))];
+    expect(ids.length).toBeGreaterThan(0);
+    const allowlist = ids.map((id) => ({ id, reason: "not reachable from the service", expires: "2999-12-31" }));
+    const accepted = withConfig({ allowlist: [...allowlist, { id: "RUSTSEC-2000-0001", tool: "cargo-audit", reason: "old", expires: "2999-01-01" }] });
+    const { call } = await start(healthyScript({ exec: exec(isAudit, { exitCode: 1, stdout: AUDIT_FINDINGS }) }), accepted);
+    const passed = await call((ci) => ci.ci()).catch((e: Error) => e.message);
+    expect(passed).toMatch(/\| audit \| ✅ pass \| [^|]+ \| passed: \d+ vulnerabilit(y|ies) .*accepted/);
+
+    const expired = withConfig({ allowlist: [{ ...allowlist[0], expires: "2020-01-01" }, ...allowlist.slice(1)] });
+    const { call: call2 } = await start(healthyScript({ exec: exec(isAudit, { exitCode: 1, stdout: AUDIT_FINDINGS }) }), expired);
+    const err = await failureOf(call2((ci) => ci.audit()));
+    expect(err.message).toContain("Expired allowlist entries");
+    expect(err.message).toContain(`${ids[0]} until 2020-01-01`);
+
+    const stale = withConfig({ allowlist: [{ id: "RUSTSEC-2000-0001", tool: "cargo-audit", reason: "old", expires: "2999-01-01" }] });
+    const { call: call3 } = await start(healthyScript(), stale);
+    const table = await call3((ci) => ci.ci()).catch((e: Error) => e.message);
+    expect(table).toMatch(/\| audit \| ✅ pass \| [^|]+ \| passed: 0 vulnerabilities; stale allowlist: RUSTSEC-2000-0001 \|/);
+    expect(table).not.toMatch(/\| audit \| ❌/);
+  });
+
+  it("rejects a workspace without Cargo.lock before any container", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "observatory-ci-nolock-"));
+    writeFileSync(join(dir, "Cargo.toml"), "[workspace]\n");
+    const { session, call } = await start(healthyScript(), dir);
+    const err = await failureOf(call((ci) => ci.audit()));
+    expect(err.message).toContain("Cargo.lock not found in the source");
+    expect(session.execs).toEqual([]);
+  });
+});
+
+describe("deny", () => {
+  it("checks advisories, bans, licenses and sources with --locked, falling back to the module's deny.toml", async () => {
+    const { session, call } = await start();
+    await call((ci) => ci.deny());
+    const e = only(session.execs.filter(isDeny));
+    expect(e.image).toBe(IMAGES.rust);
+    expect(e.args).toEqual(["cargo", "deny", "--format", "json", "--color", "never", "--locked", "check", "--config", DEFAULT_DENY_PATH, "advisories", "bans", "licenses", "sources"]);
+    expect(e.mounts[DEFAULT_DENY_PATH]).toBe("<new file>");
+    const written = e.chain.find((s) => s.field === "withNewFile" && s.args.path === DEFAULT_DENY_PATH);
+    expect(written?.args.contents).toBe(DEFAULT_DENY_TOML);
+    expect(e.caches["/usr/local/cargo/advisory-dbs"]).toBe("observatory-ci-cargo-deny-advisory-dbs");
+    expect(e.cacheSharing["/usr/local/cargo/advisory-dbs"]).toBe("LOCKED");
+    expect(e.mounts["/usr/local/bin/cargo-deny"]).toContain(`cargo-deny@${TOOLS.cargoDeny}`);
+  });
+
+  it("uses the repository's .cargo/deny.toml (or security.denyConfig) when present", async () => {
+    const dir = sourceWith({ ".cargo/deny.toml": "[advisories]\nversion = 2\n" });
+    const { session, call } = await start(healthyScript(), dir);
+    await call((ci) => ci.deny());
+    const e = only(session.execs.filter(isDeny));
+    expect(e.args).toContain("/src/.cargo/deny.toml");
+    expect(e.mounts[DEFAULT_DENY_PATH]).toBeUndefined();
+
+    const custom = withConfig({ denyConfig: "policy/deny.toml" }, { "policy/deny.toml": "" });
+    const { session: s2, call: call2 } = await start(healthyScript(), custom);
+    await call2((ci) => ci.deny());
+    expect(only(s2.execs.filter(isDeny)).args).toContain("/src/policy/deny.toml");
+  });
+
+  it("reads stderr whatever the exit code: findings fail, a missing summary fails closed", async () => {
+    const diag = JSON.stringify({ type: "diagnostic", fields: { severity: "error", message: "crate openssl is banned", code: "banned", graphs: [{ Krate: { name: "openssl", version: "0.10.0" } }] } });
+    const { call } = await start(healthyScript({ exec: exec(isDeny, { exitCode: 1, stderr: `${diag}\n${denySummary({ bans: 1 })}` }) }));
+    const err = await failureOf(call((ci) => ci.deny()));
+    expect(err.message).toContain("banned");
+    expect(err.message).toContain("openssl@0.10.0");
+    await run?.session.stop();
+
+    const { call: crashed } = await start(healthyScript({ exec: exec(isDeny, { exitCode: 1, stderr: JSON.stringify({ type: "log", fields: { level: "ERROR", message: "failed to load deny.toml" } }) }) }));
+    const crash = await failureOf(crashed((ci) => ci.deny()));
+    expect(crash.message).toContain("cannot be trusted");
+    expect(crash.message).toContain("failed to load deny.toml");
+    await run?.session.stop();
+
+    const { call: empty } = await start(healthyScript({ exec: exec(isDeny, { exitCode: 0, stderr: "" }) }));
+    expect((await failureOf(empty((ci) => ci.deny()))).message).toContain("no summary line");
+  });
+});
+
+describe("trivyFs", () => {
+  it("scans the source with --exit-code 1 --severity CRITICAL,HIGH, JSON report, database in a locked cache", async () => {
+    const { session, call } = await start();
+    await call((ci) => ci.trivyFs());
+    const e = session.exec("trivy", "fs");
+    expect(e.image).toBe(IMAGES.trivy);
+    expect(e.args.join(" ")).toContain("--exit-code 1");
+    expect(e.args.join(" ")).toContain("--severity CRITICAL,HIGH");
+    expect(e.args.join(" ")).toContain("--format json --output /reports/trivy-fs.json");
+    expect(e.args.join(" ")).toContain("--skip-dirs target");
+    expect(e.args.join(" ")).toContain("--timeout 10m");
+    expect(e.args).not.toContain("--db-repository");
+    expect(e.args[e.args.length - 1]).toBe(".");
+    expect(e.workdir).toBe("/src");
+    expect(e.mounts["/src"]).toContain(GOOD);
+    expect(e.env.TRIVY_CACHE_DIR).toBe("/var/cache/trivy");
+    expect(e.caches["/var/cache/trivy"]).toBe("observatory-ci-trivy-cache");
+    expect(e.cacheSharing["/var/cache/trivy"]).toBe("LOCKED");
+  });
+
+  it("uses the configured database mirror", async () => {
+    const dir = withConfig({ trivy: { dbRepository: "registry.example/mirror/trivy-db:2", javaDbRepository: "registry.example/mirror/trivy-java-db:1" } });
+    const { session, call } = await start(healthyScript(), dir);
+    await call((ci) => ci.trivyFs());
+    const args = session.exec("trivy", "fs").args.join(" ");
+    expect(args).toContain("--db-repository registry.example/mirror/trivy-db:2");
+    expect(args).toContain("--java-db-repository registry.example/mirror/trivy-java-db:1");
+  });
+
+  it("fails on findings; fails closed on a crash, a missing report, or exit 1 with nothing found", async () => {
+    const { call } = await start(healthyScript({ exec: exec(isTrivyFs, { exitCode: 1 }), file: (p) => (p === "/reports/trivy-fs.json" ? TRIVY_FINDINGS : undefined) }));
+    const err = await failureOf(call((ci) => ci.trivyFs()));
+    expect(err.message).toMatch(/^trivyFs: #### trivy: failed/);
+    expect(err.message).toContain("CVE-2022-24775");
+    await run?.session.stop();
+
+    const cases: Array<[ExecResult, string | undefined, string]> = [
+      [{ exitCode: 1, stderr: "FATAL init error: DB error: failed to download vulnerability DB" }, "", "trivy wrote no report at /reports/trivy-fs.json"],
+      [{ exitCode: 1 }, TRIVY_CLEAN, "trivy exited 1 scanning the source but its report has no finding"],
+      [{ exitCode: 2, stderr: "panic" }, TRIVY_CLEAN, "trivy crashed scanning the source (exit 2)"],
+      [{ exitCode: 0 }, "", "trivy wrote no report"],
+    ];
+    for (const [result, report, expected] of cases) {
+      const { call: c } = await start(healthyScript({ exec: exec(isTrivyFs, result), file: (p) => (p === "/reports/trivy-fs.json" ? report : undefined) }));
+      const failure = await failureOf(c((ci) => ci.trivyFs()));
+      expect(failure.message).toContain(expected);
+      await run?.session.stop();
+    }
+  });
+});
+
+describe("semgrep", () => {
+  it("runs p/security-audit and p/rust with --error, metrics off, SARIF and JSON, bounded by the timeout", async () => {
+    const { session, call } = await start();
+    await call((ci) => ci.semgrep());
+    const e = session.exec("semgrep", "scan");
+    expect(e.image).toBe(IMAGES.semgrep);
+    expect(e.args).toEqual([
+      "timeout", "300",
+      "semgrep", "scan",
+      "--config", "p/security-audit", "--config", "p/rust",
+      "--error",
+      "--metrics", "off",
+      "--json-output", "/reports/semgrep.json",
+      "--sarif-output", "/reports/semgrep.sarif",
+    ]);
+    expect(e.env.SEMGREP_SEND_METRICS).toBe("off");
+    expect(e.workdir).toBe("/src");
+  });
+
+  it("fails on findings, on a timeout, on a crash and on a report with fatal errors", async () => {
+    const { call } = await start(healthyScript({ exec: exec(isSemgrep, { exitCode: 1 }), file: (p) => (p === "/reports/semgrep.json" ? SEMGREP_FINDINGS : undefined) }));
+    const err = await failureOf(call((ci) => ci.semgrep()));
+    expect(err.message).toMatch(/^semgrep: #### semgrep: failed/);
+    await run?.session.stop();
+
+    const cases: Array<[ExecResult, string | undefined, string]> = [
+      [{ exitCode: 124 }, "", "semgrep did not finish within security.semgrep.timeout = 300 s"],
+      [{ exitCode: 143 }, "", "did not finish within"],
+      [{ exitCode: 2, stderr: "invalid configuration" }, "", "semgrep crashed (exit 2)"],
+      [{ exitCode: 0 }, "", "semgrep wrote no report"],
+      [{ exitCode: 0 }, reportFixture("semgrep/json-invalid-rule-error.json"), "report cannot be trusted"],
+      [{ exitCode: 1 }, reportFixture("semgrep/json-no-findings.json"), "exited 1 but its report has no finding"],
+    ];
+    for (const [result, report, expected] of cases) {
+      const { call: c } = await start(healthyScript({ exec: exec(isSemgrep, result), file: (p) => (p === "/reports/semgrep.json" ? report : undefined) }));
+      expect((await failureOf(c((ci) => ci.semgrep()))).message).toContain(expected);
+      await run?.session.stop();
+    }
+  });
+
+  it("uses the configured rule sets and timeout", async () => {
+    const dir = withConfig({ semgrep: { configs: ["p/owasp-top-ten"], timeout: 60 } });
+    const { session, call } = await start(healthyScript(), dir);
+    await call((ci) => ci.semgrep());
+    const args = session.exec("semgrep", "scan").args;
+    expect(args.slice(0, 2)).toEqual(["timeout", "60"]);
+    expect(args.filter((a, i) => args[i - 1] === "--config")).toEqual(["p/owasp-top-ten"]);
+  });
+});
+
+describe("gitleaks", () => {
+  it("scans the directory, redacted, when no .git is given", async () => {
+    const { session, call } = await start();
+    await call((ci) => ci.gitleaks());
+    const e = session.exec("gitleaks", "dir");
+    expect(e.image).toBe(IMAGES.gitleaks);
+    expect(e.args).toEqual(["gitleaks", "dir", "--redact", "--no-banner", "--exit-code", String(GITLEAKS_LEAKS_EXIT_CODE), "--report-format", "json", "--report-path", "/reports/gitleaks.json", "/repo"]);
+    expect(e.mounts["/repo"]).toContain(GOOD);
+  });
+
+  it("scans the full history when .git is present, with git's ownership check handled", async () => {
+    const git = gitDirOnDisk();
+    const { session, call } = await start();
+    await call((ci) => ci.gitleaks(dag.host().directory(git)));
+    const e = session.exec("gitleaks", "git");
+    expect(e.args.slice(0, 3)).toEqual(["gitleaks", "git", "--redact"]);
+    expect(e.mounts["/repo/.git"]).toContain(git);
+    expect(e.workdir).toBe("/repo");
+    const chain = describeChain(e.chain);
+    expect(chain.indexOf('"safe.directory", "*"')).toBeGreaterThan(-1);
+    expect(chain.indexOf('"safe.directory", "*"')).toBeLessThan(chain.indexOf("/repo"));
+  });
+
+  it("refuses a shallow clone before any container, saying so", async () => {
+    const { session, call } = await start();
+    const err = await failureOf(call((ci) => ci.gitleaks(dag.host().directory(gitDirOnDisk(true)))));
+    expect(err.message).toContain("shallow clone");
+    expect(err.message).toContain("fetch-depth: 0");
+    expect(session.execs).toEqual([]);
+  });
+
+  it("tells leaks found (redacted) from a gitleaks crash", async () => {
+    const { call } = await start(healthyScript({ exec: exec(isGitleaks, { exitCode: GITLEAKS_LEAKS_EXIT_CODE }), file: (p) => (p === "/reports/gitleaks.json" ? GITLEAKS_FINDINGS : undefined) }));
+    const leaks = await failureOf(call((ci) => ci.gitleaks()));
+    expect(leaks.message).toMatch(/^gitleaks: leaks found in the source directory/);
+    expect(leaks.message).toContain("test-rule");
+    expect(leaks.message).toContain("auth.py:1");
+    expect(leaks.message).not.toContain("a secret"); // the report's Secret field
+    expect(leaks.message).not.toContain("line containing secret"); // its Match field
+    await run?.session.stop();
+
+    const { call: c2 } = await start(healthyScript({ exec: exec(isGitleaks, { exitCode: 1, stderr: "FTL unable to load config" }) }));
+    const crash = await failureOf(c2((ci) => ci.gitleaks()));
+    expect(crash.message).toMatch(/^gitleaks: gitleaks crashed scanning/);
+    expect(crash.message).toContain("unable to load config");
+    await run?.session.stop();
+
+    const { call: c3 } = await start(healthyScript({ exec: exec(isGitleaks, { exitCode: 0, stderr: "ERR [git] fatal: not a git repository\nWRN partial scan completed" }) }));
+    expect((await failureOf(c3((ci) => ci.gitleaks()))).message).toContain("gitleaks reported errors");
+    await run?.session.stop();
+
+    const { call: c4 } = await start(healthyScript({ exec: exec(isGitleaks, { exitCode: 0 }), file: (p) => (p === "/reports/gitleaks.json" ? "" : undefined) }));
+    expect((await failureOf(c4((ci) => ci.gitleaks()))).message).toContain("gitleaks wrote no report");
+  });
+});
+
+describe("ci and securityReports", () => {
+  it("ci runs the five security gates with counts in the summary", async () => {
+    const { call } = await start(healthyScript({ exec: exec(isTrivyFs, { exitCode: 1 }), file: (p) => (p === "/reports/trivy-fs.json" ? TRIVY_FINDINGS : undefined) }));
+    const err = await failureOf(call((ci) => ci.ci()));
+    for (const gate of ["audit", "deny", "semgrep", "gitleaks"]) expect(err.message).toMatch(new RegExp(`\\| ${gate} \\| ✅ pass \\|`));
+    expect(err.message).toMatch(/\| trivyFs \| ❌ fail \| [^|]+ \| FAILED: 1 high; blocking: CVE-2022-24775 \([^)]+\)/);
+  });
+
+  it("securityReports returns every SARIF from the gates' own chains; a missing one names its scanner", async () => {
+    const git = gitDirOnDisk();
+    const { session, call } = await start();
+    const entries = await call(async (ci) => (await ci.securityReports(dag.host().directory(git))).entries());
+    expect(entries).toEqual(expect.arrayContaining(["trivy-fs.sarif", "semgrep.sarif", "gitleaks.sarif"]));
+    const convert = only(session.execsMatching("trivy", "convert", "trivy-fs.sarif"));
+    expect(convert.args).toEqual(["trivy", "convert", "--format", "sarif", "--output", "/reports/trivy-fs.sarif", "/reports/trivy-fs.json"]);
+    expect(describeChain(convert.chain)).toContain('"trivy", "fs"');
+    const sarif = session.exec("gitleaks", "sarif");
+    expect(sarif.args).toContain("--redact");
+    expect(describeChain(sarif.chain)).toContain('"--report-format", "json"'); // chained after the gate's run
+    expect(session.execsMatching("semgrep", "scan")).toHaveLength(1);
+    await run?.session.stop();
+
+    const { call: c2 } = await start(healthyScript({ file: (p) => (p === "/reports/semgrep.sarif" ? "" : undefined) }));
+    const err = await failureOf(c2((ci) => ci.securityReports()));
+    expect(err.message).toContain("semgrep produced no SARIF report (semgrep.sarif)");
+  });
+});
+
+// ------------------------------------------------------------------ scanDeployed
+
+const deployment = (name: string, namespace: string, image: string) =>
+  JSON.stringify({
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name, namespace },
+    spec: { template: { spec: { containers: [{ name: "sidecar", image: "envoyproxy/envoy:v1.31.0" }, { name: "analytics-api", image }] } } },
+  });
+const service = (colour: string) =>
+  JSON.stringify({ apiVersion: "v1", kind: "Service", metadata: { name: "analytics-api", namespace: "llm-observatory" }, spec: { selector: { app: "analytics-api", color: colour } } });
+
+const IMAGE = {
+  dev: "ghcr.io/llm-observatory/analytics-api:main-1a2b3c4",
+  staging: "ghcr.io/llm-observatory/analytics-api:1.4.0-rc.1",
+  production: "ghcr.io/llm-observatory/analytics-api@sha256:" + "b".repeat(64),
+};
+
+interface ClusterScript {
+  findings?: boolean;
+  openIssue?: number;
+  unreachable?: "dev" | "staging" | "production";
+}
+
+function clusterScript(options: ClusterScript = {}) {
+  return healthyScript({
+    exec: (e) => {
+      const line = e.args.join(" ");
+      if (e.args[0] === "kubectl") {
+        const namespace = e.args[e.args.indexOf("-n") + 1];
+        const env = namespace === "llm-observatory-dev" ? "dev" : namespace === "llm-observatory-staging" ? "staging" : "production";
+        if (options.unreachable === env) {
+          return { exitCode: 1, stderr: "Unable to connect to the server: dial tcp 10.0.0.1:6443: i/o timeout" };
+        }
+        if (line.startsWith("kubectl get service")) return { stdout: service("green") };
+        if (line.startsWith("kubectl get deployment")) return { stdout: deployment(e.args[3], namespace, IMAGE[env]) };
+      }
+      if (e.args[0] === "trivy" && e.args[1] === "image" && options.findings && line.includes(IMAGE.staging)) return { exitCode: 1 };
+      if (e.args[0] === "sh" && line.includes("/issues?labels=")) {
+        return { stdout: JSON.stringify(options.openIssue ? [{ number: 99, pull_request: {} }, { number: options.openIssue }] : []) };
+      }
+      if (e.args[0] === "sh" && line.includes("/comments")) return { stdout: JSON.stringify({ html_url: `https://github.com/o/r/issues/${options.openIssue}#c1` }) };
+      if (e.args[0] === "sh" && line.includes("-X POST")) return { stdout: JSON.stringify({ number: 123, html_url: "https://github.com/o/r/issues/123" }) };
+      return undefined;
+    },
+    file: (path) => (path === "/reports/trivy-image-staging.json" && options.findings ? TRIVY_FINDINGS : undefined),
+  });
+}
+
+const githubCalls = (r: ModuleRun) => r.session.execs.filter((e) => e.image === IMAGES.curl);
+
+describe("scanDeployed", () => {
+  it("reads each environment's running image with pinned kubectl, scans it with Trivy and audits the source", async () => {
+    const kubeconfig = canarySecret("kubeconfig");
+    const r = await start(clusterScript());
+    const report = await r.call((ci) => ci.scanDeployed(dag.setSecret("kubeconfig", kubeconfig)));
+    const kubectl = r.session.execsMatching("kubectl", "get");
+    expect(kubectl.map((e) => e.args.join(" "))).toEqual(
+      expect.arrayContaining([
+        "kubectl get deployment analytics-api -n llm-observatory-dev -o json",
+        "kubectl get deployment analytics-api -n llm-observatory-staging -o json",
+        "kubectl get service analytics-api -n llm-observatory -o json",
+        "kubectl get deployment analytics-api-green -n llm-observatory -o json",
+      ]),
+    );
+    for (const e of kubectl) {
+      expect(e.image).toBe(IMAGES.kubectl);
+      expect(e.secretFiles["/run/secrets/kubeconfig"]).toBe("kubeconfig");
+      expect(e.env.KUBECONFIG).toBe("/run/secrets/kubeconfig");
+      expect(e.env.OBSERVATORY_CI_RUN).toBeTruthy();
+    }
+    const trivy = r.session.execsMatching("trivy", "image");
+    expect(trivy.map((e) => e.args[e.args.length - 1]).sort()).toEqual(Object.values(IMAGE).sort());
+    for (const e of trivy) {
+      expect(e.image).toBe(IMAGES.trivy);
+      expect(e.args.join(" ")).toContain("--image-src remote");
+      expect(e.args.join(" ")).toContain("--exit-code 1 --format json");
+      expect(e.caches["/var/cache/trivy"]).toBe("observatory-ci-trivy-cache");
+    }
+    expect(only(r.session.execs.filter(isAudit)).env.OBSERVATORY_CI_RUN).toBeTruthy();
+    expect(report).toContain("# Daily security scan");
+    expect(report).toContain(IMAGE.production);
+    expect(report).toContain("No blocking finding in any environment.");
+    expect(githubCalls(r)).toEqual([]);
+    expect(r.session.secretLeaks([report])).toEqual([]);
+  });
+
+  it("opens exactly one issue labelled security and critical when something is found", async () => {
+    const token = canarySecret("github");
+    const kubeconfig = canarySecret("kubeconfig");
+    const r = await start(clusterScript({ findings: true }));
+    const report = await r.call((ci) =>
+      ci.scanDeployed(dag.setSecret("kubeconfig", kubeconfig), dag.setSecret("github-token", token), "llm-observatory/analytics-api"),
+    );
+    const calls = githubCalls(r);
+    expect(calls).toHaveLength(2); // one search, one write
+    const [search, create] = calls;
+    expect(search.args[search.args.length - 1]).toBe("https://api.github.com/repos/llm-observatory/analytics-api/issues?labels=security,critical&state=open&per_page=100");
+    expect(create.args[create.args.length - 1]).toBe("https://api.github.com/repos/llm-observatory/analytics-api/issues");
+    for (const e of calls) {
+      expect(e.image).toBe(IMAGES.curl);
+      expect(e.secretEnv.GITHUB_TOKEN).toBe("github-token");
+      expect(e.args[2]).toContain('"Authorization: Bearer $GITHUB_TOKEN"');
+    }
+    const body = JSON.parse(String(create.chain.find((s) => s.field === "withNewFile")?.args.contents)) as { title: string; body: string; labels: string[] };
+    expect(body.labels).toEqual(["security", "critical"]);
+    expect(body.body).toContain("staging (trivy)");
+    expect(body.body).toContain("CVE-2022-24775");
+    expect(report).toContain("Opened security issue #123");
+    expect(r.session.secretLeaks([report])).toEqual([]);
+    for (const e of r.session.execs) expect(Object.values(e.env).join(" ")).not.toContain(token);
+  });
+
+  it("comments on the open issue instead of opening a duplicate", async () => {
+    const r = await start(clusterScript({ findings: true, openIssue: 42 }));
+    const report = await r.call((ci) => ci.scanDeployed(dag.setSecret("kubeconfig", canarySecret("kubeconfig")), dag.setSecret("github-token", canarySecret("gh")), "o/r"));
+    const calls = githubCalls(r);
+    expect(calls).toHaveLength(2);
+    expect(calls[1].args[calls[1].args.length - 1]).toBe("https://api.github.com/repos/o/r/issues/42/comments");
+    expect(JSON.parse(String(calls[1].chain.find((s) => s.field === "withNewFile")?.args.contents))).toEqual({ body: expect.stringContaining("Daily security scan") });
+    expect(report).toContain("Commented on the open security issue #42");
+  });
+
+  it("an unreachable cluster is an error naming the environment, never an empty report", async () => {
+    const kubeconfig = canarySecret("kubeconfig");
+    const r = await start(clusterScript({ unreachable: "staging" }));
+    const err = await failureOf(r.call((ci) => ci.scanDeployed(dag.setSecret("kubeconfig", kubeconfig), dag.setSecret("t", canarySecret("gh")), "o/r")));
+    expect(err.message).toContain("environment staging: cannot read deployment analytics-api in namespace llm-observatory-staging");
+    expect(err.message).toContain("Unable to connect to the server");
+    expect(githubCalls(r)).toEqual([]);
+    expect(r.session.secretLeaks([err.message])).toEqual([]);
+  });
+
+  it("passes registry credentials to Trivy as a secret and scans only the environments asked for", async () => {
+    const password = canarySecret("registry");
+    const r = await start(clusterScript());
+    await r.call((ci) => ci.scanDeployed(dag.setSecret("kubeconfig", canarySecret("kubeconfig")), undefined, undefined, ["production"], "bot", dag.setSecret("registry-password", password)));
+    const trivy = r.session.exec("trivy", "image");
+    expect(trivy.env.TRIVY_USERNAME).toBe("bot");
+    expect(trivy.secretEnv.TRIVY_PASSWORD).toBe("registry-password");
+    expect(r.session.execsMatching("kubectl", "llm-observatory-dev")).toEqual([]);
+    expect(r.session.secretLeaks()).toEqual([]);
+  });
+
+  it("validates its arguments before any container", async () => {
+    for (const [args, expected] of [
+      [[undefined, undefined, ["qa"]], 'unknown environment "qa"'],
+      [[dag, undefined], "--github-token needs --repository"],
+      [[undefined, "not-a-repo"], '--repository must be "owner/name"'],
+      [[undefined, "o/r"], "--repository needs --github-token"],
+    ] as const) {
+      const r = await start(clusterScript());
+      const err = await failureOf(
+        r.call((ci) =>
+          ci.scanDeployed(
+            dag.setSecret("kubeconfig", "k"),
+            args[0] ? dag.setSecret("t", "x") : undefined,
+            args[1] as string | undefined,
+            (args as readonly unknown[])[2] as string[] | undefined,
+          ),
+        ),
+      );
+      expect(err.message).toContain(expected);
+      expect(r.session.execs).toEqual([]);
+      await r.session.stop();
+    }
+  });
+});
+
+describe("default deny.toml", () => {
+  it("ci/deny.toml (for humans) is the module's embedded default", async () => {
+    const { readFileSync } = await import("node:fs");
+    expect(readFileSync(new URL("../../ci/deny.toml", import.meta.url), "utf8")).toBe(DEFAULT_DENY_TOML);
+  });
+});
