@@ -19,6 +19,8 @@ import {
 import { loadPipeline, type Pipeline } from "./pipeline";
 import * as quality from "./quality";
 import * as tests from "./tests";
+import * as security from "./security";
+import * as image from "./image";
 import { failureReport, runGates, summaryTable, type GateReport } from "./lib/summary";
 
 /** Paths of the caller's repository the pipeline never needs (`.gitignore` is not applied to it). */
@@ -111,17 +113,18 @@ export class ObservatoryCi {
   /**
    * Every gate at once. Returns the Markdown summary table (gate, result, duration, key figure);
    * when a gate fails, fails with that table and each failure's message.
+   * @param gitDir The repository's .git directory, so gitleaks scans the history (defaults to the caller's .git).
    */
   @func()
-  async ci(): Promise<string> {
+  async ci(@argument({ defaultPath: "/.git" }) gitDir?: Directory): Promise<string> {
     const pipeline = await this.pipeline();
-    const outcomes = await runGates(this.gates(pipeline));
+    const outcomes = await runGates(this.gates(pipeline, gitDir));
     if (outcomes.some((o) => !o.passed)) throw new Error(failureReport(outcomes));
     return summaryTable(outcomes);
   }
 
   /** The gates `ci` runs, by name. */
-  private gates(p: Pipeline): Record<string, () => Promise<GateReport>> {
+  private gates(p: Pipeline, gitDir?: Directory): Record<string, () => Promise<GateReport>> {
     return {
       fmt: () => quality.fmt(p),
       clippy: () => quality.clippy(p),
@@ -129,7 +132,14 @@ export class ObservatoryCi {
       unitTest: () => tests.unitTest(p),
       integrationTest: () => tests.integrationTest(p),
       // ---- ci gates of the security stage (issue 3) ----
+      audit: () => security.audit(p),
+      deny: () => security.deny(p),
+      trivyFs: () => security.trivyFs(p),
+      semgrep: () => security.semgrep(p),
+      gitleaks: () => security.gitleaks(p, gitDir),
       // ---- ci gates of the image stage (issue 4) ----
+      imageSize: () => image.imageSize(p),
+      trivyImage: () => image.trivyImage(p),
     };
   }
 
@@ -153,9 +163,277 @@ export class ObservatoryCi {
   }
 
   // ---- security stage (issue 3): functions below ----
+
+  /**
+   * cargo audit (pinned, RustSec database in a cache volume) on Cargo.lock; fails on any
+   * vulnerability not accepted by the allowlist. Re-runs once a day for the same source.
+   */
+  @func({ cache: "24h" })
+  @check()
+  async audit(): Promise<void> {
+    await this.gate(security.audit);
+  }
+
+  /**
+   * cargo deny check (advisories, bans, licenses, sources) with security.denyConfig
+   * (default .cargo/deny.toml), or the module's default deny.toml when the repository has none.
+   */
+  @func({ cache: "24h" })
+  @check()
+  async deny(): Promise<void> {
+    await this.gate(security.deny);
+  }
+
+  /** Trivy filesystem scan of the source: --severity CRITICAL,HIGH --exit-code 1, database in a cache volume. */
+  @func({ cache: "24h" })
+  @check()
+  async trivyFs(): Promise<void> {
+    await this.gate(security.trivyFs);
+  }
+
+  /** Semgrep with p/security-audit and p/rust (security.semgrep.configs), --error, metrics off. */
+  @func({ cache: "24h" })
+  @check()
+  async semgrep(): Promise<void> {
+    await this.gate(security.semgrep);
+  }
+
+  /**
+   * Gitleaks, redacted: the full git history when .git is present, else a scan of the source
+   * directory. A shallow clone fails (clone with fetch-depth: 0).
+   * @param gitDir The repository's .git directory (defaults to the caller's .git).
+   */
+  @func()
+  @check()
+  async gitleaks(@argument({ defaultPath: "/.git" }) gitDir?: Directory): Promise<void> {
+    await this.gate((p) => security.gitleaks(p, gitDir));
+  }
+
+  /**
+   * Every SARIF report (trivy-fs.sarif, semgrep.sarif, gitleaks.sarif) for GitHub code scanning:
+   * `dagger call security-reports export --path=reports`. Findings do not fail it; a missing report does.
+   * @param gitDir The repository's .git directory, for gitleaks' history scan (defaults to the caller's .git).
+   */
+  @func({ cache: "24h" })
+  async securityReports(@argument({ defaultPath: "/.git" }) gitDir?: Directory): Promise<Directory> {
+    return security.securityReports(await this.pipeline(), gitDir);
+  }
+
+  /**
+   * The daily scan: reads the image each environment's Deployment runs, scans it with Trivy, runs
+   * cargo audit on the source, and returns a Markdown report. With --github-token and --repository,
+   * findings open one issue labelled security and critical, or comment on the open one.
+   * @param kubeconfig kubeconfig with read access to the environments' namespaces.
+   * @param githubToken Token allowed to read and write issues of --repository.
+   * @param repository owner/name of the repository the issue goes to.
+   * @param environments Environments to scan (dev, staging, production); all when absent.
+   * @param registryUsername User for a private registry holding the images.
+   * @param registryPassword Password or token for --registry-username.
+   */
+  @func({ cache: "never" })
+  async scanDeployed(
+    kubeconfig: Secret,
+    githubToken?: Secret,
+    repository?: string,
+    environments?: string[],
+    registryUsername?: string,
+    registryPassword?: Secret,
+  ): Promise<string> {
+    return security.scanDeployed(await this.pipeline(), {
+      kubeconfig,
+      githubToken,
+      repository,
+      environments,
+      registryUsername,
+      registryPassword,
+    });
+  }
   // ---- end of security stage ----
 
   // ---- image stage (issue 4): functions below ----
+
+  /**
+   * The Analytics API image for one platform, built from image.dockerfile (default
+   * services/analytics-api/Dockerfile, context the repository root) with image.buildArgs and image.target.
+   * @param platform os/arch[/variant]; default the first of image.platforms (linux/amd64).
+   */
+  @func()
+  async build(platform?: string): Promise<Container> {
+    return image.build(await this.pipeline(), platform);
+  }
+
+  /**
+   * The image for every platform (the platform variants publish pushes as one multi-platform index).
+   * @param platforms Platforms to build; default image.platforms (linux/amd64).
+   */
+  @func()
+  async buildPlatforms(platforms?: string[]): Promise<Container[]> {
+    return image.buildPlatforms(await this.pipeline(), platforms).then((images) => images.map((i) => i.container));
+  }
+
+  /**
+   * The image as an OCI tarball (multi-platform index when several platforms), e.g. for `docker load`.
+   * @param platforms Platforms to include; default image.platforms.
+   */
+  @func()
+  async imageTarball(platforms?: string[]): Promise<File> {
+    return image.imageTarball(await this.pipeline(), platforms);
+  }
+
+  /**
+   * Image size gate: each platform's image (config + uncompressed layers, as `docker images` shows it) must be
+   * smaller than image.maxSizeMb (default 500 MB; 1 MB = 1,000,000 bytes).
+   */
+  @func()
+  @check()
+  async imageSize(): Promise<void> {
+    await this.gate(image.imageSize);
+  }
+
+  /**
+   * Trivy on the built image's tarball (no registry round trip): fails on security.failOn severities (default
+   * critical, high) not accepted by security.allowlist.
+   */
+  @func()
+  @check()
+  async trivyImage(): Promise<void> {
+    await this.gate(image.trivyImage);
+  }
+
+  /** The Trivy image scan as SARIF 2.1.0 (for code scanning); findings do not fail it, a crashed scan does. */
+  @func()
+  async trivyImageSarif(): Promise<File> {
+    return image.trivyImageSarif(await this.pipeline());
+  }
+
+  /**
+   * SBOM of the built image, written by the pinned Syft and checked before it is returned.
+   * @param format spdx-json or cyclonedx-json; default image.sbomFormat (spdx-json).
+   * @param platform Platform whose image is described; default the first of image.platforms.
+   */
+  @func()
+  async sbom(format?: string, platform?: string): Promise<File> {
+    return image.sbom(await this.pipeline(), format, platform);
+  }
+
+  /**
+   * Image tags as docker/metadata-action computes them for the plan's rules (branch, pr-N, semver
+   * {{version}} and {{major}}.{{minor}}, <branch>-<short sha>, latest on releases).
+   * @param ref Full git ref (GITHUB_REF): refs/heads/main, refs/tags/v1.2.3, refs/pull/42/merge.
+   * @param event GitHub event name (GITHUB_EVENT_NAME): push, pull_request, pull_request_target...
+   * @param sha Commit SHA (GITHUB_SHA).
+   * @param prNumber Pull-request number; required on pull_request_target (its ref is the base branch).
+   */
+  @func()
+  tags(ref: string, event: string, sha: string, prNumber?: number): string[] {
+    return image.tags({ ref, event, sha, prNumber });
+  }
+
+  /**
+   * Pushes the image under every computed tag to image.registry / image.repository, after the imageSize and
+   * trivyImage gates passed. Returns `<repository>:<tag>@<digest>`, one per line.
+   * @param username Registry user name (on GitHub: github.actor).
+   * @param password Registry password or token (on GitHub: GITHUB_TOKEN with packages: write).
+   * @param ref Full git ref (GITHUB_REF).
+   * @param event GitHub event name (GITHUB_EVENT_NAME).
+   * @param sha Commit SHA (GITHUB_SHA).
+   * @param prNumber Pull-request number, for pull_request_target.
+   * @param githubRepository owner/repo (GITHUB_REPOSITORY): the default repository is <owner>/<repo>/analytics-api, lowercased.
+   * @param registry Registry host; default image.registry (ghcr.io).
+   * @param repository Repository path inside the registry; default image.repository, else from --github-repository.
+   * @param platforms Platforms to push; default image.platforms.
+   */
+  @func({ cache: "never" })
+  async publish(
+    username: string,
+    password: Secret,
+    ref: string,
+    event: string,
+    sha: string,
+    prNumber?: number,
+    githubRepository?: string,
+    registry?: string,
+    repository?: string,
+    platforms?: string[],
+  ): Promise<string> {
+    return image.publish(await this.pipeline(), {
+      username, password, ref, event, sha, prNumber, githubRepository, registry, repository, platforms,
+    });
+  }
+
+  /**
+   * cosign signature of a pushed digest and the image's SBOM attached as an attestation. Keyless with
+   * --oidc-token (read by cosign from SIGSTORE_ID_TOKEN), or with --key. No credential is ever an argument.
+   * @param digestRef The pushed image by digest: <repository>@sha256:<64 hex> (a line of publish's output).
+   * @param username Registry user name, to push the signature.
+   * @param password Registry password or token.
+   * @param oidcToken OIDC identity token for keyless signing (audience sigstore).
+   * @param key cosign private key (PEM) for key-based signing.
+   * @param keyPassword Password of the cosign key.
+   * @param sbomFormat SBOM format to attest; default image.sbomFormat.
+   */
+  @func({ cache: "never" })
+  async sign(
+    digestRef: string,
+    username?: string,
+    password?: Secret,
+    oidcToken?: Secret,
+    key?: Secret,
+    keyPassword?: Secret,
+    sbomFormat?: string,
+  ): Promise<string> {
+    return image.sign(await this.pipeline(), { digestRef, username, password, oidcToken, key, keyPassword, sbomFormat });
+  }
+
+  /**
+   * Whether an image reference exists in its registry (crane digest). A missing manifest or repository is
+   * false; any other failure (authentication, network) is an error.
+   * @param reference Image reference, e.g. ghcr.io/acme/observatory/analytics-api:1.2.3.
+   * @param username Registry user name, for a private registry.
+   * @param password Registry password or token.
+   */
+  @func({ cache: "never" })
+  async imageExists(reference: string, username?: string, password?: Secret): Promise<boolean> {
+    return image.imageExists(await this.pipeline(), reference, username, password);
+  }
+  /**
+   * The publish job in one call: publish (gates first, one push per tag), then sign the pushed digest
+   * and attest its SBOM; returns references.txt, signature.txt and the SBOM as a directory
+   * (`export --path=release`). Refuses before pushing when no signing credential is given.
+   * @param username Registry user name (on GitHub: github.actor).
+   * @param password Registry password or token (on GitHub: GITHUB_TOKEN with packages: write).
+   * @param ref Full git ref (GITHUB_REF).
+   * @param event GitHub event name (GITHUB_EVENT_NAME).
+   * @param sha Commit SHA (GITHUB_SHA).
+   * @param githubRepository owner/repo (GITHUB_REPOSITORY), for the default repository and the source label.
+   * @param oidcToken OIDC identity token for keyless signing (audience sigstore).
+   * @param key cosign private key (PEM) for key-based signing.
+   * @param keyPassword Password of the cosign key.
+   * @param prNumber Pull-request number, for pull_request_target.
+   * @param registry Registry host; default image.registry (ghcr.io).
+   * @param repository Repository path inside the registry; default image.repository, else from --github-repository.
+   * @param platforms Platforms to push; default image.platforms.
+   */
+  @func({ cache: "never" })
+  async releaseImage(
+    username: string,
+    password: Secret,
+    ref: string,
+    event: string,
+    sha: string,
+    githubRepository?: string,
+    oidcToken?: Secret,
+    key?: Secret,
+    keyPassword?: Secret,
+    prNumber?: number,
+    registry?: string,
+    repository?: string,
+    platforms?: string[],
+  ): Promise<Directory> {
+    return image.releaseImage(await this.pipeline(), {
+      username, password, ref, event, sha, githubRepository, oidcToken, key, keyPassword, prNumber, registry, repository, platforms,
+    });
+  }
   // ---- end of image stage ----
 
   // ---- deploy stage (issue 5): functions below ----

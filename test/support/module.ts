@@ -3,6 +3,8 @@ import { fileURLToPath } from "node:url";
 import { dag } from "@dagger.io/dagger";
 import { ObservatoryCi } from "../../.dagger/src/index";
 import { recordingSession, type RecordingSession, type Script, type ExecView } from "./recording-session";
+import { cleanSecurityExec, cleanSecurityFile } from "./security-reports";
+import { cleanImageFile } from "./image-reports";
 
 export const FIXTURES = fileURLToPath(new URL("../fixtures/", import.meta.url));
 export const GOOD = `${FIXTURES}good`;
@@ -21,6 +23,8 @@ export function healthyScript(overrides: Script = {}): Script {
     exec: (e: ExecView) => {
       const custom = overrides.exec?.(e);
       if (custom) return custom;
+      const security = cleanSecurityExec(e);
+      if (security) return security;
       if (e.args.includes("test") && e.args.includes("--test")) return { stdout: "test result: ok. 3 passed; 0 failed; 0 ignored" };
       return {};
     },
@@ -28,6 +32,10 @@ export function healthyScript(overrides: Script = {}): Script {
       const custom = overrides.file?.(path, exec, chain);
       if (custom !== undefined) return custom;
       if (path === "/reports/cobertura.xml") return cobertura(95, 100);
+      const security = cleanSecurityFile(path);
+      if (security !== undefined) return security;
+      const imageFile = cleanImageFile(path);
+      if (imageFile !== undefined) return imageFile;
       if (path === "/reports/") return JSON.stringify(["cobertura.xml"]);
       return undefined;
     },

@@ -1,0 +1,722 @@
+/**
+ * The container image supply chain of the Analytics API: build (Dockerfile, one or more platforms), the size
+ * and Trivy gates, the SBOM (Syft), docker/metadata-action tags, publish, cosign signing and attestation, and
+ * a registry existence check. Every function validates its input before any container starts.
+ */
+import { posix } from "node:path";
+import {
+  dag,
+  CacheSharingMode,
+  ImageLayerCompression,
+  type Container,
+  type Directory,
+  type File,
+  type Platform,
+  type Secret,
+} from "@dagger.io/dagger";
+import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
+import type { Pipeline } from "./pipeline";
+import { PLATFORM_PATTERN } from "./lib/config/image";
+import { ConfigError, GateFailure, errorMessage, tail } from "./lib/errors";
+import {
+  defaultImageRepository,
+  formatImageReference,
+  parseImageReference,
+  validateDigest,
+  validateRegistry,
+  validateRepositoryPath,
+  withTag,
+} from "./lib/image-ref";
+import { sizeVerdict, measureOciLayout, type PlatformSize } from "./lib/image-size";
+import { readSbom, formatSbomSummary, type SbomFormat } from "./lib/sbom";
+import { computeImageTags, type ImageTags } from "./lib/tags";
+import {
+  formatCounts,
+  parseTrivy,
+  securityVerdict,
+  severityFromTrivy,
+  utcDay,
+  type Finding,
+  type ParsedReport,
+  type Severity,
+} from "./lib/findings";
+import type { GateReport } from "./lib/summary";
+
+// ---------------------------------------------------------------------------------------------------------
+// Build
+
+/** A platform's image, as `build` makes it. */
+export interface PlatformImage {
+  platform: string;
+  container: Container;
+}
+
+/** The platforms to build: the arguments when given, else `image.platforms`; validated and deduplicated. */
+export function resolvePlatforms(pipeline: Pipeline, platforms?: string[]): string[] {
+  const wanted = platforms && platforms.length > 0 ? platforms : pipeline.config.image.platforms;
+  const seen = new Set<string>();
+  for (const platform of wanted) {
+    if (typeof platform !== "string" || !PLATFORM_PATTERN.test(platform)) {
+      throw new ConfigError(
+        `invalid platform ${JSON.stringify(platform)}: expected os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8`,
+      );
+    }
+    if (seen.has(platform)) throw new ConfigError(`platform ${platform} is listed twice`);
+    seen.add(platform);
+  }
+  return [...seen];
+}
+
+/**
+ * Fails, before any build starts, when the configured Dockerfile or context is not in the source: a docker
+ * build would otherwise fail deep inside BuildKit with a less helpful message.
+ */
+export async function checkBuildInputs(pipeline: Pipeline): Promise<void> {
+  const { dockerfile, context } = pipeline.config.image;
+  if (!(await pipeline.source.exists(dockerfile))) {
+    throw new ConfigError(
+      `Dockerfile ${JSON.stringify(dockerfile)} not found in the source directory ` +
+        `(config field image.dockerfile, from ${pipeline.configOrigin}); set image.dockerfile to the service's Dockerfile`,
+    );
+  }
+  if (context !== "." && !(await pipeline.source.exists(context))) {
+    throw new ConfigError(
+      `build context ${JSON.stringify(context)} not found in the source directory (config field image.context, from ${pipeline.configOrigin})`,
+    );
+  }
+}
+
+/** Where the Dockerfile sits for `dockerBuild`, whose path is relative to the context directory. */
+const OUTSIDE_CONTEXT_DOCKERFILE = ".observatory-ci.Dockerfile";
+
+/** One platform's image from the configured Dockerfile, context, build args and target (inputs checked first). */
+function buildPlatform(pipeline: Pipeline, platform: string): Container {
+  const { dockerfile, context, buildArgs, target } = pipeline.config.image;
+  let contextDir = context === "." ? pipeline.source : pipeline.source.directory(context);
+  let dockerfileInContext = posix.relative(posix.normalize(context), posix.normalize(dockerfile));
+  if (dockerfileInContext.startsWith("../")) {
+    // docker build -f accepts a Dockerfile outside the context; dockerBuild wants it inside.
+    contextDir = contextDir.withFile(OUTSIDE_CONTEXT_DOCKERFILE, pipeline.source.file(dockerfile));
+    dockerfileInContext = OUTSIDE_CONTEXT_DOCKERFILE;
+  }
+  const args = Object.entries(buildArgs).map(([name, value]) => ({ name, value }));
+  return contextDir.dockerBuild({
+    dockerfile: dockerfileInContext,
+    platform: platform as Platform,
+    ...(args.length > 0 ? { buildArgs: args } : {}),
+    ...(target ? { target } : {}),
+  });
+}
+
+/** The image for each platform (validated, Dockerfile checked). */
+export async function buildPlatforms(pipeline: Pipeline, platforms?: string[]): Promise<PlatformImage[]> {
+  const resolved = resolvePlatforms(pipeline, platforms);
+  await checkBuildInputs(pipeline);
+  return resolved.map((platform) => ({ platform, container: buildPlatform(pipeline, platform) }));
+}
+
+/** One platform's image; default the first configured platform (linux/amd64 unless configured). */
+export async function build(pipeline: Pipeline, platform?: string): Promise<Container> {
+  const [image] = await buildPlatforms(pipeline, platform === undefined ? undefined : [platform]);
+  return image!.container;
+}
+
+/** An OCI image tarball of every platform (multi-platform index when there are several). */
+export function ociTarball(images: PlatformImage[], forcedCompression?: ImageLayerCompression): File {
+  const opts = forcedCompression ? { forcedCompression } : {};
+  if (images.length === 1) return images[0]!.container.asTarball(opts);
+  return dag.container().asTarball({ ...opts, platformVariants: images.map((image) => image.container) });
+}
+
+export async function imageTarball(pipeline: Pipeline, platforms?: string[]): Promise<File> {
+  return ociTarball(await buildPlatforms(pipeline, platforms));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Size gate
+
+const LAYOUT_DIR = "/layout";
+/** Largest tar member extracted to read the layout: indexes, manifests and configs are far smaller. */
+const METADATA_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Unpacks the OCI layout's small members (index.json, manifests, configs) so their JSON can be read; layer
+ * blobs, which can be hundreds of MB, stay in the tarball. `tar -tv` prints mode, owner, size, date, time, name.
+ */
+const EXTRACT_LAYOUT_METADATA = [
+  `mkdir -p ${LAYOUT_DIR}`,
+  `cd ${LAYOUT_DIR}`,
+  `tar -tvf /image.tar | awk '$1 !~ /^d/ && $3 <= ${METADATA_MAX_BYTES} { print $NF }' > /tmp/layout-metadata`,
+  `test -s /tmp/layout-metadata`,
+  `tar -xf /image.tar $(cat /tmp/layout-metadata)`,
+].join("\n");
+
+/**
+ * Size per platform: config + layer blobs of each manifest in the exported OCI layout, layers uncompressed so the
+ * figure is what `docker images` shows (and what the plan's "< 500 MB" means on a developer's machine).
+ */
+export async function measureImages(pipeline: Pipeline, images: PlatformImage[]): Promise<PlatformSize[]> {
+  const layout = dag
+    .container()
+    .from(pipeline.config.images.alpine)
+    .withMountedFile("/image.tar", ociTarball(images, ImageLayerCompression.Uncompressed))
+    .withExec(["sh", "-euc", EXTRACT_LAYOUT_METADATA]);
+  const measured = await measureOciLayout((path) => layout.file(`${LAYOUT_DIR}/${path}`).contents());
+  if (measured.length !== images.length) {
+    throw new Error(
+      `the exported image has ${measured.length} platform image(s) (${measured.map((m) => m.platform).join(", ")}), ` +
+        `expected ${images.length} (${images.map((i) => i.platform).join(", ")})`,
+    );
+  }
+  return measured.map(({ platform, bytes }) => ({ platform, bytes }));
+}
+
+export async function imageSize(pipeline: Pipeline, platforms?: string[]): Promise<GateReport> {
+  const images = await buildPlatforms(pipeline, platforms);
+  let sizes: PlatformSize[];
+  try {
+    sizes = await measureImages(pipeline, images);
+  } catch (e) {
+    throw new GateFailure("imageSize", `could not measure the image, refusing to pass it: ${errorMessage(e)}`, "not measured");
+  }
+  let verdict;
+  try {
+    verdict = sizeVerdict(sizes, pipeline.config.image.maxSizeMb);
+  } catch (e) {
+    throw new GateFailure("imageSize", errorMessage(e), "not measured");
+  }
+  if (!verdict.passed) throw new GateFailure("imageSize", `${verdict.message} (image.maxSizeMb)`, verdict.summary);
+  return { figure: verdict.summary };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Trivy image gate
+
+export const TRIVY_IMAGE_REPORT = "/reports/trivy-image.json";
+export const TRIVY_IMAGE_SARIF = "/reports/trivy-image.sarif";
+const TRIVY_CACHE_DIR = "/root/.cache/trivy";
+/**
+ * Its own volume, locked: two Trivy processes on one cache directory fail with "cache may be in use by another
+ * process", so the per-platform scans take turns while the filesystem scan of the security stage runs alongside.
+ */
+const TRIVY_IMAGE_CACHE_VOLUME = "observatory-ci-trivy-image-cache";
+
+/** The Trivy scan of one platform's image tarball (no registry round trip), exit status left to the gate. */
+export function trivyImageScan(pipeline: Pipeline, image: PlatformImage): Container {
+  const { images, security } = pipeline.config;
+  const { trivy } = security;
+  const args = [
+    "trivy", "image",
+    "--input", "/image.tar",
+    "--scanners", "vuln,secret",
+    "--severity", trivy.severity,
+    "--exit-code", "1",
+    "--timeout", trivy.timeout,
+    "--no-progress",
+    "--format", "json",
+    "--output", TRIVY_IMAGE_REPORT,
+    ...(trivy.dbRepository ? ["--db-repository", trivy.dbRepository] : []),
+    ...(trivy.javaDbRepository ? ["--java-db-repository", trivy.javaDbRepository] : []),
+  ];
+  const ctr = dag
+    .container()
+    .from(images.trivy)
+    .withMountedCache(TRIVY_CACHE_DIR, dag.cacheVolume(TRIVY_IMAGE_CACHE_VOLUME), { sharing: CacheSharingMode.Locked })
+    .withEnvVariable("TRIVY_CACHE_DIR", TRIVY_CACHE_DIR)
+    // New advisories appear daily: an unchanged image is scanned again at least once a day, not served from cache.
+    .withEnvVariable("OBSERVATORY_CI_SCAN_DAY", utcDay(new Date()))
+    .withMountedFile("/image.tar", image.container.asTarball())
+    .withDirectory(posix.dirname(TRIVY_IMAGE_REPORT), dag.directory());
+  return runAllowingFailure(ctr, args);
+}
+
+/** Findings of one platform's scan; throws a GateFailure (fail closed) on a crash or a missing/garbled report. */
+async function trivyFindings(pipeline: Pipeline, image: PlatformImage): Promise<ParsedReport> {
+  const ran = trivyImageScan(pipeline, image);
+  const { exitCode, stdout, stderr } = await outcomeOf(ran);
+  const where = `Trivy on the ${image.platform} image`;
+  // Trivy exits 1 both for findings (--exit-code 1) and when it fails; only a readable report with findings
+  // tells them apart. Any other status is a crash.
+  if (exitCode !== 0 && exitCode !== 1) {
+    throw new GateFailure("trivyImage", `${where} crashed (exit ${exitCode}):\n${tail(stderr || stdout)}`, `trivy exit ${exitCode}`);
+  }
+  let text: string;
+  try {
+    text = await ran.file(TRIVY_IMAGE_REPORT).contents();
+  } catch {
+    throw new GateFailure(
+      "trivyImage",
+      `${where} wrote no report at ${TRIVY_IMAGE_REPORT} (exit ${exitCode}), so the scan did not complete:\n${tail(stderr || stdout)}`,
+      "no report",
+    );
+  }
+  let report: ParsedReport;
+  try {
+    report = parseTrivy(text, `${TRIVY_IMAGE_REPORT} (${image.platform})`);
+  } catch (e) {
+    throw new GateFailure("trivyImage", `${where}: ${errorMessage(e)}`, "unparsable report");
+  }
+  if (exitCode === 1 && report.findings.length === 0) {
+    throw new GateFailure(
+      "trivyImage",
+      `${where} exited 1 but its report lists no finding, so Trivy failed rather than found something:\n${tail(stderr || stdout)}`,
+      "trivy exit 1",
+    );
+  }
+  return report;
+}
+
+/** The same vulnerability in every platform's image is one finding. */
+function mergeReports(reports: ParsedReport[]): ParsedReport {
+  const merged: ParsedReport = { findings: [], warnings: [], suppressed: 0 };
+  const seen = new Set<string>();
+  for (const report of reports) {
+    merged.suppressed += report.suppressed;
+    merged.warnings.push(...report.warnings);
+    for (const finding of report.findings) {
+      const key = JSON.stringify([finding.id, finding.package ?? "", finding.location?.path ?? "", finding.location?.line ?? 0]);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      merged.findings.push(finding);
+    }
+  }
+  return merged;
+}
+
+/** The severities Trivy reports (`security.trivy.severity`), lower-cased, worst first. */
+function reportedSeverities(pipeline: Pipeline): Severity[] {
+  return pipeline.config.security.trivy.severity
+    .split(",")
+    .map((value) => severityFromTrivy(value))
+    .filter((value): value is Severity => value !== undefined);
+}
+
+function trivyFigure(pipeline: Pipeline, counts: Record<Severity, number>, accepted: number, findings: readonly Finding[]): string {
+  const shown = reportedSeverities(pipeline);
+  const parts = shown.map((severity) => `${counts[severity]} ${severity}`);
+  const others = findings.filter((finding) => !shown.includes(finding.severity)).length;
+  const text = others > 0 ? formatCounts(counts) : parts.join(", ");
+  return accepted > 0 ? `${text} (${accepted} accepted)` : text;
+}
+
+export async function trivyImage(pipeline: Pipeline, platforms?: string[]): Promise<GateReport> {
+  const images = await buildPlatforms(pipeline, platforms);
+  const reports = await Promise.all(images.map((image) => trivyFindings(pipeline, image)));
+  const report = mergeReports(reports);
+  const { failOn, allowlist } = pipeline.config.security;
+  const verdict = securityVerdict("trivy", report, { failOn, allowlist });
+  const figure = trivyFigure(pipeline, verdict.counts, verdict.accepted.length, report.findings);
+  if (!verdict.passed) {
+    throw new GateFailure("trivyImage", `Trivy found blocking issues in the image (${images.map((i) => i.platform).join(", ")}):\n${verdict.details}`, figure);
+  }
+  return { figure };
+}
+
+/**
+ * The image scan as SARIF for code scanning (`trivy convert` of the JSON report, one run per platform). Fails
+ * when the scan crashed; findings do not fail it (the gate does).
+ */
+export async function trivyImageSarif(pipeline: Pipeline, platforms?: string[]): Promise<File> {
+  const images = await buildPlatforms(pipeline, platforms);
+  const files = images.map((image) =>
+    trivyImageScan(pipeline, image)
+      .withExec(["trivy", "convert", "--format", "sarif", "--output", TRIVY_IMAGE_SARIF, TRIVY_IMAGE_REPORT])
+      .file(TRIVY_IMAGE_SARIF),
+  );
+  if (files.length === 1) return files[0]!;
+  const texts = await Promise.all(files.map((file) => file.contents()));
+  const logs = texts.map((text, index) => {
+    try {
+      return JSON.parse(text) as { runs?: unknown[] };
+    } catch (e) {
+      throw new Error(`trivy convert wrote an unreadable SARIF file for ${images[index]!.platform}: ${errorMessage(e)}`);
+    }
+  });
+  const merged = { ...logs[0], runs: logs.flatMap((log) => log.runs ?? []) };
+  return dag.directory().withNewFile("trivy-image.sarif", JSON.stringify(merged, null, 2)).file("trivy-image.sarif");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// SBOM
+
+const SBOM_FORMATS: readonly SbomFormat[] = ["spdx-json", "cyclonedx-json"];
+const SBOM_DIR = "/sbom";
+/** Syft's image runs as distroless `nonroot`. */
+const SYFT_USER = "65532:65532";
+
+export function resolveSbomFormat(pipeline: Pipeline, format?: string): SbomFormat {
+  const wanted = format ?? pipeline.config.image.sbomFormat;
+  if (!(SBOM_FORMATS as readonly string[]).includes(wanted)) {
+    throw new ConfigError(`invalid SBOM format ${JSON.stringify(wanted)}: expected one of ${SBOM_FORMATS.join(", ")}`);
+  }
+  return wanted as SbomFormat;
+}
+
+function sbomFileName(format: SbomFormat): string {
+  return format === "spdx-json" ? "sbom.spdx.json" : "sbom.cdx.json";
+}
+
+/** The SBOM of one platform's image, written by the pinned Syft from the image tarball, checked before it is returned. */
+export async function sbom(pipeline: Pipeline, format?: string, platform?: string): Promise<File> {
+  const sbomFormat = resolveSbomFormat(pipeline, format);
+  const [image] = await buildPlatforms(pipeline, platform === undefined ? undefined : [platform]);
+  return sbomOf(pipeline, image!, sbomFormat);
+}
+
+async function sbomOf(pipeline: Pipeline, image: PlatformImage, format: SbomFormat): Promise<File> {
+  const path = `${SBOM_DIR}/${sbomFileName(format)}`;
+  const ran = dag
+    .container()
+    .from(pipeline.config.images.syft)
+    .withEnvVariable("SYFT_CHECK_FOR_APP_UPDATE", "false")
+    .withMountedFile("/image.tar", image.container.asTarball())
+    .withDirectory(SBOM_DIR, dag.directory(), { owner: SYFT_USER })
+    .withExec(["/syft", "scan", "oci-archive:/image.tar", "--source-name", "analytics-api", "--output", `${format}=${path}`]);
+  const file = ran.file(path);
+  let text: string;
+  try {
+    text = await file.contents();
+  } catch (e) {
+    throw new Error(`syft wrote no SBOM at ${path}: ${errorMessage(e)}`);
+  }
+  // A truncated or foreign document must not be published or attested as the image's SBOM.
+  readSbom(text, { expectedFormat: format, source: `${path} (${image.platform})` });
+  return file;
+}
+
+/** One line describing an SBOM, for messages. */
+export async function describeSbom(file: File, format: SbomFormat): Promise<string> {
+  return formatSbomSummary(readSbom(await file.contents(), { expectedFormat: format }));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Tags
+
+export interface TagInput {
+  ref: string;
+  event: string;
+  sha: string;
+  prNumber?: number;
+}
+
+export function imageTags(input: TagInput): ImageTags {
+  if (input.prNumber !== undefined && (!Number.isInteger(input.prNumber) || input.prNumber <= 0)) {
+    throw new ConfigError(`invalid pull-request number ${JSON.stringify(input.prNumber)}: expected a positive integer`);
+  }
+  try {
+    return computeImageTags({ ref: input.ref, event: input.event, sha: input.sha, prNumber: input.prNumber });
+  } catch (e) {
+    throw new ConfigError(errorMessage(e));
+  }
+}
+
+/** The tags docker/metadata-action computes for the plan's rules (see lib/tags.ts). */
+export function tags(input: TagInput): string[] {
+  return imageTags(input).tags;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Registry credentials for tools that read a docker config (cosign, crane)
+
+const DOCKER_CONFIG_DIR = "/run/observatory-ci/docker";
+
+/** docker/go-containerregistry key for a registry in config.json (Docker Hub keeps its historical URL). */
+function dockerConfigKey(registry: string): string {
+  return registry === "docker.io" ? "https://index.docker.io/v1/" : registry;
+}
+
+/**
+ * Shell lines writing `$DOCKER_CONFIG/config.json` from REGISTRY_USERNAME and the REGISTRY_PASSWORD secret
+ * variable, on a tmpfs (never in a layer), without tracing (`sh -euc`, no -x) or echoing the password.
+ */
+const WRITE_DOCKER_CONFIG = [
+  'if [ -n "${REGISTRY_PASSWORD:-}" ]; then',
+  "  umask 077",
+  "  auth=$(printf '%s:%s' \"$REGISTRY_USERNAME\" \"$REGISTRY_PASSWORD\" | base64 | tr -d '\\n')",
+  '  printf \'{"auths":{"%s":{"auth":"%s"}}}\\n\' "$REGISTRY_KEY" "$auth" > "$DOCKER_CONFIG/config.json"',
+  "  unset auth REGISTRY_PASSWORD",
+  "fi",
+].join("\n");
+
+function withDockerConfig(ctr: Container, registry: string, username?: string, password?: Secret): Container {
+  let out = ctr.withMountedTemp(DOCKER_CONFIG_DIR).withEnvVariable("DOCKER_CONFIG", DOCKER_CONFIG_DIR);
+  if (username !== undefined && password !== undefined) {
+    out = out
+      .withEnvVariable("REGISTRY_KEY", dockerConfigKey(registry))
+      .withEnvVariable("REGISTRY_USERNAME", username)
+      .withSecretVariable("REGISTRY_PASSWORD", password);
+  }
+  return out;
+}
+
+function checkCredentials(fn: string, username?: string, password?: Secret): void {
+  if ((username === undefined) !== (password === undefined)) {
+    throw new ConfigError(`${fn}: pass both --username and --password for registry authentication, or neither`);
+  }
+  if (username !== undefined) checkUsername(fn, username);
+}
+
+function checkUsername(fn: string, username: string): void {
+  if (username.length === 0 || /[\s\x00-\x1f\x7f:]/.test(username)) {
+    throw new ConfigError(`${fn}: --username must be a non-empty registry user name without spaces or ":", got ${JSON.stringify(username)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Publish
+
+export interface PublishOptions extends TagInput {
+  username: string;
+  password: Secret;
+  /** Registry host; default `image.registry` (ghcr.io). */
+  registry?: string;
+  /** Repository path inside the registry; default `image.repository`, else derived from `githubRepository`. */
+  repository?: string;
+  /** `owner/repo` (GITHUB_REPOSITORY): the default repository is `<owner>/<repo>/analytics-api`, lowercased. */
+  githubRepository?: string;
+  platforms?: string[];
+}
+
+/** `ghcr.io/acme/observatory/analytics-api`: registry + repository path, validated. */
+export function publishRepository(pipeline: Pipeline, options: Pick<PublishOptions, "registry" | "repository" | "githubRepository">): string {
+  const registry = options.registry ?? pipeline.config.image.registry;
+  try {
+    validateRegistry(registry);
+  } catch (e) {
+    throw new ConfigError(`--registry / image.registry: ${errorMessage(e)}`);
+  }
+  const path = options.repository ?? pipeline.config.image.repository;
+  if (path !== undefined) {
+    try {
+      validateRepositoryPath(path);
+    } catch (e) {
+      throw new ConfigError(`--repository / image.repository: ${errorMessage(e)}`);
+    }
+    return `${registry}/${path}`;
+  }
+  if (options.githubRepository === undefined) {
+    throw new ConfigError(
+      "no image repository: pass --repository <path>, set image.repository in the config, or pass " +
+        "--github-repository owner/repo (the default is <owner>/<repo>/analytics-api)",
+    );
+  }
+  try {
+    return defaultImageRepository(options.githubRepository, registry);
+  } catch (e) {
+    throw new ConfigError(`--github-repository: ${errorMessage(e)}`);
+  }
+}
+
+/** The gates an image must pass before it is pushed, all run even when one fails. */
+async function imageGates(pipeline: Pipeline, platforms: string[]): Promise<string[]> {
+  const gates: Record<string, () => Promise<GateReport>> = {
+    imageSize: () => imageSize(pipeline, platforms),
+    trivyImage: () => trivyImage(pipeline, platforms),
+  };
+  const outcomes = await Promise.allSettled(Object.values(gates).map((run) => run()));
+  const names = Object.keys(gates);
+  return outcomes.flatMap((outcome, index) =>
+    outcome.status === "rejected" ? [`### ${names[index]}\n\n${errorMessage(outcome.reason)}`] : [],
+  );
+}
+
+function digestOf(published: string, address: string): string {
+  const digest = published.slice(published.lastIndexOf("@") + 1);
+  try {
+    validateDigest(digest);
+  } catch {
+    throw new Error(`pushing ${address}: the registry answered ${JSON.stringify(published)}, which names no sha256 digest`);
+  }
+  return digest;
+}
+
+/**
+ * Pushes the image (every platform, as one index when several) under every computed tag, after the image
+ * gates passed. Returns `<repository>:<tag>@<digest>`, one per line.
+ */
+export async function publish(pipeline: Pipeline, options: PublishOptions): Promise<string> {
+  checkUsername("publish", options.username);
+  const computed = imageTags(options);
+  const repository = publishRepository(pipeline, options);
+  const registry = parseImageReference(repository).registry;
+  if (computed.tags.length === 0) {
+    const dropped = computed.dropped.map((d) => `${d.tag} (${d.reason})`).join("; ");
+    throw new ConfigError(`publish: ref ${options.ref} yields no image tag to push${dropped ? `; dropped: ${dropped}` : ""}`);
+  }
+  const addresses = computed.tags.map((tag) => withTag(repository, tag));
+  const platforms = resolvePlatforms(pipeline, options.platforms);
+  await checkBuildInputs(pipeline);
+
+  const failures = await imageGates(pipeline, platforms);
+  if (failures.length > 0) {
+    throw new Error(`publish refused: ${failures.length} image gate(s) failed, nothing was pushed.\n\n${failures.join("\n\n")}`);
+  }
+
+  // OCI annotations as docker/metadata-action sets them (no `created`: it would change the digest every run).
+  const labels: Record<string, string> = {
+    "org.opencontainers.image.title": "analytics-api",
+    "org.opencontainers.image.revision": options.sha,
+    "org.opencontainers.image.version": computed.version,
+  };
+  if (options.githubRepository) labels["org.opencontainers.image.source"] = `https://github.com/${options.githubRepository}`;
+  const variants = (await buildPlatforms(pipeline, platforms)).map(({ container }) =>
+    Object.entries(labels).reduce((ctr, [name, value]) => ctr.withLabel(name, value), container),
+  );
+  const publisher = dag.container().withRegistryAuth(registry, options.username, options.password);
+  const pushed: string[] = [];
+  // One push per tag, in order: the first uploads the blobs, the others only add a manifest reference.
+  for (const address of addresses) {
+    const published = await publisher.publish(address, { platformVariants: variants });
+    pushed.push(`${address}@${digestOf(published, address)}`);
+  }
+  return pushed.join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Sign
+
+export interface SignOptions {
+  digestRef: string;
+  username?: string;
+  password?: Secret;
+  /** Keyless: the CI's OIDC identity token (audience `sigstore`), read by cosign from SIGSTORE_ID_TOKEN. */
+  oidcToken?: Secret;
+  /** Key-based: the cosign private key (PEM) and its password. */
+  key?: Secret;
+  keyPassword?: Secret;
+  /** SBOM format to attest; default `image.sbomFormat`. */
+  sbomFormat?: string;
+}
+
+const COSIGN_KEY_PATH = "/run/secrets/cosign.key";
+const COSIGN_SBOM_DIR = "/attest";
+
+/** cosign's `--type` for each SBOM format. */
+const ATTESTATION_TYPES: Record<SbomFormat, string> = { "spdx-json": "spdxjson", "cyclonedx-json": "cyclonedx" };
+
+/**
+ * cosign signature of a pushed digest, plus the image's SBOM as an in-toto attestation. Keyless (Fulcio
+ * certificate from the OIDC token) by default; `key` switches to key-based signing. No credential is ever an
+ * argument: the token, key password and registry password are secret variables, the key a secret file.
+ */
+export async function sign(pipeline: Pipeline, options: SignOptions): Promise<string> {
+  const reference = parseImageReference(options.digestRef);
+  if (reference.digest === undefined) {
+    throw new ConfigError(
+      `sign: ${JSON.stringify(options.digestRef)} is not a digest reference; pass <repository>@sha256:<64 hex> as ` +
+        "publish returns it (a tag can move between pushing and signing)",
+    );
+  }
+  checkCredentials("sign", options.username, options.password);
+  const mode = options.key ? "key" : "keyless";
+  if (mode === "keyless") {
+    if (!pipeline.config.image.sign.keyless) {
+      throw new ConfigError("sign: image.sign.keyless is false, so pass --key (and --key-password) to sign with a key pair");
+    }
+    if (!options.oidcToken) {
+      throw new ConfigError(
+        "sign: keyless signing needs --oidc-token (the CI's OIDC identity token with audience sigstore), or pass --key",
+      );
+    }
+  }
+  if (options.keyPassword && !options.key) throw new ConfigError("sign: --key-password without --key");
+  const format = resolveSbomFormat(pipeline, options.sbomFormat);
+  const [image] = await buildPlatforms(pipeline);
+  const sbomFile = await sbomOf(pipeline, image!, format);
+
+  // The digest alone names what is signed: a tag in `repo:tag@sha256:...` (as publish prints it) is dropped.
+  const target = formatImageReference({ registry: reference.registry, repository: reference.repository, digest: reference.digest });
+  const keyFlags = mode === "key" ? ` --key ${COSIGN_KEY_PATH}` : "";
+  const predicate = `${COSIGN_SBOM_DIR}/${sbomFileName(format)}`;
+  const script = [
+    WRITE_DOCKER_CONFIG,
+    `cosign sign --yes${keyFlags} "$1"`,
+    `cosign attest --yes${keyFlags} --type ${ATTESTATION_TYPES[format]} --predicate ${predicate} "$1"`,
+  ].join("\n");
+
+  const cosignBinary = dag.container().from(pipeline.config.images.cosign).file("/ko-app/cosign");
+  let ctr = dag
+    .container()
+    .from(pipeline.config.images.alpine)
+    .withFile("/usr/local/bin/cosign", cosignBinary)
+    .withMountedFile(predicate, sbomFile);
+  ctr = withDockerConfig(ctr, reference.registry, options.username, options.password);
+  if (mode === "keyless") {
+    ctr = ctr.withSecretVariable("SIGSTORE_ID_TOKEN", options.oidcToken!);
+  } else {
+    ctr = ctr.withMountedSecret(COSIGN_KEY_PATH, options.key!);
+    // cosign keys are encrypted; an empty password is what `cosign generate-key-pair` accepts without one.
+    ctr = options.keyPassword ? ctr.withSecretVariable("COSIGN_PASSWORD", options.keyPassword) : ctr.withEnvVariable("COSIGN_PASSWORD", "");
+  }
+  const ran = runAllowingFailure(withRunNonce(ctr), ["sh", "-euc", script, "cosign-sign", target]);
+  const { exitCode, stdout, stderr } = await outcomeOf(ran);
+  if (exitCode !== 0) {
+    throw new Error(`sign: cosign failed for ${target} (exit ${exitCode}):\n${tail(stderr || stdout)}`);
+  }
+  return `signed ${target} (${mode}) and attested its SBOM (${ATTESTATION_TYPES[format]}, ${await describeSbom(sbomFile, format)})`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Release: publish, sign, SBOM in one call
+
+export type ReleaseImageOptions = PublishOptions & Pick<SignOptions, "oidcToken" | "key" | "keyPassword">;
+
+/**
+ * What the publish job of CI does in one call: the gated push under every tag, the cosign signature and
+ * SBOM attestation of the pushed digest, and a directory to keep as the run's artifact
+ * (references.txt, the SBOM, signature.txt). Signing credentials are checked before anything is pushed,
+ * so an image is never published unsigned by this function.
+ */
+export async function releaseImage(pipeline: Pipeline, options: ReleaseImageOptions): Promise<Directory> {
+  if (!options.oidcToken && !options.key) {
+    throw new ConfigError("releaseImage signs what it pushes: pass --oidc-token (keyless) or --key; to push without signing use publish");
+  }
+  if (!options.key && !pipeline.config.image.sign.keyless) {
+    throw new ConfigError("releaseImage: image.sign.keyless is false, so pass --key (and --key-password)");
+  }
+  const format = resolveSbomFormat(pipeline);
+  const pushed = await publish(pipeline, options);
+  const [first] = pushed.split("\n");
+  const signed = await sign(pipeline, {
+    digestRef: first!,
+    username: options.username,
+    password: options.password,
+    oidcToken: options.oidcToken,
+    key: options.key,
+    keyPassword: options.keyPassword,
+  });
+  return dag
+    .directory()
+    .withNewFile("references.txt", `${pushed}\n`)
+    .withNewFile("signature.txt", `${signed}\n`)
+    .withFile(sbomFileName(format), await sbom(pipeline, format));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Registry existence
+
+/** What registries answer for a missing repository or manifest (distribution spec error codes, or a bare 404). */
+const NOT_FOUND = /\b(MANIFEST_UNKNOWN|NAME_UNKNOWN)\b|unexpected status code 404\b|\b404 Not Found\b/;
+
+/** Whether `reference` exists in its registry (crane digest). Errors other than "not found" are errors, never false. */
+export async function imageExists(pipeline: Pipeline, reference: string, username?: string, password?: Secret): Promise<boolean> {
+  const parsed = parseImageReference(reference);
+  checkCredentials("imageExists", username, password);
+  const script = [
+    'export PATH="$PATH:/ko-app:/busybox"',
+    WRITE_DOCKER_CONFIG,
+    'exec crane digest "$1"',
+  ].join("\n");
+  let ctr = dag.container().from(pipeline.config.images.crane);
+  ctr = withDockerConfig(ctr, parsed.registry, username, password);
+  const ran = runAllowingFailure(withRunNonce(ctr), ["/busybox/sh", "-euc", script, "image-exists", reference]);
+  const { exitCode, stdout, stderr } = await outcomeOf(ran);
+  if (exitCode === 0) {
+    if (!/^sha256:[a-f0-9]{64}$/.test(stdout.trim())) {
+      throw new Error(`imageExists: crane digest ${reference} succeeded but printed no digest: ${JSON.stringify(tail(stdout, 3))}`);
+    }
+    return true;
+  }
+  if (NOT_FOUND.test(stderr)) return false;
+  throw new Error(`imageExists: cannot tell whether ${reference} exists (crane exit ${exitCode}):\n${tail(stderr || stdout)}`);
+}
