@@ -19,6 +19,7 @@ import {
 import { loadPipeline, type Pipeline } from "./pipeline";
 import * as quality from "./quality";
 import * as tests from "./tests";
+import * as deploy from "./deploy";
 import * as security from "./security";
 import * as image from "./image";
 import { failureReport, runGates, summaryTable, type GateReport } from "./lib/summary";
@@ -437,5 +438,138 @@ export class ObservatoryCi {
   // ---- end of image stage ----
 
   // ---- deploy stage (issue 5): functions below ----
+
+  /**
+   * Deploys a published image to dev or staging: kubectl set image, rollout status with the
+   * environment's timeout, then the smoke test. A failed or timed-out rollout (or smoke test) is
+   * undone with kubectl rollout undo and fails with the rollout's conditions and recent events.
+   * Returns the deployment record (JSON: environment, image, digest, start/end, result).
+   * @param env dev or staging (production: deployProduction).
+   * @param kubeconfig Kubeconfig of the cluster (mounted as a file, never echoed).
+   * @param image What publish pushed for the commit: its digest reference or its <branch>-<sha7> tag (a bare tag names the publish repository). Moving tags (latest, main, versions) are refused.
+   * @param commit Instead of --image: the full commit SHA whose <branch>-<sha7> tag publish pushed.
+   * @param branch With --commit: the branch the commit was built on.
+   * @param githubRepository owner/repo, for the default image repository ghcr.io/<owner>/<repo>/analytics-api (unless image.repository is configured).
+   * @param slackWebhook Slack incoming-webhook URL; a notification is sent when given.
+   * @param runUrl Link to the CI run, shown in the notification.
+   */
+  @func({ cache: "never" })
+  async deploy(
+    env: deploy.Environment,
+    kubeconfig: Secret,
+    image?: string,
+    commit?: string,
+    branch?: string,
+    githubRepository?: string,
+    slackWebhook?: Secret,
+    runUrl?: string,
+  ): Promise<string> {
+    return deploy.deploy(await this.pipeline(), { env, kubeconfig, image, commit, branch, githubRepository, slackWebhook, runUrl });
+  }
+
+  /**
+   * Smoke test: GET /health (HTTP 200 and a body that says healthy) and /metrics (Prometheus text
+   * format), retried with backoff until the environment's smoke deadline.
+   * @param url Base URL of the service; default the environment's configured URL.
+   * @param env Whose URL and smoke settings (paths, deadline) to use; default staging.
+   */
+  @func({ cache: "never" })
+  async smoke(url?: string, env?: deploy.Environment): Promise<string> {
+    return deploy.smoke(await this.pipeline(), url, env);
+  }
+
+  /**
+   * k6 load test (pinned image) with the configured stages and thresholds (default 1m->50,
+   * 3m->100, 1m->0 VUs; p95 < 500 ms, errors < 1 %). A failed threshold fails the function.
+   * Returns P95, error rate and requests/s (JSON) from k6's summary.
+   * @param url Base URL to load; default the staging URL.
+   * @param script k6 script path in the source (e.g. ci/load/staging.js); default the built-in script.
+   */
+  @func({ cache: "never" })
+  async loadTest(url?: string, script?: string): Promise<string> {
+    return deploy.loadTest(await this.pipeline(), url, script);
+  }
+
+  /**
+   * Production blue-green release of vX.Y.Z: pre-checks (the image exists, staging healthy), the
+   * idle colour from the live one with the new image, rollout, smoke through its own Service, nginx
+   * canary steps analysed on Prometheus, then the Service switch and the old colour scaled down
+   * after the grace period. A breached threshold or missing metrics roll back automatically.
+   * Re-running continues or repairs from the state the cluster is in. Returns the record (JSON).
+   * @param tag Release tag vX.Y.Z; the image is <repository>:X.Y.Z as publish pushed it.
+   * @param kubeconfig Kubeconfig of the production cluster.
+   * @param registryUsername Registry user for the existence check of a private image.
+   * @param registryPassword Registry password or token.
+   * @param githubRepository owner/repo, for the default image repository.
+   * @param prometheusUrl Prometheus base URL; default: through the cluster's API server proxy.
+   * @param prometheusToken Bearer token for --prometheus-url.
+   * @param slackWebhook Slack incoming-webhook URL.
+   * @param runUrl Link to the CI run.
+   */
+  @func({ cache: "never" })
+  async deployProduction(
+    tag: string,
+    kubeconfig: Secret,
+    registryUsername?: string,
+    registryPassword?: Secret,
+    githubRepository?: string,
+    prometheusUrl?: string,
+    prometheusToken?: Secret,
+    slackWebhook?: Secret,
+    runUrl?: string,
+  ): Promise<string> {
+    return deploy.deployProduction(await this.pipeline(), {
+      tag,
+      kubeconfig,
+      registryUsername,
+      registryPassword,
+      githubRepository,
+      prometheusUrl,
+      prometheusToken,
+      slackWebhook,
+      runUrl,
+    });
+  }
+
+  /**
+   * Rollback: production switches the Service back to the previous colour (scaling it up first
+   * when needed; during a canary it removes the canary instead); dev and staging kubectl rollout
+   * undo. Returns the record (JSON) with the reason, also sent to Slack.
+   * @param env Environment to roll back.
+   * @param kubeconfig Kubeconfig of the cluster.
+   * @param reason Why (recorded and notified).
+   * @param slackWebhook Slack incoming-webhook URL.
+   * @param runUrl Link to the CI run.
+   */
+  @func({ cache: "never" })
+  async rollback(env: deploy.Environment, kubeconfig: Secret, reason?: string, slackWebhook?: Secret, runUrl?: string): Promise<string> {
+    return deploy.rollback(await this.pipeline(), { env, kubeconfig, reason, slackWebhook, runUrl });
+  }
+
+  /**
+   * Slack notification through an incoming webhook: status, environment, version, run link.
+   * @param webhook Slack incoming-webhook URL.
+   * @param status started, success, failure or rollback.
+   * @param environment Environment name.
+   * @param version Version or image deployed.
+   * @param runUrl Link to the CI run.
+   * @param reason Why (failures, rollbacks).
+   */
+  @func({ cache: "never" })
+  async notify(webhook: Secret, status: string, environment: string, version: string, runUrl?: string, reason?: string): Promise<string> {
+    return deploy.notify(await this.pipeline(), { webhook, status, environment, version, runUrl, reason });
+  }
+
+  /**
+   * GitHub release for a tag (gh CLI, pinned): notes from the tag's CHANGELOG.md section when
+   * present, generated by GitHub otherwise. Re-running updates the existing release.
+   * @param tag Release tag vX.Y.Z (must exist in the repository).
+   * @param token GitHub token with contents: write.
+   * @param repository owner/name.
+   */
+  @func({ cache: "never" })
+  async release(tag: string, token: Secret, repository: string): Promise<string> {
+    return deploy.release(await this.pipeline(), tag, token, repository);
+  }
   // ---- end of deploy stage ----
 }

@@ -1,0 +1,558 @@
+/**
+ * Production: blue-green with an nginx-ingress canary analysed on Prometheus, automatic rollback,
+ * and the manual rollback. The decisions are lib/deploy/bluegreen.ts (productionState, planRollback)
+ * and lib/deploy/canary.ts (canaryVerdict); this file observes the cluster, runs the planned actions
+ * with kubectl and waits between analysis intervals with the injectable clock.
+ *
+ * Re-running after any interruption observes the cluster again and lets the planner continue or
+ * repair: the Service always selects exactly one colour, and the other colour only gets traffic
+ * through the canary Ingress once it runs the target image, is ready and passed the smoke test.
+ */
+import { dag, type Secret } from "@dagger.io/dagger";
+import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
+import type { Pipeline } from "./pipeline";
+import { imageExists, publishRepository } from "./image";
+import { ConfigError, errorMessage, tail } from "./lib/errors";
+import { withTag } from "./lib/image-ref";
+import {
+  canaryIngress,
+  canaryIngressName,
+  colouredName,
+  describeAction,
+  greenFromBlue,
+  ingressBackendPort,
+  observeProduction,
+  otherColour,
+  planRollback,
+  productionState,
+  serviceSelectorPatch,
+  type Colour,
+  type ObservedDeployment,
+  type ObservedProduction,
+  type ProductionAction,
+} from "./lib/deploy/bluegreen";
+import { canaryVerdict, intervalsRequired, type CanarySample, type CanaryVerdict } from "./lib/deploy/canary";
+import { parsePrometheusResponse, prometheusQueryRequest, renderQuery, singleValue, type PrometheusEndpoint } from "./lib/deploy/prometheus";
+import { releaseVersion } from "./lib/deploy/smoke";
+import {
+  curlProbe,
+  getObject,
+  isoTime,
+  kubectl,
+  kubectlOk,
+  MANIFEST_PATH,
+  notifyQuietly,
+  now,
+  rolloutEvidence,
+  runningDigest,
+  sleep,
+  smokeTest,
+  validateHttpUrl,
+  waitRollout,
+  type KubeTarget,
+  type Probe,
+  type SmokeResult,
+} from "./deploy-support";
+import type { DeploymentRecord } from "./deploy";
+
+/** Written on the Service at each switch: what was live before, so a rollback returns to exactly that. */
+export const PREVIOUS_IMAGE_ANNOTATION = "observatory-ci.dev/previous-image";
+export const PREVIOUS_COLOUR_ANNOTATION = "observatory-ci.dev/previous-colour";
+
+export interface ProductionOptions {
+  tag: string;
+  kubeconfig: Secret;
+  registryUsername?: string;
+  registryPassword?: Secret;
+  githubRepository?: string;
+  prometheusUrl?: string;
+  prometheusToken?: Secret;
+  slackWebhook?: Secret;
+  runUrl?: string;
+}
+
+/** A failure the canary analysis decided: carries the verdict and the samples as evidence. */
+class CanaryRollback extends Error {
+  constructor(
+    readonly verdict: CanaryVerdict,
+    readonly weight: number,
+    evidence: string,
+  ) {
+    super(`canary at ${weight} % failed its analysis: ${verdict.reason}\n${evidence}`);
+    this.name = "CanaryRollback";
+  }
+}
+
+/** The planner refused to go on (e.g. the live colour is broken): nothing to roll back automatically. */
+class Blocked extends Error {}
+
+function isReady(deployment: ObservedDeployment | null): deployment is ObservedDeployment {
+  return deployment !== null && deployment.replicas > 0 && deployment.readyReplicas >= deployment.replicas;
+}
+
+function formatMetric(value: number | null, unit: "%" | "s"): string {
+  if (value === null || Number.isNaN(value)) return "no data";
+  return unit === "s" ? `${Number(value.toFixed(3))}s` : `${Number((value * 100).toFixed(2))}%`;
+}
+
+interface Observation {
+  observed: ObservedProduction;
+  service: Record<string, unknown>;
+  raw: Record<Colour, Record<string, unknown> | null>;
+}
+
+/** Reads the production objects and builds the planner's view of them. */
+async function observe(p: Pipeline, target: KubeTarget): Promise<Observation> {
+  const cfg = p.config.environments.production;
+  const [service, blue, green, canary] = await Promise.all([
+    getObject(p, target, "service", cfg.service),
+    getObject(p, target, "deployment", colouredName(cfg.deployment, "blue")),
+    getObject(p, target, "deployment", colouredName(cfg.deployment, "green")),
+    getObject(p, target, "ingress", canaryIngressName(cfg.ingress)),
+  ]);
+  if (!service) {
+    throw new Error(`production: Service ${cfg.service} does not exist (namespace ${cfg.namespace}); bootstrap with kubectl apply -k ci/k8s/overlays/production`);
+  }
+  const observed = observeProduction({ service, blue, green, canaryIngress: canary, container: cfg.container, serviceBase: cfg.service });
+  return { observed, service, raw: { blue, green } };
+}
+
+function annotationsOf(object: Record<string, unknown>): Record<string, string> {
+  const metadata = (object.metadata ?? {}) as { annotations?: Record<string, string> };
+  return metadata.annotations ?? {};
+}
+
+/** The Service patch for a switch: the selector, and where it came from (for `rollback`). */
+function switchPatch(colour: Colour, fromColour: Colour, fromImage: string | undefined): string {
+  return JSON.stringify({
+    ...serviceSelectorPatch(colour),
+    metadata: { annotations: { [PREVIOUS_COLOUR_ANNOTATION]: fromColour, [PREVIOUS_IMAGE_ANNOTATION]: fromImage ?? "" } },
+  });
+}
+
+/** Smoke through the API server's service proxy: the colour's own Service, no public traffic involved. */
+function proxyProbe(p: Pipeline, target: KubeTarget, serviceName: string, port: string): Probe {
+  return async (path) => {
+    const out = await kubectl(p, target, ["get", "--raw", `/api/v1/namespaces/${target.namespace}/services/${serviceName}:${port}/proxy${path}`], {
+      namespaced: false,
+    });
+    // kubectl get --raw exits non-zero on any non-2xx answer.
+    return out.exitCode === 0 ? { status: 200, body: out.stdout } : { status: null, body: "", error: tail(out.stderr || out.stdout, 3) };
+  };
+}
+
+const PROMETHEUS_CURL =
+  'if [ -n "${PROM_TOKEN:-}" ]; then exec curl -sS --fail-with-body --max-time 20 -H "Authorization: Bearer $PROM_TOKEN" "$1"; ' +
+  'else exec curl -sS --fail-with-body --max-time 20 "$1"; fi';
+
+/** The health paths of a smoke configuration (staging's pre-check only asks whether it is healthy). */
+function healthPaths(paths: readonly string[]): string[] {
+  const health = paths.filter((path) => /health/.test(path));
+  return health.length > 0 ? health : ["/health"];
+}
+
+class ProductionRollout {
+  private readonly cfg;
+  private readonly target: KubeTarget;
+  private readonly log: string[] = [];
+  private mainIngress: Record<string, unknown> | null = null;
+  private readonly canaryReports: { weight: number; intervals: number; reason: string }[] = [];
+  private smoke?: SmokeResult;
+
+  constructor(
+    private readonly p: Pipeline,
+    private readonly options: ProductionOptions,
+    private readonly image: string,
+    private readonly endpoint: PrometheusEndpoint,
+  ) {
+    this.cfg = p.config.environments.production;
+    this.target = { environment: "production", namespace: this.cfg.namespace, kubeconfig: options.kubeconfig };
+  }
+
+  private deploymentName(colour: Colour): string {
+    return colouredName(this.cfg.deployment, colour);
+  }
+
+  private serviceName(colour: Colour): string {
+    return colouredName(this.cfg.service, colour);
+  }
+
+  private async preChecks(): Promise<void> {
+    const staging = this.p.config.environments.staging;
+    const [exists, stagingHealth] = await Promise.all([
+      imageExists(this.p, this.image, this.options.registryUsername, this.options.registryPassword),
+      smokeTest(curlProbe(this.p, staging.url), healthPaths(staging.smoke.paths), staging.smoke.deadlineSeconds, `staging (${staging.url})`).then(
+        () => null,
+        (e: unknown) => errorMessage(e),
+      ),
+    ]);
+    if (!exists) throw new Blocked(`pre-check: image ${this.image} does not exist in the registry; publish the tag first (the tag's CI run pushes it)`);
+    if (stagingHealth) throw new Blocked(`pre-check: staging does not answer healthy, refusing to promote:\n${stagingHealth}`);
+    this.log.push(`pre-checks passed: ${this.image} exists, staging healthy`);
+  }
+
+  private async main(): Promise<Record<string, unknown>> {
+    if (!this.mainIngress) {
+      this.mainIngress = await getObject(this.p, this.target, "ingress", this.cfg.ingress);
+      if (!this.mainIngress) throw new Error(`production: Ingress ${this.cfg.ingress} does not exist (namespace ${this.cfg.namespace})`);
+    }
+    return this.mainIngress;
+  }
+
+  private async apply(manifest: unknown): Promise<void> {
+    await kubectlOk(this.p, this.target, ["apply", "-f", MANIFEST_PATH], { input: JSON.stringify(manifest, null, 2) });
+  }
+
+  private async removeCanary(): Promise<void> {
+    await kubectlOk(this.p, this.target, ["delete", "ingress", canaryIngressName(this.cfg.ingress), "--ignore-not-found"]);
+  }
+
+  private async scale(colour: Colour, replicas: number): Promise<void> {
+    await kubectlOk(this.p, this.target, ["scale", `deployment/${this.deploymentName(colour)}`, `--replicas=${replicas}`]);
+  }
+
+  private async query(name: string, template: string, values: Parameters<typeof renderQuery>[1]): Promise<{ value: number | null; error?: string }> {
+    const request = prometheusQueryRequest(this.endpoint, renderQuery(template, values));
+    let text: string;
+    if (request.kind === "api-proxy") {
+      const out = await kubectl(this.p, this.target, ["get", "--raw", request.path], { namespaced: false });
+      if (out.exitCode !== 0) return { value: null, error: `${name}: query through the API server proxy failed (exit ${out.exitCode}): ${tail(out.stderr, 3)}` };
+      text = out.stdout;
+    } else {
+      let ctr = withRunNonce(dag.container().from(this.p.config.images.curl));
+      if (this.options.prometheusToken) ctr = ctr.withSecretVariable("PROM_TOKEN", this.options.prometheusToken);
+      const out = await outcomeOf(runAllowingFailure(ctr, ["sh", "-c", PROMETHEUS_CURL, "prometheus-query", request.url]));
+      if (out.exitCode !== 0) return { value: null, error: `${name}: Prometheus unreachable (curl exit ${out.exitCode}): ${tail(out.stderr || out.stdout, 3)}` };
+      text = out.stdout;
+    }
+    try {
+      return { value: singleValue(parsePrometheusResponse(text, name), name) };
+    } catch (e) {
+      return { value: null, error: errorMessage(e) };
+    }
+  }
+
+  /** One sample per interval, for the window; waits in TypeScript between the (nonce-carrying) queries. */
+  private async analyse(colour: Colour, weight: number): Promise<void> {
+    const canary = this.cfg.canary;
+    const queries = this.cfg.prometheus.queries;
+    const port = ingressBackendPort(await this.main(), this.cfg.service);
+    const values = {
+      namespace: this.cfg.namespace,
+      ingress: canaryIngressName(this.cfg.ingress),
+      canaryService: this.serviceName(colour),
+      canaryServicePort: port,
+      canaryDeployment: this.deploymentName(colour),
+      interval: `${canary.intervalSeconds}s`,
+    };
+    const samples: CanarySample[] = [];
+    const lines: string[] = [];
+    const limit = intervalsRequired(canary) + Math.max(canary.errorRate.consecutive, canary.latencyP95.consecutive);
+    for (let interval = 1; interval <= limit; interval++) {
+      await sleep(canary.intervalSeconds * 1000);
+      const at = now();
+      const [errorRate, latency, health] = await Promise.all([
+        this.query("canary error rate", queries.errorRate, values),
+        this.query("canary P95 latency", queries.latencyP95, values),
+        this.query("canary health failures", queries.healthFailures, values),
+      ]);
+      samples.push({ at, errorRate: errorRate.value, latencyP95Seconds: latency.value, healthFailureRate: health.value });
+      const errors = [errorRate.error, latency.error, health.error].filter(Boolean);
+      lines.push(
+        `  interval ${interval} (${isoTime(at)}): 5xx ${formatMetric(errorRate.value, "%")}, P95 ${formatMetric(latency.value, "s")}, health failures ${formatMetric(health.value, "%")}` +
+          (errors.length ? ` [${errors.join("; ")}]` : ""),
+      );
+      const verdict = canaryVerdict(samples, canary);
+      if (verdict.decision === "promote") {
+        this.canaryReports.push({ weight, intervals: verdict.intervalsAnalysed, reason: verdict.reason ?? "promoted" });
+        this.log.push(`canary ${weight} %: promote (${verdict.reason})`);
+        return;
+      }
+      if (verdict.decision === "rollback") {
+        throw new CanaryRollback(verdict, weight, `Samples (${this.endpoint.url ? this.endpoint.url : "Prometheus through the API server proxy"}):\n${lines.join("\n")}`);
+      }
+    }
+    throw new CanaryRollback(
+      { decision: "rollback", reason: `no verdict after ${limit} intervals`, breaches: [], intervalsAnalysed: samples.length, intervalsRequired: intervalsRequired(canary) },
+      weight,
+      lines.join("\n"),
+    );
+  }
+
+  private async run(action: ProductionAction, live: Colour, liveImage: string | undefined): Promise<void> {
+    switch (action.type) {
+      case "blocked":
+        throw new Blocked(action.reason);
+      case "remove-canary":
+        await this.removeCanary();
+        return;
+      case "create-idle": {
+        const source = await getObject(this.p, this.target, "deployment", this.deploymentName(live));
+        if (!source) throw new Error(`production: the live Deployment ${this.deploymentName(live)} disappeared`);
+        await this.apply(greenFromBlue(source, { colour: action.colour, image: action.image, container: this.cfg.container, name: this.cfg.deployment }));
+        return;
+      }
+      case "wait-rollout": {
+        const problem = await waitRollout(this.p, this.target, this.deploymentName(action.colour), this.cfg.rolloutTimeout);
+        if (problem) {
+          const evidence = await rolloutEvidence(this.p, this.target, this.deploymentName(action.colour));
+          throw new Error(`rollout of ${this.deploymentName(action.colour)} (${this.image}) did not complete within ${this.cfg.rolloutTimeout} (${problem})\n${evidence}`);
+        }
+        return;
+      }
+      case "smoke-idle": {
+        const name = this.serviceName(action.colour);
+        const service = await getObject(this.p, this.target, "service", name);
+        if (!service) throw new Error(`production: Service ${name} (the ${action.colour} colour's own Service) does not exist`);
+        const ports = ((service.spec ?? {}) as { ports?: { name?: string; port?: number }[] }).ports ?? [];
+        const port = ports[0]?.name ?? String(ports[0]?.port ?? 80);
+        this.smoke = await smokeTest(proxyProbe(this.p, this.target, name, port), this.cfg.smoke.paths, this.cfg.smoke.deadlineSeconds, `Service ${name}`);
+        return;
+      }
+      case "set-canary":
+        await this.apply(canaryIngress(await this.main(), action.weight, this.serviceName(action.colour)));
+        return;
+      case "analyse":
+        await this.analyse(action.colour, action.weight);
+        return;
+      case "switch":
+        await kubectlOk(this.p, this.target, ["patch", "service", this.cfg.service, "--type=strategic", "-p", switchPatch(action.colour, live, liveImage)]);
+        return;
+      case "scale-down-old":
+        if (action.afterSeconds > 0) {
+          this.log.push(`keeping ${action.colour} for ${action.afterSeconds}s (instant rollback) before scaling it down`);
+          await sleep(action.afterSeconds * 1000);
+        }
+        await this.scale(action.colour, 0);
+        return;
+      case "done":
+        return;
+    }
+  }
+
+  /** Automatic rollback: planRollback on what the cluster shows now (canary removed, idle colour parked, live untouched). */
+  private async rollBack(): Promise<string> {
+    const done: string[] = [];
+    try {
+      const { observed } = await observe(this.p, this.target);
+      for (const action of planRollback(observed, this.image)) {
+        if (action.type === "blocked") {
+          done.push(`blocked: ${action.reason}`);
+          continue;
+        }
+        if (action.type === "done") continue;
+        await this.run(action, observed.serviceColour, observed.deployments[observed.serviceColour]?.image);
+        done.push(describeAction(action));
+      }
+      return `automatic rollback done: ${done.join(", ") || "nothing to undo"}`;
+    } catch (e) {
+      return `AUTOMATIC ROLLBACK FAILED after [${done.join(", ")}]: ${errorMessage(e)}; re-run deployProduction (it repairs) or rollback --env production`;
+    }
+  }
+
+  async execute(): Promise<string> {
+    const started = now();
+    const version = this.options.tag;
+    const notify = (status: "success" | "failure" | "rollback", reason?: string, details?: Record<string, string>) =>
+      notifyQuietly(this.p, this.options.slackWebhook, {
+        status,
+        environment: "production",
+        version,
+        ...(this.options.runUrl ? { runUrl: this.options.runUrl } : {}),
+        ...(reason ? { reason } : {}),
+        ...(details ? { details } : {}),
+      });
+
+    let live: Colour | undefined;
+    let liveImage: string | undefined;
+    let switched = false;
+    let plan: ProductionAction[] = [];
+    try {
+      await this.preChecks();
+      const { observed } = await observe(this.p, this.target);
+      const planned = productionState(observed, { targetImage: this.image, canarySteps: this.cfg.canary.steps, graceSeconds: this.cfg.canary.graceSeconds });
+      live = planned.live;
+      liveImage = observed.deployments[live]?.image;
+      plan = planned.actions;
+      this.log.push(`live colour ${planned.live} (${liveImage ?? "?"}); plan: ${plan.map(describeAction).join(" -> ")}`);
+      for (const action of plan) {
+        this.log.push(describeAction(action));
+        await this.run(action, planned.live, liveImage);
+        if (action.type === "switch") switched = true;
+      }
+    } catch (e) {
+      const message = errorMessage(e);
+      if (e instanceof Blocked) {
+        const notification = await notify("failure", message.split("\n")[0]);
+        throw new Error(`deployProduction ${version}: ${message}\nSlack: ${notification}`);
+      }
+      if (switched) {
+        const notification = await notify("failure", message.split("\n")[0]);
+        throw new Error(
+          `deployProduction ${version}: ${this.image} is live, but finishing failed: ${message}\n` +
+            `Re-run deployProduction --tag ${version} to finish (it removes the canary and scales the old colour down).\nSlack: ${notification}`,
+        );
+      }
+      const rolledBack = await this.rollBack();
+      const what = e instanceof CanaryRollback ? "canary analysis failed" : "the rollout failed before the switch";
+      const notification = await notify(rolledBack.startsWith("automatic rollback done") ? "rollback" : "failure", `${what}: ${message.split("\n")[0]}`);
+      throw new Error(
+        `deployProduction ${version}: ${what}, rolled back automatically (the live colour${live ? ` ${live}` : ""} was left untouched).\n` +
+          `${message}\n${rolledBack}\nSlack: ${notification}`,
+      );
+    }
+
+    const final = await observe(this.p, this.target);
+    const nowLive = final.observed.serviceColour;
+    const digest = await runningDigest(this.p, this.target, final.raw[nowLive], this.cfg.container);
+    const notification = await notify("success", undefined, { Image: this.image, Colour: nowLive, ...(digest ? { Digest: digest } : {}) });
+    const record: DeploymentRecord = {
+      environment: "production",
+      namespace: this.cfg.namespace,
+      deployment: this.deploymentName(nowLive),
+      operation: "deploy-production",
+      image: this.image,
+      digest,
+      previousImage: live !== undefined && live !== nowLive ? (liveImage ?? null) : null,
+      startedAt: isoTime(started),
+      finishedAt: isoTime(),
+      durationSeconds: Math.round((now() - started) / 1000),
+      result: "success",
+      details: { tag: version, liveBefore: live, liveAfter: nowLive, plan: plan.map(describeAction), canary: this.canaryReports, smoke: this.smoke, log: this.log },
+      notification,
+    };
+    return JSON.stringify(record, null, 2);
+  }
+}
+
+/** Validates everything before any container, then runs the blue-green rollout. */
+export async function deployProduction(p: Pipeline, options: ProductionOptions): Promise<string> {
+  let version: string;
+  try {
+    version = releaseVersion(options.tag);
+  } catch (e) {
+    throw new ConfigError(`deployProduction --tag: ${errorMessage(e)}`);
+  }
+  if ((options.registryUsername === undefined) !== (options.registryPassword === undefined)) {
+    throw new ConfigError("deployProduction: pass both --registry-username and --registry-password, or neither");
+  }
+  const cfg = p.config.environments.production;
+  const url = options.prometheusUrl ?? cfg.prometheus.url;
+  try {
+    if (url) validateHttpUrl(url, "--prometheus-url");
+    if (options.runUrl) validateHttpUrl(options.runUrl, "--run-url");
+  } catch (e) {
+    throw new ConfigError(errorMessage(e));
+  }
+  if (options.prometheusToken && !url) {
+    throw new ConfigError("deployProduction: --prometheus-token needs --prometheus-url (or environments.production.prometheus.url); the API server proxy uses the kubeconfig's credentials");
+  }
+  const image = withTag(publishRepository(p, { githubRepository: options.githubRepository }), version);
+  const endpoint: PrometheusEndpoint = { ...(url ? { url } : {}), service: cfg.prometheus.service, namespace: cfg.prometheus.namespace, port: cfg.prometheus.port };
+  return new ProductionRollout(p, options, image, endpoint).execute();
+}
+
+// ---------------------------------------------------------------------------------------------
+// rollback --env production
+
+export interface ProductionRollbackOptions {
+  kubeconfig: Secret;
+  reason: string;
+  slackWebhook?: Secret;
+  runUrl?: string;
+}
+
+/**
+ * Production rollback. During a canary (the canary Ingress exists): remove it and park the idle
+ * colour; the live colour is untouched. Otherwise: switch the Service back to the other colour,
+ * scaling it up first when the grace period already scaled it down. Refuses when that colour no
+ * longer runs the release that was live before (the Service records it at each switch).
+ */
+export async function rollbackProduction(p: Pipeline, options: ProductionRollbackOptions): Promise<string> {
+  const cfg = p.config.environments.production;
+  const target: KubeTarget = { environment: "production", namespace: cfg.namespace, kubeconfig: options.kubeconfig };
+  const started = now();
+  const { observed, service } = await observe(p, target);
+  const live = observed.serviceColour;
+  const previous = otherColour(live);
+  const liveDeployment = observed.deployments[live];
+  const previousDeployment = observed.deployments[previous];
+  const steps: string[] = [];
+  let image: string;
+  let fromImage: string | null = liveDeployment?.image ?? null;
+
+  const notify = (status: "rollback" | "failure", reason: string, details?: Record<string, string>) =>
+    notifyQuietly(p, options.slackWebhook, {
+      status,
+      environment: "production",
+      version: image ?? "(unknown)",
+      ...(options.runUrl ? { runUrl: options.runUrl } : {}),
+      reason,
+      ...(details ? { details } : {}),
+    });
+
+  if (observed.canary) {
+    // A rollout stopped mid-canary: the candidate is the idle colour, the live one stays.
+    const candidate = previousDeployment?.image ?? "(none)";
+    for (const action of planRollback(observed, candidate)) {
+      if (action.type === "remove-canary") {
+        await kubectlOk(p, target, ["delete", "ingress", canaryIngressName(cfg.ingress), "--ignore-not-found"]);
+        steps.push("removed the canary Ingress");
+      } else if (action.type === "scale-down-old") {
+        await kubectlOk(p, target, ["scale", `deployment/${colouredName(cfg.deployment, action.colour)}`, "--replicas=0"]);
+        steps.push(`scaled ${action.colour} (${candidate}) to 0`);
+      }
+    }
+    image = liveDeployment?.image ?? "(unknown)";
+    fromImage = candidate;
+  } else {
+    if (!previousDeployment) {
+      throw new Error(`rollback: production has no ${previous} Deployment to switch back to; redeploy a previous version with deployProduction`);
+    }
+    const recorded = annotationsOf(service)[PREVIOUS_IMAGE_ANNOTATION];
+    if (recorded && recorded !== previousDeployment.image) {
+      throw new Error(
+        `rollback: the ${previous} colour runs ${previousDeployment.image}, not ${recorded} (the release that was live before ${live}); ` +
+          `switching to it would not restore the previous release. Redeploy the previous version with deployProduction --tag`,
+      );
+    }
+    if (previousDeployment.image === liveDeployment?.image) {
+      throw new Error(`rollback: both colours run ${previousDeployment.image}; there is no different previous release to return to`);
+    }
+    image = previousDeployment.image;
+    if (!isReady(previousDeployment)) {
+      const replicas = Math.max(1, liveDeployment?.replicas ?? 1);
+      await kubectlOk(p, target, ["scale", `deployment/${colouredName(cfg.deployment, previous)}`, `--replicas=${replicas}`]);
+      steps.push(`scaled ${previous} up to ${replicas}`);
+      const problem = await waitRollout(p, target, colouredName(cfg.deployment, previous), cfg.rolloutTimeout);
+      if (problem) {
+        const evidence = await rolloutEvidence(p, target, colouredName(cfg.deployment, previous));
+        const notification = await notify("failure", `rollback (${options.reason}): ${previous} did not become ready`);
+        throw new Error(
+          `rollback: ${previous} (${image}) did not become ready (${problem}), the Service still selects ${live}; reason: ${options.reason}\n${evidence}\nSlack: ${notification}`,
+        );
+      }
+    }
+    await kubectlOk(p, target, ["patch", "service", cfg.service, "--type=strategic", "-p", switchPatch(previous, live, liveDeployment?.image)]);
+    steps.push(`switched Service ${cfg.service} from ${live} to ${previous}`);
+  }
+
+  const notification = await notify("rollback", options.reason, { From: fromImage ?? "(unknown)", To: image });
+  const record: DeploymentRecord = {
+    environment: "production",
+    namespace: cfg.namespace,
+    deployment: cfg.deployment,
+    operation: "rollback",
+    image,
+    digest: null,
+    previousImage: fromImage,
+    reason: options.reason,
+    startedAt: isoTime(started),
+    finishedAt: isoTime(),
+    durationSeconds: Math.round((now() - started) / 1000),
+    result: "success",
+    details: { steps, liveBefore: live },
+    notification,
+  };
+  return JSON.stringify(record, null, 2);
+}

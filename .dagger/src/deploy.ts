@@ -1,0 +1,468 @@
+/**
+ * The deployment stage: dev and staging (`kubectl set image`, rollout, smoke, undo on failure), the
+ * smoke and k6 load tests, rollback, Slack notifications and GitHub releases. Production's
+ * blue-green rollout lives in deploy-production.ts.
+ *
+ * Every function that changes a cluster or sends a message is `cache: "never"` in index.ts, and each
+ * exec that must really run again carries a nonce (withRunNonce). Waiting happens in TypeScript
+ * (deploy-support.ts' clock). Secrets (kubeconfig, webhook, tokens) are Dagger Secrets, mounted or
+ * set as secret variables, never in an argument or a message.
+ */
+import { dag, type Secret } from "@dagger.io/dagger";
+import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
+import type { Pipeline } from "./pipeline";
+import { publishRepository } from "./image";
+import { ConfigError, errorMessage, tail } from "./lib/errors";
+import { parseImageReference, withTag } from "./lib/image-ref";
+import { computeImageTags } from "./lib/tags";
+import { Environment, parseEnvironment } from "./lib/deploy/environment";
+import { DEFAULT_K6_SCRIPT, K6_SUMMARY_PATH, k6Options, parseK6Summary, type K6Summary } from "./lib/deploy/k6";
+import { releaseNotesFromChangelog } from "./lib/deploy/changelog";
+import { validateDeployReference } from "./lib/deploy/smoke";
+import {
+  containerImage,
+  curlProbe,
+  getObject,
+  isoTime,
+  kubectl,
+  kubectlOk,
+  notifyQuietly,
+  now,
+  rolloutEvidence,
+  runningDigest,
+  waitRollout,
+  parseSlackStatus,
+  sendSlack,
+  smokeTest,
+  validateHttpUrl,
+  type KubeTarget,
+  type SmokeResult,
+} from "./deploy-support";
+import { rollbackProduction } from "./deploy-production";
+
+export { Environment } from "./lib/deploy/environment";
+export { deployProduction } from "./deploy-production";
+
+/** What `deploy` and `rollback` return (as JSON). */
+export interface DeploymentRecord {
+  environment: string;
+  namespace: string;
+  deployment: string;
+  operation: "deploy" | "rollback" | "deploy-production";
+  image: string;
+  /** sha256 digest the pods run (from their imageID), or of the reference; null when unknown. */
+  digest: string | null;
+  previousImage?: string | null;
+  commit?: string;
+  reason?: string;
+  startedAt: string;
+  finishedAt: string;
+  durationSeconds: number;
+  result: "success" | "failure" | "rolled-back";
+  details: Record<string, unknown>;
+  notification: string;
+}
+
+function environmentOf(env: Environment | string): Environment {
+  try {
+    return parseEnvironment(String(env));
+  } catch (e) {
+    throw new ConfigError(errorMessage(e));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// deploy (dev, staging)
+
+export interface DeployOptions {
+  env: Environment | string;
+  kubeconfig: Secret;
+  /** A full reference, or just a tag in the publish repository. */
+  image?: string;
+  commit?: string;
+  branch?: string;
+  githubRepository?: string;
+  slackWebhook?: Secret;
+  runUrl?: string;
+}
+
+/**
+ * The reference to deploy: `--image` (a digest or `<branch>-<sha7>` reference, or that tag alone), or
+ * the `<branch>-<sha7>` tag publish pushed for `--commit` on `--branch`. Validated before any container.
+ */
+export function resolveDeployImage(p: Pipeline, options: Pick<DeployOptions, "image" | "commit" | "branch" | "githubRepository">): string {
+  const image = options.image?.trim();
+  let reference: string;
+  if (image) {
+    reference = image.includes("/") ? image : withTagOrDigest(p, image, options.githubRepository);
+  } else {
+    if (!options.commit || !options.branch) {
+      throw new ConfigError("deploy: pass --image <reference> (its digest or <branch>-<sha7> tag), or --commit <sha> with --branch <name>");
+    }
+    if (!/^[0-9a-f]{40}$/.test(options.commit)) {
+      throw new ConfigError(`deploy: --commit must be a full 40-character commit SHA, got ${JSON.stringify(options.commit)}`);
+    }
+    const branch = options.branch.replace(/^refs\/heads\//, "");
+    const computed = computeImageTags({ ref: `refs/heads/${branch}`, event: "push", sha: options.commit });
+    const tag = computed.tags.find((t) => t.endsWith(`-${computed.shortSha}`));
+    if (!tag) throw new ConfigError(`deploy: branch ${JSON.stringify(branch)} yields no <branch>-<sha7> tag`);
+    reference = withTag(publishRepository(p, { githubRepository: options.githubRepository }), tag);
+  }
+  try {
+    validateDeployReference(reference);
+  } catch (e) {
+    throw new ConfigError(`deploy --image: ${errorMessage(e)}`);
+  }
+  return reference;
+}
+
+function withTagOrDigest(p: Pipeline, tagOrDigest: string, githubRepository?: string): string {
+  const repository = publishRepository(p, { githubRepository });
+  return tagOrDigest.startsWith("sha256:") ? `${repository}@${tagOrDigest}` : withTag(repository, tagOrDigest);
+}
+
+export async function deploy(p: Pipeline, options: DeployOptions): Promise<string> {
+  const environment = environmentOf(options.env);
+  if (environment === Environment.Production) {
+    throw new ConfigError("deploy: production is deployed with deployProduction --tag vX.Y.Z (blue-green with canary analysis)");
+  }
+  const image = resolveDeployImage(p, options);
+  if (options.runUrl) validateHttpUrl(options.runUrl, "--run-url");
+  const cfg = p.config.environments[environment];
+  const target: KubeTarget = { environment, namespace: cfg.namespace, kubeconfig: options.kubeconfig };
+  const started = now();
+  const record = (result: DeploymentRecord["result"], details: Record<string, unknown>, extra: Partial<DeploymentRecord> = {}): DeploymentRecord => ({
+    environment,
+    namespace: cfg.namespace,
+    deployment: cfg.deployment,
+    operation: "deploy",
+    image,
+    digest: parseImageReference(image).digest ?? null,
+    ...(options.commit ? { commit: options.commit } : {}),
+    startedAt: isoTime(started),
+    finishedAt: isoTime(),
+    durationSeconds: Math.round((now() - started) / 1000),
+    result,
+    details,
+    notification: "",
+    ...extra,
+  });
+  const version = parseImageReference(image).tag ?? parseImageReference(image).digest ?? image;
+
+  const before = await getObject(p, target, "deployment", cfg.deployment);
+  if (!before) throw new Error(`deploy: deployment ${cfg.deployment} does not exist in ${environment} (namespace ${cfg.namespace}); bootstrap it with kubectl apply -k ci/k8s/overlays/${environment}`);
+  const previousImage = containerImage(before, cfg.container) ?? null;
+
+  await kubectlOk(p, target, ["set", "image", `deployment/${cfg.deployment}`, `${cfg.container}=${image}`]);
+  const rolloutProblem = await waitRollout(p, target, cfg.deployment, cfg.rolloutTimeout);
+  let failure: string | null = null;
+  let smoke: SmokeResult | undefined;
+  if (rolloutProblem) {
+    const evidence = await rolloutEvidence(p, target, cfg.deployment);
+    failure = `rollout of ${image} did not complete within ${cfg.rolloutTimeout} (${rolloutProblem})\n${evidence}`;
+  } else {
+    try {
+      smoke = await smokeTest(curlProbe(p, cfg.url), cfg.smoke.paths, cfg.smoke.deadlineSeconds, cfg.url);
+    } catch (e) {
+      failure = errorMessage(e);
+    }
+  }
+
+  if (failure) {
+    const undo = await kubectl(p, target, ["rollout", "undo", `deployment/${cfg.deployment}`]);
+    const undone = undo.exitCode === 0 ? await waitRollout(p, target, cfg.deployment, cfg.rolloutTimeout) : `undo failed: ${tail(undo.stderr, 5)}`;
+    const undoText = undone === null ? `rolled back with kubectl rollout undo to ${previousImage ?? "the previous revision"}` : `kubectl rollout undo did not complete (${undone}): check the cluster now`;
+    const notification = await notifyQuietly(p, options.slackWebhook, {
+      status: undone === null ? "rollback" : "failure",
+      environment,
+      version,
+      ...(options.runUrl ? { runUrl: options.runUrl } : {}),
+      reason: failure.split("\n")[0],
+    });
+    throw new Error(`deploy to ${environment} (namespace ${cfg.namespace}) failed: ${failure}\n\n${undoText}.\nSlack: ${notification}`);
+  }
+
+  const after = await getObject(p, target, "deployment", cfg.deployment);
+  const digest = (await runningDigest(p, target, after, cfg.container)) ?? parseImageReference(image).digest ?? null;
+  const notification = await notifyQuietly(p, options.slackWebhook, {
+    status: "success",
+    environment,
+    version,
+    ...(options.runUrl ? { runUrl: options.runUrl } : {}),
+    details: { Image: image, ...(digest ? { Digest: digest } : {}) },
+  });
+  return JSON.stringify(record("success", { smoke, rolloutTimeout: cfg.rolloutTimeout }, { digest, previousImage, notification }), null, 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// smoke
+
+export async function smoke(p: Pipeline, url?: string, env?: Environment | string): Promise<string> {
+  const environment = env === undefined ? Environment.Staging : environmentOf(env);
+  const base = (() => {
+    try {
+      return validateHttpUrl(url ?? p.config.environments[environment].url, "smoke --url");
+    } catch (e) {
+      throw new ConfigError(errorMessage(e));
+    }
+  })();
+  const { paths, deadlineSeconds } = p.config.environments[environment].smoke;
+  const result = await smokeTest(curlProbe(p, base), paths, deadlineSeconds, base);
+  return `smoke test of ${base} passed: ${result.checked.join(", ")} (${result.attempts} attempt(s), ${result.seconds}s)`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// loadTest
+
+const K6_SCRIPT_PATH = "/scripts/load.js";
+const K6_EXPORT_PATH = "/out/summary-export.json";
+
+export interface LoadTestResult {
+  url: string;
+  script: string;
+  p95Ms: number;
+  errorRate: number;
+  requestsPerSecond: number;
+  requests: number | null;
+  thresholds: { metric: string; expression: string; ok: boolean }[];
+}
+
+function describeThresholds(summary: K6Summary): string {
+  const stat = (metric: string) =>
+    metric === "http_req_duration" ? ` (p95 ${summary.p95Ms.toFixed(1)} ms)` : metric === "http_req_failed" ? ` (error rate ${(summary.errorRate * 100).toFixed(2)} %)` : "";
+  return summary.failedThresholds.map((t) => `${t.metric} ${t.expression}${stat(t.metric)}`).join("; ");
+}
+
+export async function loadTest(p: Pipeline, url?: string, script?: string): Promise<string> {
+  const cfg = p.config.environments.staging;
+  let base: string;
+  try {
+    base = validateHttpUrl(url ?? cfg.url, "loadTest --url");
+  } catch (e) {
+    throw new ConfigError(errorMessage(e));
+  }
+  const scriptPath = script ?? cfg.loadTest.script;
+  if (scriptPath !== undefined) {
+    if (scriptPath.startsWith("/") || scriptPath.split("/").includes("..")) {
+      throw new ConfigError(`loadTest --script ${JSON.stringify(scriptPath)} must be a path inside the source directory (e.g. ci/load/staging.js)`);
+    }
+    if (!(await p.source.exists(scriptPath))) {
+      throw new ConfigError(`loadTest: k6 script ${JSON.stringify(scriptPath)} not found in the source directory`);
+    }
+  }
+  let options;
+  try {
+    options = k6Options(cfg.loadTest.stages, cfg.loadTest.thresholds);
+  } catch (e) {
+    throw new ConfigError(`environments.staging.loadTest: ${errorMessage(e)}`);
+  }
+
+  let ctr = dag
+    .container()
+    .from(p.config.images.k6)
+    .withDirectory("/out", dag.directory(), { owner: "k6" })
+    .withEnvVariable("BASE_URL", base)
+    .withEnvVariable("K6_OPTIONS", JSON.stringify(options))
+    .withEnvVariable("API_PATH", cfg.loadTest.apiPath)
+    .withEnvVariable("K6_NO_USAGE_REPORT", "true");
+  ctr = scriptPath === undefined ? ctr.withNewFile(K6_SCRIPT_PATH, DEFAULT_K6_SCRIPT) : ctr.withFile(K6_SCRIPT_PATH, p.source.file(scriptPath));
+  const ran = runAllowingFailure(withRunNonce(ctr), ["k6", "run", "--summary-export", K6_EXPORT_PATH, K6_SCRIPT_PATH]);
+  const { exitCode, stdout, stderr } = await outcomeOf(ran);
+  const scriptName = scriptPath ?? "built-in script";
+
+  let summary: K6Summary | undefined;
+  let summaryProblem = "";
+  for (const path of [K6_SUMMARY_PATH, K6_EXPORT_PATH]) {
+    try {
+      summary = parseK6Summary(await ran.file(path).contents());
+      break;
+    } catch (e) {
+      summaryProblem += `${path}: ${errorMessage(e)}; `;
+    }
+  }
+  // k6 exit codes: 99 = a threshold failed; anything else non-zero = the test itself broke.
+  if (exitCode === 99) {
+    const which = summary && summary.failedThresholds.length > 0 ? describeThresholds(summary) : `(summary unreadable: ${summaryProblem})`;
+    throw new Error(`loadTest: k6 thresholds failed against ${base}: ${which}\n${tail(stdout, 25)}`);
+  }
+  if (exitCode !== 0) {
+    throw new Error(`loadTest: k6 failed (exit ${exitCode}) against ${base} with ${scriptName}:\n${tail(stderr || stdout, 30)}`);
+  }
+  if (!summary) throw new Error(`loadTest: k6 passed but its summary could not be read, refusing to report a result: ${summaryProblem}`);
+  if (summary.failedThresholds.length > 0) {
+    throw new Error(`loadTest: k6 exited 0 but its summary reports failed thresholds: ${describeThresholds(summary)}`);
+  }
+  const result: LoadTestResult = {
+    url: base,
+    script: scriptName,
+    p95Ms: summary.p95Ms,
+    errorRate: summary.errorRate,
+    requestsPerSecond: summary.requestsPerSecond,
+    requests: summary.requests,
+    thresholds: summary.thresholds,
+  };
+  return JSON.stringify(result, null, 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// rollback
+
+export interface RollbackOptions {
+  env: Environment | string;
+  kubeconfig: Secret;
+  reason?: string;
+  slackWebhook?: Secret;
+  runUrl?: string;
+}
+
+export async function rollback(p: Pipeline, options: RollbackOptions): Promise<string> {
+  const environment = environmentOf(options.env);
+  if (options.runUrl) validateHttpUrl(options.runUrl, "--run-url");
+  const reason = options.reason?.trim() || "manual rollback";
+  if (environment === Environment.Production) return rollbackProduction(p, { ...options, reason });
+
+  const cfg = p.config.environments[environment];
+  const target: KubeTarget = { environment, namespace: cfg.namespace, kubeconfig: options.kubeconfig };
+  const started = now();
+  const before = await getObject(p, target, "deployment", cfg.deployment);
+  if (!before) throw new Error(`rollback: deployment ${cfg.deployment} does not exist in ${environment} (namespace ${cfg.namespace})`);
+  const fromImage = containerImage(before, cfg.container) ?? "(unknown)";
+  await kubectlOk(p, target, ["rollout", "undo", `deployment/${cfg.deployment}`]);
+  const problem = await waitRollout(p, target, cfg.deployment, cfg.rolloutTimeout);
+  const after = await getObject(p, target, "deployment", cfg.deployment);
+  const toImage = containerImage(after, cfg.container) ?? "(unknown)";
+  if (problem) {
+    const evidence = await rolloutEvidence(p, target, cfg.deployment);
+    const notification = await notifyQuietly(p, options.slackWebhook, {
+      status: "failure",
+      environment,
+      version: toImage,
+      ...(options.runUrl ? { runUrl: options.runUrl } : {}),
+      reason: `rollback (${reason}) did not complete: ${problem}`,
+    });
+    throw new Error(`rollback of ${environment} (namespace ${cfg.namespace}) did not complete (${problem}); reason: ${reason}\n${evidence}\nSlack: ${notification}`);
+  }
+  const notification = await notifyQuietly(p, options.slackWebhook, {
+    status: "rollback",
+    environment,
+    version: toImage,
+    ...(options.runUrl ? { runUrl: options.runUrl } : {}),
+    reason,
+    details: { From: fromImage, To: toImage },
+  });
+  const record: DeploymentRecord = {
+    environment,
+    namespace: cfg.namespace,
+    deployment: cfg.deployment,
+    operation: "rollback",
+    image: toImage,
+    digest: parseDigest(toImage),
+    previousImage: fromImage,
+    reason,
+    startedAt: isoTime(started),
+    finishedAt: isoTime(),
+    durationSeconds: Math.round((now() - started) / 1000),
+    result: "success",
+    details: { method: "kubectl rollout undo" },
+    notification,
+  };
+  return JSON.stringify(record, null, 2);
+}
+
+function parseDigest(image: string): string | null {
+  try {
+    return parseImageReference(image).digest ?? null;
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// notify
+
+export interface NotifyOptions {
+  webhook: Secret;
+  status: string;
+  environment: string;
+  version: string;
+  runUrl?: string;
+  reason?: string;
+}
+
+export async function notify(p: Pipeline, options: NotifyOptions): Promise<string> {
+  const status = (() => {
+    try {
+      return parseSlackStatus(options.status);
+    } catch (e) {
+      throw new ConfigError(errorMessage(e));
+    }
+  })();
+  if (!options.environment.trim() || !options.version.trim()) throw new ConfigError("notify: --environment and --version must not be empty");
+  if (options.runUrl) {
+    try {
+      validateHttpUrl(options.runUrl, "--run-url");
+    } catch (e) {
+      throw new ConfigError(errorMessage(e));
+    }
+  }
+  return sendSlack(p, options.webhook, {
+    status,
+    environment: options.environment,
+    version: options.version,
+    ...(options.runUrl ? { runUrl: options.runUrl } : {}),
+    ...(options.reason ? { reason: options.reason } : {}),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// release
+
+const GH_INSTALL = [
+  'v="$1"',
+  'case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) echo "unsupported architecture $(uname -m)" >&2; exit 1 ;; esac',
+  'name="gh_${v}_linux_${arch}"',
+  "cd /tmp",
+  'wget -q "https://github.com/cli/cli/releases/download/v${v}/${name}.tar.gz"',
+  'wget -q "https://github.com/cli/cli/releases/download/v${v}/gh_${v}_checksums.txt"',
+  'grep " ${name}.tar.gz\\$" "gh_${v}_checksums.txt" | sha256sum -c -',
+  'tar -xzf "${name}.tar.gz"',
+  'install -m 0755 "${name}/bin/gh" /usr/local/bin/gh',
+  'rm -rf "${name}" "${name}.tar.gz" "gh_${v}_checksums.txt"',
+  "gh --version",
+].join("\n");
+
+const GH_RELEASE = [
+  'tag="$1"; repo="$2"; notes="$3"; prerelease="$4"',
+  'extra=""; if [ "$prerelease" = yes ]; then extra="--prerelease"; fi',
+  'if gh release view "$tag" --repo "$repo" >/dev/null 2>&1; then',
+  '  if [ "$notes" = file ]; then gh release edit "$tag" --repo "$repo" --notes-file /release/notes.md >/dev/null; fi',
+  '  gh release view "$tag" --repo "$repo" --json url --jq .url',
+  'elif [ "$notes" = file ]; then',
+  '  gh release create "$tag" --repo "$repo" --verify-tag --title "$tag" $extra --notes-file /release/notes.md',
+  "else",
+  '  gh release create "$tag" --repo "$repo" --verify-tag --title "$tag" $extra --generate-notes',
+  "fi",
+].join("\n");
+
+export async function release(p: Pipeline, tag: string, token: Secret, repository: string): Promise<string> {
+  if (!/^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(tag)) throw new ConfigError(`release: --tag must be vX.Y.Z (optionally -prerelease), got ${JSON.stringify(tag)}`);
+  if (!/^[\w.-]+\/[\w.-]+$/.test(repository)) throw new ConfigError(`release: --repository must be owner/name, got ${JSON.stringify(repository)}`);
+  let notes: string | null = null;
+  if (await p.source.exists("CHANGELOG.md")) {
+    notes = releaseNotesFromChangelog(await p.source.file("CHANGELOG.md").contents(), tag);
+  }
+  const useFile = notes !== null && notes.trim() !== "";
+  // gh is TOOLS.gh from its GitHub release, checked against the release's checksums, in a cached layer.
+  let ctr = dag
+    .container()
+    .from(p.config.images.alpine)
+    .withExec(["sh", "-euc", GH_INSTALL, "install-gh", p.config.tools.gh]);
+  if (useFile) ctr = ctr.withNewFile("/release/notes.md", `${notes}\n`);
+  ctr = ctr.withSecretVariable("GH_TOKEN", token);
+  const { exitCode, stdout, stderr } = await outcomeOf(
+    runAllowingFailure(withRunNonce(ctr), ["sh", "-euc", GH_RELEASE, "gh-release", tag, repository, useFile ? "file" : "generate", tag.includes("-") ? "yes" : "no"]),
+  );
+  if (exitCode !== 0) throw new Error(`release: gh release for ${tag} in ${repository} failed (exit ${exitCode}):\n${tail(stderr || stdout, 15)}`);
+  const url = stdout.trim().split("\n").pop() ?? "";
+  return `release ${tag} of ${repository}: ${url} (notes: ${useFile ? "CHANGELOG.md section" : "generated by GitHub"})`;
+}

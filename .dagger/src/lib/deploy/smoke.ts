@@ -1,0 +1,95 @@
+/**
+ * What a smoke test accepts, and the references a deployment accepts. Pure: the Dagger glue in
+ * deploy*.ts fetches the bodies and resolves the references.
+ */
+import { parseImageReference } from "../image-ref";
+
+/**
+ * A health body that says healthy: JSON with `status` (or `state`) ok/healthy/up/pass, or
+ * `healthy: true`; or a plain-text body that is exactly "ok"/"healthy"/"up". Anything mentioning
+ * unhealthy/degraded/down/fail is not healthy.
+ */
+export function isHealthyBody(body: string): boolean {
+  const text = body.trim();
+  if (text === "") return false;
+  const good = /^(ok|healthy|up|pass|passing|green|serving)$/i;
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (typeof parsed === "string") return good.test(parsed.trim());
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return false;
+    const record = parsed as Record<string, unknown>;
+    if (record.healthy === true) return true;
+    if (record.healthy === false) return false;
+    for (const field of ["status", "state", "health"]) {
+      const value = record[field];
+      if (typeof value === "string") return good.test(value.trim());
+    }
+    return false;
+  } catch {
+    return good.test(text);
+  }
+}
+
+const SAMPLE_LINE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})?\s+([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|NaN|[-+]?Inf)(\s+-?\d+)?$/;
+const COMMENT_LINE = /^#(\s+(HELP|TYPE|UNIT)\s+[a-zA-Z_:][a-zA-Z0-9_:]*(\s.*)?|\s.*|)$/;
+
+/**
+ * Prometheus text exposition format (0.0.4) / OpenMetrics text: every non-empty line is a comment
+ * or a `name{labels} value [timestamp]` sample, and there is at least one sample.
+ * Returns null when it is, else what is wrong.
+ */
+export function prometheusTextProblem(body: string): string | null {
+  const lines = body.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && line !== "# EOF");
+  let samples = 0;
+  for (const [index, line] of lines.entries()) {
+    if (line.startsWith("#")) {
+      if (!COMMENT_LINE.test(line)) return `line ${index + 1} is not a valid comment: ${JSON.stringify(line.slice(0, 120))}`;
+      continue;
+    }
+    if (!SAMPLE_LINE.test(line)) return `line ${index + 1} is not a metric sample: ${JSON.stringify(line.slice(0, 120))}`;
+    samples++;
+  }
+  return samples === 0 ? "no metric samples" : null;
+}
+
+/** Delay before retry `attempt` (0-based): 1s, 2s, 4s, 8s, then 15s, never past the deadline. */
+export function backoffMs(attempt: number, remainingMs: number): number {
+  return Math.max(0, Math.min(1000 * 2 ** Math.min(attempt, 4), 15_000, remainingMs));
+}
+
+/** The immutable commit tag `publish` pushes (docker/metadata-action `type=sha,prefix={{branch}}-`). */
+export const COMMIT_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]*-[0-9a-f]{7}$/;
+
+/**
+ * Throws unless `reference` names one pushed build: a digest (`...@sha256:<64 hex>`) or a
+ * `<branch>-<sha7>` commit tag. Moving tags (latest, main, semver) are refused: the record must say
+ * which build ran, and a rollback must be able to return to it.
+ */
+export function validateDeployReference(reference: string): { digest?: string; tag?: string } {
+  const parsed = parseImageReference(reference);
+  if (parsed.digest) return { digest: parsed.digest, ...(parsed.tag ? { tag: parsed.tag } : {}) };
+  if (parsed.tag === undefined) {
+    throw new Error(`image ${JSON.stringify(reference)} has neither a tag nor a digest: pass the digest or the <branch>-<sha7> tag publish pushed`);
+  }
+  if (!COMMIT_TAG.test(parsed.tag)) {
+    throw new Error(
+      `image tag ${JSON.stringify(parsed.tag)} is not a commit tag: deploy accepts only what publish pushed for one commit, ` +
+        "its digest (<repository>@sha256:<64 hex>) or its <branch>-<sha7> tag (e.g. main-1a2b3c4); " +
+        "moving tags such as latest, main or a version move to other builds",
+    );
+  }
+  return { tag: parsed.tag };
+}
+
+/** `v1.2.3` (optionally `-rc.1`) -> `1.2.3`, the version tag publish pushes (metadata-action `{{version}}`). */
+export function releaseVersion(tag: string): string {
+  const match = /^v(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)$/.exec(tag.trim());
+  if (!match) throw new Error(`release tag ${JSON.stringify(tag)} is not vX.Y.Z (optionally -prerelease), e.g. v1.4.0`);
+  return match[1];
+}
+
+/** The sha256 digest in a container status imageID (`docker-pullable://repo@sha256:...`, `repo@sha256:...`). */
+export function digestFromImageId(imageId: string): string | null {
+  const match = /@(sha256:[a-f0-9]{64})$/.exec(imageId.trim());
+  return match ? match[1] : null;
+}

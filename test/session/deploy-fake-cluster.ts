@@ -1,0 +1,387 @@
+/**
+ * A scripted Kubernetes cluster, Prometheus, public endpoints, Slack, registry and k6 for the
+ * deployment tests. kubectl execs are answered from an in-memory object store that mutations
+ * (set image, apply, patch, scale, delete, rollout undo) update, so a resumed run sees what the
+ * interrupted one left. Every exec carries a nonce; each distinct exec is answered (and mutates)
+ * once, however many leaves (stdout, stderr, exitCode) the module reads from it.
+ */
+import { readFileSync } from "node:fs";
+import { isRef, type ExecResult, type ExecView, type Script, type Step } from "../support/recording-session";
+import { setClockForTests, MANIFEST_PATH } from "../../.dagger/src/deploy-support";
+
+export const DIGEST = `sha256:${"ab12".repeat(16)}`;
+export const OLD_DIGEST = `sha256:${"cd34".repeat(16)}`;
+export const REPO = "ghcr.io/acme/observatory/analytics-api";
+
+export const k6Fixture = (): any =>
+  JSON.parse(readFileSync(new URL("../fixtures/reports/k6/handlesummary-data-http-simple.json", import.meta.url), "utf8"));
+export const kubectlFixture = (name: string) => readFileSync(new URL(`../fixtures/reports/kubectl/${name}`, import.meta.url), "utf8");
+
+type Json = any;
+
+/** A fake clock: sleeping advances time instantly and is recorded. */
+export class FakeClock {
+  time = Date.parse("2025-06-02T10:00:00Z");
+  sleeps: number[] = [];
+  onSleep?: (ms: number, clock: FakeClock) => void;
+  now = () => this.time;
+  sleep = async (ms: number) => {
+    this.sleeps.push(ms);
+    this.time += ms;
+    this.onSleep?.(ms, this);
+  };
+  install(): this {
+    setClockForTests({ now: this.now, sleep: this.sleep });
+    return this;
+  }
+}
+
+export function promVector(value: string | null): string {
+  return JSON.stringify({
+    status: "success",
+    data: { resultType: "vector", result: value === null ? [] : [{ metric: {}, value: [1717322400.123, value] }] },
+  });
+}
+
+export const HEALTHY_BODY = '{"status":"healthy","version":"1.4.0"}';
+export const METRICS_BODY =
+  "# HELP http_requests_total Requests served.\n# TYPE http_requests_total counter\n" +
+  'http_requests_total{method="GET",status="200"} 1027\nprocess_start_time_seconds 1717322400\n';
+
+function deploymentObject(name: string, namespace: string, image: string, replicas: number, labels: Record<string, string>): Json {
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name, namespace, labels: { app: "analytics-api", ...labels }, generation: 1, uid: `uid-${name}`, resourceVersion: "100" },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: "analytics-api", ...labels } },
+      template: {
+        metadata: { labels: { app: "analytics-api", ...labels } },
+        spec: { containers: [{ name: "analytics-api", image, ports: [{ name: "http", containerPort: 8080 }] }] },
+      },
+    },
+    status: {},
+  };
+}
+
+function readyStatus(d: Json): Json {
+  const n = d.spec.replicas;
+  return {
+    observedGeneration: d.metadata.generation,
+    replicas: n,
+    updatedReplicas: n,
+    readyReplicas: n,
+    availableReplicas: n,
+    conditions: [
+      { type: "Available", status: "True", reason: "MinimumReplicasAvailable" },
+      { type: "Progressing", status: "True", reason: "NewReplicaSetAvailable" },
+    ],
+  };
+}
+
+export interface ClusterOptions {
+  namespace: string;
+}
+
+export class FakeCluster {
+  /** `${kind}/${name}` -> object */
+  objects = new Map<string, Json>();
+  /** kubectl argument lists (without "kubectl" and -n <ns>) in the order they ran, each once. */
+  commands: string[][] = [];
+  /** Every request the public endpoint / Prometheus / Slack / registry received. */
+  curls: string[] = [];
+  slack: { payload: Json; secretEnv: Record<string, string> }[] = [];
+  history = new Map<string, string[]>();
+  /** Images whose rollout never completes. */
+  failingImages = new Set<string>();
+  /** When true every kubectl call fails as if the API server were unreachable. */
+  down = false;
+  /** Answers a Prometheus query (PromQL text, call index) with a response body, or a failed exec. */
+  prometheus: (query: string, n: number) => string | ExecResult = () => promVector("0");
+  prometheusCalls = 0;
+  /** Public endpoints: URL -> [status, body]. */
+  http: (url: string) => { status: number; body: string } | ExecResult = (url) =>
+    url.endsWith("/health") ? { status: 200, body: HEALTHY_BODY } : url.endsWith("/metrics") ? { status: 200, body: METRICS_BODY } : { status: 404, body: "not found" };
+  imageExists = true;
+  k6: { exitCode: number; summary?: Json; stdout?: string; stderr?: string } = { exitCode: 0 };
+  gh: ExecResult = { stdout: "https://github.com/acme/observatory/releases/tag/v1.4.0\n" };
+  private memo = new Map<string, ExecResult>();
+
+  constructor(readonly options: ClusterOptions) {}
+
+  put(obj: Json): void {
+    this.objects.set(`${obj.kind.toLowerCase()}/${obj.metadata.name}`, obj);
+  }
+
+  get(kind: string, name: string): Json {
+    return this.objects.get(`${kind}/${name}`);
+  }
+
+  addDeployment(name: string, image: string, replicas: number, labels: Record<string, string> = {}, ready = true): Json {
+    const d = deploymentObject(name, this.options.namespace, image, replicas, labels);
+    if (ready) d.status = readyStatus(d);
+    this.put(d);
+    this.history.set(name, [image]);
+    return d;
+  }
+
+  addService(name: string, selector: Record<string, string>): void {
+    this.put({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name, namespace: this.options.namespace, labels: { app: "analytics-api" } },
+      spec: { type: "ClusterIP", selector: { app: "analytics-api", ...selector }, ports: [{ name: "http", port: 80, targetPort: "http", protocol: "TCP" }] },
+    });
+  }
+
+  addIngress(name: string, host: string): void {
+    this.put({
+      apiVersion: "networking.k8s.io/v1",
+      kind: "Ingress",
+      metadata: { name, namespace: this.options.namespace, labels: { app: "analytics-api" }, resourceVersion: "7" },
+      spec: {
+        ingressClassName: "nginx",
+        tls: [{ hosts: [host], secretName: "analytics-api-tls" }],
+        rules: [{ host, http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "analytics-api", port: { number: 80 } } } }] } }],
+      },
+    });
+  }
+
+  image(name: string): string | undefined {
+    return this.get("deployment", name)?.spec.template.spec.containers[0].image;
+  }
+
+  script(): Script {
+    return {
+      exec: (view) => {
+        const nonce = view.env.OBSERVATORY_CI_RUN;
+        if (nonce === undefined) return this.answer(view);
+        const key = JSON.stringify([nonce, view.image, view.args]);
+        if (!this.memo.has(key)) this.memo.set(key, this.answer(view) ?? {});
+        return this.memo.get(key);
+      },
+      file: (path, view) => {
+        if (view?.args[0] === "k6" && this.k6.summary && path === "/out/summary.json") return JSON.stringify(this.k6.summary);
+        return undefined;
+      },
+    };
+  }
+
+  private answer(view: ExecView): ExecResult | undefined {
+    const [tool] = view.args;
+    if (tool === "kubectl") return this.kubectl(view);
+    if (tool === "curl") {
+      const url = view.args[view.args.length - 1];
+      this.curls.push(url);
+      const r = this.http(url);
+      if ("status" in r && typeof r.status === "number") return { stdout: `${r.body}\n${r.status}` };
+      return r as ExecResult;
+    }
+    if (tool === "sh" && view.args[3] === "prometheus-query") {
+      const url = new URL(view.args[4]);
+      this.curls.push(view.args[4]);
+      return this.promAnswer(url.searchParams.get("query") ?? "");
+    }
+    if (tool === "sh" && view.secretEnv.SLACK_WEBHOOK_URL) {
+      const payload = newFile(view.chain, "/payload.json");
+      this.slack.push({ payload: JSON.parse(payload ?? "null"), secretEnv: view.secretEnv });
+      return { stdout: "ok" };
+    }
+    if (tool === "/busybox/sh") {
+      return this.imageExists ? { stdout: `${DIGEST}\n` } : { exitCode: 1, stderr: "Error: fetching manifest: GET https://ghcr.io/v2/acme/manifests/1.4.0: MANIFEST_UNKNOWN: manifest unknown" };
+    }
+    if (tool === "k6") return { exitCode: this.k6.exitCode, stdout: this.k6.stdout ?? "k6 load test summary\n", stderr: this.k6.stderr ?? "" };
+    if (tool === "sh" && view.args[3] === "gh-release") return this.gh;
+    return undefined;
+  }
+
+  private promAnswer(query: string): ExecResult {
+    const r = this.prometheus(query, this.prometheusCalls++);
+    return typeof r === "string" ? { stdout: r } : r;
+  }
+
+  private kubectl(view: ExecView): ExecResult {
+    let args = view.args.slice(1);
+    if (args[0] === "-n") args = args.slice(2);
+    this.commands.push(args);
+    if (this.down) return { exitCode: 1, stderr: "The connection to the server 10.0.0.1:6443 was refused - did you specify the right host or port?" };
+    const ok = (stdout = ""): ExecResult => ({ stdout });
+    const notFound = (kind: string, name: string): ExecResult => ({ exitCode: 1, stderr: `Error from server (NotFound): ${kind}s "${name}" not found` });
+    const [verb] = args;
+
+    if (verb === "get" && args[1] === "--raw") {
+      const path = args[2];
+      if (path.includes("/proxy/api/v1/query")) {
+        const query = new URLSearchParams(path.slice(path.indexOf("?") + 1)).get("query") ?? "";
+        return this.promAnswer(query);
+      }
+      const url = `proxy:${path}`;
+      this.curls.push(url);
+      if (path.endsWith("/proxy/health")) return ok(HEALTHY_BODY);
+      if (path.endsWith("/proxy/metrics")) return ok(METRICS_BODY);
+      return { exitCode: 1, stderr: "Error from server (NotFound): the server could not find the requested resource" };
+    }
+    if (verb === "get" && args[1] === "pods") {
+      const selector = Object.fromEntries(args[3].split(",").map((kv) => kv.split("=")));
+      const d = [...this.objects.values()].find(
+        (o) => o.kind === "Deployment" && Object.entries(selector).every(([k, v]) => o.spec.selector.matchLabels[k] === v),
+      );
+      const items = d
+        ? Array.from({ length: d.status.readyReplicas ?? 0 }, (_, i) => ({
+            metadata: { name: `${d.metadata.name}-5d8f-${i}` },
+            status: { containerStatuses: [{ name: "analytics-api", imageID: `${REPO}@${d.spec.template.spec.containers[0].image.includes("@") ? d.spec.template.spec.containers[0].image.split("@")[1] : DIGEST}` }] },
+          }))
+        : [];
+      return ok(JSON.stringify({ kind: "List", items }));
+    }
+    if (verb === "get" && args[1] === "events") {
+      return ok(JSON.stringify({ kind: "List", items: this.events() }));
+    }
+    if (verb === "get") {
+      const [, kind, name] = args;
+      const obj = this.get(kind, name);
+      if (!obj) return args.includes("--ignore-not-found") ? ok("") : notFound(kind, name);
+      return ok(JSON.stringify(obj));
+    }
+    if (verb === "set" && args[1] === "image") {
+      const name = args[2].replace("deployment/", "");
+      const d = this.get("deployment", name);
+      if (!d) return notFound("deployment", name);
+      const [container, image] = args[3].split("=");
+      d.spec.template.spec.containers.find((c: Json) => c.name === container).image = image;
+      d.metadata.generation++;
+      this.history.get(name)!.push(image);
+      return ok(`deployment.apps/${name} image updated`);
+    }
+    if (verb === "rollout" && args[1] === "status") {
+      const name = args[2].replace("deployment/", "");
+      const d = this.get("deployment", name);
+      if (!d) return notFound("deployment", name);
+      if (this.failingImages.has(d.spec.template.spec.containers[0].image)) {
+        d.status = {
+          observedGeneration: d.metadata.generation,
+          replicas: d.spec.replicas + 1,
+          updatedReplicas: 1,
+          readyReplicas: d.spec.replicas,
+          availableReplicas: d.spec.replicas,
+          unavailableReplicas: 1,
+          conditions: [
+            { type: "Available", status: "True", reason: "MinimumReplicasAvailable" },
+            { type: "Progressing", status: "False", reason: "ProgressDeadlineExceeded", message: `ReplicaSet "${name}-7c9d" has timed out progressing.` },
+          ],
+        };
+        return { exitCode: 1, stdout: kubectlFixture("rollout-status-failure-progress-deadline.txt").replace(/nginx/g, name) };
+      }
+      d.status = readyStatus(d);
+      return ok(`deployment "${name}" successfully rolled out\n`);
+    }
+    if (verb === "rollout" && args[1] === "undo") {
+      const name = args[2].replace("deployment/", "");
+      const d = this.get("deployment", name);
+      const history = this.history.get(name)!;
+      if (history.length < 2) return { exitCode: 1, stderr: `error: no rollout history found for deployment "${name}"` };
+      history.pop();
+      d.spec.template.spec.containers[0].image = history[history.length - 1];
+      d.metadata.generation++;
+      return ok(`deployment.apps/${name} rolled back`);
+    }
+    if (verb === "apply") {
+      const manifest = JSON.parse(newFile(view.chain, MANIFEST_PATH) ?? "null");
+      if (!manifest) return { exitCode: 1, stderr: "error: no objects passed to apply" };
+      const key = `${manifest.kind.toLowerCase()}/${manifest.metadata.name}`;
+      const existing = this.objects.get(key);
+      const obj = JSON.parse(JSON.stringify(manifest));
+      obj.metadata.namespace = this.options.namespace;
+      if (obj.kind === "Deployment") {
+        obj.metadata.generation = (existing?.metadata.generation ?? 0) + 1;
+        obj.status = existing ? { ...existing.status, observedGeneration: existing.metadata.generation } : {};
+        const history = this.history.get(obj.metadata.name) ?? [];
+        history.push(obj.spec.template.spec.containers[0].image);
+        this.history.set(obj.metadata.name, history);
+      }
+      this.objects.set(key, obj);
+      return ok(`${manifest.kind.toLowerCase()}/${manifest.metadata.name} ${existing ? "configured" : "created"}`);
+    }
+    if (verb === "scale") {
+      const name = args[1].replace("deployment/", "");
+      const d = this.get("deployment", name);
+      if (!d) return notFound("deployment", name);
+      d.spec.replicas = Number(args[2].replace("--replicas=", ""));
+      d.metadata.generation++;
+      d.status = d.spec.replicas === 0 ? readyStatus(d) : { ...d.status, observedGeneration: d.metadata.generation - 1 };
+      return ok(`deployment.apps/${name} scaled`);
+    }
+    if (verb === "patch") {
+      const [, kind, name] = args;
+      const obj = this.get(kind, name);
+      if (!obj) return notFound(kind, name);
+      const patch = JSON.parse(args[args.indexOf("-p") + 1]);
+      merge(obj, patch);
+      return ok(`${kind}/${name} patched`);
+    }
+    if (verb === "delete") {
+      const [, kind, name] = args;
+      const existed = this.objects.delete(`${kind}/${name}`);
+      return existed || args.includes("--ignore-not-found") ? ok(existed ? `${kind} "${name}" deleted` : "") : notFound(kind, name);
+    }
+    return { exitCode: 1, stderr: `fake cluster: unsupported kubectl ${args.join(" ")}` };
+  }
+
+  private events(): Json[] {
+    return [...this.objects.values()]
+      .filter((o) => o.kind === "Deployment" && this.failingImages.has(o.spec.template.spec.containers[0].image))
+      .flatMap((d) => [
+        {
+          type: "Warning",
+          reason: "Failed",
+          count: 4,
+          lastTimestamp: "2025-06-02T10:03:00Z",
+          message: `Failed to pull image "${d.spec.template.spec.containers[0].image}": not found`,
+          involvedObject: { kind: "Pod", name: `${d.metadata.name}-7c9d-x2b4q` },
+        },
+        {
+          type: "Warning",
+          reason: "BackOff",
+          count: 9,
+          lastTimestamp: "2025-06-02T10:04:00Z",
+          message: "Back-off pulling image",
+          involvedObject: { kind: "Pod", name: `${d.metadata.name}-7c9d-x2b4q` },
+        },
+      ]);
+  }
+
+  /** kubectl commands that changed something, as text. */
+  mutations(): string[] {
+    return this.commands
+      .filter(([verb, sub]) => ["set", "apply", "patch", "scale", "delete"].includes(verb) || (verb === "rollout" && sub === "undo"))
+      .map((args) => args.join(" "));
+  }
+}
+
+function merge(target: Json, patch: Json): void {
+  for (const [k, v] of Object.entries(patch)) {
+    if (v && typeof v === "object" && !Array.isArray(v) && target[k] && typeof target[k] === "object") merge(target[k], v);
+    else target[k] = v;
+  }
+}
+
+/** Contents of the last `withNewFile(path)` of a chain. */
+export function newFile(chain: Step[], path: string): string | undefined {
+  const step = [...chain].reverse().find((s) => s.field === "withNewFile" && s.args.path === path);
+  return step ? String(step.args.contents) : undefined;
+}
+
+/** The secret names a chain refers to (withSecretVariable / withMountedSecret). */
+export function secretNames(chain: Step[]): string[] {
+  const out: string[] = [];
+  for (const step of chain) {
+    for (const value of Object.values(step.args)) {
+      if (isRef(value)) {
+        const s = value.$ref.find((x) => x.field === "setSecret");
+        if (s) out.push(String(s.args.name));
+      }
+    }
+  }
+  return out;
+}

@@ -1,0 +1,345 @@
+/**
+ * Whole production flows against a scripted cluster and Prometheus: promote, automatic rollback on a
+ * 5xx breach, on unreachable Prometheus and on a failed rollout, resumption after interruptions,
+ * and the manual production rollback. Time is a fake clock: the 10-minute window takes no time.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { dag } from "@dagger.io/dagger";
+import { IMAGES } from "../../.dagger/src/versions";
+import { Environment } from "../../.dagger/src/lib/deploy/environment";
+import { setClockForTests, KUBECONFIG_PATH, MANIFEST_PATH } from "../../.dagger/src/deploy-support";
+import { PREVIOUS_IMAGE_ANNOTATION } from "../../.dagger/src/deploy-production";
+import { canarySecret } from "../support/recording-session";
+import { failureOf, GOOD, moduleRun, type ModuleRun } from "../support/module";
+import { DIGEST, FakeClock, FakeCluster, newFile, promVector, REPO } from "./deploy-fake-cluster";
+
+let run: ModuleRun | undefined;
+let clock: FakeClock;
+afterEach(async () => {
+  await run?.session.stop();
+  run = undefined;
+  setClockForTests();
+});
+beforeEach(() => {
+  clock = new FakeClock().install();
+});
+
+const NS = "llm-observatory";
+const LIVE = `${REPO}:1.3.0`;
+const TARGET = `${REPO}:1.4.0`;
+const RUN_URL = "https://github.com/acme/observatory/actions/runs/7";
+const PROXY = "/api/v1/namespaces/monitoring/services/http:prometheus-server:80/proxy/api/v1/query?";
+const MINUTE = 60_000;
+const GRACE = 300_000;
+
+/** Production as the kustomize overlay bootstraps it, after a 1.3.0 release on blue. */
+function productionCluster(): FakeCluster {
+  const cluster = new FakeCluster({ namespace: NS });
+  cluster.addDeployment("analytics-api-blue", LIVE, 3, { color: "blue" });
+  cluster.addDeployment("analytics-api-green", LIVE, 0, { color: "green" });
+  cluster.addService("analytics-api", { color: "blue" });
+  cluster.addService("analytics-api-blue", { color: "blue" });
+  cluster.addService("analytics-api-green", { color: "green" });
+  cluster.addIngress("analytics-api", "analytics.llm-observatory.example");
+  return cluster;
+}
+
+type Metric = "errorRate" | "latency" | "health";
+function metricOf(query: string): Metric {
+  if (query.includes("histogram_quantile")) return "latency";
+  if (query.includes("kube_deployment")) return "health";
+  return "errorRate";
+}
+
+/** Prometheus answering per metric and interval (1-based: the n-th query of that metric). */
+function prometheusBy(values: (metric: Metric, interval: number) => string | null) {
+  const counts: Record<Metric, number> = { errorRate: 0, latency: 0, health: 0 };
+  return (query: string) => {
+    const metric = metricOf(query);
+    return promVector(values(metric, ++counts[metric]));
+  };
+}
+
+const healthy = prometheusBy((metric) => (metric === "errorRate" ? "0.002" : metric === "latency" ? "0.21" : "0"));
+
+async function start(cluster: FakeCluster): Promise<ModuleRun> {
+  run = await moduleRun(cluster.script(), GOOD);
+  return run;
+}
+
+function deployProduction(ci: Parameters<Parameters<ModuleRun["call"]>[0]>[0], extra: { prometheusUrl?: string; token?: boolean } = {}) {
+  return ci.deployProduction(
+    "v1.4.0",
+    dag.setSecret("kubeconfig", canarySecret("kubeconfig")),
+    "ci-bot",
+    dag.setSecret("registry-password", canarySecret("registry")),
+    "acme/observatory",
+    extra.prometheusUrl,
+    extra.token ? dag.setSecret("prometheus-token", canarySecret("prom")) : undefined,
+    dag.setSecret("slack-webhook", `https://hooks.slack.com/services/T0/B0/${canarySecret("slack")}`),
+    RUN_URL,
+  );
+}
+
+function expectConsistentEnd(cluster: FakeCluster, live: "blue" | "green", liveImage: string) {
+  expect(cluster.get("service", "analytics-api").spec.selector.color).toBe(live);
+  expect(cluster.get("ingress", "analytics-api-canary")).toBeUndefined();
+  expect(cluster.image(`analytics-api-${live}`)).toBe(liveImage);
+  expect(cluster.get("deployment", `analytics-api-${live}`).spec.replicas).toBe(3);
+  const idle = live === "blue" ? "green" : "blue";
+  expect(cluster.get("deployment", `analytics-api-${idle}`).spec.replicas).toBe(0);
+}
+
+describe("deployProduction", () => {
+  it("healthy canary: green from blue, rollout, smoke through its Service, canary analysed for the window, switch, grace, scale down", async () => {
+    const cluster = productionCluster();
+    cluster.prometheus = healthy;
+    const { session, call } = await start(cluster);
+    const out = await call((ci) => deployProduction(ci));
+
+    expect(cluster.mutations()).toEqual([
+      `apply -f ${MANIFEST_PATH}`, // green Deployment
+      `apply -f ${MANIFEST_PATH}`, // canary Ingress at 5 %
+      `patch service analytics-api --type=strategic -p ${JSON.stringify({
+        spec: { selector: { color: "green" } },
+        metadata: { annotations: { "observatory-ci.dev/previous-colour": "blue", [PREVIOUS_IMAGE_ANNOTATION]: LIVE } },
+      })}`,
+      "delete ingress analytics-api-canary --ignore-not-found",
+      "scale deployment/analytics-api-blue --replicas=0",
+    ]);
+    expectConsistentEnd(cluster, "green", TARGET);
+    expect(cluster.get("deployment", "analytics-api-green").spec.template.metadata.labels.color).toBe("green");
+
+    // the manifests went in as files, not arguments
+    const applies = session.execs.filter((e) => e.args.includes("apply"));
+    const manifests = applies.map((e) => JSON.parse(newFile(e.chain, MANIFEST_PATH)!));
+    expect(manifests[0]).toMatchObject({ kind: "Deployment", metadata: { name: "analytics-api-green" }, spec: { replicas: 3 } });
+    expect(manifests[0].metadata.uid).toBeUndefined();
+    expect(manifests[1].metadata.annotations).toMatchObject({ "nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-weight": "5" });
+    expect(manifests[1].spec.rules[0].http.paths[0].backend.service.name).toBe("analytics-api-green");
+
+    // smoke through the green Service via the API server proxy
+    expect(cluster.curls).toContain(`proxy:/api/v1/namespaces/${NS}/services/analytics-api-green:http/proxy/health`);
+    expect(cluster.curls).toContain(`proxy:/api/v1/namespaces/${NS}/services/analytics-api-green:http/proxy/metrics`);
+    // staging pre-check and image existence
+    expect(cluster.curls).toContain("https://analytics-staging.llm-observatory.example/health");
+    const crane = session.exec("image-exists");
+    expect(crane.image).toBe(IMAGES.crane);
+    expect(crane.args.at(-1)).toBe(TARGET);
+    expect(crane.secretEnv.REGISTRY_PASSWORD).toBe("registry-password");
+
+    // ten one-minute intervals, three queries each, through the API server proxy; then the grace period
+    const queries = cluster.commands.filter((c) => c[1] === "--raw" && c[2].startsWith(PROXY));
+    expect(queries).toHaveLength(30);
+    expect(decodeURIComponent(queries[0][2])).toContain('canary="llm-observatory-analytics-api-green-80"');
+    expect(clock.sleeps.filter((ms) => ms === MINUTE)).toHaveLength(10);
+    expect(clock.sleeps.at(-1)).toBe(GRACE);
+
+    const record = JSON.parse(out);
+    expect(record).toMatchObject({ environment: "production", operation: "deploy-production", image: TARGET, digest: DIGEST, previousImage: LIVE, result: "success" });
+    expect(record.details.canary).toEqual([{ weight: 5, intervals: 10, reason: "10 interval(s) analysed without breaching a rollback rule" }]);
+    expect(cluster.slack.map((s) => s.payload.text)).toEqual([expect.stringContaining("v1.4.0 deployed to production")]);
+
+    for (const e of session.execs.filter((x) => x.args[0] === "kubectl")) {
+      expect(e.image).toBe(IMAGES.kubectl);
+      expect(e.secretFiles[KUBECONFIG_PATH]).toBe("kubeconfig");
+      expect(e.env.OBSERVATORY_CI_RUN).toBeDefined();
+    }
+    expect(session.secretLeaks([out])).toEqual([]);
+  });
+
+  it("5xx breach from minute 3: removes the canary, parks green, leaves blue live, fails naming the threshold", async () => {
+    const cluster = productionCluster();
+    cluster.prometheus = prometheusBy((metric, interval) =>
+      metric === "errorRate" ? (interval >= 3 ? "0.087" : "0.003") : metric === "latency" ? "0.3" : "0",
+    );
+    const { session, call } = await start(cluster);
+    const err = await failureOf(call((ci) => deployProduction(ci)));
+
+    const mutations = cluster.mutations();
+    expect(mutations.slice(-2)).toEqual(["delete ingress analytics-api-canary --ignore-not-found", "scale deployment/analytics-api-green --replicas=0"]);
+    expect(mutations.some((m) => m.startsWith("patch service"))).toBe(false);
+    expect(mutations.some((m) => m.includes("analytics-api-blue"))).toBe(false);
+    expectConsistentEnd(cluster, "blue", LIVE);
+    expect(err.message).toContain("canary analysis failed, rolled back automatically (the live colour blue was left untouched)");
+    expect(err.message).toContain("5xx error rate above 1% for 2 consecutive interval(s): 8.7% at interval 3");
+    expect(err.message).toContain("interval 4 (2025-06-02T10:04:00.000Z): 5xx 8.7%");
+    expect(err.message).toContain("automatic rollback done: remove-canary, scale-down-old(green, after 0s)");
+    expect(clock.sleeps).toEqual([MINUTE, MINUTE, MINUTE, MINUTE]);
+    expect(cluster.slack[0].payload.text).toContain("rolled back in production");
+    expect(session.secretLeaks([err.message])).toEqual([]);
+  });
+
+  it("Prometheus unreachable (given URL with a bearer token): no data means rollback", async () => {
+    const cluster = productionCluster();
+    cluster.prometheus = () => ({ exitCode: 7, stderr: "curl: (7) Failed to connect to prometheus.example port 443" });
+    const { session, call } = await start(cluster);
+    const err = await failureOf(call((ci) => deployProduction(ci, { prometheusUrl: "https://prometheus.example", token: true })));
+
+    expect(err.message).toContain("no data for 5xx error rate and P95 latency and health-check failure rate at interval 1");
+    expect(err.message).toContain("Prometheus unreachable (curl exit 7)");
+    expect(cluster.mutations().slice(-2)).toEqual(["delete ingress analytics-api-canary --ignore-not-found", "scale deployment/analytics-api-green --replicas=0"]);
+    expectConsistentEnd(cluster, "blue", LIVE);
+
+    const query = session.execsMatching("prometheus-query")[0];
+    expect(query.image).toBe(IMAGES.curl);
+    expect(query.secretEnv.PROM_TOKEN).toBe("prometheus-token");
+    expect(query.args[2]).toContain('-H "Authorization: Bearer $PROM_TOKEN"');
+    expect(query.args[4]).toMatch(/^https:\/\/prometheus\.example\/api\/v1\/query\?query=/);
+    expect(session.secretLeaks([err.message])).toEqual([]);
+  });
+
+  it("a failed rollout of the idle colour rolls back with the events in the error, before any traffic", async () => {
+    const cluster = productionCluster();
+    cluster.failingImages.add(TARGET);
+    const { call } = await start(cluster);
+    const err = await failureOf(call((ci) => deployProduction(ci)));
+    expect(err.message).toContain("the rollout failed before the switch");
+    expect(err.message).toContain("rollout of analytics-api-green (ghcr.io/acme/observatory/analytics-api:1.4.0) did not complete within 10m");
+    expect(err.message).toContain("Progressing=False (ProgressDeadlineExceeded)");
+    expect(err.message).toContain("Warning BackOff Pod/analytics-api-green-7c9d-x2b4q");
+    expect(cluster.mutations()).toEqual([`apply -f ${MANIFEST_PATH}`, "scale deployment/analytics-api-green --replicas=0"]);
+    expectConsistentEnd(cluster, "blue", LIVE);
+  });
+
+  it("interrupted mid-canary (cluster unreachable, rollback impossible): the re-run resumes the analysis and ends consistent", async () => {
+    const cluster = productionCluster();
+    cluster.prometheus = healthy;
+    clock.onSleep = () => {
+      if (clock.sleeps.length === 4) cluster.down = true;
+    };
+    const { call } = await start(cluster);
+    const first = await failureOf(call((ci) => deployProduction(ci)));
+    expect(first.message).toContain("AUTOMATIC ROLLBACK FAILED");
+    expect(first.message).toContain("re-run deployProduction");
+    // left over: the canary at 5 % to a ready green on the target; the Service still on blue
+    expect(cluster.get("ingress", "analytics-api-canary")).toBeDefined();
+    expect(cluster.get("service", "analytics-api").spec.selector.color).toBe("blue");
+
+    cluster.down = false;
+    clock.onSleep = undefined;
+    const before = cluster.mutations().length;
+    const out = await call((ci) => deployProduction(ci));
+    const resumed = cluster.mutations().slice(before);
+    expect(resumed.some((m) => m.startsWith("apply"))).toBe(false); // neither green nor the canary recreated
+    expect(resumed.map((m) => m.split(" -p ")[0])).toEqual([
+      "patch service analytics-api --type=strategic",
+      "delete ingress analytics-api-canary --ignore-not-found",
+      "scale deployment/analytics-api-blue --replicas=0",
+    ]);
+    expect(JSON.parse(out).details.plan).toEqual([
+      "smoke-idle(green)",
+      "analyse(5)",
+      "switch(green)",
+      "remove-canary",
+      "scale-down-old(blue, after 300s)",
+      "done",
+    ]);
+    expectConsistentEnd(cluster, "green", TARGET);
+  });
+
+  it("interrupted during the grace period after the switch: the re-run only scales the old colour down", async () => {
+    const cluster = productionCluster();
+    cluster.prometheus = healthy;
+    clock.onSleep = (ms) => {
+      if (ms === GRACE) throw new Error("the runner was cancelled");
+    };
+    const { call } = await start(cluster);
+    const first = await failureOf(call((ci) => deployProduction(ci)));
+    expect(first.message).toContain("is live, but finishing failed: the runner was cancelled");
+    expect(cluster.get("service", "analytics-api").spec.selector.color).toBe("green");
+    expect(cluster.get("deployment", "analytics-api-blue").spec.replicas).toBe(3); // both up, one live: instant rollback still possible
+
+    clock.onSleep = undefined;
+    const before = cluster.mutations().length;
+    const out = await call((ci) => deployProduction(ci));
+    expect(cluster.mutations().slice(before)).toEqual(["scale deployment/analytics-api-blue --replicas=0"]);
+    expect(JSON.parse(out).details.plan).toEqual(["scale-down-old(blue, after 300s)", "done"]);
+    expectConsistentEnd(cluster, "green", TARGET);
+  });
+
+  it("pre-checks: a tag whose image was never pushed changes nothing", async () => {
+    const cluster = productionCluster();
+    cluster.imageExists = false;
+    const { call } = await start(cluster);
+    const err = await failureOf(call((ci) => deployProduction(ci)));
+    expect(err.message).toContain(`image ${TARGET} does not exist in the registry`);
+    expect(cluster.mutations()).toEqual([]);
+  });
+
+  it("pre-checks: staging must answer healthy", async () => {
+    const cluster = productionCluster();
+    cluster.http = (url) => (url.includes("staging") ? { status: 503, body: "down" } : { status: 200, body: "ok" });
+    const { call } = await start(cluster);
+    const err = await failureOf(call((ci) => deployProduction(ci)));
+    expect(err.message).toContain("staging does not answer healthy");
+    expect(cluster.mutations()).toEqual([]);
+  });
+
+  it("validates the tag before any exec", async () => {
+    const cluster = productionCluster();
+    const { session, call } = await start(cluster);
+    const err = await failureOf(call((ci) => ci.deployProduction("1.4", dag.setSecret("kubeconfig", canarySecret("k")), undefined, undefined, "acme/observatory")));
+    expect(err.message).toContain("is not vX.Y.Z");
+    expect(session.execs).toEqual([]);
+  });
+});
+
+describe("rollback --env production", () => {
+  async function promoted(): Promise<{ cluster: FakeCluster; call: ModuleRun["call"]; session: ModuleRun["session"] }> {
+    const cluster = productionCluster();
+    cluster.prometheus = healthy;
+    const { call, session } = await start(cluster);
+    await call((ci) => deployProduction(ci));
+    return { cluster, call, session };
+  }
+
+  it("scales the previous colour back up, then switches the Service to it, under two minutes", async () => {
+    const { cluster, call, session } = await promoted();
+    const before = cluster.mutations().length;
+    const t0 = clock.now();
+    const out = await call((ci) =>
+      ci.rollback(
+        Environment.Production,
+        dag.setSecret("kubeconfig", canarySecret("kubeconfig")),
+        "error budget burn after v1.4.0",
+        dag.setSecret("slack-webhook", `https://hooks.slack.com/services/${canarySecret("slack")}`),
+        RUN_URL,
+      ),
+    );
+    expect(cluster.mutations().slice(before).map((m) => m.split(" -p ")[0])).toEqual([
+      "scale deployment/analytics-api-blue --replicas=3",
+      "patch service analytics-api --type=strategic",
+    ]);
+    expect(cluster.commands).toContainEqual(["rollout", "status", "deployment/analytics-api-blue", "--timeout=10m"]);
+    expect(cluster.get("service", "analytics-api").spec.selector.color).toBe("blue");
+    expect(clock.now() - t0).toBeLessThan(120_000);
+    expect(JSON.parse(out)).toMatchObject({ operation: "rollback", image: LIVE, previousImage: TARGET, reason: "error budget burn after v1.4.0" });
+    expect(cluster.slack.at(-1)!.payload.text).toContain("error budget burn after v1.4.0");
+    expect(session.secretLeaks([out])).toEqual([]);
+  });
+
+  it("during a canary, removes the canary and parks the candidate; the live colour is untouched", async () => {
+    const cluster = productionCluster();
+    cluster.addDeployment("analytics-api-green", TARGET, 3, { color: "green" });
+    cluster.put({
+      apiVersion: "networking.k8s.io/v1",
+      kind: "Ingress",
+      metadata: { name: "analytics-api-canary", annotations: { "nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-weight": "5" } },
+      spec: { rules: [{ host: "a", http: { paths: [{ path: "/", backend: { service: { name: "analytics-api-green", port: { number: 80 } } } }] } }] },
+    });
+    const { call } = await start(cluster);
+    const out = await call((ci) => ci.rollback(Environment.Production, dag.setSecret("kubeconfig", canarySecret("k")), "canary looks wrong"));
+    expect(cluster.mutations()).toEqual(["delete ingress analytics-api-canary --ignore-not-found", "scale deployment/analytics-api-green --replicas=0"]);
+    expectConsistentEnd(cluster, "blue", LIVE);
+    expect(JSON.parse(out)).toMatchObject({ image: LIVE, previousImage: TARGET, reason: "canary looks wrong" });
+  });
+
+  it("refuses to switch to a colour that no longer runs the previous release", async () => {
+    const { cluster, call } = await promoted();
+    cluster.get("deployment", "analytics-api-blue").spec.template.spec.containers[0].image = `${REPO}:1.3.9`;
+    const err = await failureOf(call((ci) => ci.rollback(Environment.Production, dag.setSecret("kubeconfig", canarySecret("k")))));
+    expect(err.message).toContain(`not ${LIVE} (the release that was live before green)`);
+    expect(cluster.get("service", "analytics-api").spec.selector.color).toBe("green");
+  });
+});

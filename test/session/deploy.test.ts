@@ -1,0 +1,377 @@
+/**
+ * Recording-session tests of the dev/staging deployment, smoke, load test, rollback, Slack and
+ * release functions, against a scripted cluster (deploy-fake-cluster.ts) and a fake clock.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { dag } from "@dagger.io/dagger";
+import { IMAGES, TOOLS } from "../../.dagger/src/versions";
+import { Environment } from "../../.dagger/src/lib/deploy/environment";
+import { setClockForTests, KUBECONFIG_PATH } from "../../.dagger/src/deploy-support";
+import { canarySecret } from "../support/recording-session";
+import { failureOf, GOOD, moduleRun, type ModuleRun } from "../support/module";
+import { DIGEST, FakeClock, FakeCluster, HEALTHY_BODY, k6Fixture, newFile, REPO } from "./deploy-fake-cluster";
+
+let run: ModuleRun | undefined;
+let clock: FakeClock;
+afterEach(async () => {
+  await run?.session.stop();
+  run = undefined;
+  setClockForTests();
+});
+beforeEach(() => {
+  clock = new FakeClock().install();
+});
+
+const DEV_NS = "llm-observatory-dev";
+const DEV_URL = "https://analytics-dev.llm-observatory.example";
+const STAGING_URL = "https://analytics-staging.llm-observatory.example";
+const OLD = `${REPO}:main-0a0b0c0`;
+const NEW = `${REPO}:main-1a2b3c4`;
+const RUN_URL = "https://github.com/acme/observatory/actions/runs/42";
+
+function devCluster(): FakeCluster {
+  const cluster = new FakeCluster({ namespace: DEV_NS });
+  cluster.addDeployment("analytics-api", OLD, 1);
+  return cluster;
+}
+
+async function start(cluster: FakeCluster, source = GOOD): Promise<ModuleRun> {
+  run = await moduleRun(cluster.script(), source);
+  return run;
+}
+
+/** The secrets every call gets, each carrying a canary marker. */
+function secrets() {
+  return {
+    kubeconfig: dag.setSecret("kubeconfig", canarySecret("kubeconfig")),
+    slack: dag.setSecret("slack-webhook", `https://hooks.slack.com/services/T000/B000/${canarySecret("slack")}`),
+  };
+}
+
+describe("deploy (dev, staging)", () => {
+  it("sets the image, waits for the rollout with the environment's timeout, smoke-tests and returns the record", async () => {
+    const cluster = devCluster();
+    const { session, call } = await start(cluster);
+    const out = await call((ci) => {
+      const s = secrets();
+      return ci.deploy(Environment.Dev, s.kubeconfig, NEW, undefined, undefined, undefined, s.slack, RUN_URL);
+    });
+    expect(cluster.mutations()).toEqual([`set image deployment/analytics-api analytics-api=${NEW}`]);
+    expect(cluster.commands).toContainEqual(["rollout", "status", "deployment/analytics-api", "--timeout=5m"]);
+    expect(cluster.image("analytics-api")).toBe(NEW);
+    expect(cluster.curls).toEqual([`${DEV_URL}/health`, `${DEV_URL}/metrics`]);
+
+    const record = JSON.parse(out);
+    expect(record).toMatchObject({ environment: "dev", namespace: DEV_NS, image: NEW, digest: DIGEST, previousImage: OLD, result: "success", operation: "deploy" });
+    expect(Date.parse(record.finishedAt)).toBeGreaterThanOrEqual(Date.parse(record.startedAt));
+    expect(record.notification).toMatch(/^sent success/);
+
+    // kubectl: pinned image, kubeconfig only as a mounted secret file, every call re-runs (nonce)
+    const kubectls = session.execs.filter((e) => e.args[0] === "kubectl");
+    expect(kubectls.length).toBeGreaterThanOrEqual(5);
+    for (const e of kubectls) {
+      expect(e.image).toBe(IMAGES.kubectl);
+      expect(e.secretFiles[KUBECONFIG_PATH]).toBe("kubeconfig");
+      expect(e.env.KUBECONFIG).toBe(KUBECONFIG_PATH);
+      expect(e.env.OBSERVATORY_CI_RUN).toMatch(/\d+-\w+/);
+      expect(e.args.slice(1, 3)).toEqual(["-n", DEV_NS]);
+    }
+    for (const e of session.execsMatching("curl", DEV_URL)) expect(e.image).toBe(IMAGES.curl);
+    expect(cluster.slack).toHaveLength(1);
+    expect(cluster.slack[0].payload.text).toContain("main-1a2b3c4 deployed to dev");
+    expect(session.secretLeaks([out])).toEqual([]);
+  });
+
+  it("resolves --commit/--branch to the <branch>-<sha7> tag publish pushed", async () => {
+    const cluster = devCluster();
+    const { call } = await start(cluster);
+    const sha = "1a2b3c4d5e6f70811223344556677889900aabbc";
+    const out = await call((ci) => ci.deploy(Environment.Staging, secrets().kubeconfig, undefined, sha, "release/1.4", "Acme/Observatory"));
+    expect(JSON.parse(out)).toMatchObject({ image: `${REPO}:release-1.4-1a2b3c4`, commit: sha, environment: "staging" });
+    expect(cluster.commands).toContainEqual(["rollout", "status", "deployment/analytics-api", "--timeout=10m"]);
+    expect(cluster.curls).toEqual([`${STAGING_URL}/health`, `${STAGING_URL}/metrics`]);
+  });
+
+  it.each([
+    [`${REPO}:latest`, "is not a commit tag"],
+    [`${REPO}:main`, "is not a commit tag"],
+    [`${REPO}:1.4.0`, "is not a commit tag"],
+    [REPO, "neither a tag nor a digest"],
+  ])("refuses %s before any container starts", async (image, message) => {
+    const cluster = devCluster();
+    const { session, call } = await start(cluster);
+    const err = await failureOf(call((ci) => ci.deploy(Environment.Dev, secrets().kubeconfig, image)));
+    expect(err.message).toContain(message);
+    expect(err.message).toContain("<branch>-<sha7>");
+    expect(session.execs).toEqual([]);
+  });
+
+  it("accepts a digest reference and sends production to deployProduction", async () => {
+    const cluster = devCluster();
+    const { session, call } = await start(cluster);
+    const err = await failureOf(call((ci) => ci.deploy(Environment.Production, secrets().kubeconfig, `${REPO}@${DIGEST}`)));
+    expect(err.message).toContain("deployProduction");
+    expect(session.execs).toEqual([]);
+    const out = await call((ci) => ci.deploy(Environment.Dev, secrets().kubeconfig, `${REPO}@${DIGEST}`));
+    expect(JSON.parse(out)).toMatchObject({ digest: DIGEST, result: "success" });
+  });
+
+  it("undoes a timed-out rollout and fails with its conditions and recent events", async () => {
+    const cluster = devCluster();
+    cluster.failingImages.add(NEW);
+    const { session, call } = await start(cluster);
+    const err = await failureOf(
+      call((ci) => {
+        const s = secrets();
+        return ci.deploy(Environment.Dev, s.kubeconfig, NEW, undefined, undefined, undefined, s.slack, RUN_URL);
+      }),
+    );
+    expect(cluster.mutations()).toEqual([`set image deployment/analytics-api analytics-api=${NEW}`, "rollout undo deployment/analytics-api"]);
+    expect(cluster.image("analytics-api")).toBe(OLD);
+    expect(err.message).toContain("deploy to dev (namespace llm-observatory-dev) failed");
+    expect(err.message).toContain("ProgressDeadlineExceeded");
+    expect(err.message).toContain("Progressing=False (ProgressDeadlineExceeded)");
+    expect(err.message).toContain(`Warning Failed Pod/analytics-api-7c9d-x2b4q: Failed to pull image "${NEW}"`);
+    expect(err.message).toContain(`rolled back with kubectl rollout undo to ${OLD}`);
+    expect(cluster.curls).toEqual([]); // no smoke test of a rollout that did not complete
+    expect(cluster.slack[0].payload.text).toContain("rolled back in dev");
+    expect(session.secretLeaks([err.message])).toEqual([]);
+  });
+
+  it("undoes the rollout when the smoke test fails", async () => {
+    const cluster = devCluster();
+    cluster.http = (url) => (url.endsWith("/health") ? { status: 503, body: '{"status":"unhealthy"}' } : { status: 200, body: "x 1" });
+    const { call } = await start(cluster);
+    const err = await failureOf(call((ci) => ci.deploy(Environment.Dev, secrets().kubeconfig, NEW)));
+    expect(err.message).toContain("/health: HTTP 503");
+    expect(cluster.mutations()).toContain("rollout undo deployment/analytics-api");
+    expect(cluster.image("analytics-api")).toBe(OLD);
+  });
+});
+
+describe("smoke", () => {
+  it("retries with backoff until the endpoints answer, without fixed sleeps", async () => {
+    const cluster = devCluster();
+    let healthCalls = 0;
+    cluster.http = (url) => {
+      if (url.endsWith("/health")) return ++healthCalls < 3 ? { exitCode: 7, stderr: "curl: (7) Failed to connect" } : { status: 200, body: HEALTHY_BODY };
+      return { status: 200, body: "# TYPE up gauge\nup 1\n" };
+    };
+    const { call } = await start(cluster);
+    const out = await call((ci) => ci.smoke(STAGING_URL));
+    expect(out).toContain("passed: /health, /metrics (3 attempt(s)");
+    expect(clock.sleeps).toEqual([1000, 2000]);
+    expect(cluster.curls.filter((u) => u.endsWith("/metrics"))).toHaveLength(1); // a passed path is not asked again
+  });
+
+  it.each([
+    ["an unhealthy body", { status: 200, body: '{"status":"degraded"}' }, "HTTP 200 but the body does not say healthy"],
+    ["a 500", { status: 500, body: "boom" }, "HTTP 500"],
+  ])("fails at the deadline on %s, naming the path", async (_, health, message) => {
+    const cluster = devCluster();
+    cluster.http = (url) => (url.endsWith("/health") ? health : { status: 200, body: "up 1" });
+    const { call } = await start(cluster);
+    const err = await failureOf(call((ci) => ci.smoke(DEV_URL, Environment.Dev)));
+    expect(err.message).toContain(`smoke test of ${DEV_URL} failed`);
+    expect(err.message).toContain(`/health: ${message}`);
+    expect(clock.sleeps.reduce((a, b) => a + b, 0)).toBe(120_000); // the configured deadline, no more
+  });
+
+  it("requires Prometheus text format on /metrics", async () => {
+    const cluster = devCluster();
+    cluster.http = (url) => (url.endsWith("/health") ? { status: 200, body: "ok" } : { status: 200, body: "<html>metrics</html>" });
+    const { call } = await start(cluster);
+    const err = await failureOf(call((ci) => ci.smoke(DEV_URL)));
+    expect(err.message).toContain("/metrics: HTTP 200 but not Prometheus text format");
+  });
+
+  it("rejects a URL that is not http(s) before any exec", async () => {
+    const cluster = devCluster();
+    const { session, call } = await start(cluster);
+    const err = await failureOf(call((ci) => ci.smoke("ftp://example.com")));
+    expect(err.message).toContain("must be http(s)");
+    expect(session.execs).toEqual([]);
+  });
+});
+
+describe("loadTest", () => {
+  function summary(failed: boolean) {
+    const data = k6Fixture();
+    data.metrics.http_req_failed.values.rate = failed ? 0.042 : 0.001;
+    data.metrics.http_req_duration.thresholds = { "p(95)<500": { ok: true } };
+    data.metrics.http_req_failed.thresholds = { "rate<0.01": { ok: !failed } };
+    return data;
+  }
+
+  it("runs the built-in script in the pinned k6 image with the plan's stages and thresholds and reports P95, errors and rate", async () => {
+    const cluster = devCluster();
+    cluster.k6 = { exitCode: 0, summary: summary(false) };
+    const { session, call } = await start(cluster);
+    const out = JSON.parse(await call((ci) => ci.loadTest()));
+    expect(out).toMatchObject({ url: STAGING_URL, script: "built-in script", errorRate: 0.001, requests: 878 });
+    expect(out.p95Ms).toBeCloseTo(30.0256841);
+    expect(out.requestsPerSecond).toBeCloseTo(35.946, 2);
+    const e = session.exec("k6", "run");
+    expect(e.image).toBe(IMAGES.k6);
+    expect(e.args).toEqual(["k6", "run", "--summary-export", "/out/summary-export.json", "/scripts/load.js"]);
+    const options = JSON.parse(e.env.K6_OPTIONS);
+    expect(options.stages).toEqual([
+      { duration: "1m", target: 50 },
+      { duration: "3m", target: 100 },
+      { duration: "1m", target: 0 },
+    ]);
+    expect(options.thresholds).toEqual({ http_req_duration: ["p(95)<500"], http_req_failed: ["rate<0.01"] });
+    expect(e.env.BASE_URL).toBe(STAGING_URL);
+    expect(e.opts.expect).toBe("ANY");
+    expect(newFile(e.chain, "/scripts/load.js")).toContain("handleSummary");
+  });
+
+  it("fails on k6 exit 99 naming the threshold that broke", async () => {
+    const cluster = devCluster();
+    cluster.k6 = { exitCode: 99, summary: summary(true), stderr: 'level=error msg="thresholds on metrics \'http_req_failed\' have been crossed"' };
+    const { call } = await start(cluster);
+    const err = await failureOf(call((ci) => ci.loadTest(STAGING_URL)));
+    expect(err.message).toContain("loadTest: k6 thresholds failed");
+    expect(err.message).toContain("http_req_failed rate<0.01 (error rate 4.20 %)");
+    expect(err.message).not.toContain("http_req_duration");
+  });
+
+  it("fails on k6 exit 99 even when no summary was written, and on any other k6 error", async () => {
+    const cluster = devCluster();
+    cluster.k6 = { exitCode: 99 };
+    const { call } = await start(cluster);
+    expect((await failureOf(call((ci) => ci.loadTest()))).message).toContain("k6 thresholds failed");
+    cluster.k6 = { exitCode: 107, stderr: "GoError: script exception" };
+    expect((await failureOf(call((ci) => ci.loadTest("https://other.example")))).message).toContain("k6 failed (exit 107)");
+  });
+
+  it("runs the repository's own script from ci/load/", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "load-"));
+    mkdirSync(join(dir, "ci/load"), { recursive: true });
+    writeFileSync(join(dir, "ci/load/staging.js"), "export default function () {}\n");
+    const cluster = devCluster();
+    cluster.k6 = { exitCode: 0, summary: summary(false) };
+    const { session, call } = await start(cluster, dir);
+    const out = JSON.parse(await call((ci) => ci.loadTest(undefined, "ci/load/staging.js")));
+    expect(out.script).toBe("ci/load/staging.js");
+    expect(session.exec("k6", "run").mounts["/scripts/load.js"]).toContain("ci/load/staging.js");
+    const err = await failureOf(call((ci) => ci.loadTest(undefined, "ci/load/missing.js")));
+    expect(err.message).toContain("not found in the source directory");
+  });
+});
+
+describe("rollback (dev, staging)", () => {
+  it("runs kubectl rollout undo, waits for it and records the reason", async () => {
+    const cluster = devCluster();
+    cluster.history.set("analytics-api", [OLD, NEW]);
+    cluster.get("deployment", "analytics-api").spec.template.spec.containers[0].image = NEW;
+    const { session, call } = await start(cluster);
+    const out = await call((ci) => {
+      const s = secrets();
+      return ci.rollback(Environment.Dev, s.kubeconfig, "5xx spike after main-1a2b3c4", s.slack, RUN_URL);
+    });
+    expect(cluster.mutations()).toEqual(["rollout undo deployment/analytics-api"]);
+    expect(cluster.commands).toContainEqual(["rollout", "status", "deployment/analytics-api", "--timeout=5m"]);
+    expect(JSON.parse(out)).toMatchObject({ operation: "rollback", image: OLD, previousImage: NEW, reason: "5xx spike after main-1a2b3c4", result: "success" });
+    expect(cluster.slack[0].payload.text).toContain("5xx spike after main-1a2b3c4");
+    expect(clock.now() - Date.parse("2025-06-02T10:00:00Z")).toBeLessThan(120_000);
+    expect(session.secretLeaks([out])).toEqual([]);
+  });
+});
+
+describe("notify", () => {
+  it("posts the payload built in TypeScript to the webhook read from a secret variable", async () => {
+    const cluster = devCluster();
+    const { session, call } = await start(cluster);
+    const out = await call((ci) => ci.notify(secrets().slack, "failure", "staging", "v1.4.0", RUN_URL, 'k6 p95 > 500ms & "quotes"'));
+    expect(out).toBe("sent failure for staging v1.4.0");
+    const e = session.exec("sh", "-c", "SLACK_WEBHOOK_URL");
+    expect(e.image).toBe(IMAGES.curl);
+    expect(e.secretEnv.SLACK_WEBHOOK_URL).toBe("slack-webhook");
+    expect(e.args[2]).toContain('--data @/payload.json "$SLACK_WEBHOOK_URL"');
+    const payload = JSON.parse(newFile(e.chain, "/payload.json")!);
+    expect(payload.text).toContain("analytics-api v1.4.0 failed to deploy to staging");
+    expect(JSON.stringify(payload)).toContain(`<${RUN_URL}|View the pipeline run>`);
+    expect(JSON.stringify(payload)).toContain("&amp;");
+    expect(session.secretLeaks([out])).toEqual([]);
+  });
+
+  it("validates the status before any exec", async () => {
+    const { session, call } = await start(devCluster());
+    const err = await failureOf(call((ci) => ci.notify(secrets().slack, "great", "dev", "x")));
+    expect(err.message).toContain('unknown status "great"');
+    expect(session.execs).toEqual([]);
+  });
+});
+
+describe("release", () => {
+  function source(changelog?: string): string {
+    const dir = mkdtempSync(join(tmpdir(), "release-"));
+    if (changelog !== undefined) writeFileSync(join(dir, "CHANGELOG.md"), changelog);
+    return dir;
+  }
+
+  it("creates the release with the tag's CHANGELOG section, gh pinned, token as a secret variable", async () => {
+    const cluster = devCluster();
+    const { session, call } = await start(cluster, source("# Changelog\n\n## [1.4.0] - 2025-06-01\n\n### Added\n- canary releases\n\n## [1.3.0]\n- old\n"));
+    const token = canarySecret("gh");
+    const out = await call((ci) => ci.release("v1.4.0", dag.setSecret("github-token", token), "acme/observatory"));
+    expect(out).toContain("https://github.com/acme/observatory/releases/tag/v1.4.0");
+    expect(out).toContain("CHANGELOG.md section");
+    const install = session.exec("install-gh");
+    expect(install.image).toBe(IMAGES.alpine);
+    expect(install.args.at(-1)).toBe(TOOLS.gh);
+    expect(install.args[2]).toContain("sha256sum -c -");
+    const e = session.exec("gh-release");
+    expect(e.args.slice(3)).toEqual(["gh-release", "v1.4.0", "acme/observatory", "file", "no"]);
+    expect(e.secretEnv.GH_TOKEN).toBe("github-token");
+    expect(newFile(e.chain, "/release/notes.md")).toBe("### Added\n- canary releases\n");
+    expect(session.secretLeaks([out])).toEqual([]);
+  });
+
+  it("lets GitHub generate the notes when CHANGELOG.md has no section for the tag", async () => {
+    const cluster = devCluster();
+    const { session, call } = await start(cluster, source("## [1.3.0]\n- old\n"));
+    await call((ci) => ci.release("v1.4.0", dag.setSecret("github-token", canarySecret("gh")), "acme/observatory"));
+    expect(session.exec("gh-release").args.slice(6)).toEqual(["generate", "no"]);
+  });
+
+  it("fails with gh's error, without the token", async () => {
+    const cluster = devCluster();
+    cluster.gh = { exitCode: 1, stderr: "tag v1.4.0 does not exist" };
+    const { session, call } = await start(cluster, source());
+    const err = await failureOf(call((ci) => ci.release("v1.4.0", dag.setSecret("github-token", canarySecret("gh")), "acme/observatory")));
+    expect(err.message).toContain("tag v1.4.0 does not exist");
+    expect(session.secretLeaks([err.message])).toEqual([]);
+    const bad = await failureOf(call((ci) => ci.release("1.4", dag.setSecret("github-token", canarySecret("gh")), "acme/observatory")));
+    expect(bad.message).toContain("--tag must be vX.Y.Z");
+  });
+});
+
+describe("what a smoke test and a deployment accept (pure rules, lib/deploy/smoke.ts)", () => {
+  it("health bodies", async () => {
+    const { isHealthyBody } = await import("../../.dagger/src/lib/deploy/smoke");
+    for (const body of [HEALTHY_BODY, '{"status":"ok"}', '{"healthy":true}', "OK\n", '"UP"']) expect(isHealthyBody(body), body).toBe(true);
+    for (const body of ['{"status":"unhealthy"}', '{"healthy":false,"status":"ok"}', "", "<html>ok</html>", '{"database":"ok"}']) expect(isHealthyBody(body), body).toBe(false);
+  });
+
+  it("Prometheus text format", async () => {
+    const { prometheusTextProblem } = await import("../../.dagger/src/lib/deploy/smoke");
+    expect(prometheusTextProblem('# HELP x y\n# TYPE x counter\nx_total{a="b c"} 1.5e3 1717322400000\nup NaN\n# EOF\n')).toBeNull();
+    expect(prometheusTextProblem("# HELP only comments\n")).toBe("no metric samples");
+    expect(prometheusTextProblem('{"metrics": []}')).toContain("line 1 is not a metric sample");
+  });
+
+  it("deployment references", async () => {
+    const { validateDeployReference, releaseVersion } = await import("../../.dagger/src/lib/deploy/smoke");
+    expect(validateDeployReference(`${REPO}:main-1a2b3c4`)).toEqual({ tag: "main-1a2b3c4" });
+    expect(validateDeployReference(`${REPO}:1.4.0@${DIGEST}`)).toEqual({ digest: DIGEST, tag: "1.4.0" });
+    expect(() => validateDeployReference(`${REPO}:v1.4.0`)).toThrow("is not a commit tag");
+    expect(releaseVersion("v1.4.0")).toBe("1.4.0");
+    expect(releaseVersion("v2.0.0-rc.1")).toBe("2.0.0-rc.1");
+    expect(() => releaseVersion("1.4.0")).toThrow("is not vX.Y.Z");
+  });
+});
