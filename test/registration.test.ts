@@ -77,6 +77,8 @@ let session: RecordingSession;
 let functions: Map<string, RegisteredFunction>;
 let constructorArgs: RegisteredArg[];
 let enums: Map<string, string[]>;
+/** Cache time-to-live per function, when set. */
+let ttls: Map<string, string>;
 
 beforeAll(async () => {
   session = await recordingSession({
@@ -97,6 +99,7 @@ beforeAll(async () => {
   functions = new Map();
   constructorArgs = [];
   enums = new Map();
+  ttls = new Map();
   for (const step of registration.chain) {
     if (step.field === "withObject" && isRef(step.args.object)) {
       const objectChain = step.args.object.$ref;
@@ -105,6 +108,8 @@ beforeAll(async () => {
         if (s.field === "withFunction" && isRef(s.args.function)) {
           const fn = registeredFunction(s.args.function.$ref);
           functions.set(fn.name, fn);
+          const ttl = s.args.function.$ref.find((f) => f.field === "withCachePolicy")?.args.timeToLive;
+          if (typeof ttl === "string") ttls.set(fn.name, ttl);
         }
         if (s.field === "withConstructor" && isRef(s.args.function)) constructorArgs = registeredFunction(s.args.function.$ref).args;
       }
@@ -155,6 +160,71 @@ describe("registration through the SDK entrypoint", () => {
       ["branch", "string", true],
       ["pullRequest", "string", true],
     ]);
+  });
+
+  it("registers exactly the module's functions, with their checks and cache policies", () => {
+    // name -> [is a check, cache policy]; the SDK registers Default (with the TTL when set) unless cache is "never"
+    const expected: Record<string, [boolean, string | "Default"]> = {
+      fmt: [true, "Default"],
+      clippy: [true, "Default"],
+      doc: [true, "Default"],
+      unitTest: [true, "Default"],
+      integrationTest: [true, "Default"],
+      ci: [false, "Default"],
+      reports: [false, "Default"],
+      uploadCoverage: [false, "Never"],
+      audit: [true, "Default"],
+      deny: [true, "Default"],
+      trivyFs: [true, "Default"],
+      semgrep: [true, "Default"],
+      gitleaks: [true, "Default"],
+      securityReports: [false, "Default"],
+      scanDeployed: [false, "Never"],
+      build: [false, "Default"],
+      buildPlatforms: [false, "Default"],
+      imageTarball: [false, "Default"],
+      imageSize: [true, "Default"],
+      trivyImage: [true, "Default"],
+      trivyImageSarif: [false, "Default"],
+      sbom: [false, "Default"],
+      tags: [false, "Default"],
+      publish: [false, "Never"],
+      sign: [false, "Never"],
+      imageExists: [false, "Never"],
+      releaseImage: [false, "Never"],
+      deploy: [false, "Never"],
+      smoke: [false, "Never"],
+      loadTest: [false, "Never"],
+      deployProduction: [false, "Never"],
+      rollback: [false, "Never"],
+      notify: [false, "Never"],
+      release: [false, "Never"],
+    };
+    expect([...functions.keys()].sort()).toEqual(Object.keys(expected).sort());
+    for (const [name, [isCheck, cache]] of Object.entries(expected)) {
+      expect([name, functions.get(name)!.check, functions.get(name)!.cache]).toEqual([name, isCheck, cache]);
+      expect(functions.get(name)!.description.length, `${name} has a description`).toBeGreaterThan(10);
+    }
+  });
+
+  it("registers the daily-refreshed scanners with a 24 h cache and gitleaks/ci with the caller's .git", () => {
+    for (const name of ["audit", "deny", "trivyFs", "semgrep", "securityReports"]) expect(ttls.get(name), name).toBe("24h");
+    for (const name of ["ci", "gitleaks", "securityReports"]) {
+      expect(functions.get(name)!.args.find((a) => a.name === "gitDir"), name).toMatchObject({ type: "Directory", defaultPath: "/.git" });
+    }
+  });
+
+  it("registers the Environment enum and uses it for deploy, smoke and rollback", () => {
+    expect(enums.get("Environment")).toEqual(["dev", "staging", "production"]);
+    expect(functions.get("deploy")!.args.find((a) => a.name === "env")).toMatchObject({ type: "Environment", optional: false });
+    expect(functions.get("rollback")!.args.find((a) => a.name === "env")).toMatchObject({ type: "Environment", optional: false });
+    expect(functions.get("smoke")!.args.find((a) => a.name === "env")).toMatchObject({ type: "Environment", optional: true });
+  });
+
+  it("takes every credential as a Secret", () => {
+    const credential = /token|password|kubeconfig|webhook|secret|^key$/i;
+    const plain = [...functions.values()].flatMap((f) => f.args.filter((a) => credential.test(a.name) && a.type !== "Secret").map((a) => `${f.name}.${a.name}: ${a.type}`));
+    expect(plain).toEqual([]);
   });
 
   it("marks every function with side effects cache: never, and no gate", () => {

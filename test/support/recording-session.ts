@@ -180,10 +180,15 @@ export class RecordingSession {
     return found[0];
   }
 
-  /** Raw query texts that contain a secret's plaintext, other than the query creating that secret. */
+  /**
+   * Raw query texts that contain a secret's plaintext, other than the query creating that secret.
+   * Checked for secrets whose value is a marker no query could contain by chance: the tests'
+   * canaries and the secrets the module generates itself; a test's throwaway value ("x") is not.
+   */
   secretLeaks(extraTexts: string[] = []): string[] {
     const leaks: string[] = [];
     for (const [name, plaintext] of this.secrets) {
+      if (!isMarkedSecret(name, plaintext)) continue;
       for (const q of this.queries) {
         const creates = q.chain.some((s) => s.field === "setSecret" && s.args.name === name);
         if (!creates && q.text.includes(plaintext)) leaks.push(`secret ${name} in query: ${q.text.slice(0, 300)}`);
@@ -210,7 +215,6 @@ export class RecordingSession {
       const { data, delayMs } = this.answer(text);
       if (delayMs > 0) {
         this.inFlight++;
-        if (process.env.RECORDING_DEBUG) console.log(Date.now() % 100000, "start", recorded0(this), this.inFlight);
         this.maxConcurrentExecQueries = Math.max(this.maxConcurrentExecQueries, this.inFlight);
         await new Promise((r) => setTimeout(r, delayMs));
         this.inFlight--;
@@ -484,11 +488,6 @@ export class RecordingSession {
 
 // ------------------------------------------------------------------ views
 
-function recorded0(s: RecordingSession): string {
-  const q = s.queries[s.queries.length - 1];
-  return q.ran.map((e) => e.args.slice(-3).join(" ")).join(" | ");
-}
-
 function findContainerStart(chain: Step[]): number {
   // the last `container` or `from` that starts the container pipeline this chain ends in
   for (let i = chain.length - 1; i >= 0; i--) if (chain[i].field === "container") return i;
@@ -752,14 +751,28 @@ function restoreEnv(name: string, value: string | undefined): void {
   else process.env[name] = value;
 }
 
+const CANARY_PREFIX = "CANARY-";
+
+function isMarkedSecret(name: string, plaintext: string): boolean {
+  return plaintext.includes(CANARY_PREFIX) || (name.startsWith("observatory-ci-") && plaintext.length >= 32);
+}
+
 /** A secret value with a marker the canary looks for. */
 export function canarySecret(label: string): string {
-  return `CANARY-${label}-${randomBytes(6).toString("hex")}`;
+  return `${CANARY_PREFIX}${label}-${randomBytes(6).toString("hex")}`;
 }
 
 /** Starts a session for one test; call `stop()` in afterEach. */
+/** Sessions started since the last `takeStartedSessions()`: the secret canary checks each after its test. */
+const started: RecordingSession[] = [];
+
+export function takeStartedSessions(): RecordingSession[] {
+  return started.splice(0);
+}
+
 export async function recordingSession(script: Script = {}): Promise<RecordingSession> {
   const session = new RecordingSession(script);
   await session.start();
+  started.push(session);
   return session;
 }
