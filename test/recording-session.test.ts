@@ -1,7 +1,8 @@
 /** The recording session itself: the tests of the module are only as good as this fake engine. */
 import { afterEach, describe, expect, it } from "vitest";
 import { dag, ReturnType } from "@dagger.io/dagger";
-import { canarySecret, describeChain, recordingSession, takeStartedSessions, type RecordingSession } from "./support/recording-session";
+import { canarySecret, describeChain, recordingSession, type RecordingSession } from "./support/recording-session";
+import { takeStartedSessions } from "./support/session-registry";
 import { GOOD } from "./support/module";
 
 let session: RecordingSession;

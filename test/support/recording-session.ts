@@ -15,6 +15,7 @@ import { join, relative, posix } from "node:path";
 import { randomBytes } from "node:crypto";
 import { parse, Kind, type ValueNode, type SelectionSetNode, type FieldNode } from "graphql";
 import { connection } from "@dagger.io/dagger";
+import { registerStartedSession } from "./session-registry";
 
 export interface Step {
   field: string;
@@ -763,16 +764,9 @@ export function canarySecret(label: string): string {
 }
 
 /** Starts a session for one test; call `stop()` in afterEach. */
-/** Sessions started since the last `takeStartedSessions()`: the secret canary checks each after its test. */
-const started: RecordingSession[] = [];
-
-export function takeStartedSessions(): RecordingSession[] {
-  return started.splice(0);
-}
-
 export async function recordingSession(script: Script = {}): Promise<RecordingSession> {
   const session = new RecordingSession(script);
   await session.start();
-  started.push(session);
+  registerStartedSession(session);
   return session;
 }

@@ -4,7 +4,7 @@
  * the one that created it — not in a command line, an env var, a file, a label.
  */
 import { afterEach, expect } from "vitest";
-import { takeStartedSessions } from "./recording-session";
+import { takeStartedSessions } from "./session-registry";
 
 afterEach(() => {
   for (const session of takeStartedSessions()) {
