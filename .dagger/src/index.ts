@@ -14,7 +14,6 @@ import {
   type Directory,
   type File,
   type Secret,
-  type Service,
 } from "@dagger.io/dagger";
 import { loadPipeline, type Pipeline } from "./pipeline";
 import * as quality from "./quality";

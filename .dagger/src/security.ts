@@ -29,6 +29,7 @@ import {
 } from "./lib/findings";
 import { ENVIRONMENTS, parseEnvironment, type Environment } from "./lib/deploy/environment";
 import { colouredName, liveColour } from "./lib/deploy/bluegreen";
+import { kubectl } from "./deploy-support";
 
 /** Where scanners write their reports inside their containers. */
 export const REPORTS_DIR = "/reports";
@@ -526,20 +527,9 @@ interface DeployedImage {
   image: string;
 }
 
-const KUBECONFIG_PATH = "/run/secrets/kubeconfig";
-
-function kubectl(p: Pipeline, kubeconfig: Secret, args: string[]): Container {
-  const ctr = dag
-    .container()
-    .from(p.config.images.kubectl)
-    .withMountedSecret(KUBECONFIG_PATH, kubeconfig)
-    .withEnvVariable("KUBECONFIG", KUBECONFIG_PATH);
-  // The cluster changes without the inputs changing: every read must really happen.
-  return runAllowingFailure(withRunNonce(ctr), ["kubectl", ...args]);
-}
-
 async function kubectlJson(p: Pipeline, kubeconfig: Secret, environment: Environment, args: string[], what: string): Promise<unknown> {
-  const outcome = await outcomeOf(kubectl(p, kubeconfig, args));
+  // the shared kubectl container: pinned image, kubeconfig as a secret file, a nonce on every read
+  const outcome = await kubectl(p, { environment, namespace: "", kubeconfig }, args, { namespaced: false });
   if (outcome.exitCode !== 0) {
     throw new Error(
       `scanDeployed: environment ${environment}: cannot read ${what} (kubectl ${args.join(" ")} exited ${outcome.exitCode}): ${tail(outcome.stderr.trim() || outcome.stdout.trim(), 10)}`,

@@ -1,26 +1,17 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { mkdtempSync, writeFileSync, mkdirSync, cpSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES, TOOLS } from "../../.dagger/src/versions";
 import { canarySecret, describeChain, type ExecView } from "../support/recording-session";
-import { cobertura, failureOf, GOOD, healthyScript, moduleRun, type ModuleRun } from "../support/module";
+import { cobertura, failureOf, GOOD, healthyScript, startPerTest } from "../support/module";
 import { cleanSecurityExec } from "../support/security-reports";
 
 /** Every gate `ci` runs, in its table order. */
 const ALL_GATES = ["fmt", "clippy", "doc", "unitTest", "integrationTest", "audit", "deny", "trivyFs", "semgrep", "gitleaks", "imageSize", "trivyImage"];
 
-let run: ModuleRun | undefined;
-afterEach(async () => {
-  await run?.session.stop();
-  run = undefined;
-});
-
-async function start(...args: Parameters<typeof moduleRun>): Promise<ModuleRun> {
-  run = await moduleRun(...args);
-  return run;
-}
+const start = startPerTest();
 
 /** Index of the first step of the exec's chain matching `field` (and `pred`), from the container's start. */
 function stepIndex(e: ExecView, field: string, pred: (args: Record<string, unknown>) => boolean = () => true): number {
@@ -152,7 +143,6 @@ describe("unitTest", () => {
     const missing = await start(healthyScript({ file: (p) => (p === "/reports/cobertura.xml" ? undefined : undefined) }));
     missing.session.script.file = () => undefined;
     expect((await failureOf(missing.call((ci) => ci.unitTest()))).message).toContain("tarpaulin wrote no coverage report at /reports/cobertura.xml");
-    await missing.session.stop();
 
     const broken = await start(healthyScript({ file: (p) => (p === "/reports/cobertura.xml" ? "<coverage lines-covered=" : undefined) }));
     expect((await failureOf(broken.call((ci) => ci.unitTest()))).message).toMatch(/^unitTest: coverage report \/reports\/cobertura.xml: /);
@@ -163,7 +153,6 @@ describe("unitTest", () => {
     const err = await failureOf(failing.call((ci) => ci.unitTest()));
     expect(err.message).toContain("unit tests failed under cargo tarpaulin (exit 101)");
     expect(err.message).toContain("tests::parses");
-    await failing.session.stop();
 
     const migration = await start(healthyScript({ exec: (e) => (e.args.includes("tarpaulin") ? { exitCode: 1, stderr: "error: while executing migrations: relation already exists" } : undefined) }));
     const merr = await failureOf(migration.call((ci) => ci.unitTest()));

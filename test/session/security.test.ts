@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,7 +6,7 @@ import { dag } from "@dagger.io/dagger";
 import { IMAGES, TOOLS } from "../../.dagger/src/versions";
 import { DEFAULT_DENY_PATH, DEFAULT_DENY_TOML, GITLEAKS_LEAKS_EXIT_CODE } from "../../.dagger/src/security";
 import { canarySecret, describeChain, type ExecResult, type ExecView } from "../support/recording-session";
-import { failureOf, GOOD, healthyScript, moduleRun, type ModuleRun } from "../support/module";
+import { failureOf, GOOD, healthyScript, startPerTest, type ModuleRun } from "../support/module";
 import {
   AUDIT_FINDINGS,
   GITLEAKS_FINDINGS,
@@ -17,16 +17,7 @@ import {
   reportFixture,
 } from "../support/security-reports";
 
-let run: ModuleRun | undefined;
-afterEach(async () => {
-  await run?.session.stop();
-  run = undefined;
-});
-
-async function start(...args: Parameters<typeof moduleRun>): Promise<ModuleRun> {
-  run = await moduleRun(...args);
-  return run;
-}
+const start = startPerTest();
 
 const today = new Date().toISOString().slice(0, 10);
 const exec = (match: (e: ExecView) => boolean, result: ExecResult) => (e: ExecView) => (match(e) ? result : undefined);
@@ -98,7 +89,6 @@ describe("audit", () => {
       const { call } = await start(healthyScript({ exec: exec(isAudit, result) }));
       const err = await failureOf(call((ci) => ci.audit()));
       expect(err.message).toContain(expected);
-      await run?.session.stop();
     }
   });
 
@@ -169,13 +159,11 @@ describe("deny", () => {
     const err = await failureOf(call((ci) => ci.deny()));
     expect(err.message).toContain("banned");
     expect(err.message).toContain("openssl@0.10.0");
-    await run?.session.stop();
 
     const { call: crashed } = await start(healthyScript({ exec: exec(isDeny, { exitCode: 1, stderr: JSON.stringify({ type: "log", fields: { level: "ERROR", message: "failed to load deny.toml" } }) }) }));
     const crash = await failureOf(crashed((ci) => ci.deny()));
     expect(crash.message).toContain("cannot be trusted");
     expect(crash.message).toContain("failed to load deny.toml");
-    await run?.session.stop();
 
     const { call: empty } = await start(healthyScript({ exec: exec(isDeny, { exitCode: 0, stderr: "" }) }));
     expect((await failureOf(empty((ci) => ci.deny()))).message).toContain("no summary line");
@@ -216,7 +204,6 @@ describe("trivyFs", () => {
     const err = await failureOf(call((ci) => ci.trivyFs()));
     expect(err.message).toMatch(/^trivyFs: #### trivy: failed/);
     expect(err.message).toContain("CVE-2022-24775");
-    await run?.session.stop();
 
     const cases: Array<[ExecResult, string | undefined, string]> = [
       [{ exitCode: 1, stderr: "FATAL init error: DB error: failed to download vulnerability DB" }, "", "trivy wrote no report at /reports/trivy-fs.json"],
@@ -228,7 +215,6 @@ describe("trivyFs", () => {
       const { call: c } = await start(healthyScript({ exec: exec(isTrivyFs, result), file: (p) => (p === "/reports/trivy-fs.json" ? report : undefined) }));
       const failure = await failureOf(c((ci) => ci.trivyFs()));
       expect(failure.message).toContain(expected);
-      await run?.session.stop();
     }
   });
 });
@@ -256,7 +242,6 @@ describe("semgrep", () => {
     const { call } = await start(healthyScript({ exec: exec(isSemgrep, { exitCode: 1 }), file: (p) => (p === "/reports/semgrep.json" ? SEMGREP_FINDINGS : undefined) }));
     const err = await failureOf(call((ci) => ci.semgrep()));
     expect(err.message).toMatch(/^semgrep: #### semgrep: failed/);
-    await run?.session.stop();
 
     const cases: Array<[ExecResult, string | undefined, string]> = [
       [{ exitCode: 124 }, "", "semgrep did not finish within security.semgrep.timeout = 300 s"],
@@ -269,7 +254,6 @@ describe("semgrep", () => {
     for (const [result, report, expected] of cases) {
       const { call: c } = await start(healthyScript({ exec: exec(isSemgrep, result), file: (p) => (p === "/reports/semgrep.json" ? report : undefined) }));
       expect((await failureOf(c((ci) => ci.semgrep()))).message).toContain(expected);
-      await run?.session.stop();
     }
   });
 
@@ -322,17 +306,14 @@ describe("gitleaks", () => {
     expect(leaks.message).toContain("auth.py:1");
     expect(leaks.message).not.toContain("a secret"); // the report's Secret field
     expect(leaks.message).not.toContain("line containing secret"); // its Match field
-    await run?.session.stop();
 
     const { call: c2 } = await start(healthyScript({ exec: exec(isGitleaks, { exitCode: 1, stderr: "FTL unable to load config" }) }));
     const crash = await failureOf(c2((ci) => ci.gitleaks()));
     expect(crash.message).toMatch(/^gitleaks: gitleaks crashed scanning/);
     expect(crash.message).toContain("unable to load config");
-    await run?.session.stop();
 
     const { call: c3 } = await start(healthyScript({ exec: exec(isGitleaks, { exitCode: 0, stderr: "ERR [git] fatal: not a git repository\nWRN partial scan completed" }) }));
     expect((await failureOf(c3((ci) => ci.gitleaks()))).message).toContain("gitleaks reported errors");
-    await run?.session.stop();
 
     const { call: c4 } = await start(healthyScript({ exec: exec(isGitleaks, { exitCode: 0 }), file: (p) => (p === "/reports/gitleaks.json" ? "" : undefined) }));
     expect((await failureOf(c4((ci) => ci.gitleaks()))).message).toContain("gitleaks wrote no report");
@@ -359,7 +340,6 @@ describe("ci and securityReports", () => {
     expect(sarif.args).toContain("--redact");
     expect(describeChain(sarif.chain)).toContain('"--report-format", "json"'); // chained after the gate's run
     expect(session.execsMatching("semgrep", "scan")).toHaveLength(1);
-    await run?.session.stop();
 
     const { call: c2 } = await start(healthyScript({ file: (p) => (p === "/reports/semgrep.sarif" ? "" : undefined) }));
     const err = await failureOf(c2((ci) => ci.securityReports()));

@@ -1,5 +1,6 @@
 /** Runs the module's functions against a recording session, the way the engine would call them. */
 import { fileURLToPath } from "node:url";
+import { afterEach } from "vitest";
 import { dag } from "@dagger.io/dagger";
 import { ObservatoryCi } from "../../.dagger/src/index";
 import { recordingSession, type RecordingSession, type Script, type ExecView } from "./recording-session";
@@ -59,6 +60,22 @@ export async function moduleRun(script: Script = healthyScript(), sourceDir = GO
         const config = options.config ? dag.host().file(options.config) : undefined;
         return fn(new ObservatoryCi(source, config));
       }),
+  };
+}
+
+/**
+ * For a test file: `const start = startPerTest()` gives a function that starts a module run, and
+ * every run a test started is stopped after it.
+ */
+export function startPerTest(): (...args: Parameters<typeof moduleRun>) => Promise<ModuleRun> {
+  const runs: ModuleRun[] = [];
+  afterEach(async () => {
+    await Promise.all(runs.splice(0).map((r) => r.session.stop()));
+  });
+  return async (...args) => {
+    const run = await moduleRun(...args);
+    runs.push(run);
+    return run;
   };
 }
 
