@@ -63,7 +63,7 @@ const ISSUE_LABELS = ["security", "critical"];
  * The deny.toml used when the repository has none at `security.denyConfig` (default
  * `.cargo/deny.toml`). A copy for humans lives in ci/deny.toml; keep both equal.
  */
-export const DEFAULT_DENY_TOML = `# observatory-ci default cargo-deny configuration (cargo-deny 0.16, v2 config format).
+export const DEFAULT_DENY_TOML = `# observatory-ci default cargo-deny configuration (cargo-deny 0.18, v2 config format).
 # Used only when the repository has no deny.toml at security.denyConfig (default .cargo/deny.toml).
 
 [graph]
@@ -74,7 +74,7 @@ feature-depth = 1
 
 [advisories]
 version = 2
-# Version 2: every vulnerability advisory is an error; unmaintained/unsound/notice advisories warn.
+# Version 2: every advisory (vulnerability, unmaintained, unsound, notice) is an error; list accepted ids in "ignore".
 yanked = "deny"
 ignore = []
 
@@ -117,8 +117,16 @@ function scanDay(): string {
   return utcDay(new Date());
 }
 
+/**
+ * Scanners whose every finding fails the gate: cargo audit fails on any vulnerability, and Semgrep
+ * runs with --error so any finding fails (exit 1). `security.failOn` must not let a medium-rated
+ * advisory or a WARNING-level Semgrep rule through; only the allowlist (reason + expiry) accepts one.
+ */
+export const FAIL_ON_EVERY_FINDING: readonly ScannerName[] = ["cargo-audit", "semgrep"];
+
 function verdictOf(p: Pipeline, tool: ScannerName, report: ParsedReport): SecurityVerdict {
-  const { failOn, allowlist } = p.config.security;
+  const { allowlist } = p.config.security;
+  const failOn = FAIL_ON_EVERY_FINDING.includes(tool) ? [...SEVERITIES] : p.config.security.failOn;
   return securityVerdict(tool, report, { failOn, allowlist, today: new Date() });
 }
 
@@ -234,8 +242,12 @@ export async function denyRun(p: Pipeline): Promise<{ ran: Container; configOrig
 export async function deny(p: Pipeline): Promise<GateReport> {
   const { ran, configOrigin } = await denyRun(p);
   const outcome = await outcomeOf(ran);
-  // The exit code says nothing the stream does not: the parser fails when the summary line is missing.
+  // The parser fails when the summary line is missing; a non-zero exit must also be explained by an
+  // error diagnostic, or cargo-deny failed in a way the stream does not show (fail closed).
   const report = parseOrFail("deny", () => parseCargoDeny(outcome.stderr, "cargo deny check (stderr)"), outcome);
+  if (outcome.exitCode !== 0 && report.findings.length === 0) {
+    throw crash("deny", `cargo deny exited ${outcome.exitCode} but reported no error diagnostic: it failed`, outcome);
+  }
   const verdict = verdictOf(p, "cargo-deny", report);
   return gateOf("deny", verdict, `${verdict.summary}; config: ${configOrigin}`);
 }

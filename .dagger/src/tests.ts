@@ -155,7 +155,17 @@ export async function integrationTest(pipeline: Pipeline, jwtSecret?: Secret): P
     (acc, m) => ({ passed: acc.passed + Number(m[1]), failed: acc.failed + Number(m[2]) }),
     { passed: 0, failed: 0 },
   );
-  if (exitCode === 0) return { figure: `${passed.passed} passed` };
+  if (exitCode === 0) {
+    // `--test '*'` matching no target, or targets holding no test, exits 0: nothing was verified.
+    if (passed.passed === 0) {
+      throw new GateFailure(
+        "integrationTest",
+        `no integration test ran (cargo test --test '*' exited 0 with 0 passed): add tests under the crates' tests/ directories\n${tail(stdout + "\n" + stderr, 20)}`,
+        "0 tests ran",
+      );
+    }
+    return { figure: `${passed.passed} passed` };
+  }
   throw (
     migrationFailure("integrationTest", exitCode, stderr) ??
     new GateFailure(

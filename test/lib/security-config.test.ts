@@ -71,7 +71,7 @@ describe("securityConfigSchema", () => {
 
   it("describes every field for the published JSON schema", () => {
     const schema = JSON.stringify(z.toJSONSchema(securityConfigSchema, { io: "input" }));
-    expect(schema).toContain("Finding severities that fail a security gate.");
+    expect(schema).toContain("Finding severities that fail the Trivy gates and cargo deny. cargo audit and Semgrep (--error) fail on every finding the allowlist does not accept.");
     expect(schema).toContain("Always true: gitleaks runs with --redact");
   });
 });

@@ -185,11 +185,23 @@ describe("integrationTest", () => {
     expect(err.message).toContain("integration tests failed (exit 101, 1 failed)");
     expect(session.secretLeaks([err.message])).toEqual([]);
   });
+
+  it("fails closed when no integration test ran (exit 0, 0 passed or no test result at all)", async () => {
+    for (const stdout of ["test result: ok. 0 passed; 0 failed; 0 ignored", ""]) {
+      const { call } = await start(
+        healthyScript({ exec: (e) => (e.args.includes("--test") ? { exitCode: 0, stdout, stderr: "observatory-ci: migrations applied\n" } : undefined) }),
+      );
+      const err = await failureOf(call((ci) => ci.integrationTest()));
+      expect(err.message).toContain("integrationTest: no integration test ran");
+    }
+  });
 });
 
 describe("ci", () => {
   it("runs every gate at once and returns the summary table", async () => {
-    const { session, call } = await start(healthyScript({ exec: (e) => ({ ...cleanSecurityExec(e), delayMs: 300 }) }));
+    // every exec answers as in a healthy run (integration tests report passing tests), only slower
+    const healthy = healthyScript();
+    const { session, call } = await start(healthyScript({ exec: (e) => ({ ...cleanSecurityExec(e), ...healthy.exec?.(e), delayMs: 300 }) }));
     const table = await call((ci) => ci.ci());
     expect(table).toMatch(/^\| gate \| result \| duration \| key figure \|/);
     for (const gate of ALL_GATES) expect(table).toMatch(new RegExp(`\\| ${gate} \\| ✅ pass \\|`));

@@ -114,6 +114,30 @@ describe("audit", () => {
     expect(table).not.toMatch(/\| audit \| ❌/);
   });
 
+  it("fails on ANY vulnerability: a medium-rated advisory is not let through by failOn", async () => {
+    const medium = JSON.stringify({
+      vulnerabilities: {
+        found: true,
+        count: 1,
+        list: [
+          {
+            advisory: { id: "RUSTSEC-2099-0001", title: "a medium bug", cvss: "CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:L/I:L/A:N" },
+            package: { name: "somecrate", version: "1.0.0" },
+            versions: { patched: [">=1.0.1"] },
+          },
+        ],
+      },
+    });
+    const { call } = await start(healthyScript({ exec: exec(isAudit, { exitCode: 1, stdout: medium }) }), withConfig({ failOn: ["critical"] }));
+    const err = await failureOf(call((ci) => ci.audit()));
+    expect(err.message).toMatch(/^audit: #### cargo-audit: failed/);
+    expect(err.message).toContain("RUSTSEC-2099-0001");
+    // only the allowlist accepts it
+    const accepted = withConfig({ allowlist: [{ id: "RUSTSEC-2099-0001", reason: "not reachable", expires: "2999-12-31" }] });
+    const { call: c2 } = await start(healthyScript({ exec: exec(isAudit, { exitCode: 1, stdout: medium }) }), accepted);
+    await c2((ci) => ci.audit());
+  });
+
   it("rejects a workspace without Cargo.lock before any container", async () => {
     const dir = mkdtempSync(join(tmpdir(), "observatory-ci-nolock-"));
     writeFileSync(join(dir, "Cargo.toml"), "[workspace]\n");
@@ -167,6 +191,11 @@ describe("deny", () => {
 
     const { call: empty } = await start(healthyScript({ exec: exec(isDeny, { exitCode: 0, stderr: "" }) }));
     expect((await failureOf(empty((ci) => ci.deny()))).message).toContain("no summary line");
+
+    // a clean summary cannot excuse a non-zero exit
+    const { call: unexplained } = await start(healthyScript({ exec: exec(isDeny, { exitCode: 2, stderr: denySummary() }) }));
+    const failed = await failureOf(unexplained((ci) => ci.deny()));
+    expect(failed.message).toContain("cargo deny exited 2 but reported no error diagnostic");
   });
 });
 
@@ -255,6 +284,15 @@ describe("semgrep", () => {
       const { call: c } = await start(healthyScript({ exec: exec(isSemgrep, result), file: (p) => (p === "/reports/semgrep.json" ? report : undefined) }));
       expect((await failureOf(c((ci) => ci.semgrep()))).message).toContain(expected);
     }
+  });
+
+  it("--error means every finding fails: a WARNING-level rule is not let through by failOn", async () => {
+    const warning = SEMGREP_FINDINGS.replace(/"severity": *"ERROR"/g, '"severity": "WARNING"');
+    expect(warning).not.toBe(SEMGREP_FINDINGS);
+    const { call } = await start(healthyScript({ exec: exec(isSemgrep, { exitCode: 1 }), file: (p) => (p === "/reports/semgrep.json" ? warning : undefined) }));
+    const err = await failureOf(call((ci) => ci.semgrep()));
+    expect(err.message).toMatch(/^semgrep: #### semgrep: failed/);
+    expect(err.message).toContain("1 medium");
   });
 
   it("uses the configured rule sets and timeout", async () => {

@@ -92,7 +92,9 @@ export const securityConfigSchema = z
       .array(z.enum(SEVERITIES))
       .min(1)
       .default(["critical", "high"])
-      .describe("Finding severities that fail a security gate."),
+      .describe(
+        "Finding severities that fail the Trivy gates and cargo deny. cargo audit and Semgrep (--error) fail on every finding the allowlist does not accept.",
+      ),
     allowlist: z
       .array(allowlistEntrySchema)
       .default([])
