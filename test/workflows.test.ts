@@ -77,6 +77,16 @@ describe("GitHub Actions workflows", () => {
     }
   });
 
+  it("self-test gives each fixture a complete git history of its own for ci's gitleaks gate", () => {
+    // The default --git-dir is this repository's .git: shallow on a default checkout (the gate refuses
+    // it) and holding the scanner fixtures' fake tokens, so the good fixture could never pass.
+    const selfTest = workflows.find((w) => w.name === "self-test.yml")!.text;
+    for (const fixture of ["good", "broken"]) {
+      expect(selfTest).toContain(`git -C "$RUNNER_TEMP/${fixture}" init`);
+      expect(selfTest).toContain(`args: --source="$RUNNER_TEMP/${fixture}" ci --git-dir="$RUNNER_TEMP/${fixture}/.git"`);
+    }
+  });
+
   it("pass secrets only through env, never in dagger arguments", () => {
     for (const { name, text } of workflows) {
       for (const m of text.matchAll(/^\s+args:\s*(.*)$/gm)) expect(m[1], `${name}: ${m[1]}`).not.toMatch(/secrets\./);
@@ -93,6 +103,22 @@ describe("GitHub Actions workflows", () => {
     }
     expect(moduleFunctions.size).toBeGreaterThan(5);
     expect(unknown).toEqual([]);
+  });
+
+  it("sign keyless with credentials cosign uses when it signs, never a token fetched before the build (5-minute lifetime)", () => {
+    const ci = workflows.find((w) => w.name === "ci.yml")!.text;
+    expect(ci).not.toMatch(/audience=sigstore|SIGSTORE_ID_TOKEN/);
+    expect(ci).toMatch(/release-image [^\n]*\n(?:[^\n]*\n)*?\s+--oidc-request-url env:\/\/ACTIONS_ID_TOKEN_REQUEST_URL --oidc-request-token env:\/\/ACTIONS_ID_TOKEN_REQUEST_TOKEN/);
+    expect(ci).toMatch(/id-token: write/);
+  });
+
+  it("hold staging's deploy group only while deploying and load testing, not while the approval waits", () => {
+    const staging = workflows.find((w) => w.name === "cd-staging.yml")!.text;
+    expect(staging).not.toMatch(/^concurrency:/m);
+    const job = (name: string) => new RegExp(`^  ${name}:\\n((?:    .*\\n|\\n)*)`, "m").exec(staging)?.[1] ?? "";
+    for (const name of ["deploy", "load-test"]) expect(job(name), name).toMatch(/^    concurrency:\n      group: deploy-staging\n      cancel-in-progress: false$/m);
+    expect(job("production-approval")).toContain("environment: production-approval");
+    expect(job("production-approval")).not.toContain("concurrency:");
   });
 
   it("declare least-privilege permissions at the top", () => {

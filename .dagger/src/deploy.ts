@@ -16,7 +16,7 @@ import { ConfigError, errorMessage, tail } from "./lib/errors";
 import { parseImageReference, withTag } from "./lib/image-ref";
 import { computeImageTags } from "./lib/tags";
 import { Environment, parseEnvironment } from "./lib/deploy/environment";
-import { DEFAULT_K6_SCRIPT, K6_SUMMARY_PATH, k6Options, parseK6Summary, type K6Summary } from "./lib/deploy/k6";
+import { DEFAULT_K6_SCRIPT, K6_SUMMARY_PATH, k6Options, missingThresholds, parseK6Summary, type K6Summary } from "./lib/deploy/k6";
 import { releaseNotesFromChangelog } from "./lib/deploy/changelog";
 import { validateDeployReference } from "./lib/deploy/smoke";
 import {
@@ -168,6 +168,21 @@ export async function deploy(p: Pipeline, options: DeployOptions): Promise<strin
     }
   }
 
+  if (failure && previousImage === image) {
+    // set image changed nothing (a re-run of the same build): `rollout undo` would go back to the revision
+    // before it, an older release nobody asked to deploy. Nothing was changed, so nothing is undone.
+    const notification = await notifyQuietly(p, options.slackWebhook, {
+      status: "failure",
+      environment,
+      version,
+      ...(options.runUrl ? { runUrl: options.runUrl } : {}),
+      reason: failure.split("\n")[0],
+    });
+    throw new Error(
+      `deploy to ${environment} (namespace ${cfg.namespace}) failed: ${failure}\n\n` +
+        `${cfg.deployment} already ran ${image} before this deploy, so nothing was rolled back (rollout undo would go to an older release).\nSlack: ${notification}`,
+    );
+  }
   if (failure) {
     const undo = await kubectl(p, target, ["rollout", "undo", `deployment/${cfg.deployment}`]);
     const undone = undo.exitCode === 0 ? await waitRollout(p, target, cfg.deployment, cfg.rolloutTimeout) : `undo failed: ${tail(undo.stderr, 5)}`;
@@ -291,6 +306,14 @@ export async function loadTest(p: Pipeline, url?: string, script?: string): Prom
   if (!summary) throw new Error(`loadTest: k6 passed but its summary could not be read, refusing to report a result: ${summaryProblem}`);
   if (summary.failedThresholds.length > 0) {
     throw new Error(`loadTest: k6 exited 0 but its summary reports failed thresholds: ${describeThresholds(summary)}`);
+  }
+  const missing = missingThresholds(summary, options.thresholds);
+  if (missing.length > 0) {
+    throw new Error(
+      `loadTest: ${scriptName} did not evaluate the configured threshold(s) ${missing.join("; ")} ` +
+        "(environments.staging.loadTest.thresholds), so k6 passing proves nothing: export `options = JSON.parse(__ENV.K6_OPTIONS)` " +
+        "in the script, or declare those thresholds in its options",
+    );
   }
   const result: LoadTestResult = {
     url: base,

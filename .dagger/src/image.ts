@@ -581,6 +581,13 @@ export interface SignOptions {
   password?: Secret;
   /** Keyless: the CI's OIDC identity token (audience `sigstore`), read by cosign from SIGSTORE_ID_TOKEN. */
   oidcToken?: Secret;
+  /**
+   * Keyless on GitHub Actions: the runner's ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN.
+   * cosign then fetches a fresh identity token at signing time; a token fetched before the build expires
+   * after 5 minutes, usually before the image is built, scanned and pushed.
+   */
+  oidcRequestUrl?: Secret;
+  oidcRequestToken?: Secret;
   /** Key-based: the cosign private key (PEM) and its password. */
   key?: Secret;
   keyPassword?: Secret;
@@ -609,13 +616,15 @@ export async function sign(pipeline: Pipeline, options: SignOptions): Promise<st
   }
   checkCredentials("sign", options.username, options.password);
   const mode = options.key ? "key" : "keyless";
+  const ambient = checkOidcRequest("sign", options);
   if (mode === "keyless") {
     if (!pipeline.config.image.sign.keyless) {
       throw new ConfigError("sign: image.sign.keyless is false, so pass --key (and --key-password) to sign with a key pair");
     }
-    if (!options.oidcToken) {
+    if (!options.oidcToken && !ambient) {
       throw new ConfigError(
-        "sign: keyless signing needs --oidc-token (the CI's OIDC identity token with audience sigstore), or pass --key",
+        "sign: keyless signing needs --oidc-token (the CI's OIDC identity token with audience sigstore), or on GitHub Actions " +
+          "--oidc-request-url and --oidc-request-token (cosign fetches a fresh token itself), or pass --key",
       );
     }
   }
@@ -641,7 +650,12 @@ export async function sign(pipeline: Pipeline, options: SignOptions): Promise<st
     .withFile("/usr/local/bin/cosign", cosignBinary)
     .withMountedFile(predicate, sbomFile);
   ctr = withDockerConfig(ctr, reference.registry, options.username, options.password);
-  if (mode === "keyless") {
+  if (mode === "keyless" && ambient) {
+    // cosign's github-actions provider requests the token (audience sigstore) when it signs, so it is fresh.
+    ctr = ctr
+      .withSecretVariable("ACTIONS_ID_TOKEN_REQUEST_URL", options.oidcRequestUrl!)
+      .withSecretVariable("ACTIONS_ID_TOKEN_REQUEST_TOKEN", options.oidcRequestToken!);
+  } else if (mode === "keyless") {
     ctr = ctr.withSecretVariable("SIGSTORE_ID_TOKEN", options.oidcToken!);
   } else {
     ctr = ctr.withMountedSecret(COSIGN_KEY_PATH, options.key!);
@@ -659,7 +673,21 @@ export async function sign(pipeline: Pipeline, options: SignOptions): Promise<st
 // ---------------------------------------------------------------------------------------------------------
 // Release: publish, sign, SBOM in one call
 
-export type ReleaseImageOptions = PublishOptions & Pick<SignOptions, "oidcToken" | "key" | "keyPassword">;
+export type ReleaseImageOptions = PublishOptions & Pick<SignOptions, "oidcToken" | "oidcRequestUrl" | "oidcRequestToken" | "key" | "keyPassword">;
+
+/**
+ * Whether the GitHub Actions request credentials are given (both or neither). They exclude --oidc-token: with
+ * both, which token cosign uses would depend on its provider order.
+ */
+function checkOidcRequest(fn: string, options: Pick<SignOptions, "oidcToken" | "oidcRequestUrl" | "oidcRequestToken" | "key">): boolean {
+  if ((options.oidcRequestUrl === undefined) !== (options.oidcRequestToken === undefined)) {
+    throw new ConfigError(`${fn}: pass both --oidc-request-url and --oidc-request-token (ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN), or neither`);
+  }
+  const ambient = options.oidcRequestUrl !== undefined;
+  if (ambient && options.oidcToken) throw new ConfigError(`${fn}: pass either --oidc-token or --oidc-request-url/--oidc-request-token, not both`);
+  if (ambient && options.key) throw new ConfigError(`${fn}: --oidc-request-url/--oidc-request-token are for keyless signing, not with --key`);
+  return ambient;
+}
 
 /**
  * What the publish job of CI does in one call: the gated push under every tag, the cosign signature and
@@ -668,8 +696,11 @@ export type ReleaseImageOptions = PublishOptions & Pick<SignOptions, "oidcToken"
  * so an image is never published unsigned by this function.
  */
 export async function releaseImage(pipeline: Pipeline, options: ReleaseImageOptions): Promise<Directory> {
-  if (!options.oidcToken && !options.key) {
-    throw new ConfigError("releaseImage signs what it pushes: pass --oidc-token (keyless) or --key; to push without signing use publish");
+  const ambient = checkOidcRequest("releaseImage", options);
+  if (!options.oidcToken && !ambient && !options.key) {
+    throw new ConfigError(
+      "releaseImage signs what it pushes: pass --oidc-token or --oidc-request-url/--oidc-request-token (keyless), or --key; to push without signing use publish",
+    );
   }
   if (!options.key && !pipeline.config.image.sign.keyless) {
     throw new ConfigError("releaseImage: image.sign.keyless is false, so pass --key (and --key-password)");
@@ -682,6 +713,8 @@ export async function releaseImage(pipeline: Pipeline, options: ReleaseImageOpti
     username: options.username,
     password: options.password,
     oidcToken: options.oidcToken,
+    oidcRequestUrl: options.oidcRequestUrl,
+    oidcRequestToken: options.oidcRequestToken,
     key: options.key,
     keyPassword: options.keyPassword,
   });

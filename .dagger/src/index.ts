@@ -115,7 +115,9 @@ export class ObservatoryCi {
    * when a gate fails, fails with that table and each failure's message.
    * @param gitDir The repository's .git directory, so gitleaks scans the history (defaults to the caller's .git).
    */
-  @func()
+  // Not the default 7-day cache: a cached passing table would replay yesterday's security verdicts
+  // (the scanners re-run daily, see SCAN_DAY_ENV) for a source that has not changed.
+  @func({ cache: "24h" })
   async ci(@argument({ defaultPath: "/.git" }) gitDir?: Directory): Promise<string> {
     const pipeline = await this.pipeline();
     const outcomes = await runGates(this.gates(pipeline, gitDir));
@@ -371,6 +373,8 @@ export class ObservatoryCi {
    * @param key cosign private key (PEM) for key-based signing.
    * @param keyPassword Password of the cosign key.
    * @param sbomFormat SBOM format to attest; default image.sbomFormat.
+   * @param oidcRequestUrl Keyless on GitHub Actions, instead of --oidc-token: ACTIONS_ID_TOKEN_REQUEST_URL (cosign fetches a fresh token).
+   * @param oidcRequestToken With --oidc-request-url: ACTIONS_ID_TOKEN_REQUEST_TOKEN.
    */
   @func({ cache: "never" })
   async sign(
@@ -381,8 +385,12 @@ export class ObservatoryCi {
     key?: Secret,
     keyPassword?: Secret,
     sbomFormat?: string,
+    oidcRequestUrl?: Secret,
+    oidcRequestToken?: Secret,
   ): Promise<string> {
-    return image.sign(await this.pipeline(), { digestRef, username, password, oidcToken, key, keyPassword, sbomFormat });
+    return image.sign(await this.pipeline(), {
+      digestRef, username, password, oidcToken, key, keyPassword, sbomFormat, oidcRequestUrl, oidcRequestToken,
+    });
   }
 
   /**
@@ -413,6 +421,9 @@ export class ObservatoryCi {
    * @param registry Registry host; default image.registry (ghcr.io).
    * @param repository Repository path inside the registry; default image.repository, else from --github-repository.
    * @param platforms Platforms to push; default image.platforms.
+   * @param oidcRequestUrl Keyless on GitHub Actions, instead of --oidc-token: ACTIONS_ID_TOKEN_REQUEST_URL. cosign fetches
+   * the token when it signs; a token fetched before this call (5-minute lifetime) expires while the image is built.
+   * @param oidcRequestToken With --oidc-request-url: ACTIONS_ID_TOKEN_REQUEST_TOKEN.
    */
   @func({ cache: "never" })
   async releaseImage(
@@ -429,9 +440,12 @@ export class ObservatoryCi {
     registry?: string,
     repository?: string,
     platforms?: string[],
+    oidcRequestUrl?: Secret,
+    oidcRequestToken?: Secret,
   ): Promise<Directory> {
     return image.releaseImage(await this.pipeline(), {
       username, password, ref, event, sha, githubRepository, oidcToken, key, keyPassword, prNumber, registry, repository, platforms,
+      oidcRequestUrl, oidcRequestToken,
     });
   }
   // ---- end of image stage ----

@@ -17,7 +17,8 @@ export const IMAGES = {
   gitleaks: "zricethezav/gitleaks:v8.21.2",
   syft: "anchore/syft:v1.16.0",
   cosign: "gcr.io/projectsigstore/cosign:v2.4.1",
-  crane: "gcr.io/go-containerregistry/crane:debug-v0.20.2",
+  /** The debug variant (busybox shell at /busybox/sh, crane at /ko-app/crane): versioned as crane/debug:<tag>, not crane:debug-<tag>. */
+  crane: "gcr.io/go-containerregistry/crane/debug:v0.20.2",
   /** kubectl 1.31 with sh, curl and jq (alpine/k8s bundles them). */
   kubectl: "alpine/k8s:1.31.2",
   k6: "grafana/k6:0.54.0",
@@ -30,8 +31,13 @@ export const IMAGES = {
 export const TOOLS = {
   sqlxCli: "0.8.2",
   cargoTarpaulin: "0.31.2",
-  cargoAudit: "0.21.0",
-  cargoDeny: "0.16.2",
+  /**
+   * cargo-audit and cargo-deny must read CVSS 4.0 vectors: the RustSec database has carried them
+   * since late 2025, and older releases (cargo-audit < 0.22, cargo-deny < 0.18.6) fail to load the
+   * database at all ("unsupported CVSS version: 4.0"), so the gates could never pass.
+   */
+  cargoAudit: "0.22.0",
+  cargoDeny: "0.18.9",
   codecovCli: "9.1.1",
   /** GitHub CLI, installed from its release package in the alpine image. */
   gh: "2.62.0",

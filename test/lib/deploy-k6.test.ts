@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_K6_SCRIPT, K6_SUMMARY_PATH, k6Options, parseK6Summary } from "../../.dagger/src/lib/deploy/k6";
+import { DEFAULT_K6_SCRIPT, K6_SUMMARY_PATH, k6Options, missingThresholds, parseK6Summary } from "../../.dagger/src/lib/deploy/k6";
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/reports/k6/${name}`, import.meta.url), "utf8");
 
@@ -192,5 +192,23 @@ describe("DEFAULT_K6_SCRIPT", () => {
     const failing = script.handleSummary(JSON.parse(fixture("handlesummary-data-grpc-failed-threshold.json")));
     expect(failing.stdout).toContain("  FAIL fake_rate: rate >= 0.8");
     expect(failing.stdout).toContain("requests:        n/a");
+  });
+});
+
+describe("missingThresholds", () => {
+  const configured = { http_req_duration: ["p(95)<500"], http_req_failed: ["rate<0.01"] };
+  const evaluated = (...pairs: [string, string][]) => ({ thresholds: pairs.map(([metric, expression]) => ({ metric, expression, ok: true })) });
+
+  it("is empty when every configured threshold was evaluated (whitespace inside an expression does not matter)", () => {
+    expect(missingThresholds(evaluated(["http_req_duration", "p(95) < 500"], ["http_req_failed", "rate<0.01"], ["checks", "rate>0.9"]), configured)).toEqual([]);
+  });
+
+  it("names each configured threshold the run did not evaluate, per metric", () => {
+    expect(missingThresholds(evaluated(["http_req_failed", "rate<0.01"]), configured)).toEqual(["http_req_duration p(95)<500"]);
+    expect(missingThresholds(evaluated(["http_req_duration", "p(95)<800"], ["http_req_duration", "rate<0.01"]), configured)).toEqual([
+      "http_req_duration p(95)<500",
+      "http_req_failed rate<0.01",
+    ]);
+    expect(missingThresholds(evaluated(), configured)).toHaveLength(2);
   });
 });

@@ -24,7 +24,7 @@ describe("parseImageReference", () => {
     ["alpine:3.20.3", { registry: "docker.io", repository: "library/alpine", tag: "3.20.3" }],
     ["aquasec/trivy:0.57.1", { registry: "docker.io", repository: "aquasec/trivy", tag: "0.57.1" }],
     ["index.docker.io/redis", { registry: "docker.io", repository: "library/redis" }],
-    ["gcr.io/go-containerregistry/crane:debug-v0.20.2", { registry: "gcr.io", repository: "go-containerregistry/crane", tag: "debug-v0.20.2" }],
+    ["gcr.io/go-containerregistry/crane/debug:v0.20.2", { registry: "gcr.io", repository: "go-containerregistry/crane/debug", tag: "v0.20.2" }],
     ["registry.example.com/a__b/c.d-e---f:Feature-UPPER", { registry: "registry.example.com", repository: "a__b/c.d-e---f", tag: "Feature-UPPER" }],
   ])("%s", (text, expected) => {
     expect(parseImageReference(text)).toEqual(expected);

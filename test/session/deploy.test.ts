@@ -150,6 +150,17 @@ describe("deploy (dev, staging)", () => {
     expect(cluster.mutations()).toContain("rollout undo deployment/analytics-api");
     expect(cluster.image("analytics-api")).toBe(OLD);
   });
+
+  it("does not undo to an older release when the deployment already ran the image (a re-run of the same build)", async () => {
+    const cluster = devCluster();
+    cluster.http = (url) => (url.endsWith("/health") ? { status: 503, body: '{"status":"unhealthy"}' } : { status: 200, body: "x 1" });
+    const { call } = await start(cluster);
+    const err = await failureOf(call((ci) => ci.deploy(Environment.Dev, secrets().kubeconfig, OLD)));
+    expect(err.message).toContain("/health: HTTP 503");
+    expect(err.message).toContain(`already ran ${OLD} before this deploy, so nothing was rolled back`);
+    expect(cluster.mutations()).not.toContain("rollout undo deployment/analytics-api");
+    expect(cluster.image("analytics-api")).toBe(OLD);
+  });
 });
 
 describe("smoke", () => {
@@ -260,6 +271,20 @@ describe("loadTest", () => {
     expect(session.exec("k6", "run").mounts["/scripts/load.js"]).toContain("ci/load/staging.js");
     const err = await failureOf(call((ci) => ci.loadTest(undefined, "ci/load/missing.js")));
     expect(err.message).toContain("not found in the source directory");
+  });
+
+  it("fails when the script did not evaluate the configured thresholds (k6 exit 0 proves nothing then)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "load-"));
+    mkdirSync(join(dir, "ci/load"), { recursive: true });
+    writeFileSync(join(dir, "ci/load/staging.js"), "export const options = { vus: 1 };\nexport default function () {}\n");
+    const cluster = devCluster();
+    const ignored = summary(false);
+    delete (ignored.metrics.http_req_duration as { thresholds?: unknown }).thresholds;
+    cluster.k6 = { exitCode: 0, summary: ignored };
+    const { call } = await start(cluster, dir);
+    const err = await failureOf(call((ci) => ci.loadTest(undefined, "ci/load/staging.js")));
+    expect(err.message).toContain("loadTest: ci/load/staging.js did not evaluate the configured threshold(s) http_req_duration p(95)<500");
+    expect(err.message).not.toContain("http_req_failed rate<0.01");
   });
 });
 

@@ -505,6 +505,24 @@ describe("sign", () => {
     expect(r.session.secretLeaks([out])).toEqual([]);
   });
 
+  it("signs keyless on GitHub Actions with the runner's request URL/token, so cosign fetches a fresh token when it signs", async () => {
+    const r = await start();
+    const out = await r.call((ci) =>
+      ci.sign(
+        ref, "octocat", dag.setSecret("ghcr-token", canarySecret("ghcr")), undefined, undefined, undefined, undefined,
+        dag.setSecret("oidc-url", canarySecret("url")), dag.setSecret("oidc-request", canarySecret("req")),
+      ),
+    );
+    const e = r.session.exec("cosign-sign");
+    // no SIGSTORE_ID_TOKEN: a token fetched before the build would be expired (5-minute lifetime) by now
+    expect(e.secretEnv).toEqual({ ACTIONS_ID_TOKEN_REQUEST_URL: "oidc-url", ACTIONS_ID_TOKEN_REQUEST_TOKEN: "oidc-request", REGISTRY_PASSWORD: "ghcr-token" });
+    expect(e.args[2]).toContain('cosign sign --yes "$1"');
+    expect(e.args[2]).not.toMatch(/--identity-token|ACTIONS_ID_TOKEN/);
+    for (const arg of e.args) expect(arg).not.toMatch(/CANARY/);
+    expect(out).toContain(`signed ${ref} (keyless)`);
+    expect(r.session.secretLeaks([out])).toEqual([]);
+  });
+
   it("signs with a key mounted as a secret file and its password as COSIGN_PASSWORD", async () => {
     const r = await start();
     const out = await r.call((ci) =>
@@ -542,6 +560,10 @@ describe("sign", () => {
       [(ci) => ci.sign(ref), "keyless signing needs --oidc-token"],
       [(ci) => ci.sign(ref, "octocat", undefined, s("t")), "pass both --username and --password"],
       [(ci) => ci.sign(ref, undefined, undefined, s("t"), undefined, s("kp")), "--key-password without --key"],
+      [(ci) => ci.sign(ref, undefined, undefined, undefined, undefined, undefined, undefined, s("u")), "pass both --oidc-request-url and --oidc-request-token"],
+      [(ci) => ci.sign(ref, undefined, undefined, undefined, undefined, undefined, undefined, undefined, s("rt")), "pass both --oidc-request-url and --oidc-request-token"],
+      [(ci) => ci.sign(ref, undefined, undefined, s("t"), undefined, undefined, undefined, s("u"), s("rt")), "either --oidc-token or --oidc-request-url/--oidc-request-token, not both"],
+      [(ci) => ci.sign(ref, undefined, undefined, undefined, s("k"), undefined, undefined, s("u"), s("rt")), "are for keyless signing, not with --key"],
     ];
     for (const [fn, message] of cases) expect((await failureOf(r.call(fn))).message).toContain(message);
     expect(r.session.execs).toEqual([]);
@@ -587,9 +609,34 @@ describe("releaseImage", () => {
   it("refuses before pushing when it could not sign", async () => {
     const r = await start();
     const err = await failureOf(r.call((ci) => ci.releaseImage("u", dag.setSecret("pw", "x"), "refs/heads/main", "push", SHA, "acme/obs")));
-    expect(err.message).toContain("releaseImage signs what it pushes: pass --oidc-token (keyless) or --key");
+    expect(err.message).toContain("releaseImage signs what it pushes: pass --oidc-token or --oidc-request-url/--oidc-request-token (keyless), or --key");
     expect(r.session.execs).toEqual([]);
     expect(publishQueries(r)).toEqual([]);
+  });
+
+  it("signs with the GitHub Actions request credentials it was given, and refuses half of them before pushing", async () => {
+    const r = await start();
+    await r.call((ci) =>
+      ci.releaseImage(
+        "octocat", dag.setSecret("ghcr-token", canarySecret("ghcr")), "refs/heads/main", "push", SHA, "acme/obs",
+        undefined, undefined, undefined, undefined, undefined, undefined, undefined,
+        dag.setSecret("oidc-url", canarySecret("url")), dag.setSecret("oidc-request", canarySecret("req")),
+      ),
+    );
+    const e = r.session.exec("cosign-sign");
+    expect(e.secretEnv).toMatchObject({ ACTIONS_ID_TOKEN_REQUEST_URL: "oidc-url", ACTIONS_ID_TOKEN_REQUEST_TOKEN: "oidc-request" });
+    expect(e.secretEnv.SIGSTORE_ID_TOKEN).toBeUndefined();
+    expect(r.session.secretLeaks()).toEqual([]);
+
+    const half = await start();
+    const err = await failureOf(
+      half.call((ci) =>
+        ci.releaseImage("u", dag.setSecret("pw", "x"), "refs/heads/main", "push", SHA, "acme/obs",
+          undefined, undefined, undefined, undefined, undefined, undefined, undefined, dag.setSecret("oidc-url", "y")),
+      ),
+    );
+    expect(err.message).toContain("pass both --oidc-request-url and --oidc-request-token");
+    expect(publishQueries(half)).toEqual([]);
   });
 
   it("does not sign or push when a gate fails", async () => {
@@ -612,6 +659,9 @@ describe("imageExists", () => {
     expect(await r.call((ci) => ci.imageExists(reference, "octocat", dag.setSecret("ghcr-token", password)))).toBe(true);
     const e = r.session.exec("image-exists");
     expect(e.image).toBe(IMAGES.crane);
+    // the shell is the debug variant's busybox: crane:<version> has none, and crane:debug-<version> is no published tag
+    expect(IMAGES.crane).toMatch(/^gcr\.io\/go-containerregistry\/crane\/debug:v\d+\.\d+\.\d+$/);
+    expect(e.args[0]).toBe("/busybox/sh");
     expect(e.args.slice(0, 2)).toEqual(["/busybox/sh", "-euc"]);
     expect(e.args.slice(3)).toEqual(["image-exists", reference]);
     expect(e.args[2]).toContain('exec crane digest "$1"');

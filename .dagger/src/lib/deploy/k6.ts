@@ -103,6 +103,19 @@ export function parseK6Summary(input: string | unknown): K6Summary {
   };
 }
 
+/**
+ * The configured thresholds the run did not evaluate, as `metric expression`. A repository script that ignores
+ * K6_OPTIONS (its own `options` without these thresholds) makes k6 exit 0 whatever the latency: the result
+ * must not pass for a load test that never checked what the configuration asks.
+ */
+export function missingThresholds(summary: Pick<K6Summary, "thresholds">, configured: Record<string, readonly string[]>): string[] {
+  const normalise = (expression: string) => expression.replace(/\s+/g, "");
+  const evaluated = new Set(summary.thresholds.map((threshold) => `${threshold.metric}\u0000${normalise(threshold.expression)}`));
+  return Object.entries(configured).flatMap(([metric, expressions]) =>
+    expressions.filter((expression) => !evaluated.has(`${metric}\u0000${normalise(expression)}`)).map((expression) => `${metric} ${expression}`),
+  );
+}
+
 export interface K6Stage {
   duration: string;
   target: number;
