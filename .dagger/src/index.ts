@@ -133,13 +133,13 @@ export class ObservatoryCi {
       doc: () => quality.doc(p),
       unitTest: () => tests.unitTest(p),
       integrationTest: () => tests.integrationTest(p),
-      // ---- ci gates of the security stage (issue 3) ----
+      // security
       audit: () => security.audit(p),
       deny: () => security.deny(p),
       trivyFs: () => security.trivyFs(p),
       semgrep: () => security.semgrep(p),
       gitleaks: () => security.gitleaks(p, gitDir),
-      // ---- ci gates of the image stage (issue 4) ----
+      // container image
       imageSize: () => image.imageSize(p),
       trivyImage: () => image.trivyImage(p),
     };
@@ -164,7 +164,7 @@ export class ObservatoryCi {
     return tests.uploadCoverage(await this.pipeline(), { token, commit, slug, branch, pullRequest });
   }
 
-  // ---- security stage (issue 3): functions below ----
+  // ---- security ----
 
   /**
    * cargo audit (pinned, RustSec database in a cache volume) on Cargo.lock; fails on any
@@ -250,9 +250,8 @@ export class ObservatoryCi {
       registryPassword,
     });
   }
-  // ---- end of security stage ----
 
-  // ---- image stage (issue 4): functions below ----
+  // ---- image ----
 
   /**
    * The Analytics API image for one platform, built from image.dockerfile (default
@@ -448,9 +447,8 @@ export class ObservatoryCi {
       oidcRequestUrl, oidcRequestToken,
     });
   }
-  // ---- end of image stage ----
 
-  // ---- deploy stage (issue 5): functions below ----
+  // ---- deploy ----
 
   /**
    * Deploys a published image to dev or staging: kubectl set image, rollout status with the
@@ -584,5 +582,4 @@ export class ObservatoryCi {
   async release(tag: string, token: Secret, repository: string): Promise<string> {
     return deploy.release(await this.pipeline(), tag, token, repository);
   }
-  // ---- end of deploy stage ----
 }
