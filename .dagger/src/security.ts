@@ -35,8 +35,14 @@ import { kubectl } from "./deploy-support";
 export const REPORTS_DIR = "/reports";
 /** Trivy's vulnerability database and scan cache (a cache volume; Trivy locks it, so runs take turns). */
 export const TRIVY_CACHE_DIR = "/var/cache/trivy";
-/** cargo-audit keeps the RustSec database at $CARGO_HOME/advisory-db. */
-export const AUDIT_DB_DIR = `${CARGO_HOME}/advisory-db`;
+/**
+ * The RustSec database's cache volume. cargo-audit's default is $CARGO_HOME/advisory-db, but rustsec
+ * removes that directory when it exists and is empty before cloning into it, and a mount point cannot
+ * be removed (EBUSY): a cache mounted there would fail the first run on a fresh volume. So the volume
+ * holds the directory and `--db` points into it (the clone's lock file sits beside it, in the volume).
+ */
+export const AUDIT_DB_CACHE = "/var/cache/rustsec";
+export const AUDIT_DB_DIR = `${AUDIT_DB_CACHE}/advisory-db`;
 /** cargo-deny (>= 0.14) keeps its advisory databases under $CARGO_HOME/advisory-dbs. */
 export const DENY_DB_DIR = `${CARGO_HOME}/advisory-dbs`;
 /** Where the module's default deny.toml is written when the repository has none. */
@@ -168,12 +174,12 @@ async function readReport(ran: Container, path: string): Promise<string | undefi
 /** `cargo audit --json` on the workspace's Cargo.lock, with the RustSec database in a cache volume. */
 export function auditRun(p: Pipeline, options: { fresh?: boolean } = {}): Container {
   let ctr = rustWorkspace(p, { tools: { "cargo-audit": cargoAudit(p.config) } })
-    .withMountedCache(AUDIT_DB_DIR, dag.cacheVolume("observatory-ci-rustsec-advisory-db"), {
+    .withMountedCache(AUDIT_DB_CACHE, dag.cacheVolume("observatory-ci-rustsec-advisory-db"), {
       sharing: CacheSharingMode.Locked, // one git fetch of the database at a time
     })
     .withEnvVariable(SCAN_DAY_ENV, scanDay());
   if (options.fresh) ctr = withRunNonce(ctr);
-  const args = ["cargo", "audit", "--json", "--file", "Cargo.lock", ...p.config.security.audit.ignore.flatMap((id) => ["--ignore", id])];
+  const args = ["cargo", "audit", "--db", AUDIT_DB_DIR, "--json", "--file", "Cargo.lock", ...p.config.security.audit.ignore.flatMap((id) => ["--ignore", id])];
   return runAllowingFailure(ctr, args);
 }
 

@@ -210,6 +210,7 @@ export async function uploadCoverage(pipeline: Pipeline, upload: CodecovUpload):
     "codecovcli", "--verbose", "upload-process", "--fail-on-error", "--disable-search",
     "--git-service", "github", "--slug", upload.slug, "--commit-sha", upload.commit,
     "--file", "/reports/cobertura.xml",
+    "--network-root-folder", SOURCE_DIR,
     ...(upload.branch ? ["--branch", upload.branch] : []),
     ...(upload.pullRequest ? ["--pr", upload.pullRequest] : []),
     ...(upload.flags ? ["--flag", upload.flags] : []),
@@ -220,6 +221,11 @@ export async function uploadCoverage(pipeline: Pipeline, upload: CodecovUpload):
     .withMountedCache("/root/.cache/pip", dag.cacheVolume("observatory-ci-pip"))
     .withExec(["pip", "install", "--no-input", `codecov-cli==${tools.codecovCli}`])
     .withMountedFile("/reports/cobertura.xml", report)
+    // Without a git checkout the CLI lists every file under the network root (default: the working
+    // directory, "/" in this image) as the report's "network", which Codecov uses to map the report's
+    // paths, and reads the covered sources from there for its line fixes: give it the source tree.
+    .withMountedDirectory(SOURCE_DIR, pipeline.source)
+    .withWorkdir(SOURCE_DIR)
     .withSecretVariable("CODECOV_TOKEN", upload.token);
   return withRunNonce(ctr).withExec(args).stdout();
 }

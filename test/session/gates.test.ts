@@ -273,7 +273,8 @@ describe("reports and uploadCoverage", () => {
     await call((ci) => ci.uploadCoverage(dag.setSecret("codecov-token", token), sha, "llm-observatory/analytics-api", "main"));
     const e = session.exec("codecovcli");
     expect(e.image).toBe(IMAGES.python);
-    expect(e.args).toEqual(["codecovcli", "--verbose", "upload-process", "--fail-on-error", "--disable-search", "--git-service", "github", "--slug", "llm-observatory/analytics-api", "--commit-sha", sha, "--file", "/reports/cobertura.xml", "--branch", "main"]);
+    expect(e.args).toEqual(["codecovcli", "--verbose", "upload-process", "--fail-on-error", "--disable-search", "--git-service", "github", "--slug", "llm-observatory/analytics-api", "--commit-sha", sha, "--file", "/reports/cobertura.xml", "--network-root-folder", "/src", "--branch", "main"]);
+    expect(e.workdir).toBe("/src");
     expect(e.secretEnv.CODECOV_TOKEN).toBe("codecov-token");
     expect(e.env.OBSERVATORY_CI_RUN).toBeTruthy();
     expect(session.exec("pip", "install").args).toContain(`codecov-cli==${TOOLS.codecovCli}`);

@@ -59,10 +59,12 @@ describe("audit", () => {
     await call((ci) => ci.audit());
     const e = only(session.execs.filter(isAudit));
     expect(e.image).toBe(IMAGES.rust);
-    expect(e.args).toEqual(["cargo", "audit", "--json", "--file", "Cargo.lock"]);
+    // The volume holds the database directory: rustsec removes an empty --db directory before cloning, and a mount point cannot be removed.
+    expect(e.args).toEqual(["cargo", "audit", "--db", "/var/cache/rustsec/advisory-db", "--json", "--file", "Cargo.lock"]);
     expect(e.opts.expect).toBe("ANY");
-    expect(e.caches["/usr/local/cargo/advisory-db"]).toBe("observatory-ci-rustsec-advisory-db");
-    expect(e.cacheSharing["/usr/local/cargo/advisory-db"]).toBe("LOCKED");
+    expect(e.caches["/var/cache/rustsec"]).toBe("observatory-ci-rustsec-advisory-db");
+    expect(e.cacheSharing["/var/cache/rustsec"]).toBe("LOCKED");
+    expect(e.caches["/usr/local/cargo/advisory-db"]).toBeUndefined();
     expect(e.env.OBSERVATORY_CI_SCAN_DAY).toBe(today);
     expect(e.mounts["/usr/local/bin/cargo-audit"]).toContain(`cargo-audit@${TOOLS.cargoAudit}`);
     const install = session.exec("cargo", "install", "cargo-audit");
