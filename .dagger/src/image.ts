@@ -6,7 +6,6 @@
 import { posix } from "node:path";
 import {
   dag,
-  CacheSharingMode,
   ImageLayerCompression,
   type Container,
   type Directory,
@@ -16,6 +15,7 @@ import {
 } from "@dagger.io/dagger";
 import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import type { Pipeline } from "./pipeline";
+import { REPORTS_DIR, trivyBase, trivyReport, trivyScanArgs } from "./scan";
 import { PLATFORM_PATTERN } from "./lib/config/image";
 import { ConfigError, GateFailure, errorMessage, tail } from "./lib/errors";
 import {
@@ -32,10 +32,8 @@ import { readSbom, formatSbomSummary, type SbomFormat } from "./lib/sbom";
 import { computeImageTags, type ImageTags } from "./lib/tags";
 import {
   formatCounts,
-  parseTrivy,
   securityVerdict,
   severityFromTrivy,
-  utcDay,
   type Finding,
   type ParsedReport,
   type Severity,
@@ -192,78 +190,24 @@ export async function imageSize(pipeline: Pipeline, platforms?: string[]): Promi
 // ---------------------------------------------------------------------------------------------------------
 // Trivy image gate
 
-export const TRIVY_IMAGE_REPORT = "/reports/trivy-image.json";
-export const TRIVY_IMAGE_SARIF = "/reports/trivy-image.sarif";
-const TRIVY_CACHE_DIR = "/root/.cache/trivy";
-/**
- * Its own volume, locked: two Trivy processes on one cache directory fail with "cache may be in use by another
- * process", so the per-platform scans take turns while the filesystem scan of the security stage runs alongside.
- */
-const TRIVY_IMAGE_CACHE_VOLUME = "observatory-ci-trivy-image-cache";
+export const TRIVY_IMAGE_REPORT = `${REPORTS_DIR}/trivy-image.json`;
+export const TRIVY_IMAGE_SARIF = `${REPORTS_DIR}/trivy-image.sarif`;
 
-/** The Trivy scan of one platform's image tarball (no registry round trip), exit status left to the gate. */
+/**
+ * The Trivy scan of one platform's image tarball (no registry round trip): the security stage's
+ * Trivy container and flags, exit status left to the gate.
+ */
 export function trivyImageScan(pipeline: Pipeline, image: PlatformImage): Container {
-  const { images, security } = pipeline.config;
-  const { trivy } = security;
-  const args = [
-    "trivy", "image",
-    "--input", "/image.tar",
-    "--scanners", "vuln,secret",
-    "--severity", trivy.severity,
-    "--exit-code", "1",
-    "--timeout", trivy.timeout,
-    "--no-progress",
-    "--format", "json",
-    "--output", TRIVY_IMAGE_REPORT,
-    ...(trivy.dbRepository ? ["--db-repository", trivy.dbRepository] : []),
-    ...(trivy.javaDbRepository ? ["--java-db-repository", trivy.javaDbRepository] : []),
-  ];
-  const ctr = dag
-    .container()
-    .from(images.trivy)
-    .withMountedCache(TRIVY_CACHE_DIR, dag.cacheVolume(TRIVY_IMAGE_CACHE_VOLUME), { sharing: CacheSharingMode.Locked })
-    .withEnvVariable("TRIVY_CACHE_DIR", TRIVY_CACHE_DIR)
-    // New advisories appear daily: an unchanged image is scanned again at least once a day, not served from cache.
-    .withEnvVariable("OBSERVATORY_CI_SCAN_DAY", utcDay(new Date()))
-    .withMountedFile("/image.tar", image.container.asTarball())
-    .withDirectory(posix.dirname(TRIVY_IMAGE_REPORT), dag.directory());
-  return runAllowingFailure(ctr, args);
+  const ctr = trivyBase(pipeline).withMountedFile("/image.tar", image.container.asTarball());
+  return runAllowingFailure(ctr, [
+    "trivy", "image", "--input", "/image.tar", "--scanners", "vuln,secret",
+    ...trivyScanArgs(pipeline, TRIVY_IMAGE_REPORT),
+  ]);
 }
 
-/** Findings of one platform's scan; throws a GateFailure (fail closed) on a crash or a missing/garbled report. */
-async function trivyFindings(pipeline: Pipeline, image: PlatformImage): Promise<ParsedReport> {
-  const ran = trivyImageScan(pipeline, image);
-  const { exitCode, stdout, stderr } = await outcomeOf(ran);
-  const where = `Trivy on the ${image.platform} image`;
-  // Trivy exits 1 both for findings (--exit-code 1) and when it fails; only a readable report with findings
-  // tells them apart. Any other status is a crash.
-  if (exitCode !== 0 && exitCode !== 1) {
-    throw new GateFailure("trivyImage", `${where} crashed (exit ${exitCode}):\n${tail(stderr || stdout)}`, `trivy exit ${exitCode}`);
-  }
-  let text: string;
-  try {
-    text = await ran.file(TRIVY_IMAGE_REPORT).contents();
-  } catch {
-    throw new GateFailure(
-      "trivyImage",
-      `${where} wrote no report at ${TRIVY_IMAGE_REPORT} (exit ${exitCode}), so the scan did not complete:\n${tail(stderr || stdout)}`,
-      "no report",
-    );
-  }
-  let report: ParsedReport;
-  try {
-    report = parseTrivy(text, `${TRIVY_IMAGE_REPORT} (${image.platform})`);
-  } catch (e) {
-    throw new GateFailure("trivyImage", `${where}: ${errorMessage(e)}`, "unparsable report");
-  }
-  if (exitCode === 1 && report.findings.length === 0) {
-    throw new GateFailure(
-      "trivyImage",
-      `${where} exited 1 but its report lists no finding, so Trivy failed rather than found something:\n${tail(stderr || stdout)}`,
-      "trivy exit 1",
-    );
-  }
-  return report;
+/** Findings of one platform's scan; a crash or a missing/garbled report fails the gate (fail closed). */
+function trivyFindings(pipeline: Pipeline, image: PlatformImage): Promise<ParsedReport> {
+  return trivyReport("trivyImage", trivyImageScan(pipeline, image), TRIVY_IMAGE_REPORT, `the ${image.platform} image`);
 }
 
 /** The same vulnerability in every platform's image is one finding. */

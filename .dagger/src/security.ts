@@ -5,14 +5,24 @@
  * TypeScript (lib/findings) with the allowlist of `ci/pipeline.json`.
  */
 import { dag, CacheSharingMode, type Container, type Directory, type File, type Secret } from "@dagger.io/dagger";
-import { outcomeOf, runAllowingFailure, withRunNonce, type ExecOutcome } from "./exec";
+import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import { CARGO_HOME, SOURCE_DIR, cargoAudit, cargoDeny, rustWorkspace } from "./rust";
 import type { Pipeline } from "./pipeline";
 import * as image from "./image";
 import { ConfigError, GateFailure, errorMessage, isExecFailure, tail } from "./lib/errors";
+import {
+  REPORTS_DIR,
+  SCAN_DAY_ENV,
+  parseOrFail,
+  readReport,
+  scanDay,
+  scannerCrash,
+  trivyBase,
+  trivyReport,
+  trivyScanArgs,
+} from "./scan";
 import type { GateReport } from "./lib/summary";
 import {
-  ReportParseError,
   SEVERITIES,
   formatCounts,
   markdownText,
@@ -20,9 +30,7 @@ import {
   parseCargoDeny,
   parseGitleaks,
   parseSemgrep,
-  parseTrivy,
   securityVerdict,
-  utcDay,
   type ParsedReport,
   type ScannerName,
   type SecurityVerdict,
@@ -31,10 +39,6 @@ import { ENVIRONMENTS, parseEnvironment, type Environment } from "./lib/deploy/e
 import { colouredName, liveColour } from "./lib/deploy/bluegreen";
 import { kubectl } from "./deploy-support";
 
-/** Where scanners write their reports inside their containers. */
-export const REPORTS_DIR = "/reports";
-/** Trivy's vulnerability database and scan cache (a cache volume; Trivy locks it, so runs take turns). */
-export const TRIVY_CACHE_DIR = "/var/cache/trivy";
 /**
  * The RustSec database's cache volume. cargo-audit's default is $CARGO_HOME/advisory-db, but rustsec
  * removes that directory when it exists and is empty before cloning into it, and a mount point cannot
@@ -60,7 +64,6 @@ const TIMEOUT_EXIT_CODES = [124, 137, 143];
  * Advisory databases and rule registries change every day while the source does not: the scan
  * execs carry the UTC day, so the engine reuses a scan within a day and runs it again the next.
  */
-export const SCAN_DAY_ENV = "OBSERVATORY_CI_SCAN_DAY";
 
 export const GITHUB_API = "https://api.github.com";
 const ISSUE_LABELS = ["security", "critical"];
@@ -119,10 +122,6 @@ allow-git = []
 
 // ------------------------------------------------------------------ shared
 
-function scanDay(): string {
-  return utcDay(new Date());
-}
-
 /**
  * Scanners whose every finding fails the gate: cargo audit fails on any vulnerability, and Semgrep
  * runs with --error so any finding fails (exit 1). `security.failOn` must not let a medium-rated
@@ -140,33 +139,6 @@ function verdictOf(p: Pipeline, tool: ScannerName, report: ParsedReport): Securi
 function gateOf(gate: string, verdict: SecurityVerdict, figure = verdict.summary): GateReport {
   if (!verdict.passed) throw new GateFailure(gate, verdict.details, figure);
   return { figure };
-}
-
-function crash(gate: string, message: string, outcome?: ExecOutcome): GateFailure {
-  const output = outcome ? tail((outcome.stderr || outcome.stdout).trim(), 30) : "";
-  return new GateFailure(gate, `${message}${output ? `:\n${output}` : ""}`, "scanner error");
-}
-
-/** Parses a report; an unparsable one is a failed gate (fail closed), never a pass. */
-function parseOrFail(gate: string, parse: () => ParsedReport, outcome: ExecOutcome): ParsedReport {
-  try {
-    return parse();
-  } catch (e) {
-    if (e instanceof ReportParseError) {
-      throw crash(gate, `the scanner's report cannot be trusted (exit ${outcome.exitCode}): ${e.message}`, outcome);
-    }
-    throw e;
-  }
-}
-
-/** A file the scanner should have written, or undefined when it did not. */
-async function readReport(ran: Container, path: string): Promise<string | undefined> {
-  try {
-    const text = await ran.file(path).contents();
-    return text.trim() === "" ? undefined : text;
-  } catch {
-    return undefined;
-  }
 }
 
 // ------------------------------------------------------------------ cargo audit
@@ -196,11 +168,11 @@ export async function scanAudit(p: Pipeline, gate = "audit", options: { fresh?: 
   await requireLockfile(p, gate);
   const outcome = await outcomeOf(auditRun(p, options));
   // cargo audit exits 1 when it found vulnerabilities (report on stdout) and also when it failed.
-  if (outcome.exitCode !== 0 && outcome.exitCode !== 1) throw crash(gate, `cargo audit crashed (exit ${outcome.exitCode})`, outcome);
-  if (!outcome.stdout.trim()) throw crash(gate, `cargo audit wrote no JSON report (exit ${outcome.exitCode})`, outcome);
+  if (outcome.exitCode !== 0 && outcome.exitCode !== 1) throw scannerCrash(gate, `cargo audit crashed (exit ${outcome.exitCode})`, outcome);
+  if (!outcome.stdout.trim()) throw scannerCrash(gate, `cargo audit wrote no JSON report (exit ${outcome.exitCode})`, outcome);
   const report = parseOrFail(gate, () => parseCargoAudit(outcome.stdout, "cargo audit --json"), outcome);
   if (outcome.exitCode === 1 && report.findings.length === 0) {
-    throw crash(gate, "cargo audit exited 1 but its report lists no vulnerability: it failed", outcome);
+    throw scannerCrash(gate, "cargo audit exited 1 but its report lists no vulnerability: it failed", outcome);
   }
   return report;
 }
@@ -252,41 +224,13 @@ export async function deny(p: Pipeline): Promise<GateReport> {
   // error diagnostic, or cargo-deny failed in a way the stream does not show (fail closed).
   const report = parseOrFail("deny", () => parseCargoDeny(outcome.stderr, "cargo deny check (stderr)"), outcome);
   if (outcome.exitCode !== 0 && report.findings.length === 0) {
-    throw crash("deny", `cargo deny exited ${outcome.exitCode} but reported no error diagnostic: it failed`, outcome);
+    throw scannerCrash("deny", `cargo deny exited ${outcome.exitCode} but reported no error diagnostic: it failed`, outcome);
   }
   const verdict = verdictOf(p, "cargo-deny", report);
   return gateOf("deny", verdict, `${verdict.summary}; config: ${configOrigin}`);
 }
 
 // ------------------------------------------------------------------ Trivy
-
-/** Pinned Trivy with its database in a locked cache volume and the configured mirrors. */
-function trivyBase(p: Pipeline): Container {
-  return dag
-    .container()
-    .from(p.config.images.trivy)
-    .withMountedCache(TRIVY_CACHE_DIR, dag.cacheVolume("observatory-ci-trivy-cache"), {
-      sharing: CacheSharingMode.Locked, // Trivy holds a file lock on its cache database
-    })
-    .withEnvVariable("TRIVY_CACHE_DIR", TRIVY_CACHE_DIR)
-    .withEnvVariable("TRIVY_NO_PROGRESS", "true")
-    .withDirectory(REPORTS_DIR, dag.directory())
-    .withEnvVariable(SCAN_DAY_ENV, scanDay());
-}
-
-function trivyScanArgs(p: Pipeline, reportPath: string): string[] {
-  const { trivy } = p.config.security;
-  return [
-    "--cache-dir", TRIVY_CACHE_DIR,
-    "--severity", trivy.severity,
-    "--exit-code", "1",
-    "--format", "json",
-    "--output", reportPath,
-    "--timeout", trivy.timeout,
-    ...(trivy.dbRepository ? ["--db-repository", trivy.dbRepository] : []),
-    ...(trivy.javaDbRepository ? ["--java-db-repository", trivy.javaDbRepository] : []),
-  ];
-}
 
 export const TRIVY_FS_JSON = `${REPORTS_DIR}/trivy-fs.json`;
 export const TRIVY_FS_SARIF = `${REPORTS_DIR}/trivy-fs.sarif`;
@@ -300,22 +244,6 @@ export function trivyFsRun(p: Pipeline): Container {
     ".",
   ];
   return runAllowingFailure(ctr, args);
-}
-
-/**
- * Trivy exits 1 both for findings (`--exit-code 1`) and for errors: exit 1 counts as findings only
- * with a parsable report that has some; any other code, or no report, is a crash.
- */
-async function trivyReport(gate: string, ran: Container, reportPath: string, what: string): Promise<ParsedReport> {
-  const outcome = await outcomeOf(ran);
-  if (outcome.exitCode !== 0 && outcome.exitCode !== 1) throw crash(gate, `trivy crashed scanning ${what} (exit ${outcome.exitCode})`, outcome);
-  const text = await readReport(ran, reportPath);
-  if (text === undefined) throw crash(gate, `trivy wrote no report at ${reportPath} scanning ${what} (exit ${outcome.exitCode})`, outcome);
-  const report = parseOrFail(gate, () => parseTrivy(text, reportPath), outcome);
-  if (outcome.exitCode === 1 && report.findings.length === 0) {
-    throw crash(gate, `trivy exited 1 scanning ${what} but its report has no finding: it failed`, outcome);
-  }
-  return report;
 }
 
 export async function trivyFs(p: Pipeline): Promise<GateReport> {
@@ -361,15 +289,15 @@ export async function semgrep(p: Pipeline): Promise<GateReport> {
   const ran = semgrepRun(p);
   const outcome = await outcomeOf(ran);
   if (TIMEOUT_EXIT_CODES.includes(outcome.exitCode)) {
-    throw crash("semgrep", `semgrep did not finish within security.semgrep.timeout = ${p.config.security.semgrep.timeout} s (exit ${outcome.exitCode})`, outcome);
+    throw scannerCrash("semgrep", `semgrep did not finish within security.semgrep.timeout = ${p.config.security.semgrep.timeout} s (exit ${outcome.exitCode})`, outcome);
   }
   // With --error: 0 = no blocking finding, 1 = findings; 2 and above are Semgrep's own errors.
-  if (outcome.exitCode !== 0 && outcome.exitCode !== 1) throw crash("semgrep", `semgrep crashed (exit ${outcome.exitCode})`, outcome);
+  if (outcome.exitCode !== 0 && outcome.exitCode !== 1) throw scannerCrash("semgrep", `semgrep crashed (exit ${outcome.exitCode})`, outcome);
   const text = await readReport(ran, SEMGREP_JSON);
-  if (text === undefined) throw crash("semgrep", `semgrep wrote no report at ${SEMGREP_JSON} (exit ${outcome.exitCode})`, outcome);
+  if (text === undefined) throw scannerCrash("semgrep", `semgrep wrote no report at ${SEMGREP_JSON} (exit ${outcome.exitCode})`, outcome);
   const report = parseOrFail("semgrep", () => parseSemgrep(text, SEMGREP_JSON), outcome);
   if (outcome.exitCode === 1 && report.findings.length === 0) {
-    throw crash("semgrep", "semgrep exited 1 but its report has no finding: it failed", outcome);
+    throw scannerCrash("semgrep", "semgrep exited 1 but its report has no finding: it failed", outcome);
   }
   return gateOf("semgrep", verdictOf(p, "semgrep", report));
 }
@@ -451,20 +379,20 @@ export async function gitleaks(p: Pipeline, gitDir?: Directory): Promise<GateRep
   const outcome = await outcomeOf(ran);
   const what = scan.mode === "git" ? "the full git history" : "the source directory (no .git: history not scanned)";
   if (outcome.exitCode !== 0 && outcome.exitCode !== GITLEAKS_LEAKS_EXIT_CODE) {
-    throw crash("gitleaks", `gitleaks crashed scanning ${what} (exit ${outcome.exitCode}; leaks would exit ${GITLEAKS_LEAKS_EXIT_CODE})`, outcome);
+    throw scannerCrash("gitleaks", `gitleaks crashed scanning ${what} (exit ${outcome.exitCode}; leaks would exit ${GITLEAKS_LEAKS_EXIT_CODE})`, outcome);
   }
   const errors = gitleaksErrorLines(outcome.stderr);
   if (errors.length > 0) {
     throw new GateFailure("gitleaks", `gitleaks reported errors scanning ${what}; the scan is incomplete:\n${tail(errors.join("\n"), 20)}`, "scanner error");
   }
   const text = await readReport(ran, GITLEAKS_JSON);
-  if (text === undefined) throw crash("gitleaks", `gitleaks wrote no report at ${GITLEAKS_JSON} (exit ${outcome.exitCode})`, outcome);
+  if (text === undefined) throw scannerCrash("gitleaks", `gitleaks wrote no report at ${GITLEAKS_JSON} (exit ${outcome.exitCode})`, outcome);
   const report = parseOrFail("gitleaks", () => parseGitleaks(text, GITLEAKS_JSON), outcome);
   if (outcome.exitCode === GITLEAKS_LEAKS_EXIT_CODE && report.findings.length === 0) {
-    throw crash("gitleaks", `gitleaks exited ${GITLEAKS_LEAKS_EXIT_CODE} (leaks) but its report lists none`, outcome);
+    throw scannerCrash("gitleaks", `gitleaks exited ${GITLEAKS_LEAKS_EXIT_CODE} (leaks) but its report lists none`, outcome);
   }
   if (outcome.exitCode === 0 && report.findings.length > 0) {
-    throw crash("gitleaks", "gitleaks exited 0 but its report lists leaks", outcome);
+    throw scannerCrash("gitleaks", "gitleaks exited 0 but its report lists leaks", outcome);
   }
   const verdict = verdictOf(p, "gitleaks", report);
   const commits = /(\d+) commits scanned/.exec(outcome.stderr)?.[1];

@@ -248,13 +248,15 @@ describe("trivyImage", () => {
     const e = r.session.exec("trivy", "image");
     expect(e.image).toBe(IMAGES.trivy);
     expect(e.args).toEqual([
-      "trivy", "image", "--input", "/image.tar", "--scanners", "vuln,secret", "--severity", "CRITICAL,HIGH",
-      "--exit-code", "1", "--timeout", "10m", "--no-progress", "--format", "json", "--output", "/reports/trivy-image.json",
+      "trivy", "image", "--input", "/image.tar", "--scanners", "vuln,secret", "--cache-dir", "/var/cache/trivy",
+      "--severity", "CRITICAL,HIGH", "--exit-code", "1", "--format", "json", "--output", "/reports/trivy-image.json",
+      "--timeout", "10m",
     ]);
     expect(e.opts.expect).toBe("ANY");
-    expect(e.caches["/root/.cache/trivy"]).toBe("observatory-ci-trivy-image-cache");
-    expect(e.cacheSharing["/root/.cache/trivy"]).toBe("LOCKED");
-    expect(e.env.TRIVY_CACHE_DIR).toBe("/root/.cache/trivy");
+    // the same database volume as the filesystem scan: one download, scans take turns on its lock
+    expect(e.caches["/var/cache/trivy"]).toBe("observatory-ci-trivy-cache");
+    expect(e.cacheSharing["/var/cache/trivy"]).toBe("LOCKED");
+    expect(e.env).toMatchObject({ TRIVY_CACHE_DIR: "/var/cache/trivy", TRIVY_NO_PROGRESS: "true" });
     expect(e.env.OBSERVATORY_CI_SCAN_DAY).toMatch(/^\d{4}-\d{2}-\d{2}$/);
     // the built image's own tarball: no registry round trip
     expect(e.mounts["/image.tar"]).toMatch(/dockerBuild\(dockerfile: "services\/analytics-api\/Dockerfile", platform: "linux\/amd64"\)\.asTarball$/);
@@ -299,10 +301,10 @@ describe("trivyImage", () => {
 
   it("fails closed: a crash, a missing report, a garbled report, exit 1 without findings", async () => {
     const cases: [ImageScript["trivy"], RegExp][] = [
-      [{ exitCode: 2, stderr: "FATAL init error: DB download failed", report: TRIVY_NO_RESULTS }, /crashed \(exit 2\):\nFATAL init error/],
-      [{ exitCode: 1, stderr: "FATAL unable to open /image.tar", report: undefined }, /wrote no report at \/reports\/trivy-image.json \(exit 1\)/],
-      [{ exitCode: 0, report: '{"SchemaVersion": 2, "Results": [' }, /trivyImage: Trivy on the linux\/amd64 image: trivy report/],
-      [{ exitCode: 1, report: TRIVY_NO_RESULTS, stderr: "FATAL scan error" }, /exited 1 but its report lists no finding/],
+      [{ exitCode: 2, stderr: "FATAL init error: DB download failed", report: TRIVY_NO_RESULTS }, /^trivyImage: trivy crashed scanning the linux\/amd64 image \(exit 2\):\nFATAL init error/],
+      [{ exitCode: 1, stderr: "FATAL unable to open /image.tar", report: undefined }, /^trivyImage: trivy wrote no report at \/reports\/trivy-image.json scanning the linux\/amd64 image \(exit 1\):\nFATAL unable to open/],
+      [{ exitCode: 0, report: '{"SchemaVersion": 2, "Results": [' }, /^trivyImage: the scanner's report cannot be trusted \(exit 0\): trivy report/],
+      [{ exitCode: 1, report: TRIVY_NO_RESULTS, stderr: "FATAL scan error" }, /^trivyImage: trivy exited 1 scanning the linux\/amd64 image but its report has no finding: it failed:\nFATAL scan error/],
     ];
     for (const [trivy, expected] of cases) {
       const r = await start(imageScript({ trivy }));
