@@ -8,40 +8,12 @@
  * Arguments typed Secret in the module become secrets holding the given text; File and Directory
  * arguments are host paths.
  */
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import ts from "typescript";
 import { dag } from "@dagger.io/dagger";
 import { ObservatoryCi } from "../.dagger/src/index";
 import { describeChain, recordingSession, type ExecView } from "./support/recording-session";
 import { GOOD, healthyScript } from "./support/module";
-
-interface Param {
-  name: string;
-  type: string;
-  optional: boolean;
-}
-
-/** The public functions of ObservatoryCi and their parameters, read from index.ts. */
-function moduleFunctions(): Map<string, Param[]> {
-  const path = fileURLToPath(new URL("../.dagger/src/index.ts", import.meta.url));
-  const sf = ts.createSourceFile(path, readFileSync(path, "utf8"), ts.ScriptTarget.ES2022, true);
-  const out = new Map<string, Param[]>();
-  sf.forEachChild((node) => {
-    if (!ts.isClassDeclaration(node) || node.name?.text !== "ObservatoryCi") return;
-    for (const member of node.members) {
-      if (!ts.isMethodDeclaration(member) || !ts.getDecorators(member)?.some((d) => d.getText().startsWith("@func"))) continue;
-      out.set(
-        member.name.getText(),
-        member.parameters.map((p) => ({ name: p.name.getText(), type: p.type?.getText() ?? "string", optional: !!p.questionToken || !!p.initializer })),
-      );
-    }
-  });
-  return out;
-}
-
-const kebabToCamel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+import { kebabToCamel, moduleFunctions, type Param } from "./support/module-functions";
 
 function argumentValue(param: Param, raw: string): unknown {
   switch (param.type) {

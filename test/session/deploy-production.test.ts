@@ -10,14 +10,12 @@ import { Environment } from "../../.dagger/src/lib/deploy/environment";
 import { setClockForTests, KUBECONFIG_PATH, MANIFEST_PATH } from "../../.dagger/src/deploy-support";
 import { PREVIOUS_IMAGE_ANNOTATION } from "../../.dagger/src/deploy-production";
 import { canarySecret } from "../support/recording-session";
-import { failureOf, GOOD, moduleRun, type ModuleRun } from "../support/module";
+import { failureOf, GOOD, startPerTest, type ModuleRun } from "../support/module";
 import { DIGEST, FakeClock, FakeCluster, newFile, promVector, REPO } from "./deploy-fake-cluster";
 
-let run: ModuleRun | undefined;
+const startRun = startPerTest();
 let clock: FakeClock;
-afterEach(async () => {
-  await run?.session.stop();
-  run = undefined;
+afterEach(() => {
   setClockForTests();
 });
 beforeEach(() => {
@@ -63,8 +61,7 @@ function prometheusBy(values: (metric: Metric, interval: number) => string | nul
 const healthy = prometheusBy((metric) => (metric === "errorRate" ? "0.002" : metric === "latency" ? "0.21" : "0"));
 
 async function start(cluster: FakeCluster): Promise<ModuleRun> {
-  run = await moduleRun(cluster.script(), GOOD);
-  return run;
+  return startRun(cluster.script(), GOOD);
 }
 
 function deployProduction(ci: Parameters<Parameters<ModuleRun["call"]>[0]>[0], extra: { prometheusUrl?: string; token?: boolean } = {}) {

@@ -3,22 +3,17 @@
  * release functions, against a scripted cluster (deploy-fake-cluster.ts) and a fake clock.
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES, TOOLS } from "../../.dagger/src/versions";
 import { Environment } from "../../.dagger/src/lib/deploy/environment";
 import { setClockForTests, KUBECONFIG_PATH } from "../../.dagger/src/deploy-support";
 import { canarySecret } from "../support/recording-session";
-import { failureOf, GOOD, moduleRun, type ModuleRun } from "../support/module";
+import { failureOf, GOOD, startPerTest, sourceWith, type ModuleRun } from "../support/module";
 import { DIGEST, FakeClock, FakeCluster, HEALTHY_BODY, k6Fixture, newFile, REPO } from "./deploy-fake-cluster";
 
-let run: ModuleRun | undefined;
+const startRun = startPerTest();
 let clock: FakeClock;
-afterEach(async () => {
-  await run?.session.stop();
-  run = undefined;
+afterEach(() => {
   setClockForTests();
 });
 beforeEach(() => {
@@ -39,8 +34,7 @@ function devCluster(): FakeCluster {
 }
 
 async function start(cluster: FakeCluster, source = GOOD): Promise<ModuleRun> {
-  run = await moduleRun(cluster.script(), source);
-  return run;
+  return startRun(cluster.script(), source);
 }
 
 /** The secrets every call gets, each carrying a canary marker. */
@@ -260,9 +254,7 @@ describe("loadTest", () => {
   });
 
   it("runs the repository's own script from ci/load/", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "load-"));
-    mkdirSync(join(dir, "ci/load"), { recursive: true });
-    writeFileSync(join(dir, "ci/load/staging.js"), "export default function () {}\n");
+    const dir = sourceWith({ "ci/load/staging.js": "export default function () {}\n" }, null);
     const cluster = devCluster();
     cluster.k6 = { exitCode: 0, summary: summary(false) };
     const { session, call } = await start(cluster, dir);
@@ -274,9 +266,7 @@ describe("loadTest", () => {
   });
 
   it("fails when the script did not evaluate the configured thresholds (k6 exit 0 proves nothing then)", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "load-"));
-    mkdirSync(join(dir, "ci/load"), { recursive: true });
-    writeFileSync(join(dir, "ci/load/staging.js"), "export const options = { vus: 1 };\nexport default function () {}\n");
+    const dir = sourceWith({ "ci/load/staging.js": "export const options = { vus: 1 };\nexport default function () {}\n" }, null);
     const cluster = devCluster();
     const ignored = summary(false);
     delete (ignored.metrics.http_req_duration as { thresholds?: unknown }).thresholds;
@@ -334,9 +324,7 @@ describe("notify", () => {
 
 describe("release", () => {
   function source(changelog?: string): string {
-    const dir = mkdtempSync(join(tmpdir(), "release-"));
-    if (changelog !== undefined) writeFileSync(join(dir, "CHANGELOG.md"), changelog);
-    return dir;
+    return sourceWith(changelog === undefined ? {} : { "CHANGELOG.md": changelog }, null);
   }
 
   it("creates the release with the tag's CHANGELOG section, gh pinned, token as a secret variable", async () => {

@@ -1,11 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { mkdtempSync, writeFileSync, mkdirSync, cpSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES, TOOLS } from "../../.dagger/src/versions";
 import { canarySecret, describeChain, type ExecView } from "../support/recording-session";
-import { cobertura, failureOf, GOOD, healthyScript, startPerTest } from "../support/module";
+import { cobertura, failureOf, GOOD, healthyScript, sourceWithConfig, startPerTest } from "../support/module";
 import { cleanSecurityExec } from "../support/security-reports";
 
 /** Every gate `ci` runs, in its table order. */
@@ -288,11 +287,3 @@ describe("reports and uploadCoverage", () => {
     expect(session.execs).toEqual([]);
   });
 });
-
-function sourceWithConfig(config: unknown): string {
-  const dir = mkdtempSync(join(tmpdir(), "observatory-ci-src-"));
-  cpSync(GOOD, dir, { recursive: true });
-  mkdirSync(join(dir, "ci"), { recursive: true });
-  writeFileSync(join(dir, "ci", "pipeline.json"), JSON.stringify(config));
-  return dir;
-}

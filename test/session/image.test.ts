@@ -1,13 +1,11 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { readdirSync, readFileSync } from "node:fs";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES } from "../../.dagger/src/versions";
 import * as image from "../../.dagger/src/image";
 import { loadPipeline } from "../../.dagger/src/pipeline";
 import { canarySecret, describeChain, isRef, type ExecView, type Script, type Step } from "../support/recording-session";
-import { failureOf, GOOD, healthyScript, moduleRun, type ModuleRun } from "../support/module";
+import { failureOf, GOOD, healthyScript, sourceWithConfig, startPerTest, type ModuleRun } from "../support/module";
 import { CYCLONEDX_IMAGE, HEALTHY_LAYOUT, ociLayout, SPDX_IMAGE, TRIVY_IMAGE_CLEAN } from "../support/image-reports";
 
 const REPORTS = new URL("../fixtures/reports/", import.meta.url);
@@ -62,30 +60,12 @@ function imageScript(s: ImageScript = {}): Script {
 
 // ------------------------------------------------------------------ helpers
 
-let run: ModuleRun | undefined;
-const runs: ModuleRun[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  // stopping twice is harmless: a test may stop a session itself before starting the next
-  await Promise.all(runs.splice(0).map((r) => r.session.stop().catch(() => undefined)));
-  run = undefined;
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const startRun = startPerTest();
 
-async function start(script: Script = imageScript(), source = GOOD): Promise<ModuleRun> {
-  run = await moduleRun(script, source);
-  runs.push(run);
-  return run;
+function start(script: Script = imageScript(), source = GOOD): Promise<ModuleRun> {
+  return startRun(script, source);
 }
 
-function sourceWithConfig(config: unknown): string {
-  const dir = mkdtempSync(join(tmpdir(), "observatory-ci-image-"));
-  dirs.push(dir);
-  cpSync(GOOD, dir, { recursive: true });
-  mkdirSync(join(dir, "ci"), { recursive: true });
-  writeFileSync(join(dir, "ci", "pipeline.json"), JSON.stringify(config));
-  return dir;
-}
 
 /** Every dockerBuild step the module sent, deduplicated. */
 function dockerBuilds(r: ModuleRun): Record<string, unknown>[] {
@@ -310,8 +290,6 @@ describe("trivyImage", () => {
       const r = await start(imageScript({ trivy }));
       const err = await failureOf(r.call((ci) => ci.trivyImage()));
       expect(err.message).toMatch(expected);
-      await r.session.stop();
-      run = undefined;
     }
   });
 
@@ -353,8 +331,6 @@ describe("sbom", () => {
       const text = readFileSync(new URL(name, dir), "utf8");
       const r = await start(imageScript({ syft: text }));
       expect(await r.call(async (ci) => (await ci.sbom()).contents())).toBe(text);
-      await r.session.stop();
-      run = undefined;
     }
   });
 

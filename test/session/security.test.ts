@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES, TOOLS } from "../../.dagger/src/versions";
 import { DEFAULT_DENY_PATH, DEFAULT_DENY_TOML, GITLEAKS_LEAKS_EXIT_CODE } from "../../.dagger/src/security";
 import { canarySecret, describeChain, type ExecResult, type ExecView } from "../support/recording-session";
-import { failureOf, GOOD, healthyScript, startPerTest, type ModuleRun } from "../support/module";
+import { failureOf, GOOD, healthyScript, sourceWith, startPerTest, type ModuleRun } from "../support/module";
 import {
   AUDIT_FINDINGS,
   GITLEAKS_FINDINGS,
@@ -31,15 +31,6 @@ function only(execs: ExecView[]): ExecView {
   return execs[0];
 }
 
-function sourceWith(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), "observatory-ci-security-"));
-  cpSync(GOOD, dir, { recursive: true });
-  for (const [path, contents] of Object.entries(files)) {
-    mkdirSync(join(dir, path, ".."), { recursive: true });
-    writeFileSync(join(dir, path), contents);
-  }
-  return dir;
-}
 
 const withConfig = (security: unknown, more: Record<string, string> = {}) => sourceWith({ "ci/pipeline.json": JSON.stringify({ security }), ...more });
 

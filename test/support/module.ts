@@ -1,6 +1,9 @@
 /** Runs the module's functions against a recording session, the way the engine would call them. */
 import { fileURLToPath } from "node:url";
-import { afterEach } from "vitest";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { afterEach, onTestFinished } from "vitest";
 import { dag } from "@dagger.io/dagger";
 import { ObservatoryCi } from "../../.dagger/src/index";
 import { recordingSession, type RecordingSession, type Script, type ExecView } from "./recording-session";
@@ -77,6 +80,26 @@ export function startPerTest(): (...args: Parameters<typeof moduleRun>) => Promi
     runs.push(run);
     return run;
   };
+}
+
+/**
+ * A source directory for one test: a copy of `base` (the good fixture; `null` for an empty one)
+ * with `files` written over it. Removed when the test finishes.
+ */
+export function sourceWith(files: Record<string, string>, base: string | null = GOOD): string {
+  const dir = mkdtempSync(join(tmpdir(), "observatory-ci-source-"));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  if (base) cpSync(base, dir, { recursive: true });
+  for (const [path, contents] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), contents);
+  }
+  return dir;
+}
+
+/** The good fixture with `ci/pipeline.json` holding `config`. */
+export function sourceWithConfig(config: unknown): string {
+  return sourceWith({ "ci/pipeline.json": JSON.stringify(config) });
 }
 
 /** The error a call fails with (fails the test when the call succeeds). */
