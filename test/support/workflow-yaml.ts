@@ -106,7 +106,6 @@ export function parseWorkflowYaml(source: string, file = "<yaml>"): YamlMap {
     index++;
     const next = peek();
     if (!next || next.indent < ownerIndent || (next.indent === ownerIndent && !(sequenceMayShareIndent && next.text.startsWith("- ")))) return "";
-    if (next.indent === ownerIndent) return block(next.indent);
     return block(next.indent);
   }
 
