@@ -416,11 +416,11 @@ function clusterScript(options: ClusterScript = {}) {
         if (line.startsWith("kubectl get deployment")) return { stdout: deployment(e.args[3], namespace, IMAGE[env]) };
       }
       if (e.args[0] === "trivy" && e.args[1] === "image" && options.findings && line.includes(IMAGE.staging)) return { exitCode: 1 };
-      if (e.args[0] === "sh" && line.includes("/issues?labels=")) {
+      if (e.args[0] === "curl" && line.includes("/issues?labels=")) {
         return { stdout: JSON.stringify(options.openIssue ? [{ number: 99, pull_request: {} }, { number: options.openIssue }] : []) };
       }
-      if (e.args[0] === "sh" && line.includes("/comments")) return { stdout: JSON.stringify({ html_url: `https://github.com/o/r/issues/${options.openIssue}#c1` }) };
-      if (e.args[0] === "sh" && line.includes("-X POST")) return { stdout: JSON.stringify({ number: 123, html_url: "https://github.com/o/r/issues/123" }) };
+      if (e.args[0] === "curl" && line.includes("/comments")) return { stdout: JSON.stringify({ html_url: `https://github.com/o/r/issues/${options.openIssue}#c1` }) };
+      if (e.args[0] === "curl" && line.includes("-X POST")) return { stdout: JSON.stringify({ number: 123, html_url: "https://github.com/o/r/issues/123" }) };
       return undefined;
     },
     file: (path) => (path === "/reports/trivy-image-staging.json" && options.findings ? TRIVY_FINDINGS : undefined),
@@ -479,8 +479,9 @@ describe("scanDeployed", () => {
     expect(create.args[create.args.length - 1]).toBe("https://api.github.com/repos/llm-observatory/analytics-api/issues");
     for (const e of calls) {
       expect(e.image).toBe(IMAGES.curl);
-      expect(e.secretEnv.GITHUB_TOKEN).toBe("github-token");
-      expect(e.args[2]).toContain('"Authorization: Bearer $GITHUB_TOKEN"');
+      expect(e.secretFiles["/run/secrets/github-token"]).toBe("github-token");
+      expect(e.secretEnv).toEqual({});
+      expect(e.args).toContain("Authorization: Bearer {{github_token:trim}}");
     }
     const body = JSON.parse(String(create.chain.find((s) => s.field === "withNewFile")?.args.contents)) as { title: string; body: string; labels: string[] };
     expect(body.labels).toEqual(["security", "critical"]);
