@@ -37,6 +37,7 @@ import {
 } from "./lib/findings";
 import { ENVIRONMENTS, parseEnvironment, type Environment } from "./lib/deploy/environment";
 import { colouredName, liveColour } from "./lib/deploy/bluegreen";
+import { parseImageReference } from "./lib/image-ref";
 import { curlSecretArgs, kubectl, withCurlSecret } from "./deploy-support";
 
 /**
@@ -518,14 +519,29 @@ async function deployedImage(p: Pipeline, kubeconfig: Secret, environment: Envir
   return { environment, namespace: env.namespace, deployment, container: env.container, image: running };
 }
 
-export function trivyImageRun(p: Pipeline, image: string, reportPath: string, auth: { username?: string; password?: Secret }): Container {
-  let ctr = trivyBase(p);
-  if (auth.username && auth.password) {
-    ctr = ctr.withEnvVariable("TRIVY_USERNAME", auth.username).withSecretVariable("TRIVY_PASSWORD", auth.password);
+/**
+ * Registry credentials reach only the configured registry (`image.registry`). Trivy 0.57 sends
+ * TRIVY_USERNAME/TRIVY_PASSWORD to every registry it contacts, the vulnerability database's included
+ * (aquasecurity/trivy v0.57.1 pkg/remote/remote.go authOptions; pkg/oci/artifact.go uses the same
+ * options); a docker config.json keyed to one host is only read for that host (the DefaultKeychain that
+ * authOptions tries last). An image from another registry is scanned without credentials.
+ */
+function registryOf(reference: string): string | undefined {
+  try {
+    return parseImageReference(reference).registry;
+  } catch {
+    return undefined;
   }
+}
+
+export function trivyImageRun(p: Pipeline, target: string, reportPath: string, auth: { username?: string; password?: Secret }): Container {
+  const registry = p.config.image.registry;
+  const trivyArgs = ["image", "--image-src", "remote", ...trivyScanArgs(p, reportPath), target];
+  const authenticated = Boolean(auth.username && auth.password) && registryOf(target) === registry;
   // A new vulnerability can appear for an unchanged image: the daily scan always runs.
-  ctr = withRunNonce(ctr);
-  return runAllowingFailure(ctr, ["trivy", "image", "--image-src", "remote", ...trivyScanArgs(p, reportPath), image]);
+  if (!authenticated) return runAllowingFailure(withRunNonce(trivyBase(p)), ["trivy", ...trivyArgs]);
+  const ctr = withRunNonce(image.withDockerConfig(trivyBase(p), registry, auth.username, auth.password));
+  return runAllowingFailure(ctr, ["sh", "-euc", `${image.WRITE_DOCKER_CONFIG}\nexec trivy "$@"`, "trivy", ...trivyArgs]);
 }
 
 function validateScanDeployed(options: ScanDeployedOptions): Environment[] {
