@@ -36,6 +36,7 @@ import { parsePrometheusResponse, prometheusQueryRequest, renderQuery, singleVal
 import { releaseVersion } from "./lib/deploy/smoke";
 import {
   curlProbe,
+  curlSecretArgs,
   getObject,
   isoTime,
   kubectl,
@@ -47,8 +48,10 @@ import {
   runningDigest,
   sleep,
   smokeTest,
+  requireHttpsForToken,
   validateHttpUrl,
   waitRollout,
+  withCurlSecret,
   type KubeTarget,
   type Probe,
   type SmokeResult,
@@ -141,9 +144,7 @@ function proxyProbe(p: Pipeline, target: KubeTarget, serviceName: string, port: 
   };
 }
 
-const PROMETHEUS_CURL =
-  'if [ -n "${PROM_TOKEN:-}" ]; then exec curl -sS --fail-with-body --max-time 20 -H "Authorization: Bearer $PROM_TOKEN" "$1"; ' +
-  'else exec curl -sS --fail-with-body --max-time 20 "$1"; fi';
+const PROMETHEUS_TOKEN_SECRET = "prometheus-token";
 
 /** The health paths of a smoke configuration (staging's pre-check only asks whether it is healthy). */
 function healthPaths(paths: readonly string[]): string[] {
@@ -220,8 +221,9 @@ class ProductionRollout {
       text = out.stdout;
     } else {
       let ctr = withRunNonce(dag.container().from(this.p.config.images.curl));
-      if (this.options.prometheusToken) ctr = ctr.withSecretVariable("PROM_TOKEN", this.options.prometheusToken);
-      const out = await outcomeOf(runAllowingFailure(ctr, ["sh", "-c", PROMETHEUS_CURL, "prometheus-query", request.url]));
+      const token = this.options.prometheusToken ? curlSecretArgs(PROMETHEUS_TOKEN_SECRET, "header", "Authorization: Bearer {{secret}}") : [];
+      if (this.options.prometheusToken) ctr = withCurlSecret(ctr, PROMETHEUS_TOKEN_SECRET, this.options.prometheusToken);
+      const out = await outcomeOf(runAllowingFailure(ctr, ["curl", "-sS", "--fail-with-body", "--max-time", "20", ...token, request.url]));
       if (out.exitCode !== 0) return { value: null, error: `${name}: Prometheus unreachable (curl exit ${out.exitCode}): ${tail(out.stderr || out.stdout, 3)}` };
       text = out.stdout;
     }
@@ -446,6 +448,13 @@ export async function deployProduction(p: Pipeline, options: ProductionOptions):
   }
   if (options.prometheusToken && !url) {
     throw new ConfigError("deployProduction: --prometheus-token needs --prometheus-url (or environments.production.prometheus.url); the API server proxy uses the kubeconfig's credentials");
+  }
+  if (options.prometheusToken && url) {
+    try {
+      requireHttpsForToken(url, "deployProduction --prometheus-token with --prometheus-url (or environments.production.prometheus.url)");
+    } catch (e) {
+      throw new ConfigError(errorMessage(e));
+    }
   }
   const image = withTag(publishRepository(p, { githubRepository: options.githubRepository }), version);
   const endpoint: PrometheusEndpoint = { ...(url ? { url } : {}), service: cfg.prometheus.service, namespace: cfg.prometheus.namespace, port: cfg.prometheus.port };

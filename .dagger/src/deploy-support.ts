@@ -237,7 +237,43 @@ export function validateHttpUrl(url: string, what: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Secrets for curl
+
+/**
+ * A secret curl needs (a token, a webhook URL) goes in as a mounted file and is expanded by curl
+ * itself: `--variable name@file` reads it and `--expand-<option>` inserts `{{name:trim}}` (curl 8.3.0+,
+ * docs/cmdline-opts/variable.md; the pinned curl is 8.11.0). Neither argv nor the environment holds
+ * it, and no shell is involved. The file belongs to the image's unprivileged curl_user.
+ */
+export function withCurlSecret(ctr: Container, name: string, secret: Secret): Container {
+  return ctr.withMountedSecret(`/run/secrets/${name}`, secret, { owner: "curl_user" });
+}
+
+/** curl arguments that set `option` to `template`, where `{{secret}}` is the mounted secret `name`. */
+export function curlSecretArgs(name: string, option: "url" | "header", template: string): string[] {
+  const variable = name.replace(/-/g, "_");
+  return ["--variable", `${variable}@/run/secrets/${name}`, `--expand-${option}`, template.replace("{{secret}}", `{{${variable}:trim}}`)];
+}
+
+/** A bearer token only over https: refuses before any container (function, flag, URL without credentials). */
+export function requireHttpsForToken(url: string, where: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return;
+  }
+  if (parsed.protocol !== "https:") {
+    parsed.username = "";
+    parsed.password = "";
+    throw new Error(`${where}: a bearer token is only sent over https, got ${parsed.protocol}//${parsed.host}${parsed.pathname} (use an https URL, or no token)`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Slack
+
+export const SLACK_WEBHOOK_SECRET = "slack-webhook";
 
 const SLACK_STATUSES: readonly DeploymentStatus[] = ["started", "success", "failure", "rollback"];
 
@@ -247,20 +283,16 @@ export function parseSlackStatus(status: string): DeploymentStatus {
   return found;
 }
 
-/**
- * Posts the message to the incoming webhook. The JSON is built in TypeScript and written as a file;
- * the webhook URL is a secret variable only the shell expands (single-quoted script, no interpolation).
- */
+/** Posts the message to the incoming webhook. The JSON is built in TypeScript and written as a file; curl reads the URL from the mounted secret. */
 export async function sendSlack(p: Pipeline, webhook: Secret, input: SlackMessageInput): Promise<string> {
   const payload = JSON.stringify(slackMessage(input));
-  const ctr = dag
-    .container()
-    .from(p.config.images.curl)
-    .withNewFile("/payload.json", payload)
-    .withSecretVariable("SLACK_WEBHOOK_URL", webhook);
-  const script =
-    'curl -sS --fail-with-body --max-time 20 --retry 3 --retry-all-errors -H "Content-Type: application/json" --data @/payload.json "$SLACK_WEBHOOK_URL"';
-  const { exitCode, stdout, stderr } = await outcomeOf(runAllowingFailure(withRunNonce(ctr), ["sh", "-c", script]));
+  const ctr = withCurlSecret(dag.container().from(p.config.images.curl).withNewFile("/payload.json", payload), SLACK_WEBHOOK_SECRET, webhook);
+  const args = [
+    "curl", "-sS", "--fail-with-body", "--max-time", "20", "--retry", "3", "--retry-all-errors",
+    "-H", "Content-Type: application/json", "--data", "@/payload.json",
+    ...curlSecretArgs(SLACK_WEBHOOK_SECRET, "url", "{{secret}}"),
+  ];
+  const { exitCode, stdout, stderr } = await outcomeOf(runAllowingFailure(withRunNonce(ctr), args));
   if (exitCode !== 0) {
     throw new Error(`notify: Slack webhook call failed (curl exit ${exitCode}): ${tail(stderr || stdout, 5)}`);
   }

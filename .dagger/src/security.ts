@@ -37,7 +37,8 @@ import {
 } from "./lib/findings";
 import { ENVIRONMENTS, parseEnvironment, type Environment } from "./lib/deploy/environment";
 import { colouredName, liveColour } from "./lib/deploy/bluegreen";
-import { kubectl } from "./deploy-support";
+import { parseImageReference } from "./lib/image-ref";
+import { curlSecretArgs, kubectl, withCurlSecret } from "./deploy-support";
 
 /**
  * The RustSec database's cache volume. cargo-audit's default is $CARGO_HOME/advisory-db, but rustsec
@@ -518,14 +519,29 @@ async function deployedImage(p: Pipeline, kubeconfig: Secret, environment: Envir
   return { environment, namespace: env.namespace, deployment, container: env.container, image: running };
 }
 
-export function trivyImageRun(p: Pipeline, image: string, reportPath: string, auth: { username?: string; password?: Secret }): Container {
-  let ctr = trivyBase(p);
-  if (auth.username && auth.password) {
-    ctr = ctr.withEnvVariable("TRIVY_USERNAME", auth.username).withSecretVariable("TRIVY_PASSWORD", auth.password);
+/**
+ * Registry credentials reach only the configured registry (`image.registry`). Trivy 0.57 sends
+ * TRIVY_USERNAME/TRIVY_PASSWORD to every registry it contacts, the vulnerability database's included
+ * (aquasecurity/trivy v0.57.1 pkg/remote/remote.go authOptions; pkg/oci/artifact.go uses the same
+ * options); a docker config.json keyed to one host is only read for that host (the DefaultKeychain that
+ * authOptions tries last). An image from another registry is scanned without credentials.
+ */
+function registryOf(reference: string): string | undefined {
+  try {
+    return parseImageReference(reference).registry;
+  } catch {
+    return undefined;
   }
+}
+
+export function trivyImageRun(p: Pipeline, target: string, reportPath: string, auth: { username?: string; password?: Secret }): Container {
+  const registry = p.config.image.registry;
+  const trivyArgs = ["image", "--image-src", "remote", ...trivyScanArgs(p, reportPath), target];
+  const authenticated = Boolean(auth.username && auth.password) && registryOf(target) === registry;
   // A new vulnerability can appear for an unchanged image: the daily scan always runs.
-  ctr = withRunNonce(ctr);
-  return runAllowingFailure(ctr, ["trivy", "image", "--image-src", "remote", ...trivyScanArgs(p, reportPath), image]);
+  if (!authenticated) return runAllowingFailure(withRunNonce(trivyBase(p)), ["trivy", ...trivyArgs]);
+  const ctr = withRunNonce(image.withDockerConfig(trivyBase(p), registry, auth.username, auth.password));
+  return runAllowingFailure(ctr, ["sh", "-euc", `${image.WRITE_DOCKER_CONFIG}\nexec trivy "$@"`, "trivy", ...trivyArgs]);
 }
 
 function validateScanDeployed(options: ScanDeployedOptions): Environment[] {
@@ -572,18 +588,22 @@ function renderDailyReport(sections: ScanSection[], day: string): string {
 
 const ISSUE_TITLE = "Security scan: vulnerabilities in deployed images or dependencies";
 
+const GITHUB_TOKEN_SECRET = "github-token";
+
 function githubCurl(p: Pipeline, token: Secret): Container {
-  const ctr = dag.container().from(p.config.images.curl).withSecretVariable("GITHUB_TOKEN", token);
-  return withRunNonce(ctr);
+  return withRunNonce(withCurlSecret(dag.container().from(p.config.images.curl), GITHUB_TOKEN_SECRET, token));
 }
 
-/** The token stays in the env: the single-quoted script makes the shell, not the module, expand it. */
-const CURL_GITHUB =
-  'curl --fail-with-body --silent --show-error -H "Authorization: Bearer $GITHUB_TOKEN" ' +
-  '-H "Accept: application/vnd.github+json" -H "X-GitHub-Api-Version: 2022-11-28"';
+/** curl reads the token from its mounted secret file (deploy-support.ts withCurlSecret): it never is an argument. */
+const CURL_GITHUB = [
+  "curl", "--fail-with-body", "--silent", "--show-error",
+  ...curlSecretArgs(GITHUB_TOKEN_SECRET, "header", "Authorization: Bearer {{secret}}"),
+  "-H", "Accept: application/vnd.github+json", "-H", "X-GitHub-Api-Version: 2022-11-28",
+];
+const POST_JSON = ["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", "@/tmp/github-body.json"];
 
-async function githubRequest(ctr: Container, script: string, url: string, what: string): Promise<unknown> {
-  const outcome = await outcomeOf(runAllowingFailure(ctr, ["sh", "-c", script, "sh", url]));
+async function githubRequest(ctr: Container, curlArgs: string[], url: string, what: string): Promise<unknown> {
+  const outcome = await outcomeOf(runAllowingFailure(ctr, [...curlArgs, url]));
   if (outcome.exitCode !== 0) {
     throw new Error(`scanDeployed: GitHub API ${what} failed (curl exit ${outcome.exitCode}): ${tail((outcome.stdout + "\n" + outcome.stderr).trim(), 10)}`);
   }
@@ -598,11 +618,11 @@ async function githubRequest(ctr: Container, script: string, url: string, what: 
 async function reportToGitHub(p: Pipeline, token: Secret, repository: string, report: string): Promise<string> {
   const ctr = githubCurl(p, token);
   const repoUrl = `${GITHUB_API}/repos/${repository}`;
-  const open = await githubRequest(ctr, `${CURL_GITHUB} "$1"`, `${repoUrl}/issues?labels=${ISSUE_LABELS.join(",")}&state=open&per_page=100`, "listing open security issues");
+  const open = await githubRequest(ctr, CURL_GITHUB, `${repoUrl}/issues?labels=${ISSUE_LABELS.join(",")}&state=open&per_page=100`, "listing open security issues");
   const existing = Array.isArray(open)
     ? (open as Array<{ number?: unknown; pull_request?: unknown }>).find((i) => typeof i.number === "number" && i.pull_request === undefined)
     : undefined;
-  const post = `${CURL_GITHUB} -X POST -H "Content-Type: application/json" --data-binary @/tmp/github-body.json "$1"`;
+  const post = [...CURL_GITHUB, ...POST_JSON];
   if (existing) {
     const bodyCtr = ctr.withNewFile("/tmp/github-body.json", JSON.stringify({ body: report }));
     const answer = (await githubRequest(bodyCtr, post, `${repoUrl}/issues/${existing.number}/comments`, `commenting on issue #${existing.number}`)) as { html_url?: string };

@@ -91,7 +91,7 @@ export class FakeCluster {
   commands: string[][] = [];
   /** Every request the public endpoint / Prometheus / Slack / registry received. */
   curls: string[] = [];
-  slack: { payload: Json; secretEnv: Record<string, string> }[] = [];
+  slack: { payload: Json; secretFiles: Record<string, string> }[] = [];
   history = new Map<string, string[]>();
   /** Images whose rollout never completes. */
   failingImages = new Set<string>();
@@ -171,22 +171,22 @@ export class FakeCluster {
   private answer(view: ExecView): ExecResult | undefined {
     const [tool] = view.args;
     if (tool === "kubectl") return this.kubectl(view);
+    if (tool === "curl" && view.secretFiles["/run/secrets/slack-webhook"]) {
+      const payload = newFile(view.chain, "/payload.json");
+      this.slack.push({ payload: JSON.parse(payload ?? "null"), secretFiles: view.secretFiles });
+      return { stdout: "ok" };
+    }
+    if (tool === "curl" && view.args[view.args.length - 1].includes("/api/v1/query?")) {
+      const url = new URL(view.args[view.args.length - 1]);
+      this.curls.push(url.href);
+      return this.promAnswer(url.searchParams.get("query") ?? "");
+    }
     if (tool === "curl") {
       const url = view.args[view.args.length - 1];
       this.curls.push(url);
       const r = this.http(url);
       if ("status" in r && typeof r.status === "number") return { stdout: `${r.body}\n${r.status}` };
       return r as ExecResult;
-    }
-    if (tool === "sh" && view.args[3] === "prometheus-query") {
-      const url = new URL(view.args[4]);
-      this.curls.push(view.args[4]);
-      return this.promAnswer(url.searchParams.get("query") ?? "");
-    }
-    if (tool === "sh" && view.secretEnv.SLACK_WEBHOOK_URL) {
-      const payload = newFile(view.chain, "/payload.json");
-      this.slack.push({ payload: JSON.parse(payload ?? "null"), secretEnv: view.secretEnv });
-      return { stdout: "ok" };
     }
     if (tool === "/busybox/sh") {
       return this.imageExists ? { stdout: `${DIGEST}\n` } : { exitCode: 1, stderr: "Error: fetching manifest: GET https://ghcr.io/v2/acme/manifests/1.4.0: MANIFEST_UNKNOWN: manifest unknown" };

@@ -178,11 +178,12 @@ describe("deployProduction", () => {
     expect(cluster.mutations().slice(-2)).toEqual(["delete ingress analytics-api-canary --ignore-not-found", "scale deployment/analytics-api-green --replicas=0"]);
     expectConsistentEnd(cluster, "blue", LIVE);
 
-    const query = session.execsMatching("prometheus-query")[0];
+    const query = session.execsMatching("curl", "/api/v1/query?")[0];
     expect(query.image).toBe(IMAGES.curl);
-    expect(query.secretEnv.PROM_TOKEN).toBe("prometheus-token");
-    expect(query.args[2]).toContain('-H "Authorization: Bearer $PROM_TOKEN"');
-    expect(query.args[4]).toMatch(/^https:\/\/prometheus\.example\/api\/v1\/query\?query=/);
+    expect(query.secretFiles["/run/secrets/prometheus-token"]).toBe("prometheus-token");
+    expect(query.secretEnv).toEqual({});
+    expect(query.args).toContain("Authorization: Bearer {{prometheus_token:trim}}");
+    expect(query.args[query.args.length - 1]).toMatch(/^https:\/\/prometheus\.example\/api\/v1\/query\?query=/);
     expect(session.secretLeaks([err.message])).toEqual([]);
   });
 
@@ -279,6 +280,19 @@ describe("deployProduction", () => {
     const err = await failureOf(call((ci) => ci.deployProduction("1.4", dag.setSecret("kubeconfig", canarySecret("k")), undefined, undefined, "acme/observatory")));
     expect(err.message).toContain("is not vX.Y.Z");
     expect(session.execs).toEqual([]);
+  });
+
+  it("refuses to send the Prometheus bearer token over plain http, before any exec", async () => {
+    const cluster = productionCluster();
+    const { session, call } = await start(cluster);
+    const err = await failureOf(call((ci) => deployProduction(ci, { prometheusUrl: "http://prometheus.example:9090/prom", token: true })));
+    expect(err.message).toContain("deployProduction --prometheus-token with --prometheus-url");
+    expect(err.message).toContain("a bearer token is only sent over https, got http://prometheus.example:9090/prom");
+    expect(session.execs).toEqual([]);
+    // without a token, plain http stays allowed (a Prometheus inside a trusted network)
+    const { session: plain, call: callPlain } = await start(productionCluster());
+    await callPlain((ci) => deployProduction(ci, { prometheusUrl: "http://prometheus.example:9090" }));
+    expect(plain.execs.length).toBeGreaterThan(0);
   });
 });
 

@@ -298,15 +298,17 @@ describe("rollback (dev, staging)", () => {
 });
 
 describe("notify", () => {
-  it("posts the payload built in TypeScript to the webhook read from a secret variable", async () => {
+  it("posts the payload built in TypeScript to the webhook curl reads from a mounted secret file", async () => {
     const cluster = devCluster();
     const { session, call } = await start(cluster);
     const out = await call((ci) => ci.notify(secrets().slack, "failure", "staging", "v1.4.0", RUN_URL, 'k6 p95 > 500ms & "quotes"'));
     expect(out).toBe("sent failure for staging v1.4.0");
-    const e = session.exec("sh", "-c", "SLACK_WEBHOOK_URL");
+    const e = session.exec("curl", "slack_webhook@/run/secrets/slack-webhook");
     expect(e.image).toBe(IMAGES.curl);
-    expect(e.secretEnv.SLACK_WEBHOOK_URL).toBe("slack-webhook");
-    expect(e.args[2]).toContain('--data @/payload.json "$SLACK_WEBHOOK_URL"');
+    // curl reads the URL from the mounted secret file: no shell, nothing secret in argv or the environment
+    expect(e.secretFiles["/run/secrets/slack-webhook"]).toBe("slack-webhook");
+    expect(e.secretEnv).toEqual({});
+    expect(e.args.slice(-5)).toEqual(["@/payload.json", "--variable", "slack_webhook@/run/secrets/slack-webhook", "--expand-url", "{{slack_webhook:trim}}"]);
     const payload = JSON.parse(newFile(e.chain, "/payload.json")!);
     expect(payload.text).toContain("analytics-api v1.4.0 failed to deploy to staging");
     expect(JSON.stringify(payload)).toContain(`<${RUN_URL}|View the pipeline run>`);

@@ -416,11 +416,11 @@ function clusterScript(options: ClusterScript = {}) {
         if (line.startsWith("kubectl get deployment")) return { stdout: deployment(e.args[3], namespace, IMAGE[env]) };
       }
       if (e.args[0] === "trivy" && e.args[1] === "image" && options.findings && line.includes(IMAGE.staging)) return { exitCode: 1 };
-      if (e.args[0] === "sh" && line.includes("/issues?labels=")) {
+      if (e.args[0] === "curl" && line.includes("/issues?labels=")) {
         return { stdout: JSON.stringify(options.openIssue ? [{ number: 99, pull_request: {} }, { number: options.openIssue }] : []) };
       }
-      if (e.args[0] === "sh" && line.includes("/comments")) return { stdout: JSON.stringify({ html_url: `https://github.com/o/r/issues/${options.openIssue}#c1` }) };
-      if (e.args[0] === "sh" && line.includes("-X POST")) return { stdout: JSON.stringify({ number: 123, html_url: "https://github.com/o/r/issues/123" }) };
+      if (e.args[0] === "curl" && line.includes("/comments")) return { stdout: JSON.stringify({ html_url: `https://github.com/o/r/issues/${options.openIssue}#c1` }) };
+      if (e.args[0] === "curl" && line.includes("-X POST")) return { stdout: JSON.stringify({ number: 123, html_url: "https://github.com/o/r/issues/123" }) };
       return undefined;
     },
     file: (path) => (path === "/reports/trivy-image-staging.json" && options.findings ? TRIVY_FINDINGS : undefined),
@@ -479,8 +479,9 @@ describe("scanDeployed", () => {
     expect(create.args[create.args.length - 1]).toBe("https://api.github.com/repos/llm-observatory/analytics-api/issues");
     for (const e of calls) {
       expect(e.image).toBe(IMAGES.curl);
-      expect(e.secretEnv.GITHUB_TOKEN).toBe("github-token");
-      expect(e.args[2]).toContain('"Authorization: Bearer $GITHUB_TOKEN"');
+      expect(e.secretFiles["/run/secrets/github-token"]).toBe("github-token");
+      expect(e.secretEnv).toEqual({});
+      expect(e.args).toContain("Authorization: Bearer {{github_token:trim}}");
     }
     const body = JSON.parse(String(create.chain.find((s) => s.field === "withNewFile")?.args.contents)) as { title: string; body: string; labels: string[] };
     expect(body.labels).toEqual(["security", "critical"]);
@@ -516,10 +517,35 @@ describe("scanDeployed", () => {
     const r = await start(clusterScript());
     await r.call((ci) => ci.scanDeployed(dag.setSecret("kubeconfig", canarySecret("kubeconfig")), undefined, undefined, ["production"], "bot", dag.setSecret("registry-password", password)));
     const trivy = r.session.exec("trivy", "image");
-    expect(trivy.env.TRIVY_USERNAME).toBe("bot");
-    expect(trivy.secretEnv.TRIVY_PASSWORD).toBe("registry-password");
+    // a docker config keyed to the configured registry only, written on a tmpfs from the secret variable;
+    // never TRIVY_USERNAME/TRIVY_PASSWORD, which Trivy sends to every registry (the database's too)
+    expect(trivy.args.slice(0, 2)).toEqual(["sh", "-euc"]);
+    expect(trivy.args[2]).toContain('exec trivy "$@"');
+    expect(trivy.args.slice(3, 6)).toEqual(["trivy", "image", "--image-src"]);
+    expect(trivy.env).toMatchObject({ REGISTRY_KEY: "ghcr.io", REGISTRY_USERNAME: "bot", DOCKER_CONFIG: "/run/observatory-ci/docker" });
+    expect(trivy.secretEnv).toEqual({ REGISTRY_PASSWORD: "registry-password" });
+    expect(trivy.env.TRIVY_USERNAME).toBeUndefined();
     expect(r.session.execsMatching("kubectl", "llm-observatory-dev")).toEqual([]);
     expect(r.session.secretLeaks()).toEqual([]);
+  });
+
+  it("scans an image from another registry than image.registry without the registry credentials", async () => {
+    const foreign = "docker.io/someone/analytics-api:1.0.0";
+    const r = await start(
+      healthyScript({
+        exec: (e) =>
+          e.args[0] === "kubectl" && e.args.join(" ").startsWith("kubectl get deployment")
+            ? { stdout: deployment(e.args[3], "llm-observatory-dev", foreign) }
+            : clusterScript().exec!(e),
+      }),
+    );
+    await r.call((ci) => ci.scanDeployed(dag.setSecret("kubeconfig", canarySecret("kubeconfig")), undefined, undefined, ["dev"], "bot", dag.setSecret("registry-password", canarySecret("registry"))));
+    const trivy = r.session.exec("trivy", "image");
+    expect(trivy.args[0]).toBe("trivy");
+    expect(trivy.args[trivy.args.length - 1]).toBe(foreign);
+    expect(trivy.secretEnv).toEqual({});
+    expect(trivy.secretFiles).toEqual({});
+    expect(Object.keys(trivy.env)).not.toContain("REGISTRY_USERNAME");
   });
 
   it("validates its arguments before any container", async () => {

@@ -4,6 +4,9 @@
  */
 export interface LeakChecked {
   secretLeaks(): string[];
+  /** What the argv check reads (secret-argv.ts): the execs that ran and the secrets created (name -> plaintext). */
+  readonly execs: { args: string[]; secretEnv: Record<string, string> }[];
+  readonly secrets: Map<string, string>;
 }
 
 const started: LeakChecked[] = [];

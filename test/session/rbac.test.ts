@@ -1,0 +1,197 @@
+/**
+ * ci/k8s/rbac against what the module really runs: the deployment, rollback and daily-scan plans are
+ * recorded on the fake cluster, every kubectl command is turned into the API requests kubectl 1.31
+ * makes (test/support/kubectl-rbac.ts), and (a) each request is allowed by the Role of its namespace,
+ * (b) each thing a Role grants is used by some request, (c) nothing is a wildcard or cluster-scoped.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { dag } from "@dagger.io/dagger";
+import { Environment } from "../../.dagger/src/lib/deploy/environment";
+import { environmentsConfigSchema } from "../../.dagger/src/lib/config/environments";
+import { MANIFEST_PATH, setClockForTests } from "../../.dagger/src/deploy-support";
+import { canarySecret, type ExecView, type Script } from "../support/recording-session";
+import { GOOD, failureOf, healthyScript, startPerTest } from "../support/module";
+import {
+  RBAC_ENVIRONMENTS,
+  allowedBy,
+  describeRequest,
+  grants,
+  kubectlRequests,
+  pipelineRoles,
+  renderKustomization,
+  type ApiRequest,
+} from "../support/kubectl-rbac";
+import { FakeClock, FakeCluster, newFile, promVector, REPO } from "./deploy-fake-cluster";
+
+const startRun = startPerTest();
+beforeEach(() => {
+  new FakeClock().install();
+});
+afterEach(() => {
+  setClockForTests();
+});
+
+const config = environmentsConfigSchema.parse({});
+const kubeconfig = () => dag.setSecret("kubeconfig", canarySecret("kubeconfig"));
+
+/** The fake cluster for kubectl and the endpoints, the healthy scanners for everything else (scanDeployed). */
+function scriptOf(cluster: FakeCluster): Script {
+  const clusterScript = cluster.script();
+  const scanners = healthyScript();
+  return {
+    exec: (e) => (["trivy", "cargo"].some((tool) => e.args.includes(tool)) ? scanners.exec!(e) : clusterScript.exec!(e)),
+    file: (path, exec, chain) => clusterScript.file!(path, exec, chain) ?? scanners.file!(path, exec, chain),
+  };
+}
+
+function requestsOf(execs: ExecView[]): { command: string; requests: ApiRequest[] }[] {
+  return execs
+    .filter((e) => e.args[0] === "kubectl")
+    .map((e) => {
+      const manifest = e.args.includes(MANIFEST_PATH) ? JSON.parse(newFile(e.chain, MANIFEST_PATH) ?? "null") : undefined;
+      return { command: e.args.join(" "), requests: kubectlRequests(e.args, manifest) };
+    });
+}
+
+function rollingCluster(environment: "dev" | "staging"): FakeCluster {
+  const cluster = new FakeCluster({ namespace: config[environment].namespace });
+  cluster.addDeployment(config[environment].deployment, `${REPO}:main-0a0b0c0`, 1);
+  return cluster;
+}
+
+function productionCluster(): FakeCluster {
+  const cluster = new FakeCluster({ namespace: config.production.namespace });
+  cluster.addDeployment("analytics-api-blue", `${REPO}:1.3.0`, 3, { color: "blue" });
+  cluster.addDeployment("analytics-api-green", `${REPO}:1.3.0`, 0, { color: "green" });
+  cluster.addService("analytics-api", { color: "blue" });
+  cluster.addService("analytics-api-blue", { color: "blue" });
+  cluster.addService("analytics-api-green", { color: "green" });
+  cluster.addIngress("analytics-api", "analytics.llm-observatory.example");
+  cluster.prometheus = (query) => promVector(query.includes("histogram_quantile") ? "0.21" : "0");
+  return cluster;
+}
+
+/** Every plan that talks to a cluster, recorded: deploy, its undo, rollback, deployProduction (both colours, a failed canary, a failed rollout), production rollback, scanDeployed. */
+async function recordPlans(): Promise<{ command: string; requests: ApiRequest[] }[]> {
+  const execs: ExecView[] = [];
+  for (const environment of ["dev", "staging"] as const) {
+    const cluster = rollingCluster(environment);
+    const { call, session } = await startRun(scriptOf(cluster), GOOD);
+    await call((ci) => ci.deploy(environment as Environment, kubeconfig(), `${REPO}:main-1a2b3c4`));
+    cluster.failingImages.add(`${REPO}:main-2b3c4d5`);
+    await failureOf(call((ci) => ci.deploy(environment as Environment, kubeconfig(), `${REPO}:main-2b3c4d5`)));
+    await call((ci) => ci.rollback(environment as Environment, kubeconfig(), "recorded for RBAC"));
+    execs.push(...session.execs);
+  }
+  {
+    const cluster = productionCluster();
+    const { call, session } = await startRun(scriptOf(cluster), GOOD);
+    await call((ci) => ci.deployProduction("v1.4.0", kubeconfig(), undefined, undefined, "acme/observatory"));
+    await call((ci) => ci.deployProduction("v1.5.0", kubeconfig(), undefined, undefined, "acme/observatory"));
+    await call((ci) => ci.rollback(Environment.Production, kubeconfig(), "recorded for RBAC"));
+    cluster.prometheus = () => promVector("0.5");
+    await failureOf(call((ci) => ci.deployProduction("v1.6.0", kubeconfig(), undefined, undefined, "acme/observatory")));
+    cluster.failingImages.add(`${REPO}:1.7.0`);
+    await failureOf(call((ci) => ci.deployProduction("v1.7.0", kubeconfig(), undefined, undefined, "acme/observatory")));
+    execs.push(...session.execs);
+  }
+  {
+    // the rollback that interrupts a canary: the canary Ingress exists, green runs the candidate
+    const cluster = productionCluster();
+    cluster.addDeployment("analytics-api-green", `${REPO}:1.4.0`, 3, { color: "green" });
+    cluster.put({
+      apiVersion: "networking.k8s.io/v1",
+      kind: "Ingress",
+      metadata: { name: "analytics-api-canary", annotations: { "nginx.ingress.kubernetes.io/canary": "true" } },
+      spec: { rules: [{ host: "a", http: { paths: [{ path: "/", backend: { service: { name: "analytics-api-green", port: { number: 80 } } } }] } }] },
+    });
+    const { call, session } = await startRun(scriptOf(cluster), GOOD);
+    await call((ci) => ci.rollback(Environment.Production, kubeconfig(), "recorded for RBAC"));
+    execs.push(...session.execs);
+  }
+  {
+    // scanDeployed reads every environment; one fake cluster holds the objects of all three
+    const cluster = productionCluster();
+    cluster.addDeployment("analytics-api", `${REPO}:main-1a2b3c4`, 1);
+    const { call, session } = await startRun(scriptOf(cluster), GOOD);
+    await call((ci) => ci.scanDeployed(kubeconfig()));
+    execs.push(...session.execs);
+  }
+  return requestsOf(execs);
+}
+
+describe("ci/k8s/rbac: the pipeline identities' Roles", () => {
+  it("renders, per environment, a ServiceAccount, Roles and RoleBindings only: namespaced, no wildcard", () => {
+    for (const environment of RBAC_ENVIRONMENTS) {
+      const objects = renderKustomization(`ci/k8s/rbac/${environment}`);
+      const namespace = config[environment].namespace;
+      expect(new Set(objects.map((o) => o.kind)), environment).toEqual(new Set(["ServiceAccount", "Role", "RoleBinding"]));
+      const [account] = objects.filter((o) => o.kind === "ServiceAccount");
+      expect(account.metadata, environment).toMatchObject({ name: "observatory-ci-deployer", namespace });
+      const roles = new Map(objects.filter((o) => o.kind === "Role").map((o) => [`${o.metadata.namespace}/${o.metadata.name}`, o]));
+      for (const binding of objects.filter((o) => o.kind === "RoleBinding")) {
+        expect(binding.roleRef, environment).toMatchObject({ apiGroup: "rbac.authorization.k8s.io", kind: "Role" });
+        expect(roles.has(`${binding.metadata.namespace}/${binding.roleRef.name}`), `${environment}: ${binding.metadata.name}`).toBe(true);
+        expect(binding.subjects, environment).toEqual([{ kind: "ServiceAccount", name: "observatory-ci-deployer", namespace }]);
+      }
+      for (const role of roles.values()) {
+        expect(role.metadata.namespace === namespace || (environment === "production" && role.metadata.namespace === config.production.prometheus.namespace)).toBe(true);
+        for (const rule of role.rules) {
+          for (const field of ["apiGroups", "resources", "verbs", "resourceNames"]) {
+            expect(rule[field] ?? [], `${environment} ${role.metadata.name} ${field}`).not.toContain("*");
+          }
+          expect(rule.nonResourceURLs, `${environment} ${role.metadata.name}`).toBeUndefined();
+          for (const verb of ["escalate", "bind", "impersonate", "deletecollection"]) expect(rule.verbs).not.toContain(verb);
+        }
+      }
+    }
+  });
+
+  it("(a) allows every API request of every recorded plan, (b) grants nothing the plans do not use", async () => {
+    const plans = await recordPlans();
+    const roles = pipelineRoles();
+    const denied = plans.flatMap(({ command, requests }) =>
+      requests.filter((request) => !allowedBy(roles, request)).map((request) => `${describeRequest(request)} (kubectl ${command})`),
+    );
+    expect(denied).toEqual([]);
+
+    const used = plans.flatMap((plan) => plan.requests);
+    const unused = roles.flatMap((role) =>
+      grants(role)
+        .filter(({ request }) => !used.some((u) => JSON.stringify(u) === JSON.stringify(request)))
+        .map(({ request }) => `${role.namespace}/${role.name}: ${describeRequest(request)}`),
+    );
+    expect(unused).toEqual([]);
+
+    // the plans reach every environment, and Prometheus through the API server proxy
+    const namespaces = new Set(used.map((r) => r.namespace));
+    for (const environment of RBAC_ENVIRONMENTS) expect(namespaces).toContain(config[environment].namespace);
+    expect(used).toContainEqual({ namespace: "monitoring", group: "", resource: "services/proxy", verb: "get", name: "http:prometheus-server:80" });
+  });
+
+  it("maps each kubectl command to the requests kubectl 1.31 makes", () => {
+    const ns = ["-n", "llm-observatory"];
+    const names = (argv: string[], manifest?: object) => kubectlRequests(argv, manifest).map(describeRequest);
+    expect(names(["kubectl", ...ns, "rollout", "undo", "deployment/analytics-api"])).toEqual([
+      "get apps/deployments analytics-api in llm-observatory",
+      "patch apps/deployments analytics-api in llm-observatory",
+      "list apps/replicasets in llm-observatory",
+    ]);
+    expect(names(["kubectl", ...ns, "scale", "deployment/analytics-api-blue", "--replicas=0"])).toEqual([
+      "get apps/deployments analytics-api-blue in llm-observatory",
+      "patch apps/deployments/scale analytics-api-blue in llm-observatory",
+    ]);
+    expect(names(["kubectl", "get", "deployment", "analytics-api", "-n", "llm-observatory-dev", "-o", "json"])).toEqual([
+      "get apps/deployments analytics-api in llm-observatory-dev",
+    ]);
+    expect(names(["kubectl", "get", "--raw", "/api/v1/namespaces/monitoring/services/http:prometheus-server:80/proxy/api/v1/query?query=up"])).toEqual([
+      "get services/proxy http:prometheus-server:80 in monitoring",
+    ]);
+    expect(names(["kubectl", ...ns, "apply", "-f", MANIFEST_PATH], { kind: "Ingress", metadata: { name: "analytics-api-canary" } })).toEqual([
+      "get networking.k8s.io/ingresses analytics-api-canary in llm-observatory",
+      "patch networking.k8s.io/ingresses analytics-api-canary in llm-observatory",
+      "create networking.k8s.io/ingresses in llm-observatory",
+    ]);
+    expect(() => kubectlRequests(["kubectl", ...ns, "exec", "pod/x", "--", "sh"])).toThrow(/unmapped command/);
+  });
+});
