@@ -224,17 +224,7 @@ export async function smokeTest(probe: Probe, paths: readonly string[], deadline
   }
 }
 
-export function validateHttpUrl(url: string, what: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new Error(`${what} ${JSON.stringify(url)} is not a URL: expected http(s)://host[/path]`);
-  }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error(`${what} must be http(s), got ${parsed.protocol}`);
-  if (parsed.username || parsed.password) throw new Error(`${what} must not carry credentials`);
-  return url.replace(/\/+$/, "");
-}
+export { validateHttpUrl } from "./lib/deploy/http-url";
 
 // ---------------------------------------------------------------------------------------------
 // Slack

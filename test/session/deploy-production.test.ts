@@ -78,6 +78,13 @@ function deployProduction(ci: Parameters<Parameters<ModuleRun["call"]>[0]>[0], e
   );
 }
 
+/** The record a failed deployProduction carries on its last line. */
+function recordOf(err: Error): any {
+  const line = err.message.split("\n").find((l) => l.startsWith("Record: "));
+  if (!line) throw new Error(`no record in: ${err.message}`);
+  return JSON.parse(line.slice("Record: ".length));
+}
+
 function expectConsistentEnd(cluster: FakeCluster, live: "blue" | "green", liveImage: string) {
   expect(cluster.get("service", "analytics-api").spec.selector.color).toBe(live);
   expect(cluster.get("ingress", "analytics-api-canary")).toBeUndefined();
@@ -158,10 +165,16 @@ describe("deployProduction", () => {
     expect(mutations.some((m) => m.startsWith("patch service"))).toBe(false);
     expect(mutations.some((m) => m.includes("analytics-api-blue"))).toBe(false);
     expectConsistentEnd(cluster, "blue", LIVE);
-    expect(err.message).toContain("canary analysis failed, rolled back automatically (the live colour blue was left untouched)");
+    expect(err.message).toContain("canary analysis failed, rolled back this run's changes automatically.");
+    expect(err.message).toContain("The Service was not switched by this run and still selects blue (ghcr.io/acme/observatory/analytics-api:1.3.0).");
     expect(err.message).toContain("5xx error rate above 1% for 2 consecutive interval(s): 8.7% at interval 3");
     expect(err.message).toContain("interval 4 (2025-06-02T10:04:00.000Z): 5xx 8.7%");
-    expect(err.message).toContain("automatic rollback done: remove-canary, scale-down-old(green, after 0s)");
+    expect(err.message).toContain(
+      "automatic rollback done: deleted ingress/analytics-api-canary (rollback), scaled deployment/analytics-api-green (to 0)",
+    );
+    const record = recordOf(err);
+    expect(record).toMatchObject({ result: "rolled-back", details: { failedStep: "analyse(5)", liveBefore: "blue" } });
+    expect(record.details.changes.map((c: any) => `${c.change} ${c.object}`)).toEqual(["applied deployment/analytics-api-green", "applied ingress/analytics-api-canary"]);
     expect(clock.sleeps).toEqual([MINUTE, MINUTE, MINUTE, MINUTE]);
     expect(cluster.slack[0].payload.text).toContain("rolled back in production");
     expect(session.secretLeaks([err.message])).toEqual([]);
@@ -191,7 +204,7 @@ describe("deployProduction", () => {
     cluster.failingImages.add(TARGET);
     const { call } = await start(cluster);
     const err = await failureOf(call((ci) => deployProduction(ci)));
-    expect(err.message).toContain("the rollout failed before the switch");
+    expect(err.message).toContain("the rollout failed at wait-rollout(green) before the switch, rolled back this run's changes automatically");
     expect(err.message).toContain("rollout of analytics-api-green (ghcr.io/acme/observatory/analytics-api:1.4.0) did not complete within 10m");
     expect(err.message).toContain("Progressing=False (ProgressDeadlineExceeded)");
     expect(err.message).toContain("Warning BackOff Pod/analytics-api-green-7c9d-x2b4q");
@@ -243,7 +256,8 @@ describe("deployProduction", () => {
     };
     const { call } = await start(cluster);
     const first = await failureOf(call((ci) => deployProduction(ci)));
-    expect(first.message).toContain("is live, but finishing failed: the runner was cancelled");
+    expect(first.message).toContain("is live, but finishing failed at scale-down-old(blue, after 300s): the runner was cancelled");
+    expect(first.message).toContain("Nothing was rolled back.");
     expect(cluster.get("service", "analytics-api").spec.selector.color).toBe("green");
     expect(cluster.get("deployment", "analytics-api-blue").spec.replicas).toBe(3); // both up, one live: instant rollback still possible
 
@@ -277,7 +291,7 @@ describe("deployProduction", () => {
     const cluster = productionCluster();
     const { session, call } = await start(cluster);
     const err = await failureOf(call((ci) => ci.deployProduction("1.4", dag.setSecret("kubeconfig", canarySecret("k")), undefined, undefined, "acme/observatory")));
-    expect(err.message).toContain("is not vX.Y.Z");
+    expect(err.message).toContain('deployProduction --tag: is not a release tag (found "1.4"; expected vX.Y.Z');
     expect(session.execs).toEqual([]);
   });
 });
