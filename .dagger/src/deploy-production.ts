@@ -471,10 +471,10 @@ class ProductionRollout {
       if (this.changes.length === 0 && !(e instanceof CanaryRollback)) {
         const check = e instanceof PreCheckFailed ? e.check : this.step;
         const record = this.record("failure", started, { details: { failedCheck: check, ...liveBefore, plan: plan.map(describeAction) } });
-        record.notification = await notify("failure", `${check}: ${firstLine} (production unchanged)`);
+        record.notification = await notify("failure", `${check} failed, production unchanged: ${firstLine}`);
         fail(
           record,
-          `${message}\nFailed before changing anything (check: ${check}): production is as this run found it, nothing was rolled back.` +
+          `${message}\nFailed before changing anything (check: ${check}): production is as this run found it, so there was nothing to undo.` +
             (live ? ` The Service still selects ${live} (${liveImage ?? "?"}).` : ""),
         );
       }
@@ -486,7 +486,7 @@ class ProductionRollout {
         fail(
           record,
           `${this.image} is live, but finishing failed at ${this.step}: ${message}\n` +
-            `Nothing was rolled back. Re-run deployProduction --tag ${version} to finish (it removes the canary and scales the old colour down); ` +
+            `No rollback was made. Re-run deployProduction --tag ${version} to finish (it removes the canary and scales the old colour down); ` +
             `to return to the previous release, rollback --env production.`,
         );
       }
@@ -512,11 +512,15 @@ class ProductionRollout {
         details: { failedStep: this.step, ...liveBefore, plan: plan.map(describeAction), undone: this.undone, canary: this.canaryReports },
       });
       record.notification = await notify(rolledBack ? "rollback" : "failure", `${what}: ${firstLine}`);
-      fail(
-        record,
-        `${what}${rolledBack ? ", rolled back this run's changes automatically" : ""}.\n${message}\n` +
-          `This run changed: ${this.changes.map(describeChange).join(", ")}.\n${undo.text}.\n${service}`,
-      );
+      const undid = !rolledBack
+        ? ""
+        : this.changes.length > 0
+          ? ", rolled back this run's changes automatically"
+          : ", withdrew the canary it analysed (an earlier run had set it up)";
+      const changed = this.changes.length
+        ? `This run changed: ${this.changes.map(describeChange).join(", ")}.`
+        : "This run had changed nothing before the analysis failed.";
+      fail(record, `${what}${undid}.\n${message}\n${changed}\n${undo.text}.\n${service}`);
     }
 
     const final = await observe(this.p, this.target);
