@@ -1,8 +1,11 @@
 /**
  * Production: blue-green with an nginx-ingress canary analysed on Prometheus, automatic rollback,
- * and the manual rollback. The decisions are lib/deploy/bluegreen.ts (productionState, planRollback)
- * and lib/deploy/canary.ts (canaryVerdict); this file observes the cluster, runs the planned actions
- * with kubectl and waits between analysis intervals with the injectable clock.
+ * and the manual rollback. The decisions are lib/deploy/bluegreen.ts (productionState, planUndo,
+ * planRollback) and lib/deploy/canary.ts (canaryVerdict); this file observes the cluster, runs the
+ * planned actions with kubectl and waits between analysis intervals with the injectable clock.
+ *
+ * A run records each change it makes; when it fails, only those are undone (planUndo), and a failure
+ * before its first change undoes nothing.
  *
  * Re-running after any interruption observes the cluster again and lets the planner continue or
  * repair: the Service always selects exactly one colour, and the other colour only gets traffic
