@@ -1,8 +1,11 @@
 /**
  * Production: blue-green with an nginx-ingress canary analysed on Prometheus, automatic rollback,
- * and the manual rollback. The decisions are lib/deploy/bluegreen.ts (productionState, planRollback)
- * and lib/deploy/canary.ts (canaryVerdict); this file observes the cluster, runs the planned actions
- * with kubectl and waits between analysis intervals with the injectable clock.
+ * and the manual rollback. The decisions are lib/deploy/bluegreen.ts (productionState, planUndo,
+ * planRollback) and lib/deploy/canary.ts (canaryVerdict); this file observes the cluster, runs the
+ * planned actions with kubectl and waits between analysis intervals with the injectable clock.
+ *
+ * A run records each change it makes; when it fails, only those are undone (planUndo), and a failure
+ * before its first change undoes nothing.
  *
  * Re-running after any interruption observes the cluster again and lets the planner continue or
  * repair: the Service always selects exactly one colour, and the other colour only gets traffic
@@ -11,29 +14,33 @@
 import { dag, type Secret } from "@dagger.io/dagger";
 import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import type { Pipeline } from "./pipeline";
-import { imageExists, publishRepository } from "./image";
-import { ConfigError, errorMessage, tail } from "./lib/errors";
+import { publishRepository, registryImageExistence } from "./image";
+import { errorMessage, tail } from "./lib/errors";
 import { withTag } from "./lib/image-ref";
 import {
   canaryIngress,
   canaryIngressName,
   colouredName,
   describeAction,
+  describeChange,
   greenFromBlue,
   ingressBackendPort,
   observeProduction,
   otherColour,
   planRollback,
+  planUndo,
   productionState,
   serviceSelectorPatch,
   type Colour,
   type ObservedDeployment,
   type ObservedProduction,
   type ProductionAction,
+  type ProductionChange,
+  type UndoScope,
 } from "./lib/deploy/bluegreen";
 import { canaryVerdict, intervalsRequired, type CanarySample, type CanaryVerdict } from "./lib/deploy/canary";
 import { parsePrometheusResponse, prometheusQueryRequest, renderQuery, singleValue, type PrometheusEndpoint } from "./lib/deploy/prometheus";
-import { releaseVersion } from "./lib/deploy/smoke";
+import { parseProductionArgs, type ProductionRequest } from "./lib/deploy/production-request";
 import {
   curlProbe,
   curlSecretArgs,
@@ -48,8 +55,6 @@ import {
   runningDigest,
   sleep,
   smokeTest,
-  requireHttpsForToken,
-  validateHttpUrl,
   waitRollout,
   withCurlSecret,
   type KubeTarget,
@@ -74,6 +79,9 @@ export interface ProductionOptions {
   runUrl?: string;
 }
 
+/** What the rollout runs on: the parsed arguments and the secrets that are not arguments of the schema. */
+type ProductionRun = ProductionRequest<Secret> & { kubeconfig: Secret; slackWebhook?: Secret };
+
 /** A failure the canary analysis decided: carries the verdict and the samples as evidence. */
 class CanaryRollback extends Error {
   constructor(
@@ -86,8 +94,16 @@ class CanaryRollback extends Error {
   }
 }
 
-/** The planner refused to go on (e.g. the live colour is broken): nothing to roll back automatically. */
-class Blocked extends Error {}
+/** A check before the first change failed (the image, staging, the production state the planner reads). */
+class PreCheckFailed extends Error {
+  constructor(
+    readonly check: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "PreCheckFailed";
+  }
+}
 
 function isReady(deployment: ObservedDeployment | null): deployment is ObservedDeployment {
   return deployment !== null && deployment.replicas > 0 && deployment.readyReplicas >= deployment.replicas;
@@ -159,10 +175,17 @@ class ProductionRollout {
   private mainIngress: Record<string, unknown> | null = null;
   private readonly canaryReports: { weight: number; intervals: number; reason: string }[] = [];
   private smoke?: SmokeResult;
+  /** Every change this run made, in order: what a rollback may undo, and nothing else. */
+  private readonly changes: ProductionChange[] = [];
+  /** The automatic rollback's own changes. */
+  private readonly undone: ProductionChange[] = [];
+  private undoing = false;
+  /** The check or step running, named in the record when it fails. */
+  private step = "pre-checks";
 
   constructor(
     private readonly p: Pipeline,
-    private readonly options: ProductionOptions,
+    private readonly options: ProductionRun,
     private readonly image: string,
     private readonly endpoint: PrometheusEndpoint,
   ) {
@@ -178,18 +201,33 @@ class ProductionRollout {
     return colouredName(this.cfg.service, colour);
   }
 
+  /** Image existence and staging health, in parallel; a failure names its check. Changes nothing. */
   private async preChecks(): Promise<void> {
     const staging = this.p.config.environments.staging;
-    const [exists, stagingHealth] = await Promise.all([
-      imageExists(this.p, this.image, this.options.registryUsername, this.options.registryPassword),
-      smokeTest(curlProbe(this.p, staging.url), healthPaths(staging.smoke.paths), staging.smoke.deadlineSeconds, `staging (${staging.url})`).then(
-        () => null,
-        (e: unknown) => errorMessage(e),
-      ),
+    const [existence, stagingHealth] = await Promise.allSettled([
+      registryImageExistence(this.p, this.image, this.options.registry),
+      smokeTest(curlProbe(this.p, staging.url), healthPaths(staging.smoke.paths), staging.smoke.deadlineSeconds, `staging (${staging.url})`),
     ]);
-    if (!exists) throw new Blocked(`pre-check: image ${this.image} does not exist in the registry; publish the tag first (the tag's CI run pushes it)`);
-    if (stagingHealth) throw new Blocked(`pre-check: staging does not answer healthy, refusing to promote:\n${stagingHealth}`);
-    this.log.push(`pre-checks passed: ${this.image} exists, staging healthy`);
+    if (existence.status === "rejected") {
+      throw new PreCheckFailed("image exists", `pre-check: could not ask the registry whether ${this.image} exists: ${errorMessage(existence.reason)}`);
+    }
+    const found = existence.value;
+    if (found.outcome === "unknown") {
+      throw new PreCheckFailed(
+        "image exists",
+        `pre-check: cannot tell whether ${this.image} exists, the registry answered: ${found.answer}\nCheck --registry-username/--registry-password and the registry, then re-run.`,
+      );
+    }
+    if (found.outcome === "absent") {
+      throw new PreCheckFailed(
+        "image exists",
+        `pre-check: image ${this.image} does not exist in the registry (${found.answer}); publish the tag first (the tag's CI run pushes it)`,
+      );
+    }
+    if (stagingHealth.status === "rejected") {
+      throw new PreCheckFailed("staging healthy", `pre-check: staging does not answer healthy, refusing to promote:\n${errorMessage(stagingHealth.reason)}`);
+    }
+    this.log.push(`pre-checks passed: ${this.image} exists (${found.digest}), staging healthy`);
   }
 
   private async main(): Promise<Record<string, unknown>> {
@@ -200,16 +238,31 @@ class ProductionRollout {
     return this.mainIngress;
   }
 
-  private async apply(manifest: unknown): Promise<void> {
-    await kubectlOk(this.p, this.target, ["apply", "-f", MANIFEST_PATH], { input: JSON.stringify(manifest, null, 2) });
+  /** Records a change before making it (a failed kubectl may still have changed the object), then makes it. */
+  private async mutate(change: ProductionChange, args: string[], input?: string): Promise<void> {
+    (this.undoing ? this.undone : this.changes).push(change);
+    try {
+      await kubectlOk(this.p, this.target, args, input === undefined ? {} : { input });
+    } catch (e) {
+      change.failed = true;
+      throw e;
+    }
   }
 
-  private async removeCanary(): Promise<void> {
-    await kubectlOk(this.p, this.target, ["delete", "ingress", canaryIngressName(this.cfg.ingress), "--ignore-not-found"]);
+  private async apply(manifest: Record<string, unknown>, detail: string): Promise<void> {
+    const metadata = manifest.metadata as { name: string };
+    const object = `${String(manifest.kind).toLowerCase()}/${metadata.name}`;
+    await this.mutate({ change: "applied", object, detail }, ["apply", "-f", MANIFEST_PATH], JSON.stringify(manifest, null, 2));
+  }
+
+  private async removeCanary(detail: string): Promise<void> {
+    const name = canaryIngressName(this.cfg.ingress);
+    await this.mutate({ change: "deleted", object: `ingress/${name}`, detail }, ["delete", "ingress", name, "--ignore-not-found"]);
   }
 
   private async scale(colour: Colour, replicas: number): Promise<void> {
-    await kubectlOk(this.p, this.target, ["scale", `deployment/${this.deploymentName(colour)}`, `--replicas=${replicas}`]);
+    const name = this.deploymentName(colour);
+    await this.mutate({ change: "scaled", object: `deployment/${name}`, detail: `to ${replicas}` }, ["scale", `deployment/${name}`, `--replicas=${replicas}`]);
   }
 
   private async query(name: string, template: string, values: Parameters<typeof renderQuery>[1]): Promise<{ value: number | null; error?: string }> {
@@ -284,14 +337,14 @@ class ProductionRollout {
   private async run(action: ProductionAction, live: Colour, liveImage: string | undefined): Promise<void> {
     switch (action.type) {
       case "blocked":
-        throw new Blocked(action.reason);
+        throw new PreCheckFailed("production state", action.reason);
       case "remove-canary":
-        await this.removeCanary();
+        await this.removeCanary(action.repair ?? (this.undoing ? "rollback" : "after the switch"));
         return;
       case "create-idle": {
         const source = await getObject(this.p, this.target, "deployment", this.deploymentName(live));
         if (!source) throw new Error(`production: the live Deployment ${this.deploymentName(live)} disappeared`);
-        await this.apply(greenFromBlue(source, { colour: action.colour, image: action.image, container: this.cfg.container, name: this.cfg.deployment }));
+        await this.apply(greenFromBlue(source, { colour: action.colour, image: action.image, container: this.cfg.container, name: this.cfg.deployment }), `image ${action.image}`);
         return;
       }
       case "wait-rollout": {
@@ -312,13 +365,20 @@ class ProductionRollout {
         return;
       }
       case "set-canary":
-        await this.apply(canaryIngress(await this.main(), action.weight, this.serviceName(action.colour)));
+        await this.apply(canaryIngress(await this.main(), action.weight, this.serviceName(action.colour)), `${action.weight} % to ${this.serviceName(action.colour)}`);
         return;
       case "analyse":
         await this.analyse(action.colour, action.weight);
         return;
       case "switch":
-        await kubectlOk(this.p, this.target, ["patch", "service", this.cfg.service, "--type=strategic", "-p", switchPatch(action.colour, live, liveImage)]);
+        await this.mutate({ change: "switched", object: `service/${this.cfg.service}`, detail: `from ${live} to ${action.colour}` }, [
+          "patch",
+          "service",
+          this.cfg.service,
+          "--type=strategic",
+          "-p",
+          switchPatch(action.colour, live, liveImage),
+        ]);
         return;
       case "scale-down-old":
         if (action.afterSeconds > 0) {
@@ -332,24 +392,44 @@ class ProductionRollout {
     }
   }
 
-  /** Automatic rollback: planRollback on what the cluster shows now (canary removed, idle colour parked, live untouched). */
-  private async rollBack(): Promise<string> {
-    const done: string[] = [];
+  /** Automatic rollback of this run's own changes (planUndo on what the cluster shows now). */
+  private async rollBack(scope: UndoScope): Promise<{ ok: boolean; serviceColour?: Colour; text: string }> {
+    this.undoing = true;
     try {
       const { observed } = await observe(this.p, this.target);
-      for (const action of planRollback(observed, this.image)) {
-        if (action.type === "blocked") {
-          done.push(`blocked: ${action.reason}`);
-          continue;
-        }
-        if (action.type === "done") continue;
-        await this.run(action, observed.serviceColour, observed.deployments[observed.serviceColour]?.image);
-        done.push(describeAction(action));
+      for (const action of planUndo(observed, scope)) {
+        if (action.type !== "done") await this.run(action, observed.serviceColour, observed.deployments[observed.serviceColour]?.image);
       }
-      return `automatic rollback done: ${done.join(", ") || "nothing to undo"}`;
+      const text = this.undone.length
+        ? `automatic rollback done: ${this.undone.map(describeChange).join(", ")}`
+        : "automatic rollback: none of this run's changes needed undoing";
+      return { ok: true, serviceColour: observed.serviceColour, text };
     } catch (e) {
-      return `AUTOMATIC ROLLBACK FAILED after [${done.join(", ")}]: ${errorMessage(e)}; re-run deployProduction (it repairs) or rollback --env production`;
+      return {
+        ok: false,
+        text: `AUTOMATIC ROLLBACK FAILED after [${this.undone.map(describeChange).join(", ")}]: ${errorMessage(e)}; re-run deployProduction (it repairs) or rollback --env production`,
+      };
+    } finally {
+      this.undoing = false;
     }
+  }
+
+  private record(result: DeploymentRecord["result"], started: number, extra: Partial<DeploymentRecord> & { details: Record<string, unknown> }): DeploymentRecord {
+    return {
+      environment: "production",
+      namespace: this.cfg.namespace,
+      deployment: this.cfg.deployment,
+      operation: "deploy-production",
+      image: this.image,
+      digest: null,
+      startedAt: isoTime(started),
+      finishedAt: isoTime(),
+      durationSeconds: Math.round((now() - started) / 1000),
+      result,
+      notification: "",
+      ...extra,
+      details: { tag: this.options.tag, ...extra.details, changes: this.changes, log: this.log },
+    };
   }
 
   async execute(): Promise<string> {
@@ -364,101 +444,122 @@ class ProductionRollout {
         ...(reason ? { reason } : {}),
         ...(details ? { details } : {}),
       });
+    const fail = (record: DeploymentRecord, text: string): never => {
+      throw new Error(`deployProduction ${version}: ${text}\nSlack: ${record.notification}\nRecord: ${JSON.stringify(record)}`);
+    };
 
     let live: Colour | undefined;
     let liveImage: string | undefined;
-    let switched = false;
     let plan: ProductionAction[] = [];
     try {
       await this.preChecks();
+      this.step = "observe production";
       const { observed } = await observe(this.p, this.target);
+      this.step = "plan";
       const planned = productionState(observed, { targetImage: this.image, canarySteps: this.cfg.canary.steps, graceSeconds: this.cfg.canary.graceSeconds });
       live = planned.live;
       liveImage = observed.deployments[live]?.image;
       plan = planned.actions;
       this.log.push(`live colour ${planned.live} (${liveImage ?? "?"}); plan: ${plan.map(describeAction).join(" -> ")}`);
       for (const action of plan) {
-        this.log.push(describeAction(action));
+        this.step = describeAction(action);
+        this.log.push(this.step);
         await this.run(action, planned.live, liveImage);
-        if (action.type === "switch") switched = true;
       }
     } catch (e) {
       const message = errorMessage(e);
-      if (e instanceof Blocked) {
-        const notification = await notify("failure", message.split("\n")[0]);
-        throw new Error(`deployProduction ${version}: ${message}\nSlack: ${notification}`);
-      }
-      if (switched) {
-        const notification = await notify("failure", message.split("\n")[0]);
-        throw new Error(
-          `deployProduction ${version}: ${this.image} is live, but finishing failed: ${message}\n` +
-            `Re-run deployProduction --tag ${version} to finish (it removes the canary and scales the old colour down).\nSlack: ${notification}`,
+      const firstLine = message.split("\n")[0]!;
+      const liveBefore = live ? { liveBefore: live } : {};
+      const switchedByRun = this.changes.some((c) => c.change === "switched" && !c.failed);
+
+      if (this.changes.length === 0 && !(e instanceof CanaryRollback)) {
+        const check = e instanceof PreCheckFailed ? e.check : this.step;
+        const record = this.record("failure", started, { details: { failedCheck: check, ...liveBefore, plan: plan.map(describeAction) } });
+        record.notification = await notify("failure", `${check} failed, production unchanged: ${firstLine}`);
+        fail(
+          record,
+          `${message}\nFailed before changing anything (check: ${check}): production is as this run found it, so there was nothing to undo.` +
+            (live ? ` The Service still selects ${live} (${liveImage ?? "?"}).` : ""),
         );
       }
-      const rolledBack = await this.rollBack();
-      const what = e instanceof CanaryRollback ? "canary analysis failed" : "the rollout failed before the switch";
-      const notification = await notify(rolledBack.startsWith("automatic rollback done") ? "rollback" : "failure", `${what}: ${message.split("\n")[0]}`);
-      throw new Error(
-        `deployProduction ${version}: ${what}, rolled back automatically (the live colour${live ? ` ${live}` : ""} was left untouched).\n` +
-          `${message}\n${rolledBack}\nSlack: ${notification}`,
-      );
+
+      if (switchedByRun || (live !== undefined && liveImage === this.image)) {
+        // The release is live (this run switched, or an earlier run did): finishing failed, nothing to roll back.
+        const record = this.record("failure", started, { details: { failedStep: this.step, ...liveBefore, plan: plan.map(describeAction) } });
+        record.notification = await notify("failure", `${this.step}: ${firstLine}`);
+        fail(
+          record,
+          `${this.image} is live, but finishing failed at ${this.step}: ${message}\n` +
+            `No rollback was made. Re-run deployProduction --tag ${version} to finish (it removes the canary and scales the old colour down); ` +
+            `to return to the previous release, rollback --env production.`,
+        );
+      }
+
+      const idle = otherColour(live!);
+      const scope: UndoScope = {
+        idle,
+        appliedIdle: this.changes.some((c) => c.change === "applied" && c.object === `deployment/${this.deploymentName(idle)}`),
+        appliedCanary: this.changes.some((c) => c.change === "applied" && c.object === `ingress/${canaryIngressName(this.cfg.ingress)}`),
+        condemnedCanary: e instanceof CanaryRollback,
+      };
+      const undo = await this.rollBack(scope);
+      const what = e instanceof CanaryRollback ? "canary analysis failed" : `the rollout failed at ${this.step} before the switch`;
+      const rolledBack = undo.ok && this.undone.length > 0;
+      const switchTried = this.changes.some((c) => c.change === "switched");
+      const service = !undo.ok
+        ? "Check the cluster now."
+        : switchTried
+          ? `The Service now selects ${undo.serviceColour}.`
+          : `The Service was not switched by this run and still selects ${undo.serviceColour} (${liveImage ?? "?"}).`;
+      const record = this.record(rolledBack ? "rolled-back" : "failure", started, {
+        previousImage: liveImage ?? null,
+        details: { failedStep: this.step, ...liveBefore, plan: plan.map(describeAction), undone: this.undone, canary: this.canaryReports },
+      });
+      record.notification = await notify(rolledBack ? "rollback" : "failure", `${what}: ${firstLine}`);
+      const undid = !rolledBack
+        ? ""
+        : this.changes.length > 0
+          ? ", rolled back this run's changes automatically"
+          : ", withdrew the canary it analysed (an earlier run had set it up)";
+      const changed = this.changes.length
+        ? `This run changed: ${this.changes.map(describeChange).join(", ")}.`
+        : "This run had changed nothing before the analysis failed.";
+      fail(record, `${what}${undid}.\n${message}\n${changed}\n${undo.text}.\n${service}`);
     }
 
     const final = await observe(this.p, this.target);
     const nowLive = final.observed.serviceColour;
     const digest = await runningDigest(this.p, this.target, final.raw[nowLive], this.cfg.container);
-    const notification = await notify("success", undefined, { Image: this.image, Colour: nowLive, ...(digest ? { Digest: digest } : {}) });
-    const record: DeploymentRecord = {
-      environment: "production",
-      namespace: this.cfg.namespace,
+    const record = this.record("success", started, {
       deployment: this.deploymentName(nowLive),
-      operation: "deploy-production",
-      image: this.image,
       digest,
       previousImage: live !== undefined && live !== nowLive ? (liveImage ?? null) : null,
-      startedAt: isoTime(started),
-      finishedAt: isoTime(),
-      durationSeconds: Math.round((now() - started) / 1000),
-      result: "success",
-      details: { tag: version, liveBefore: live, liveAfter: nowLive, plan: plan.map(describeAction), canary: this.canaryReports, smoke: this.smoke, log: this.log },
-      notification,
-    };
+      details: { liveBefore: live, liveAfter: nowLive, plan: plan.map(describeAction), canary: this.canaryReports, smoke: this.smoke },
+    });
+    record.notification = await notify("success", undefined, { Image: this.image, Colour: nowLive, ...(digest ? { Digest: digest } : {}) });
     return JSON.stringify(record, null, 2);
   }
 }
 
-/** Validates everything before any container, then runs the blue-green rollout. */
+/** Parses every argument before any container, then runs the blue-green rollout. */
 export async function deployProduction(p: Pipeline, options: ProductionOptions): Promise<string> {
-  let version: string;
-  try {
-    version = releaseVersion(options.tag);
-  } catch (e) {
-    throw new ConfigError(`deployProduction --tag: ${errorMessage(e)}`);
-  }
-  if ((options.registryUsername === undefined) !== (options.registryPassword === undefined)) {
-    throw new ConfigError("deployProduction: pass both --registry-username and --registry-password, or neither");
-  }
   const cfg = p.config.environments.production;
-  const url = options.prometheusUrl ?? cfg.prometheus.url;
-  try {
-    if (url) validateHttpUrl(url, "--prometheus-url");
-    if (options.runUrl) validateHttpUrl(options.runUrl, "--run-url");
-  } catch (e) {
-    throw new ConfigError(errorMessage(e));
-  }
-  if (options.prometheusToken && !url) {
-    throw new ConfigError("deployProduction: --prometheus-token needs --prometheus-url (or environments.production.prometheus.url); the API server proxy uses the kubeconfig's credentials");
-  }
-  if (options.prometheusToken && url) {
-    try {
-      requireHttpsForToken(url, "deployProduction --prometheus-token with --prometheus-url (or environments.production.prometheus.url)");
-    } catch (e) {
-      throw new ConfigError(errorMessage(e));
-    }
-  }
-  const image = withTag(publishRepository(p, { githubRepository: options.githubRepository }), version);
-  const endpoint: PrometheusEndpoint = { ...(url ? { url } : {}), service: cfg.prometheus.service, namespace: cfg.prometheus.namespace, port: cfg.prometheus.port };
-  return new ProductionRollout(p, options, image, endpoint).execute();
+  const request = parseProductionArgs<Secret>({
+    tag: options.tag,
+    registryUsername: options.registryUsername,
+    registryPassword: options.registryPassword,
+    prometheusUrl: options.prometheusUrl ?? cfg.prometheus.url,
+    prometheusToken: options.prometheusToken,
+    runUrl: options.runUrl,
+  });
+  const image = withTag(publishRepository(p, { githubRepository: options.githubRepository }), request.version);
+  const endpoint: PrometheusEndpoint = {
+    ...(request.prometheusUrl ? { url: request.prometheusUrl } : {}),
+    service: cfg.prometheus.service,
+    namespace: cfg.prometheus.namespace,
+    port: cfg.prometheus.port,
+  };
+  return new ProductionRollout(p, { ...request, kubeconfig: options.kubeconfig, slackWebhook: options.slackWebhook }, image, endpoint).execute();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -224,17 +224,7 @@ export async function smokeTest(probe: Probe, paths: readonly string[], deadline
   }
 }
 
-export function validateHttpUrl(url: string, what: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new Error(`${what} ${JSON.stringify(url)} is not a URL: expected http(s)://host[/path]`);
-  }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error(`${what} must be http(s), got ${parsed.protocol}`);
-  if (parsed.username || parsed.password) throw new Error(`${what} must not carry credentials`);
-  return url.replace(/\/+$/, "");
-}
+export { validateHttpUrl } from "./lib/deploy/http-url";
 
 // ---------------------------------------------------------------------------------------------
 // Secrets for curl
@@ -253,21 +243,6 @@ export function withCurlSecret(ctr: Container, name: string, secret: Secret): Co
 export function curlSecretArgs(name: string, option: "url" | "header", template: string): string[] {
   const variable = name.replace(/-/g, "_");
   return ["--variable", `${variable}@/run/secrets/${name}`, `--expand-${option}`, template.replace("{{secret}}", `{{${variable}:trim}}`)];
-}
-
-/** A bearer token only over https: refuses before any container (function, flag, URL without credentials). */
-export function requireHttpsForToken(url: string, where: string): void {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return;
-  }
-  if (parsed.protocol !== "https:") {
-    parsed.username = "";
-    parsed.password = "";
-    throw new Error(`${where}: a bearer token is only sent over https, got ${parsed.protocol}//${parsed.host}${parsed.pathname} (use an https URL, or no token)`);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import type { Pipeline } from "./pipeline";
 import { REPORTS_DIR, trivyBase, trivyReport, trivyScanArgs } from "./scan";
 import { PLATFORM_PATTERN } from "./lib/config/image";
+import { imageExistence, type ImageExistence } from "./lib/deploy/image-existence";
 import { ConfigError, GateFailure, errorMessage, tail } from "./lib/errors";
 import {
   defaultImageRepository,
@@ -672,28 +673,31 @@ export async function releaseImage(pipeline: Pipeline, options: ReleaseImageOpti
 // ---------------------------------------------------------------------------------------------------------
 // Registry existence
 
-/** What registries answer for a missing repository or manifest (distribution spec error codes, or a bare 404). */
-const NOT_FOUND = /\b(MANIFEST_UNKNOWN|NAME_UNKNOWN)\b|unexpected status code 404\b|\b404 Not Found\b/;
-
-/** Whether `reference` exists in its registry (crane digest). Errors other than "not found" are errors, never false. */
-export async function imageExists(pipeline: Pipeline, reference: string, username?: string, password?: Secret): Promise<boolean> {
+/**
+ * What the registry says about `reference` (crane digest): exists, absent or unknown, decided by
+ * lib/deploy/image-existence.ts from crane's final error only. The credentials must already be
+ * validated by the calling function.
+ */
+export async function registryImageExistence(pipeline: Pipeline, reference: string, auth?: { username: string; password: Secret }): Promise<ImageExistence> {
   const parsed = parseImageReference(reference);
-  checkCredentials("imageExists", username, password);
   const script = [
     'export PATH="$PATH:/ko-app:/busybox"',
     WRITE_DOCKER_CONFIG,
     'exec crane digest "$1"',
   ].join("\n");
   let ctr = dag.container().from(pipeline.config.images.crane);
-  ctr = withDockerConfig(ctr, parsed.registry, username, password);
+  ctr = withDockerConfig(ctr, parsed.registry, auth?.username, auth?.password);
   const ran = runAllowingFailure(withRunNonce(ctr), ["/busybox/sh", "-euc", script, "image-exists", reference]);
-  const { exitCode, stdout, stderr } = await outcomeOf(ran);
-  if (exitCode === 0) {
-    if (!/^sha256:[a-f0-9]{64}$/.test(stdout.trim())) {
-      throw new Error(`imageExists: crane digest ${reference} succeeded but printed no digest: ${JSON.stringify(tail(stdout, 3))}`);
-    }
-    return true;
+  return imageExistence(await outcomeOf(ran));
+}
+
+/** Whether `reference` exists in its registry: false only when the registry says it is missing; an error when it cannot tell. */
+export async function imageExists(pipeline: Pipeline, reference: string, username?: string, password?: Secret): Promise<boolean> {
+  parseImageReference(reference);
+  checkCredentials("imageExists", username, password);
+  const result = await registryImageExistence(pipeline, reference, username !== undefined && password !== undefined ? { username, password } : undefined);
+  if (result.outcome === "unknown") {
+    throw new Error(`imageExists: cannot tell whether ${reference} exists; the registry answered: ${result.answer}`);
   }
-  if (NOT_FOUND.test(stderr)) return false;
-  throw new Error(`imageExists: cannot tell whether ${reference} exists (crane exit ${exitCode}):\n${tail(stderr || stdout)}`);
+  return result.outcome === "exists";
 }

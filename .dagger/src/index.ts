@@ -393,8 +393,9 @@ export class ObservatoryCi {
   }
 
   /**
-   * Whether an image reference exists in its registry (crane digest). A missing manifest or repository is
-   * false; any other failure (authentication, network) is an error.
+   * Whether an image reference exists in its registry (crane digest). False only when the registry says
+   * the manifest or repository is missing; when it cannot tell (401, 403, 429, 5xx, network) an error
+   * with the registry's answer.
    * @param reference Image reference, e.g. ghcr.io/acme/observatory/analytics-api:1.2.3.
    * @param username Registry user name, for a private registry.
    * @param password Registry password or token.
@@ -505,8 +506,10 @@ export class ObservatoryCi {
    * Production blue-green release of vX.Y.Z: pre-checks (the image exists, staging healthy), the
    * idle colour from the live one with the new image, rollout, smoke through its own Service, nginx
    * canary steps analysed on Prometheus, then the Service switch and the old colour scaled down
-   * after the grace period. A breached threshold or missing metrics roll back automatically.
-   * Re-running continues or repairs from the state the cluster is in. Returns the record (JSON).
+   * after the grace period. A failed pre-check changes nothing; any later failure before the switch
+   * undoes only what this run changed (a breached threshold or missing metrics also withdraw the
+   * canary analysed). Re-running continues or repairs from the state the cluster is in. Returns the
+   * record (JSON), which lists the run's changes.
    * @param tag Release tag vX.Y.Z; the image is <repository>:X.Y.Z as publish pushed it.
    * @param kubeconfig Kubeconfig of the production cluster.
    * @param registryUsername Registry user for the existence check of a private image.

@@ -10,6 +10,7 @@ import {
   observeProduction,
   otherColour,
   planRollback,
+  planUndo,
   productionState,
   serviceSelectorPatch,
 } from "../../.dagger/src/lib/deploy/bluegreen";
@@ -351,6 +352,39 @@ describe("planRollback", () => {
       TARGET,
     );
     expect(describeAction(actions[0])).toMatch(/^blocked: registry\/analytics-api:2\.0\.0 is live on green and the other colour blue is at .* with 0\/0 ready/);
+  });
+});
+
+describe("planUndo: only what the failed run changed", () => {
+  const canaryToGreen = { colour: "green" as const, serviceName: "analytics-api-green", weight: 5 };
+  const nothing = { idle: "green" as const, appliedIdle: false, appliedCanary: false, condemnedCanary: false };
+
+  it("a run that changed nothing undoes nothing, whatever the cluster shows (mid-canary, grace period)", () => {
+    const midCanary: ObservedProduction = { serviceColour: "blue", deployments: { blue: ready(OLD), green: ready(TARGET) }, canary: canaryToGreen };
+    const grace: ObservedProduction = { serviceColour: "green", deployments: { blue: ready(OLD), green: ready(TARGET) }, canary: null };
+    expect(planUndo(midCanary, nothing).map(describeAction)).toEqual(["done"]);
+    expect(planUndo(grace, { ...nothing, idle: "blue" }).map(describeAction)).toEqual(["done"]);
+  });
+
+  it("removes the canary this run applied and parks the colour it applied", () => {
+    const observed: ObservedProduction = { serviceColour: "blue", deployments: { blue: ready(OLD), green: ready(TARGET) }, canary: canaryToGreen };
+    expect(planUndo(observed, { ...nothing, appliedIdle: true, appliedCanary: true }).map(describeAction)).toEqual([
+      "remove-canary",
+      "scale-down-old(green, after 0s)",
+      "done",
+    ]);
+    expect(planUndo(observed, { ...nothing, appliedIdle: true }).map(describeAction)).toEqual(["scale-down-old(green, after 0s)", "done"]);
+  });
+
+  it("a condemned canary is withdrawn even when an earlier run set it up", () => {
+    const observed: ObservedProduction = { serviceColour: "blue", deployments: { blue: ready(OLD), green: ready(TARGET) }, canary: canaryToGreen };
+    expect(planUndo(observed, { ...nothing, condemnedCanary: true }).map(describeAction)).toEqual(["remove-canary", "scale-down-old(green, after 0s)", "done"]);
+  });
+
+  it("never moves the Service and never scales the colour it selects (a switch that may have happened)", () => {
+    const observed: ObservedProduction = { serviceColour: "green", deployments: { blue: ready(OLD), green: ready(TARGET) }, canary: null };
+    const actions = planUndo(observed, { ...nothing, appliedIdle: true, appliedCanary: true });
+    expect(actions.map(describeAction)).toEqual(["done"]);
   });
 });
 

@@ -19,6 +19,16 @@ export const kubectlFixture = (name: string) => readFileSync(new URL(`../fixture
 
 type Json = any;
 
+/**
+ * crane digest's stderr lines, from go-containerregistry v0.20.2: pkg/crane/digest.go logs the failed HEAD
+ * (log.LstdFlags prefix) and returns the GET's error; transport/error.go formats both; cobra v1.7.0 prints
+ * the returned one as `Error: ...` and cmd/crane/main.go exits 1.
+ */
+export const manifestUrl = (tag: string) => `https://ghcr.io/v2/acme/observatory/analytics-api/manifests/${tag}`;
+export const craneHead404 = (tag: string) =>
+  `2025/06/02 10:00:00 HEAD request failed, falling back on GET: HEAD ${manifestUrl(tag)}: unexpected status code 404 Not Found (HEAD responses have no body, use GET for details)`;
+export const craneFailure = (tag: string, answer: string): ExecResult => ({ exitCode: 1, stderr: `${craneHead404(tag)}\nError: GET ${manifestUrl(tag)}: ${answer}\n` });
+
 /** A fake clock: sleeping advances time instantly and is recorded. */
 export class FakeClock {
   time = Date.parse("2025-06-02T10:00:00Z");
@@ -104,6 +114,10 @@ export class FakeCluster {
   http: (url: string) => { status: number; body: string } | ExecResult = (url) =>
     url.endsWith("/health") ? { status: 200, body: HEALTHY_BODY } : url.endsWith("/metrics") ? { status: 200, body: METRICS_BODY } : { status: 404, body: "not found" };
   imageExists = true;
+  /** Whether the colour Services answer /health through the API server proxy. */
+  colourHealthy = true;
+  /** What crane digest answers, instead of the imageExists default. */
+  registryAnswer?: ExecResult;
   k6: { exitCode: number; summary?: Json; stdout?: string; stderr?: string } = { exitCode: 0 };
   gh: ExecResult = { stdout: "https://github.com/acme/observatory/releases/tag/v1.4.0\n" };
   private memo = new Map<string, ExecResult>();
@@ -189,7 +203,8 @@ export class FakeCluster {
       return r as ExecResult;
     }
     if (tool === "/busybox/sh") {
-      return this.imageExists ? { stdout: `${DIGEST}\n` } : { exitCode: 1, stderr: "Error: fetching manifest: GET https://ghcr.io/v2/acme/manifests/1.4.0: MANIFEST_UNKNOWN: manifest unknown" };
+      if (this.registryAnswer) return this.registryAnswer;
+      return this.imageExists ? { stdout: `${DIGEST}\n` } : { exitCode: 1, stderr: `${craneHead404("1.4.0")}\nError: GET ${manifestUrl("1.4.0")}: MANIFEST_UNKNOWN: manifest unknown; map[Tag:1.4.0]` };
     }
     if (tool === "k6") return { exitCode: this.k6.exitCode, stdout: this.k6.stdout ?? "k6 load test summary\n", stderr: this.k6.stderr ?? "" };
     if (tool === "sh" && view.args[3] === "gh-release") return this.gh;
@@ -218,7 +233,7 @@ export class FakeCluster {
       }
       const url = `proxy:${path}`;
       this.curls.push(url);
-      if (path.endsWith("/proxy/health")) return ok(HEALTHY_BODY);
+      if (path.endsWith("/proxy/health")) return this.colourHealthy ? ok(HEALTHY_BODY) : { exitCode: 1, stderr: "Error from server (ServiceUnavailable): the server is currently unable to handle the request" };
       if (path.endsWith("/proxy/metrics")) return ok(METRICS_BODY);
       return { exitCode: 1, stderr: "Error from server (NotFound): the server could not find the requested resource" };
     }
@@ -349,6 +364,11 @@ export class FakeCluster {
           involvedObject: { kind: "Pod", name: `${d.metadata.name}-7c9d-x2b4q` },
         },
       ]);
+  }
+
+  /** Every object, in a stable order: compare two snapshots to prove nothing changed. */
+  snapshot(): string {
+    return JSON.stringify([...this.objects.entries()].sort(([a], [b]) => a.localeCompare(b)));
   }
 
   /** kubectl commands that changed something, as text. */

@@ -11,7 +11,8 @@ import { setClockForTests, KUBECONFIG_PATH, MANIFEST_PATH } from "../../.dagger/
 import { PREVIOUS_IMAGE_ANNOTATION } from "../../.dagger/src/deploy-production";
 import { canarySecret } from "../support/recording-session";
 import { failureOf, GOOD, startPerTest, type ModuleRun } from "../support/module";
-import { DIGEST, FakeClock, FakeCluster, newFile, promVector, REPO } from "./deploy-fake-cluster";
+import { canaryIngress } from "../../.dagger/src/lib/deploy/bluegreen";
+import { craneFailure, DIGEST, FakeClock, FakeCluster, newFile, promVector, REPO } from "./deploy-fake-cluster";
 
 const startRun = startPerTest();
 let clock: FakeClock;
@@ -64,11 +65,11 @@ async function start(cluster: FakeCluster): Promise<ModuleRun> {
   return startRun(cluster.script(), GOOD);
 }
 
-function deployProduction(ci: Parameters<Parameters<ModuleRun["call"]>[0]>[0], extra: { prometheusUrl?: string; token?: boolean } = {}) {
+function deployProduction(ci: Parameters<Parameters<ModuleRun["call"]>[0]>[0], extra: { prometheusUrl?: string; token?: boolean; registryUsername?: string } = {}) {
   return ci.deployProduction(
     "v1.4.0",
     dag.setSecret("kubeconfig", canarySecret("kubeconfig")),
-    "ci-bot",
+    extra.registryUsername ?? "ci-bot",
     dag.setSecret("registry-password", canarySecret("registry")),
     "acme/observatory",
     extra.prometheusUrl,
@@ -76,6 +77,13 @@ function deployProduction(ci: Parameters<Parameters<ModuleRun["call"]>[0]>[0], e
     dag.setSecret("slack-webhook", `https://hooks.slack.com/services/T0/B0/${canarySecret("slack")}`),
     RUN_URL,
   );
+}
+
+/** The record a failed deployProduction carries on its last line. */
+function recordOf(err: Error): any {
+  const line = err.message.split("\n").find((l) => l.startsWith("Record: "));
+  if (!line) throw new Error(`no record in: ${err.message}`);
+  return JSON.parse(line.slice("Record: ".length));
 }
 
 function expectConsistentEnd(cluster: FakeCluster, live: "blue" | "green", liveImage: string) {
@@ -158,10 +166,16 @@ describe("deployProduction", () => {
     expect(mutations.some((m) => m.startsWith("patch service"))).toBe(false);
     expect(mutations.some((m) => m.includes("analytics-api-blue"))).toBe(false);
     expectConsistentEnd(cluster, "blue", LIVE);
-    expect(err.message).toContain("canary analysis failed, rolled back automatically (the live colour blue was left untouched)");
+    expect(err.message).toContain("canary analysis failed, rolled back this run's changes automatically.");
+    expect(err.message).toContain("The Service was not switched by this run and still selects blue (ghcr.io/acme/observatory/analytics-api:1.3.0).");
     expect(err.message).toContain("5xx error rate above 1% for 2 consecutive interval(s): 8.7% at interval 3");
     expect(err.message).toContain("interval 4 (2025-06-02T10:04:00.000Z): 5xx 8.7%");
-    expect(err.message).toContain("automatic rollback done: remove-canary, scale-down-old(green, after 0s)");
+    expect(err.message).toContain(
+      "automatic rollback done: deleted ingress/analytics-api-canary (rollback), scaled deployment/analytics-api-green (to 0)",
+    );
+    const record = recordOf(err);
+    expect(record).toMatchObject({ result: "rolled-back", details: { failedStep: "analyse(5)", liveBefore: "blue" } });
+    expect(record.details.changes.map((c: any) => `${c.change} ${c.object}`)).toEqual(["applied deployment/analytics-api-green", "applied ingress/analytics-api-canary"]);
     expect(clock.sleeps).toEqual([MINUTE, MINUTE, MINUTE, MINUTE]);
     expect(cluster.slack[0].payload.text).toContain("rolled back in production");
     expect(session.secretLeaks([err.message])).toEqual([]);
@@ -192,7 +206,7 @@ describe("deployProduction", () => {
     cluster.failingImages.add(TARGET);
     const { call } = await start(cluster);
     const err = await failureOf(call((ci) => deployProduction(ci)));
-    expect(err.message).toContain("the rollout failed before the switch");
+    expect(err.message).toContain("the rollout failed at wait-rollout(green) before the switch, rolled back this run's changes automatically");
     expect(err.message).toContain("rollout of analytics-api-green (ghcr.io/acme/observatory/analytics-api:1.4.0) did not complete within 10m");
     expect(err.message).toContain("Progressing=False (ProgressDeadlineExceeded)");
     expect(err.message).toContain("Warning BackOff Pod/analytics-api-green-7c9d-x2b4q");
@@ -244,7 +258,8 @@ describe("deployProduction", () => {
     };
     const { call } = await start(cluster);
     const first = await failureOf(call((ci) => deployProduction(ci)));
-    expect(first.message).toContain("is live, but finishing failed: the runner was cancelled");
+    expect(first.message).toContain("is live, but finishing failed at scale-down-old(blue, after 300s): the runner was cancelled");
+    expect(first.message).toContain("No rollback was made.");
     expect(cluster.get("service", "analytics-api").spec.selector.color).toBe("green");
     expect(cluster.get("deployment", "analytics-api-blue").spec.replicas).toBe(3); // both up, one live: instant rollback still possible
 
@@ -278,7 +293,7 @@ describe("deployProduction", () => {
     const cluster = productionCluster();
     const { session, call } = await start(cluster);
     const err = await failureOf(call((ci) => ci.deployProduction("1.4", dag.setSecret("kubeconfig", canarySecret("k")), undefined, undefined, "acme/observatory")));
-    expect(err.message).toContain("is not vX.Y.Z");
+    expect(err.message).toContain('deployProduction --tag: is not a release tag (found "1.4"; expected vX.Y.Z');
     expect(session.execs).toEqual([]);
   });
 
@@ -286,8 +301,8 @@ describe("deployProduction", () => {
     const cluster = productionCluster();
     const { session, call } = await start(cluster);
     const err = await failureOf(call((ci) => deployProduction(ci, { prometheusUrl: "http://prometheus.example:9090/prom", token: true })));
-    expect(err.message).toContain("deployProduction --prometheus-token with --prometheus-url");
-    expect(err.message).toContain("a bearer token is only sent over https, got http://prometheus.example:9090/prom");
+    expect(err.message).toContain("deployProduction --prometheus-url: sends the --prometheus-token bearer token over plain http, refused (http://prometheus.example:9090/prom)");
+    expect(err.message).toContain("expected an https URL, or no token");
     expect(session.execs).toEqual([]);
     // without a token, plain http stays allowed (a Prometheus inside a trusted network)
     const { session: plain, call: callPlain } = await start(productionCluster());
@@ -352,5 +367,232 @@ describe("rollback --env production", () => {
     const err = await failureOf(call((ci) => ci.rollback(Environment.Production, dag.setSecret("kubeconfig", canarySecret("k")))));
     expect(err.message).toContain(`not ${LIVE} (the release that was live before green)`);
     expect(cluster.get("service", "analytics-api").spec.selector.color).toBe("green");
+  });
+});
+
+// ------------------------------------------------------------------ a failed pre-check changes nothing
+
+/** Production as a re-run finds it after an earlier run of v1.4.0 was interrupted. */
+const STATES: Record<string, () => FakeCluster> = {
+  "fresh release": productionCluster,
+  "re-run mid-canary": () => {
+    const cluster = productionCluster();
+    cluster.addDeployment("analytics-api-green", TARGET, 3, { color: "green" });
+    cluster.put(canaryIngress(cluster.get("ingress", "analytics-api"), 5, "analytics-api-green"));
+    return cluster;
+  },
+  "re-run after the switch": () => {
+    const cluster = productionCluster();
+    cluster.addDeployment("analytics-api-green", TARGET, 3, { color: "green" });
+    cluster.put(canaryIngress(cluster.get("ingress", "analytics-api"), 5, "analytics-api-green"));
+    switchedToGreen(cluster);
+    return cluster;
+  },
+  "re-run in the grace period": () => {
+    const cluster = productionCluster();
+    cluster.addDeployment("analytics-api-green", TARGET, 3, { color: "green" });
+    switchedToGreen(cluster);
+    return cluster;
+  },
+};
+
+function switchedToGreen(cluster: FakeCluster): void {
+  const service = cluster.get("service", "analytics-api");
+  service.spec.selector.color = "green";
+  service.metadata.annotations = { "observatory-ci.dev/previous-colour": "blue", [PREVIOUS_IMAGE_ANNOTATION]: LIVE };
+}
+
+interface PreCheckCase {
+  /** Breaks one pre-check on the cluster's fakes. */
+  arrange(cluster: FakeCluster): void;
+  check: string;
+  says: string[];
+}
+
+const PRE_CHECKS: Record<string, PreCheckCase> = {
+  "registry 401 on the existence check (after crane's logged HEAD 404)": {
+    arrange: (c) => (c.registryAnswer = craneFailure("1.4.0", "UNAUTHORIZED: authentication required")),
+    check: "image exists",
+    says: [`cannot tell whether ${TARGET} exists, the registry answered: crane exit 1: GET https://ghcr.io/v2/acme/observatory/analytics-api/manifests/1.4.0: UNAUTHORIZED: authentication required`],
+  },
+  "registry 403": {
+    arrange: (c) => (c.registryAnswer = craneFailure("1.4.0", "DENIED: permission_denied: read_package")),
+    check: "image exists",
+    says: ["cannot tell whether", "DENIED: permission_denied: read_package"],
+  },
+  "registry 503 (unknown)": {
+    arrange: (c) => (c.registryAnswer = craneFailure("1.4.0", "unexpected status code 503 Service Unavailable")),
+    check: "image exists",
+    says: ["cannot tell whether", "unexpected status code 503 Service Unavailable"],
+  },
+  "registry unreachable (unknown)": {
+    arrange: (c) => (c.registryAnswer = { exitCode: 1, stderr: 'Error: Get "https://ghcr.io/v2/": dial tcp: lookup ghcr.io on 10.0.0.10:53: no such host\n' }),
+    check: "image exists",
+    says: ["cannot tell whether", "no such host"],
+  },
+  "absent image": {
+    arrange: (c) => (c.imageExists = false),
+    check: "image exists",
+    says: [`image ${TARGET} does not exist in the registry (GET https://ghcr.io/v2/acme/observatory/analytics-api/manifests/1.4.0: MANIFEST_UNKNOWN`],
+  },
+  "staging unhealthy": {
+    arrange: (c) => (c.http = (url) => (url.includes("staging") ? { status: 503, body: "down" } : { status: 200, body: "ok" })),
+    check: "staging healthy",
+    says: ["staging does not answer healthy", "/health: HTTP 503: down"],
+  },
+  "production unreadable (API server unreachable)": {
+    arrange: (c) => (c.down = true),
+    check: "observe production",
+    says: ["The connection to the server 10.0.0.1:6443 was refused"],
+  },
+};
+
+describe("a failed pre-check changes nothing and says so", () => {
+  for (const [state, build] of Object.entries(STATES)) {
+    for (const [name, failure] of Object.entries(PRE_CHECKS)) {
+      it(`${state}: ${name}`, async () => {
+        const cluster = build();
+        failure.arrange(cluster);
+        const before = cluster.snapshot();
+        const { session, call } = await start(cluster);
+        const err = await failureOf(call((ci) => deployProduction(ci)));
+
+        expect(cluster.snapshot()).toBe(before);
+        expect(cluster.mutations()).toEqual([]);
+        for (const text of failure.says) expect(err.message).toContain(text);
+        expect(err.message).toContain(`Failed before changing anything (check: ${failure.check}): production is as this run found it, so there was nothing to undo.`);
+        expect(err.message).not.toMatch(/rolled back|rollback done|left untouched/i);
+        const record = recordOf(err);
+        expect(record).toMatchObject({ operation: "deploy-production", image: TARGET, result: "failure", details: { failedCheck: failure.check, changes: [] } });
+        expect(cluster.slack).toHaveLength(1);
+        expect(cluster.slack[0].payload.text).toContain(`v1.4.0 failed to deploy to production: ${failure.check} failed, production unchanged: `);
+        expect(JSON.stringify(cluster.slack[0].payload)).not.toMatch(/rolled back/i);
+        expect(record.notification).toBe("sent failure for production v1.4.0");
+        expect(session.secretLeaks([err.message])).toEqual([]);
+        expect(clock.sleeps.filter((ms) => ms >= MINUTE)).toEqual([]); // no analysis, no grace period
+      });
+    }
+
+    it(`${state}: a registry user name with a space fails before any container, naming deployProduction --registry-username`, async () => {
+      const cluster = build();
+      const before = cluster.snapshot();
+      const { session, call } = await start(cluster);
+      const err = await failureOf(call((ci) => deployProduction(ci, { registryUsername: "ci bot" })));
+      expect(err.message).toBe(
+        'deployProduction --registry-username: is not a valid registry user name (found "ci bot"; expected a registry user name without spaces, control characters or ":")',
+      );
+      expect(session.execs).toEqual([]);
+      expect(cluster.snapshot()).toBe(before);
+      expect(cluster.slack).toEqual([]);
+    });
+  }
+
+  it("the planner refusing a broken live colour is a pre-check too: nothing changes", async () => {
+    const cluster = productionCluster();
+    cluster.addDeployment("analytics-api-blue", TARGET, 3, { color: "blue" }, false);
+    const before = cluster.snapshot();
+    const { call } = await start(cluster);
+    const err = await failureOf(call((ci) => deployProduction(ci)));
+    expect(cluster.snapshot()).toBe(before);
+    expect(err.message).toContain("the live colour blue already runs ghcr.io/acme/observatory/analytics-api:1.4.0 but is not ready");
+    expect(recordOf(err).details).toMatchObject({ failedCheck: "production state", liveBefore: "blue", changes: [] });
+    expect(cluster.slack[0].payload.text).not.toMatch(/rolled back/);
+  });
+
+  it("reproduced: v1.4.0 live on green, the run interrupted in the grace period, the re-run gets a registry 401: production untouched, nothing says rolled back", async () => {
+    const cluster = productionCluster();
+    cluster.prometheus = healthy;
+    clock.onSleep = (ms) => {
+      if (ms === GRACE) throw new Error("the runner was cancelled");
+    };
+    const { session, call } = await start(cluster);
+    await failureOf(call((ci) => deployProduction(ci)));
+    clock.onSleep = undefined;
+    expect(cluster.get("service", "analytics-api").spec.selector.color).toBe("green");
+    expect(cluster.get("deployment", "analytics-api-blue").spec.replicas).toBe(3);
+
+    cluster.registryAnswer = craneFailure("1.4.0", "UNAUTHORIZED: authentication required");
+    const before = cluster.snapshot();
+    const mutationsBefore = cluster.mutations().length;
+    const slackBefore = cluster.slack.length;
+    const err = await failureOf(call((ci) => deployProduction(ci)));
+
+    expect(cluster.snapshot()).toBe(before);
+    expect(cluster.mutations().slice(mutationsBefore)).toEqual([]);
+    expect(cluster.get("service", "analytics-api").spec.selector.color).toBe("green");
+    expect(cluster.image("analytics-api-green")).toBe(TARGET);
+    expect(cluster.get("deployment", "analytics-api-green").spec.replicas).toBe(3);
+    expect(cluster.get("deployment", "analytics-api-blue").spec.replicas).toBe(3);
+    expect(err.message).toContain("UNAUTHORIZED: authentication required");
+    expect(err.message).not.toMatch(/rolled back|left untouched/i);
+    const posts = cluster.slack.slice(slackBefore).map((post) => post.payload.text);
+    expect(posts).toEqual([expect.stringContaining("v1.4.0 failed to deploy to production: image exists failed, production unchanged: pre-check: cannot tell whether")]);
+    expect(posts[0]).not.toMatch(/rolled back/);
+    expect(session.secretLeaks([err.message])).toEqual([]);
+
+    // the same re-run with a typo in the user name: refused before any container
+    const execsBefore = session.execs.length;
+    const typo = await failureOf(call((ci) => deployProduction(ci, { registryUsername: "ci bot" })));
+    expect(typo.message).toMatch(/^deployProduction --registry-username: /);
+    expect(session.execs.length).toBe(execsBefore);
+    expect(cluster.snapshot()).toBe(before);
+  });
+});
+
+describe("after a change, only this run's changes are rolled back", () => {
+  it("re-run mid-canary whose analysis fails: withdraws the canary it analysed and parks green; blue stays live and scaled", async () => {
+    const cluster = STATES["re-run mid-canary"]!();
+    cluster.prometheus = prometheusBy((metric) => (metric === "errorRate" ? "0.087" : metric === "latency" ? "0.3" : "0"));
+    const { call } = await start(cluster);
+    const err = await failureOf(call((ci) => deployProduction(ci)));
+    expect(cluster.mutations()).toEqual(["delete ingress analytics-api-canary --ignore-not-found", "scale deployment/analytics-api-green --replicas=0"]);
+    expectConsistentEnd(cluster, "blue", LIVE);
+    expect(err.message).toContain("canary analysis failed, withdrew the canary it analysed (an earlier run had set it up).");
+    expect(err.message).toContain("This run had changed nothing before the analysis failed.");
+    expect(err.message).toContain("The Service was not switched by this run and still selects blue");
+    expect(recordOf(err)).toMatchObject({ result: "rolled-back", details: { failedStep: "analyse(5)", changes: [] } });
+    expect(cluster.slack.map((p) => p.payload.text)).toEqual([expect.stringContaining("v1.4.0 rolled back in production: canary analysis failed")]);
+  });
+
+  it("re-run with green already rolled out by an earlier run, its smoke fails: green is not this run's change, nothing is undone", async () => {
+    const cluster = productionCluster();
+    cluster.addDeployment("analytics-api-green", TARGET, 3, { color: "green" });
+    cluster.colourHealthy = false;
+    const before = cluster.snapshot();
+    const { call } = await start(cluster);
+    const err = await failureOf(call((ci) => deployProduction(ci)));
+    expect(cluster.snapshot()).toBe(before);
+    expect(err.message).toContain("Failed before changing anything (check: smoke-idle(green))");
+    expect(err.message).not.toMatch(/rolled back/);
+    expect(recordOf(err).details).toMatchObject({ failedCheck: "smoke-idle(green)", changes: [] });
+  });
+
+  it("fresh release whose green fails its smoke: parks the green this run applied, never touches blue or the Service", async () => {
+    const cluster = productionCluster();
+    cluster.colourHealthy = false;
+    const { call } = await start(cluster);
+    const err = await failureOf(call((ci) => deployProduction(ci)));
+    expect(cluster.mutations()).toEqual([`apply -f ${MANIFEST_PATH}`, "scale deployment/analytics-api-green --replicas=0"]);
+    expectConsistentEnd(cluster, "blue", LIVE);
+    expect(err.message).toContain("the rollout failed at smoke-idle(green) before the switch, rolled back this run's changes automatically.");
+    expect(err.message).toContain(`This run changed: applied deployment/analytics-api-green (image ${TARGET}).`);
+    expect(err.message).toContain("automatic rollback done: scaled deployment/analytics-api-green (to 0).");
+    const record = recordOf(err);
+    expect(record.details.changes).toEqual([{ change: "applied", object: "deployment/analytics-api-green", detail: `image ${TARGET}` }]);
+    expect(record.details.undone).toEqual([{ change: "scaled", object: "deployment/analytics-api-green", detail: "to 0" }]);
+  });
+
+  it("the success record lists every change the run made", async () => {
+    const cluster = productionCluster();
+    cluster.prometheus = healthy;
+    const { call } = await start(cluster);
+    const record = JSON.parse(await call((ci) => deployProduction(ci)));
+    expect(record.details.changes.map((c: any) => `${c.change} ${c.object}`)).toEqual([
+      "applied deployment/analytics-api-green",
+      "applied ingress/analytics-api-canary",
+      "switched service/analytics-api",
+      "deleted ingress/analytics-api-canary",
+      "scaled deployment/analytics-api-blue",
+    ]);
   });
 });

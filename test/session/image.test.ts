@@ -657,7 +657,18 @@ describe("imageExists", () => {
 
     const denied = await start(imageScript({ crane: { exitCode: 1, stderr: "Error: GET https://ghcr.io/token: UNAUTHORIZED: authentication required" } }));
     const err = await failureOf(denied.call((ci) => ci.imageExists(reference)));
-    expect(err.message).toContain(`imageExists: cannot tell whether ${reference} exists (crane exit 1):\nError: GET https://ghcr.io/token: UNAUTHORIZED`);
+    expect(err.message).toContain(`imageExists: cannot tell whether ${reference} exists; the registry answered: crane exit 1: GET https://ghcr.io/token: UNAUTHORIZED`);
+  });
+
+  it("decides from crane's final error: the HEAD's logged 404 before a GET answered 401 is no \"false\"", async () => {
+    // go-containerregistry v0.20.2 pkg/crane/digest.go logs the failed HEAD, then returns the GET's error (cobra prints `Error: ...`)
+    const manifest = "https://ghcr.io/v2/acme/observatory/analytics-api/manifests/1.2.3";
+    const stderr =
+      `2025/06/02 10:00:00 HEAD request failed, falling back on GET: HEAD ${manifest}: unexpected status code 404 Not Found (HEAD responses have no body, use GET for details)\n` +
+      `Error: GET ${manifest}: UNAUTHORIZED: authentication required`;
+    const r = await start(imageScript({ crane: { exitCode: 1, stderr } }));
+    const err = await failureOf(r.call((ci) => ci.imageExists(reference)));
+    expect(err.message).toBe(`imageExists: cannot tell whether ${reference} exists; the registry answered: crane exit 1: GET ${manifest}: UNAUTHORIZED: authentication required`);
   });
 
   it("rejects a malformed reference before any container", async () => {

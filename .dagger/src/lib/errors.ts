@@ -19,6 +19,43 @@ export class ConfigError extends Error {
   }
 }
 
+export interface UsageProblem {
+  /** The module function, as `dagger call` names it in camelCase (`deployProduction`). */
+  fn: string;
+  /** The argument, as the CLI spells it (`--registry-username`). */
+  flag: string;
+  problem: string;
+  /** The value given; leave it out for secrets. */
+  found?: string;
+  expected?: string;
+}
+
+/** `function --flag: problem (found "value"; expected ...)`. */
+export function usageMessage({ fn, flag, problem, found, expected }: UsageProblem): string {
+  const facts = [found !== undefined ? `found ${JSON.stringify(found)}` : "", expected ? `expected ${expected}` : ""].filter(Boolean);
+  return `${fn} ${flag}: ${problem}${facts.length ? ` (${facts.join("; ")})` : ""}`;
+}
+
+/**
+ * A bad argument, found before anything was started: callers never roll back on it, there is nothing to
+ * undo. The message is `function --flag: problem (found "value"; expected ...)`.
+ */
+export class UsageError extends ConfigError {
+  readonly fn: string;
+  readonly flag: string;
+  constructor(problem: UsageProblem) {
+    super(usageMessage(problem));
+    this.name = "UsageError";
+    this.fn = problem.fn;
+    this.flag = problem.flag;
+  }
+}
+
+/** `registryUsername` -> `--registry-username`. */
+export function flagName(argument: string): string {
+  return `--${argument.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
 /**
  * The shape of the SDK's ExecError. Inside the engine the bundled SDK does not export the class
  * (DESIGN.md section 3), so a failed exec is recognised by its fields, not by `instanceof`.

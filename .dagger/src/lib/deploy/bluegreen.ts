@@ -487,8 +487,10 @@ export function observeProduction(input: {
 }
 
 /**
- * Rolling back `badImage`: if the canary is still running, drop it and park the idle colour; if the
- * switch already happened and the previous colour is still up (grace period), switch back to it.
+ * Rolling back `badImage` on an operator's request (`rollback --env production` during a canary): if the
+ * canary is still running, drop it and park the idle colour; if the switch already happened and the
+ * previous colour is still up (grace period), switch back to it. The automatic rollback of a failed
+ * deployProduction run uses planUndo instead: it only undoes that run's own changes.
  */
 export function planRollback(observed: ObservedProduction, badImage: string): ProductionAction[] {
   const live = observed.serviceColour;
@@ -513,4 +515,48 @@ export function planRollback(observed: ObservedProduction, badImage: string): Pr
   }
   actions.push({ type: "done" });
   return actions;
+}
+
+// ---------------------------------------------------------------------------------------------
+// What one run changed, and undoing only that.
+
+/** A change a production run made to the cluster; `failed` when kubectl failed (it may or may not have happened). */
+export interface ProductionChange {
+  change: "applied" | "deleted" | "scaled" | "switched";
+  /** `deployment/analytics-api-green`, `ingress/analytics-api-canary`, `service/analytics-api`. */
+  object: string;
+  detail: string;
+  failed?: true;
+}
+
+export interface UndoScope {
+  /** The colour this run rolls out to (not live when the run started). */
+  idle: Colour;
+  /** This run applied (or tried to apply) the idle colour's Deployment. */
+  appliedIdle: boolean;
+  /** This run applied (or tried to apply) the canary Ingress. */
+  appliedCanary: boolean;
+  /** This run's canary analysis failed: the canary it analysed is withdrawn even when an earlier run set it up. */
+  condemnedCanary: boolean;
+}
+
+/**
+ * The automatic rollback of a run that failed before its switch: remove the canary it created (or
+ * condemned) and park the colour it rolled out. It never moves the Service and never scales the colour
+ * the Service selects, so a release that was live before the run stays live.
+ */
+export function planUndo(observed: ObservedProduction, scope: UndoScope): ProductionAction[] {
+  const actions: ProductionAction[] = [];
+  if (observed.canary && (scope.appliedCanary || scope.condemnedCanary)) actions.push({ type: "remove-canary" });
+  const idle = observed.deployments[scope.idle];
+  if ((scope.appliedIdle || scope.condemnedCanary) && scope.idle !== observed.serviceColour && idle && idle.replicas > 0) {
+    actions.push({ type: "scale-down-old", colour: scope.idle, afterSeconds: 0 });
+  }
+  actions.push({ type: "done" });
+  return actions;
+}
+
+/** `applied deployment/analytics-api-green (image ...)`, `switched service/analytics-api (to green) [failed]`. */
+export function describeChange(change: ProductionChange): string {
+  return `${change.change} ${change.object} (${change.detail})${change.failed ? " [kubectl failed: may not have happened]" : ""}`;
 }
