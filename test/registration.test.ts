@@ -207,11 +207,20 @@ describe("registration through the SDK entrypoint", () => {
     }
   });
 
-  it("registers the daily-refreshed scanners with a 24 h cache and gitleaks/ci with the caller's .git", () => {
+  it("registers the daily-refreshed scanners with a 24 h cache", () => {
     // ci too: its default 7-day cache would replay a stale passing table of the daily-refreshed scanners
     for (const name of ["audit", "deny", "trivyFs", "semgrep", "securityReports", "ci"]) expect(ttls.get(name), name).toBe("24h");
+  });
+
+  it("gives gitleaks/ci/securityReports a --git-dir without default and a checkout that always loads, reduced to .git", () => {
+    // A defaultPath of /.git fails the argument load before the function runs when .git is missing or a
+    // file (dagger v0.21.8 core/modfunc.go loadContextualArg); the context root "/" always exists.
     for (const name of ["ci", "gitleaks", "securityReports"]) {
-      expect(functions.get(name)!.args.find((a) => a.name === "gitDir"), name).toMatchObject({ type: "Directory", defaultPath: "/.git" });
+      const args = functions.get(name)!.args;
+      expect(args.map((a) => a.name), name).toEqual(["gitDir", "checkout"]);
+      const [gitDir, checkout] = args;
+      expect(gitDir, name).toMatchObject({ type: "Directory", optional: true, defaultPath: undefined, ignore: undefined });
+      expect(checkout, name).toMatchObject({ type: "Directory", optional: true, defaultPath: "/", ignore: ["*", "!.git"] });
     }
   });
 

@@ -22,6 +22,7 @@ import * as deploy from "./deploy";
 import * as security from "./security";
 import * as image from "./image";
 import { failureReport, runGates, summaryTable, type GateReport } from "./lib/summary";
+import { CHECKOUT_GIT_ONLY } from "./lib/gitleaks-input";
 
 /** Paths of the caller's repository the pipeline never needs (`.gitignore` is not applied to it). */
 const SOURCE_IGNORE = [
@@ -113,20 +114,24 @@ export class ObservatoryCi {
   /**
    * Every gate at once. Returns the Markdown summary table (gate, result, duration, key figure);
    * when a gate fails, fails with that table and each failure's message.
-   * @param gitDir The repository's .git directory, so gitleaks scans the history (defaults to the caller's .git).
+   * @param gitDir A .git directory whose history gitleaks scans (e.g. --git-dir=.git); overrides --checkout.
+   * @param checkout The caller's checkout, of which only .git is read (defaults to the repository the module sits in). No .git: gitleaks scans the working tree.
    */
   // Not the default 7-day cache: a cached passing table would replay yesterday's security verdicts
   // (the scanners re-run daily, see SCAN_DAY_ENV) for a source that has not changed.
   @func({ cache: "24h" })
-  async ci(@argument({ defaultPath: "/.git" }) gitDir?: Directory): Promise<string> {
+  async ci(
+    gitDir?: Directory,
+    @argument({ defaultPath: "/", ignore: CHECKOUT_GIT_ONLY }) checkout?: Directory,
+  ): Promise<string> {
     const pipeline = await this.pipeline();
-    const outcomes = await runGates(this.gates(pipeline, gitDir));
+    const outcomes = await runGates(this.gates(pipeline, { gitDir, checkout }));
     if (outcomes.some((o) => !o.passed)) throw new Error(failureReport(outcomes));
     return summaryTable(outcomes);
   }
 
   /** The gates `ci` runs, by name. */
-  private gates(p: Pipeline, gitDir?: Directory): Record<string, () => Promise<GateReport>> {
+  private gates(p: Pipeline, history: security.GitHistoryInputs): Record<string, () => Promise<GateReport>> {
     return {
       fmt: () => quality.fmt(p),
       clippy: () => quality.clippy(p),
@@ -138,7 +143,7 @@ export class ObservatoryCi {
       deny: () => security.deny(p),
       trivyFs: () => security.trivyFs(p),
       semgrep: () => security.semgrep(p),
-      gitleaks: () => security.gitleaks(p, gitDir),
+      gitleaks: () => security.gitleaks(p, history),
       // container image
       imageSize: () => image.imageSize(p),
       trivyImage: () => image.trivyImage(p),
@@ -201,24 +206,33 @@ export class ObservatoryCi {
   }
 
   /**
-   * Gitleaks, redacted: the full git history when .git is present, else a scan of the source
-   * directory. A shallow clone fails (clone with fetch-depth: 0).
-   * @param gitDir The repository's .git directory (defaults to the caller's .git).
+   * Gitleaks, redacted: the full git history when there is one (--git-dir, else the checkout's
+   * .git), else a scan of the working tree, said so in its summary. A shallow clone fails (clone
+   * with fetch-depth: 0); a .git file (worktree, submodule) fails naming --git-dir.
+   * @param gitDir A .git directory whose history gitleaks scans (e.g. --git-dir=.git); overrides --checkout.
+   * @param checkout The caller's checkout, of which only .git is read (defaults to the repository the module sits in).
    */
   @func()
   @check()
-  async gitleaks(@argument({ defaultPath: "/.git" }) gitDir?: Directory): Promise<void> {
-    await this.gate((p) => security.gitleaks(p, gitDir));
+  async gitleaks(
+    gitDir?: Directory,
+    @argument({ defaultPath: "/", ignore: CHECKOUT_GIT_ONLY }) checkout?: Directory,
+  ): Promise<void> {
+    await this.gate((p) => security.gitleaks(p, { gitDir, checkout }));
   }
 
   /**
    * Every SARIF report (trivy-fs.sarif, semgrep.sarif, gitleaks.sarif) for GitHub code scanning:
    * `dagger call security-reports export --path=reports`. Findings do not fail it; a missing report does.
-   * @param gitDir The repository's .git directory, for gitleaks' history scan (defaults to the caller's .git).
+   * @param gitDir A .git directory whose history gitleaks scans (e.g. --git-dir=.git); overrides --checkout.
+   * @param checkout The caller's checkout, of which only .git is read (defaults to the repository the module sits in).
    */
   @func({ cache: "24h" })
-  async securityReports(@argument({ defaultPath: "/.git" }) gitDir?: Directory): Promise<Directory> {
-    return security.securityReports(await this.pipeline(), gitDir);
+  async securityReports(
+    gitDir?: Directory,
+    @argument({ defaultPath: "/", ignore: CHECKOUT_GIT_ONLY }) checkout?: Directory,
+  ): Promise<Directory> {
+    return security.securityReports(await this.pipeline(), { gitDir, checkout });
   }
 
   /**

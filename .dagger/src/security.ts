@@ -35,6 +35,14 @@ import {
   type ScannerName,
   type SecurityVerdict,
 } from "./lib/findings";
+import {
+  NO_HISTORY_NOTE,
+  gitleaksInput,
+  notAGitDirMessage,
+  shallowHistoryMessage,
+  type CheckoutGitEntry,
+  type GitleaksInput,
+} from "./lib/gitleaks-input";
 import { ENVIRONMENTS, parseEnvironment, type Environment } from "./lib/deploy/environment";
 import { colouredName, liveColour } from "./lib/deploy/bluegreen";
 import { parseImageReference } from "./lib/image-ref";
@@ -314,28 +322,40 @@ interface GitleaksScan {
   args: (format: "json" | "sarif", path: string) => string[];
 }
 
+/** Where gitleaks may find the history: `--git-dir`, else the caller's checkout filtered to `.git`. */
+export interface GitHistoryInputs {
+  gitDir?: Directory;
+  checkout?: Directory;
+}
+
+/** The `.git` directory to scan, or none: see lib/gitleaks-input for the rules. */
+async function historyToScan(fn: string, { gitDir, checkout }: GitHistoryInputs): Promise<{ dir?: Directory; input: GitleaksInput }> {
+  let entry: CheckoutGitEntry | undefined;
+  if (!gitDir && checkout) {
+    const gitDirectory = await checkout.exists(".git/HEAD");
+    const gitEntry = gitDirectory || (await checkout.exists(".git"));
+    const pointer = gitEntry && !gitDirectory ? await checkout.file(".git").contents().catch(() => undefined) : undefined;
+    entry = { gitDirectory, gitEntry, pointer };
+  }
+  const input = gitleaksInput(gitDir !== undefined, entry, fn);
+  if (input.mode === "dir") return { input };
+  return { dir: gitDir ?? checkout!.directory(".git"), input };
+}
+
 /**
  * Validates the inputs (config file, a usable, complete `.git`) before any container, then
- * describes the scan: `gitleaks git` over the full history when `.git` is given, `gitleaks dir`
+ * describes the scan: `gitleaks git` over the full history when there is one, `gitleaks dir`
  * over the source otherwise.
  */
-async function gitleaksScan(p: Pipeline, gitDir?: Directory): Promise<GitleaksScan> {
+async function gitleaksScan(p: Pipeline, history: GitHistoryInputs, fn = "gitleaks"): Promise<GitleaksScan> {
   const { configPath } = p.config.security.gitleaks;
   if (configPath && !(await p.source.exists(configPath))) {
     throw new ConfigError(`gitleaks: security.gitleaks.configPath ${JSON.stringify(configPath)} does not exist in the source`);
   }
-  if (gitDir) {
-    if (!(await gitDir.exists("HEAD"))) {
-      throw new ConfigError("gitleaks: the git directory given (--git-dir, default .git) has no HEAD: it is not a git repository's .git directory");
-    }
-    if (await gitDir.exists("shallow")) {
-      throw new GateFailure(
-        "gitleaks",
-        "the repository is a shallow clone (.git/shallow exists): a history scan would silently miss older commits. " +
-          "Clone the full history (actions/checkout with `fetch-depth: 0`, or `git fetch --unshallow`) and run again.",
-        "shallow clone",
-      );
-    }
+  const { dir: gitDir, input } = await historyToScan(fn, history);
+  if (gitDir && input.mode === "git") {
+    if (!(await gitDir.exists("HEAD"))) throw new ConfigError(notAGitDirMessage(fn));
+    if (await gitDir.exists("shallow")) throw new GateFailure("gitleaks", shallowHistoryMessage(input.origin), "shallow clone");
   }
   // safe.directory: the mounted repository belongs to another uid than the container user (git's "dubious ownership").
   let base = dag
@@ -374,11 +394,11 @@ function gitleaksErrorLines(stderr: string): string[] {
   return plain.split("\n").filter((line) => /\b(ERR|FTL|FATAL)\b|partial scan/.test(line));
 }
 
-export async function gitleaks(p: Pipeline, gitDir?: Directory): Promise<GateReport> {
-  const scan = await gitleaksScan(p, gitDir);
+export async function gitleaks(p: Pipeline, history: GitHistoryInputs = {}): Promise<GateReport> {
+  const scan = await gitleaksScan(p, history);
   const ran = gitleaksJsonRun(scan);
   const outcome = await outcomeOf(ran);
-  const what = scan.mode === "git" ? "the full git history" : "the source directory (no .git: history not scanned)";
+  const what = scan.mode === "git" ? "the full git history" : `the source directory (${NO_HISTORY_NOTE})`;
   if (outcome.exitCode !== 0 && outcome.exitCode !== GITLEAKS_LEAKS_EXIT_CODE) {
     throw scannerCrash("gitleaks", `gitleaks crashed scanning ${what} (exit ${outcome.exitCode}; leaks would exit ${GITLEAKS_LEAKS_EXIT_CODE})`, outcome);
   }
@@ -397,7 +417,7 @@ export async function gitleaks(p: Pipeline, gitDir?: Directory): Promise<GateRep
   }
   const verdict = verdictOf(p, "gitleaks", report);
   const commits = /(\d+) commits scanned/.exec(outcome.stderr)?.[1];
-  const scope = scan.mode === "git" ? `git history${commits ? `, ${commits} commits` : ""}` : "directory scan (no .git)";
+  const scope = scan.mode === "git" ? `git history${commits ? `, ${commits} commits` : ""}` : NO_HISTORY_NOTE;
   const figure = `${verdict.summary}; ${scope}`;
   if (!verdict.passed) {
     const leaks = verdict.blocking.length;
@@ -429,7 +449,7 @@ async function sarifFile(source: SarifSource): Promise<File> {
  * Every SARIF report, from the same container chains as the gates (so a run after the gates is
  * served from cache). Findings do not make this fail; a missing report does, naming the scanner.
  */
-export async function securityReports(p: Pipeline, gitDir?: Directory): Promise<Directory> {
+export async function securityReports(p: Pipeline, history: GitHistoryInputs = {}): Promise<Directory> {
   const sources: SarifSource[] = [
     { scanner: "trivy", name: "trivy-fs.sarif", produce: async () => trivyFsSarif(p).file(TRIVY_FS_SARIF) },
     { scanner: "semgrep", name: "semgrep.sarif", produce: async () => semgrepRun(p).file(SEMGREP_SARIF) },
@@ -437,7 +457,7 @@ export async function securityReports(p: Pipeline, gitDir?: Directory): Promise<
       scanner: "gitleaks",
       name: "gitleaks.sarif",
       produce: async () => {
-        const scan = await gitleaksScan(p, gitDir);
+        const scan = await gitleaksScan(p, history, "securityReports");
         // Chained after the gate's JSON run (cached): gitleaks writes one format per run.
         return runAllowingFailure(gitleaksJsonRun(scan), scan.args("sarif", GITLEAKS_SARIF)).file(GITLEAKS_SARIF);
       },

@@ -44,6 +44,22 @@ function gitDirOnDisk(shallow = false): string {
   return dir;
 }
 
+/**
+ * The `checkout` argument as the engine hands it over: the context directory filtered to `.git`
+ * (ignore `["*", "!.git"]`): a `.git` directory, a `.git` file (worktree, submodule), or nothing.
+ */
+function checkoutOnDisk(git: "directory" | "shallow" | "file" | "none"): string {
+  const dir = mkdtempSync(join(tmpdir(), "observatory-ci-checkout-"));
+  if (git === "directory" || git === "shallow") {
+    mkdirSync(join(dir, ".git", "refs", "heads"), { recursive: true });
+    writeFileSync(join(dir, ".git", "HEAD"), "ref: refs/heads/main\n");
+    writeFileSync(join(dir, ".git", "refs", "heads", "main"), "0".repeat(40) + "\n");
+    if (git === "shallow") writeFileSync(join(dir, ".git", "shallow"), "0".repeat(40) + "\n");
+  }
+  if (git === "file") writeFileSync(join(dir, ".git"), "gitdir: /home/dev/service/.git/worktrees/feature\n");
+  return dir;
+}
+
 describe("audit", () => {
   it("runs pinned cargo-audit --json on Cargo.lock with the RustSec database in a locked cache volume", async () => {
     const { session, call } = await start();
@@ -326,6 +342,63 @@ describe("gitleaks", () => {
     const err = await failureOf(call((ci) => ci.gitleaks(dag.host().directory(gitDirOnDisk(true)))));
     expect(err.message).toContain("shallow clone");
     expect(err.message).toContain("fetch-depth: 0");
+    expect(session.execs).toEqual([]);
+  });
+
+  it("scans the checkout's .git history by default, and --git-dir wins over it", async () => {
+    const checkout = checkoutOnDisk("directory");
+    const { session, call } = await start();
+    await call((ci) => ci.gitleaks(undefined, dag.host().directory(checkout)));
+    const e = session.exec("gitleaks", "git");
+    expect(e.mounts["/repo/.git"]).toContain(checkout);
+    expect(e.mounts["/repo/.git"]).toContain('".git"');
+    expect(session.execs.filter((x) => isGitleaks(x) && x.args[1] === "dir")).toEqual([]);
+
+    const git = gitDirOnDisk();
+    const { session: s2, call: c2 } = await start();
+    await c2((ci) => ci.gitleaks(dag.host().directory(git), dag.host().directory(checkoutOnDisk("file"))));
+    expect(s2.exec("gitleaks", "git").mounts["/repo/.git"]).toContain(git);
+  });
+
+  it("scans the working tree when the checkout has no .git, and the ci summary says so", async () => {
+    const checkout = dag.host().directory(checkoutOnDisk("none"));
+    const { session, call } = await start();
+    const table = await call((ci) => ci.ci(undefined, checkout));
+    const e = session.exec("gitleaks", "dir");
+    expect(e.args.slice(0, 3)).toEqual(["gitleaks", "dir", "--redact"]);
+    expect(e.mounts["/repo/.git"]).toBeUndefined();
+    expect(session.execs.filter((x) => isGitleaks(x) && x.args[1] === "git")).toEqual([]);
+    expect(table).toMatch(/\| gitleaks \| ✅ pass \| [^|]+ \| [^|]*no git history: scanned the working tree/);
+  });
+
+  it("a .git file (worktree, submodule) fails before any container, naming --git-dir and where .git points", async () => {
+    const { session, call } = await start();
+    const err = await failureOf(call((ci) => ci.gitleaks(undefined, dag.host().directory(checkoutOnDisk("file")))));
+    expect(err.message).toMatch(/^gitleaks: \.git in the caller's checkout is a file/);
+    expect(err.message).toContain("/home/dev/service/.git/worktrees/feature");
+    expect(err.message).toContain('--git-dir="$(git rev-parse --git-common-dir)"');
+    expect(session.execs).toEqual([]);
+
+    const { session: s2, call: c2 } = await start();
+    const reports = await failureOf(c2((ci) => ci.securityReports(undefined, dag.host().directory(checkoutOnDisk("file")))));
+    expect(reports.message).toContain("securityReports: .git in the caller's checkout is a file");
+    expect(s2.execs.filter(isGitleaks)).toEqual([]);
+  });
+
+  it("a shallow default history (a shallow clone, or a remote module's own checkout) fails naming --git-dir", async () => {
+    const { session, call } = await start();
+    const err = await failureOf(call((ci) => ci.gitleaks(undefined, dag.host().directory(checkoutOnDisk("shallow")))));
+    expect(err.message).toContain("shallow clone");
+    expect(err.message).toContain("fetch-depth: 0");
+    expect(err.message).toContain("dagger -m github.com/");
+    expect(err.message).toContain("--git-dir=.git");
+    expect(session.execs).toEqual([]);
+  });
+
+  it("an explicit --git-dir without HEAD is refused, naming the flag", async () => {
+    const { session, call } = await start();
+    const err = await failureOf(call((ci) => ci.gitleaks(dag.host().directory(checkoutOnDisk("none")))));
+    expect(err.message).toMatch(/^gitleaks: --git-dir has no HEAD/);
     expect(session.execs).toEqual([]);
   });
 
