@@ -286,8 +286,6 @@ export async function trivyImageSarif(pipeline: Pipeline, platforms?: string[]):
 
 const SBOM_FORMATS: readonly SbomFormat[] = ["spdx-json", "cyclonedx-json"];
 const SBOM_DIR = "/sbom";
-/** Syft's image runs as distroless `nonroot`. */
-const SYFT_USER = "65532:65532";
 
 export function resolveSbomFormat(pipeline: Pipeline, format?: string): SbomFormat {
   const wanted = format ?? pipeline.config.image.sbomFormat;
@@ -315,18 +313,58 @@ async function sbomOf(pipeline: Pipeline, image: PlatformImage, format: SbomForm
     .from(pipeline.config.images.syft)
     .withEnvVariable("SYFT_CHECK_FOR_APP_UPDATE", "false")
     .withMountedFile("/image.tar", image.container.asTarball())
-    .withDirectory(SBOM_DIR, dag.directory(), { owner: SYFT_USER })
+    .withDirectory(SBOM_DIR, dag.directory())
     .withExec(["/syft", "scan", "oci-archive:/image.tar", "--source-name", "analytics-api", "--output", `${format}=${path}`]);
-  const file = ran.file(path);
+  return checkedSbom(ran.file(path), format, `${path} (${image.platform})`);
+}
+
+async function checkedSbom(file: File, format: SbomFormat, source: string): Promise<File> {
   let text: string;
   try {
     text = await file.contents();
   } catch (e) {
-    throw new Error(`syft wrote no SBOM at ${path}: ${errorMessage(e)}`);
+    throw new Error(`syft wrote no SBOM at ${source}: ${errorMessage(e)}`);
   }
   // A truncated or foreign document must not be published or attested as the image's SBOM.
-  readSbom(text, { expectedFormat: format, source: `${path} (${image.platform})` });
+  readSbom(text, { expectedFormat: format, source });
   return file;
+}
+
+/**
+ * The SBOM of what the registry serves at a digest reference, read by Syft from the registry itself: the
+ * attested SBOM describes the pushed bytes, never a rebuild that could differ. The digest pins the
+ * content, so the exec may be cached. Syft's image is `FROM scratch` with no USER (anchore/syft v1.16.0
+ * Dockerfile), so it runs as root; it takes registry credentials from SYFT_REGISTRY_AUTH_AUTHORITY,
+ * _USERNAME and _PASSWORD (v1.16.0 cmd/syft/internal/options/registry.go `PostLoad`), the password a
+ * secret variable. For a multi-platform index `--platform` picks the same platform `sbom` describes.
+ */
+async function pushedSbom(
+  pipeline: Pipeline,
+  digestRef: string,
+  format: SbomFormat,
+  auth: { registry: string; username?: string; password?: Secret },
+  pushedPlatforms?: string[],
+): Promise<File> {
+  const path = `${SBOM_DIR}/${sbomFileName(format)}`;
+  const platforms = resolvePlatforms(pipeline, pushedPlatforms);
+  let ctr = dag
+    .container()
+    .from(pipeline.config.images.syft)
+    .withEnvVariable("SYFT_CHECK_FOR_APP_UPDATE", "false")
+    .withDirectory(SBOM_DIR, dag.directory());
+  if (auth.username !== undefined && auth.password !== undefined) {
+    ctr = ctr
+      .withEnvVariable("SYFT_REGISTRY_AUTH_AUTHORITY", auth.registry)
+      .withEnvVariable("SYFT_REGISTRY_AUTH_USERNAME", auth.username)
+      .withSecretVariable("SYFT_REGISTRY_AUTH_PASSWORD", auth.password);
+  }
+  const ran = ctr.withExec([
+    "/syft", "scan", `registry:${digestRef}`,
+    ...(platforms.length > 1 ? ["--platform", platforms[0]!] : []),
+    "--source-name", "analytics-api",
+    "--output", `${format}=${path}`,
+  ]);
+  return checkedSbom(ran.file(path), format, `${path} (${digestRef})`);
 }
 
 /** One line describing an SBOM, for messages. */
@@ -538,6 +576,8 @@ export interface SignOptions {
   keyPassword?: Secret;
   /** SBOM format to attest; default `image.sbomFormat`. */
   sbomFormat?: string;
+  /** Platforms the digest was pushed with (releaseImage); default `image.platforms`. */
+  platforms?: string[];
 }
 
 const COSIGN_KEY_PATH = "/run/secrets/cosign.key";
@@ -552,6 +592,11 @@ const ATTESTATION_TYPES: Record<SbomFormat, string> = { "spdx-json": "spdxjson",
  * argument: the token, key password and registry password are secret variables, the key a secret file.
  */
 export async function sign(pipeline: Pipeline, options: SignOptions): Promise<string> {
+  return (await signDigest(pipeline, options)).message;
+}
+
+/** `sign`, returning the attested SBOM too. */
+async function signDigest(pipeline: Pipeline, options: SignOptions): Promise<{ sbom: File; message: string }> {
   const reference = parseImageReference(options.digestRef);
   if (reference.digest === undefined) {
     throw new ConfigError(
@@ -575,11 +620,11 @@ export async function sign(pipeline: Pipeline, options: SignOptions): Promise<st
   }
   if (options.keyPassword && !options.key) throw new ConfigError("sign: --key-password without --key");
   const format = resolveSbomFormat(pipeline, options.sbomFormat);
-  const [image] = await buildPlatforms(pipeline);
-  const sbomFile = await sbomOf(pipeline, image!, format);
-
   // The digest alone names what is signed: a tag in `repo:tag@sha256:...` (as publish prints it) is dropped.
   const target = formatImageReference({ registry: reference.registry, repository: reference.repository, digest: reference.digest });
+  const sbomFile = await pushedSbom(
+    pipeline, target, format, { registry: reference.registry, username: options.username, password: options.password }, options.platforms,
+  );
   const keyFlags = mode === "key" ? ` --key ${COSIGN_KEY_PATH}` : "";
   const predicate = `${COSIGN_SBOM_DIR}/${sbomFileName(format)}`;
   const script = [
@@ -612,7 +657,7 @@ export async function sign(pipeline: Pipeline, options: SignOptions): Promise<st
   if (exitCode !== 0) {
     throw new Error(`sign: cosign failed for ${target} (exit ${exitCode}):\n${tail(stderr || stdout)}`);
   }
-  return `signed ${target} (${mode}) and attested its SBOM (${ATTESTATION_TYPES[format]}, ${await describeSbom(sbomFile, format)})`;
+  return { sbom: sbomFile, message: `signed ${target} (${mode}) and attested its SBOM (${ATTESTATION_TYPES[format]}, ${await describeSbom(sbomFile, format)})` };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -653,7 +698,7 @@ export async function releaseImage(pipeline: Pipeline, options: ReleaseImageOpti
   const format = resolveSbomFormat(pipeline);
   const pushed = await publish(pipeline, options);
   const [first] = pushed.split("\n");
-  const signed = await sign(pipeline, {
+  const signed = await signDigest(pipeline, {
     digestRef: first!,
     username: options.username,
     password: options.password,
@@ -662,12 +707,14 @@ export async function releaseImage(pipeline: Pipeline, options: ReleaseImageOpti
     oidcRequestToken: options.oidcRequestToken,
     key: options.key,
     keyPassword: options.keyPassword,
+    platforms: options.platforms,
   });
   return dag
     .directory()
     .withNewFile("references.txt", `${pushed}\n`)
-    .withNewFile("signature.txt", `${signed}\n`)
-    .withFile(sbomFileName(format), await sbom(pipeline, format));
+    .withNewFile("signature.txt", `${signed.message}\n`)
+    // the attested SBOM, of the pushed digest
+    .withFile(sbomFileName(format), signed.sbom);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -103,7 +103,7 @@ export class ObservatoryCi {
   /**
    * Integration tests (`cargo test --test '*' -- --test-threads=1`) against their own TimescaleDB
    * and Redis, with DATABASE_URL, REDIS_URL, JWT_SECRET (a secret) and RUST_LOG.
-   * @param jwtSecret JWT signing secret for the tests; a random one is generated when absent.
+   * @param jwtSecret JWT signing secret for the tests; when absent, a fixed test-only secret (stable, so an unchanged run stays cached).
    */
   @func()
   @check()

@@ -63,8 +63,9 @@ export const DEFAULT_DENY_PATH = "/etc/observatory-ci/deny.toml";
 /** Mount points of the gitleaks container: the source, with `.git` mounted inside it for a history scan. */
 export const GITLEAKS_REPO_DIR = "/repo";
 /**
- * gitleaks exits 1 both when it finds leaks (the default `--exit-code`) and when it dies
- * (`log.Fatal`). A code of our own for "leaks found" tells the two apart.
+ * gitleaks 8.21.2 exits 1 when it finds leaks (the default `--exit-code`), when it dies (`log.Fatal`)
+ * and after a partial scan (cmd/root.go `findingSummaryAndExit`: `if err != nil { os.Exit(1) }`, before
+ * the leaks' exit code). A code of our own for "leaks found" tells leaks apart from the other two.
  */
 export const GITLEAKS_LEAKS_EXIT_CODE = 42;
 /** Exit codes of `timeout` when it stopped the command: GNU coreutils 124, BusyBox 143 (SIGTERM), SIGKILL 137. */
@@ -387,7 +388,11 @@ function gitleaksJsonRun(scan: GitleaksScan): Container {
   return runAllowingFailure(scan.base, scan.args("json", GITLEAKS_JSON));
 }
 
-/** gitleaks logs git failures as `ERR` lines and may still exit 0 ("partial scan"): that is a crash too. */
+/**
+ * gitleaks 8.21.2 logs what git printed on stderr as `ERR [git] ...` (sources/git.go) and then ends a
+ * partial scan with exit 1 (cmd/root.go `findingSummaryAndExit`), already a crash by its exit code; the
+ * ERR lines say what was missed, and any such line with another exit code is treated as a crash too.
+ */
 function gitleaksErrorLines(stderr: string): string[] {
   // eslint-disable-next-line no-control-regex
   const plain = stderr.replace(/\u001b\[[0-9;]*m/g, "");

@@ -2,17 +2,16 @@
  * Test gates against real services: unit tests with coverage (cargo-tarpaulin, llvm engine,
  * Cobertura XML) and integration tests, each with its own TimescaleDB and Redis.
  */
-import { randomBytes } from "node:crypto";
 import { dag, type Container, type Directory, type File, type Secret, type Service } from "@dagger.io/dagger";
-import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
+import { outcomeOf, withRunNonce, type ExecOutcome } from "./exec";
 import { cargoTarpaulin, rustWorkspace, sqlxCli, SOURCE_DIR } from "./rust";
 import type { Pipeline } from "./pipeline";
 import { coverageGate, parseCobertura } from "./lib/coverage";
-import { errorMessage, GateFailure, tail } from "./lib/errors";
+import { errorMessage, GateFailure, isExecFailure, tail } from "./lib/errors";
 import type { GateReport } from "./lib/summary";
+import { crashReason, finishedExitCode, testRunCommand, VERDICT_PATTERNS, type TestRunOptions } from "./lib/test-run";
 
 export const COVERAGE_REPORT = "/reports/cobertura.xml";
-const MIGRATED_MARKER = "observatory-ci: migrations applied";
 
 /**
  * TimescaleDB and Redis for one test lane. The engine de-duplicates identical service
@@ -49,9 +48,23 @@ export function testServices(pipeline: Pipeline, lane: string): { db: Service; r
   return { db, redis };
 }
 
-/** A JWT signing secret for one test run, generated when the caller gives none. Only ever a Secret. */
+/** Name of the integration tests' default JWT signing secret. */
+export const TEST_JWT_SECRET_NAME = "observatory-ci-integration-test-jwt";
+/**
+ * TEST-ONLY signing key for the throwaway services of the integration tests; it signs nothing that
+ * leaves the test container and must never be used for a deployed service.
+ */
+const TEST_JWT_SECRET_VALUE = "observatory-ci-integration-tests-only-not-a-production-jwt-signing-key";
+
+/**
+ * The integration tests' JWT_SECRET: the caller's secret when given, else a fixed test-only one.
+ * It is fixed so that the exec stays cacheable: a secret made by setSecret is identified by its name
+ * within the module, not by its value (dagger v0.21.8 core/schema/secret.go `setSecret` gives the result
+ * the content digest of `SetSecretHandle(name, accessor)`, core/client_resource.go: an HMAC of the name
+ * keyed by the module's digest), so a name generated per call made every run a cache miss.
+ */
 export function testJwtSecret(given?: Secret): Secret {
-  return given ?? dag.setSecret(`observatory-ci-jwt-${randomBytes(8).toString("hex")}`, randomBytes(48).toString("base64url"));
+  return given ?? dag.setSecret(TEST_JWT_SECRET_NAME, TEST_JWT_SECRET_VALUE);
 }
 
 function withTestServices(pipeline: Pipeline, ctr: Container, lane: string): Container {
@@ -67,22 +80,32 @@ function withTestServices(pipeline: Pipeline, ctr: Container, lane: string): Con
 }
 
 /**
- * Migrations and tests in ONE exec: a cached migration layer over a freshly started database
- * would leave the tests an empty schema, so they are cached (or re-run) together.
+ * Migrations and tests run in ONE exec (a cached migration layer over a freshly started database would
+ * leave the tests an empty schema). The exec succeeds only for a verdict and fails for a crash, so a
+ * crash is never cached (lib/test-run.ts). Its outcome, as the gate reads it.
  */
-function migrateThenCargo(args: string[]): string[] {
-  const script = [
-    "find . -type f -exec touch -c {} +",
-    'sqlx migrate run --source "$MIGRATIONS_DIR"',
-    `echo "${MIGRATED_MARKER}" >&2`,
-    'exec cargo "$@"',
-  ].join("\n");
-  return ["sh", "-euc", script, "cargo", ...args];
+async function testRunOutcome(gate: string, ran: Container): Promise<ExecOutcome> {
+  let outcome: ExecOutcome;
+  try {
+    outcome = await outcomeOf(ran);
+  } catch (e) {
+    if (!isExecFailure(e)) throw e;
+    const reason = crashReason(e.stderr) ?? `the test run failed (exit ${e.exitCode})`;
+    throw new GateFailure(
+      gate,
+      `${reason}: not a test verdict, nothing was cached, calling again re-runs it\n${tail(e.stdout + "\n" + e.stderr, 40)}`,
+      /timed out/.test(reason) ? "timed out" : "crashed",
+    );
+  }
+  if (finishedExitCode(outcome.stderr) === undefined) {
+    throw new GateFailure(gate, `the test run announced no outcome (exit ${outcome.exitCode}):\n${tail(outcome.stderr)}`, "crashed");
+  }
+  return outcome;
 }
 
-function migrationFailure(gate: string, exitCode: number, stderr: string): GateFailure | undefined {
-  if (stderr.includes(MIGRATED_MARKER)) return undefined;
-  return new GateFailure(gate, `sqlx migrations failed before any test ran (exit ${exitCode}):\n${tail(stderr)}`, "migrations failed");
+function compileFailure(gate: string, code: number, output: string): GateFailure | undefined {
+  if (!output.includes(VERDICT_PATTERNS.compileError) && !output.includes(VERDICT_PATTERNS.tarpaulinCompileError)) return undefined;
+  return new GateFailure(gate, `the workspace's tests do not compile (exit ${code}):\n${tail(output, 60)}`, "does not compile");
 }
 
 /** The tarpaulin run: unit tests (lib + bins) with coverage, against this lane's services. */
@@ -105,21 +128,26 @@ export function coverageRun(pipeline: Pipeline): Container {
     "--lib",
     "--bins",
     "--skip-clean",
-    "--timeout", String(coverage.timeoutSeconds),
     "--out", "Xml",
     "--output-dir", "/reports",
     ...coverage.exclude.flatMap((glob) => ["--exclude-files", glob]),
   ];
-  return runAllowingFailure(ctr, migrateThenCargo(args));
+  // tarpaulin's own --timeout is never enforced under --engine llvm (tarpaulin 0.31.2
+  // src/statemachine/instrumented.rs `wait` blocks in `Child::wait`, so the `test_timeout` check of
+  // src/statemachine/mod.rs `step` is never reached): coreutils `timeout` bounds the whole run instead.
+  const options: TestRunOptions = { timeoutSeconds: coverage.timeoutSeconds };
+  return ctr.withExec(testRunCommand(args, options));
 }
 
 export async function unitTest(pipeline: Pipeline): Promise<GateReport> {
   const ran = coverageRun(pipeline);
-  const { exitCode, stderr, stdout } = await outcomeOf(ran);
-  if (exitCode !== 0) {
+  const { stderr, stdout } = await testRunOutcome("unitTest", ran);
+  const code = finishedExitCode(stderr)!;
+  if (code !== 0) {
+    const output = stdout + "\n" + stderr;
     throw (
-      migrationFailure("unitTest", exitCode, stderr) ??
-      new GateFailure("unitTest", `unit tests failed under cargo tarpaulin (exit ${exitCode}):\n${tail(stdout + "\n" + stderr, 60)}`, "tests failed")
+      compileFailure("unitTest", code, output) ??
+      new GateFailure("unitTest", `unit tests failed under cargo tarpaulin (exit ${code}):\n${tail(output, 60)}`, "tests failed")
     );
   }
   let xml: string;
@@ -150,7 +178,16 @@ export async function integrationTest(pipeline: Pipeline, jwtSecret?: Secret): P
     "--test", "*", // cargo expands the glob itself: every integration test target
     "--", `--test-threads=${pipeline.config.tests.integrationThreads}`,
   ];
-  const { exitCode, stdout, stderr } = await outcomeOf(runAllowingFailure(ctr, migrateThenCargo(args)));
+  const { stdout, stderr } = await testRunOutcome("integrationTest", ctr.withExec(testRunCommand(args)));
+  const exitCode = finishedExitCode(stderr)!;
+  const output = stdout + "\n" + stderr;
+  if (exitCode !== 0 && output.includes(VERDICT_PATTERNS.noTestTarget)) {
+    throw new GateFailure(
+      "integrationTest",
+      `no integration test ran: the workspace has no integration test target (cargo test --test '*' exited ${exitCode}, "${VERDICT_PATTERNS.noTestTarget}"); add tests under the crates' tests/ directories\n${tail(output, 20)}`,
+      "0 tests ran",
+    );
+  }
   const passed = [...stdout.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)].reduce(
     (acc, m) => ({ passed: acc.passed + Number(m[1]), failed: acc.failed + Number(m[2]) }),
     { passed: 0, failed: 0 },
@@ -167,22 +204,18 @@ export async function integrationTest(pipeline: Pipeline, jwtSecret?: Secret): P
     return { figure: `${passed.passed} passed` };
   }
   throw (
-    migrationFailure("integrationTest", exitCode, stderr) ??
-    new GateFailure(
-      "integrationTest",
-      `integration tests failed (exit ${exitCode}, ${passed.failed} failed):\n${tail(stdout + "\n" + stderr, 60)}`,
-      `${passed.failed} failed`,
-    )
+    compileFailure("integrationTest", exitCode, output) ??
+    new GateFailure("integrationTest", `integration tests failed (exit ${exitCode}, ${passed.failed} failed):\n${tail(output, 60)}`, `${passed.failed} failed`)
   );
 }
 
 /** The reports directory: the Cobertura XML of the unit-test run. */
 export async function coverageReports(pipeline: Pipeline): Promise<Directory> {
   const ran = coverageRun(pipeline);
+  const { stderr } = await testRunOutcome("coverage", ran);
   const entries = await ran.directory("/reports").entries().catch(() => [] as string[]);
   if (!entries.includes("cobertura.xml")) {
-    const { exitCode, stderr } = await outcomeOf(ran);
-    throw new Error(`no coverage report: cargo tarpaulin exited ${exitCode} without writing cobertura.xml:\n${tail(stderr)}`);
+    throw new Error(`no coverage report: cargo tarpaulin exited ${finishedExitCode(stderr)} without writing cobertura.xml:\n${tail(stderr)}`);
   }
   return dag.directory().withFile("coverage/cobertura.xml", ran.file(COVERAGE_REPORT));
 }
@@ -219,7 +252,9 @@ export async function uploadCoverage(pipeline: Pipeline, upload: CodecovUpload):
     .container()
     .from(images.python)
     .withMountedCache("/root/.cache/pip", dag.cacheVolume("observatory-ci-pip"))
-    .withExec(["pip", "install", "--no-input", `codecov-cli==${tools.codecovCli}`])
+    // Wheels only: the slim image has no compiler, so a dependency without a wheel for this Python and
+    // architecture fails here, naming the package, instead of half-compiling (see TOOLS.codecovCli).
+    .withExec(["pip", "install", "--no-input", "--only-binary=:all:", `codecov-cli==${tools.codecovCli}`])
     .withMountedFile("/reports/cobertura.xml", report)
     // Without a git checkout the CLI lists every file under the network root (default: the working
     // directory, "/" in this image) as the report's "network", which Codecov uses to map the report's

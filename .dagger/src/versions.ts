@@ -38,7 +38,22 @@ export const TOOLS = {
    */
   cargoAudit: "0.22.0",
   cargoDeny: "0.18.9",
-  codecovCli: "9.1.1",
+  /**
+   * Installed with pip in IMAGES.python (3.12, no compiler) from wheels only. 9.1.1 could not install
+   * there: its setup.py builds C extensions (`ext_modules`) and its only Linux wheel was cp311 x86_64
+   * (.github/workflows/build_for_pypi.yml at v9.1.1: Python 3.11, `--plat-name=manylinux2014_x86_64`).
+   * 11.2.4 is pure Python (codecov/codecov-cli v11.2.4 codecov-cli/pyproject.toml: setuptools, no
+   * extension; codecov-cli/setup.py is a bare `setup()`; .github/workflows/build.yml builds it with
+   * `uv build`, release-codecov-cli.yml publishes that py3-none-any wheel), and it is the newest release
+   * whose one compiled dependency, test-results-parser==0.5.4, has wheels for CPython 3.12 on Linux
+   * x86_64 and aarch64 (codecov/test-results-parser v0.5.4 .github/workflows/publish.yml: maturin,
+   * `--interpreter '3.8 3.9 3.10 3.11 3.12'`, manylinux targets x86_64 and aarch64). 11.2.5+ pin
+   * test-results-parser 0.6.x, whose release files could not be checked here. The other compiled
+   * dependencies publish cp312 manylinux wheels for both architectures too: ijson 3.x (cibuildwheel on
+   * ubuntu-24.04 and ubuntu-24.04-arm, ICRAR/ijson v3.5.1 .github/workflows/deploy-to-pypi.yml) and
+   * PyYAML 6.0.3 (yaml/pyyaml 6.0.3 .github/workflows/ci.yaml, manylinux2014 x86_64/aarch64 cp312).
+   */
+  codecovCli: "11.2.4",
   /** GitHub CLI, installed from its release package in the alpine image. */
   gh: "2.62.0",
 } as const;

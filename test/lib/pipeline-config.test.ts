@@ -35,7 +35,7 @@ describe("pipeline configuration", () => {
 
   it("keeps defaults for the fields a file leaves out", () => {
     const config = parseConfig(JSON.stringify({ coverage: { threshold: 80 }, images: { redis: "redis:7.4.2-alpine" } }));
-    expect(config.coverage).toEqual({ threshold: 80, timeoutSeconds: 600, exclude: [] });
+    expect(config.coverage).toEqual({ threshold: 80, timeoutSeconds: 1800, exclude: [] });
     expect(config.images.redis).toBe("redis:7.4.2-alpine");
     expect(config.images.rust).toBe(IMAGES.rust);
   });

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES, TOOLS } from "../../.dagger/src/versions";
 import { canarySecret, describeChain, type ExecView } from "../support/recording-session";
-import { cobertura, failureOf, GOOD, healthyScript, sourceWithConfig, startPerTest } from "../support/module";
+import { cobertura, failureOf, GOOD, healthyScript, isTestRun, sourceWithConfig, startPerTest, testVerdict } from "../support/module";
+import { MIGRATIONS_FAILED_EXIT } from "../../.dagger/src/lib/test-run";
 import { cleanSecurityExec } from "../support/security-reports";
 
 /** Every gate `ci` runs, in its table order. */
@@ -90,7 +91,7 @@ describe("unitTest", () => {
     const e = session.exec("tarpaulin", "--engine");
     const script = e.args[2];
     expect(script.indexOf('sqlx migrate run --source "$MIGRATIONS_DIR"')).toBeGreaterThan(-1);
-    expect(script.indexOf("sqlx migrate")).toBeLessThan(script.indexOf('exec cargo "$@"'));
+    expect(script.indexOf("sqlx migrate")).toBeLessThan(script.indexOf('cargo "$@"'));
     expect(e.env.MIGRATIONS_DIR).toBe("/src/crates/storage/migrations");
     expect(e.args.slice(4)).toEqual(expect.arrayContaining(["tarpaulin", "--engine", "llvm", "--out", "Xml", "--output-dir", "/reports", "--workspace", "--all-features", "--locked"]));
     expect(e.args[e.args.indexOf("--engine") + 1]).toBe("llvm");
@@ -147,15 +148,55 @@ describe("unitTest", () => {
     expect((await failureOf(broken.call((ci) => ci.unitTest()))).message).toMatch(/^unitTest: coverage report \/reports\/cobertura.xml: /);
   });
 
-  it("reports failing tests and failed migrations differently", async () => {
-    const failing = await start(healthyScript({ exec: (e) => (e.args.includes("tarpaulin") ? { exitCode: 101, stdout: "test tests::parses ... FAILED", stderr: "observatory-ci: migrations applied\n" } : undefined) }));
+  it("reports failing tests as a verdict: the exec succeeds (cacheable), the gate fails", async () => {
+    const failing = await start(healthyScript({ exec: (e) => (isTestRun(e) ? testVerdict(1, "test tests::parses ... FAILED\ntest result: FAILED. 4 passed; 1 failed") : undefined) }));
     const err = await failureOf(failing.call((ci) => ci.unitTest()));
-    expect(err.message).toContain("unit tests failed under cargo tarpaulin (exit 101)");
+    expect(err.message).toContain("unit tests failed under cargo tarpaulin (exit 1)");
     expect(err.message).toContain("tests::parses");
+    // a verdict is a successful exec: no exec error, so the engine may cache it
+    expect(failing.session.queries.filter((q) => q.error)).toEqual([]);
+  });
 
-    const migration = await start(healthyScript({ exec: (e) => (e.args.includes("tarpaulin") ? { exitCode: 1, stderr: "error: while executing migrations: relation already exists" } : undefined) }));
-    const merr = await failureOf(migration.call((ci) => ci.unitTest()));
-    expect(merr.message).toContain("sqlx migrations failed before any test ran (exit 1)");
+  it("a crash (migrations failed, services unreachable) is a failed exec, reported as not cached", async () => {
+    const stderr = "error: error communicating with database: failed to lookup address information\nobservatory-ci: crashed: sqlx migrations failed before any test ran (database unreachable or a bad migration)\n";
+    const { session, call } = await start(healthyScript({ exec: (e) => (isTestRun(e) ? { exitCode: MIGRATIONS_FAILED_EXIT, stderr } : undefined) }));
+    const err = await failureOf(call((ci) => ci.unitTest()));
+    expect(err.message).toMatch(/^unitTest: sqlx migrations failed before any test ran .*: not a test verdict, nothing was cached, calling again re-runs it/);
+    expect(err.message).toContain("failed to lookup address information");
+    // the exec itself failed (expect SUCCESS): the engine does not cache a failed exec
+    expect(session.exec("tarpaulin", "--engine").opts.expect).toBeUndefined();
+    expect(session.queries.some((q) => q.error?.includes("did not complete successfully: exit code: 3"))).toBe(true);
+  });
+
+  it("a process killed by the OOM killer and a tarpaulin crash are crashes, not test failures", async () => {
+    for (const [exitCode, reason] of [
+      [101, "a process was killed (SIGKILL: out of memory?), exit 101"],
+      [1, "cargo exited 1 without a test result or a compile error"],
+    ] as const) {
+      const { call } = await start(healthyScript({ exec: (e) => (isTestRun(e) ? { exitCode, stderr: `observatory-ci: crashed: ${reason}\n` } : undefined) }));
+      const err = await failureOf(call((ci) => ci.unitTest()));
+      expect(err.message).toContain(`unitTest: ${reason}: not a test verdict`);
+      expect(err.message).not.toContain("unit tests failed");
+    }
+  });
+
+  it("bounds the whole run with coreutils timeout (tarpaulin's --timeout is inert under llvm) and says when it fired", async () => {
+    const dir = sourceWithConfig({ coverage: { timeoutSeconds: 900 } });
+    const { session, call } = await start(
+      healthyScript({ exec: (e) => (isTestRun(e) ? { exitCode: 124, stderr: "observatory-ci: crashed: timed out after 900s (exit 124)\n" } : undefined) }),
+      dir,
+    );
+    const err = await failureOf(call((ci) => ci.unitTest()));
+    expect(err.message).toContain("unitTest: timed out after 900s (exit 124): not a test verdict");
+    const e = session.exec("tarpaulin", "--engine");
+    expect(e.args[2]).toContain('timeout --kill-after=30 900 cargo "$@"');
+    expect(e.args).not.toContain("--timeout");
+  });
+
+  it("a compile error is a verdict of its own", async () => {
+    const { call } = await start(healthyScript({ exec: (e) => (isTestRun(e) ? { ...testVerdict(1), stderr: 'Error: "Failed to compile tests!\nerror[E0425]: cannot find value `x`"\nobservatory-ci: cargo exited 1\n' } : undefined) }));
+    const err = await failureOf(call((ci) => ci.unitTest()));
+    expect(err.message).toContain("unitTest: the workspace's tests do not compile (exit 1)");
   });
 });
 
@@ -168,7 +209,7 @@ describe("integrationTest", () => {
     expect(e.args[2]).toContain("sqlx migrate run");
     expect(e.env).toMatchObject({ DATABASE_URL: "postgres://postgres@db:5432/analytics_test", REDIS_URL: "redis://redis:6379", RUST_LOG: "info" });
     expect(e.env.JWT_SECRET).toBeUndefined();
-    expect(e.secretEnv.JWT_SECRET).toMatch(/^observatory-ci-jwt-[0-9a-f]{16}$/);
+    expect(e.secretEnv.JWT_SECRET).toBe("observatory-ci-integration-test-jwt");
     expect(e.services.db.labels["io.observatory-ci.lane"]).toBe("integration-test");
     expect(e.services.redis.labels["io.observatory-ci.lane"]).toBe("integration-test");
     // the generated secret never travels outside the query that created it
@@ -178,7 +219,7 @@ describe("integrationTest", () => {
 
   it("uses a given JWT secret without ever showing it", async () => {
     const value = canarySecret("jwt");
-    const { session, call } = await start(healthyScript({ exec: (e) => (e.args.includes("--test") ? { exitCode: 101, stdout: "test result: FAILED. 2 passed; 1 failed;", stderr: "observatory-ci: migrations applied\n" } : undefined) }));
+    const { session, call } = await start(healthyScript({ exec: (e) => (isTestRun(e) ? testVerdict(101, "test result: FAILED. 2 passed; 1 failed;") : undefined) }));
     const err = await failureOf(call((ci) => ci.integrationTest(dag.setSecret("jwt", value))));
     expect(session.exec("test", "--test").secretEnv.JWT_SECRET).toBe("jwt");
     expect(err.message).toContain("integration tests failed (exit 101, 1 failed)");
@@ -188,11 +229,42 @@ describe("integrationTest", () => {
   it("fails closed when no integration test ran (exit 0, 0 passed or no test result at all)", async () => {
     for (const stdout of ["test result: ok. 0 passed; 0 failed; 0 ignored", ""]) {
       const { call } = await start(
-        healthyScript({ exec: (e) => (e.args.includes("--test") ? { exitCode: 0, stdout, stderr: "observatory-ci: migrations applied\n" } : undefined) }),
+        healthyScript({ exec: (e) => (isTestRun(e) ? testVerdict(0, stdout) : undefined) }),
       );
       const err = await failureOf(call((ci) => ci.integrationTest()));
       expect(err.message).toContain("integrationTest: no integration test ran");
     }
+  });
+});
+
+describe("integrationTest: cache and verdicts", () => {
+  it("two calls send the identical exec: the default JWT secret is stable, so the engine can reuse the run", async () => {
+    const { session, call } = await start();
+    await call((ci) => ci.integrationTest());
+    await call((ci) => ci.integrationTest());
+    const creates = session.queries.flatMap((q) => q.chain.filter((s) => s.field === "setSecret"));
+    expect(new Set(creates.map((s) => JSON.stringify(s.args))).size).toBe(1);
+    expect(creates[0]!.args.name).toBe("observatory-ci-integration-test-jwt");
+    // the recording session deduplicates identical exec chains like the engine's cache
+    expect(session.execsMatching("test", "--test-threads=1")).toHaveLength(1);
+  });
+
+  it("no integration test target (cargo exits 101) fails as 'no integration test ran', not as failing tests", async () => {
+    const stderrLine = "error: no test target matches pattern `*` in default-run packages";
+    const { call } = await start(
+      healthyScript({ exec: (e) => (isTestRun(e) ? { ...testVerdict(101), stderr: `observatory-ci: migrations applied\n${stderrLine}\nobservatory-ci: cargo exited 101\n` } : undefined) }),
+    );
+    const err = await failureOf(call((ci) => ci.integrationTest()));
+    expect(err.message).toMatch(/^integrationTest: no integration test ran: the workspace has no integration test target \(cargo test --test '\*' exited 101/);
+    expect(err.message).not.toContain("integration tests failed");
+  });
+
+  it("a crash is a failed exec reported as such", async () => {
+    const { call } = await start(
+      healthyScript({ exec: (e) => (isTestRun(e) ? { exitCode: 101, stderr: "observatory-ci: crashed: a process was killed (SIGKILL: out of memory?), exit 101\n" } : undefined) }),
+    );
+    const err = await failureOf(call((ci) => ci.integrationTest()));
+    expect(err.message).toContain("integrationTest: a process was killed (SIGKILL: out of memory?), exit 101: not a test verdict");
   });
 });
 
@@ -276,8 +348,14 @@ describe("reports and uploadCoverage", () => {
     expect(e.workdir).toBe("/src");
     expect(e.secretEnv.CODECOV_TOKEN).toBe("codecov-token");
     expect(e.env.OBSERVATORY_CI_RUN).toBeTruthy();
-    expect(session.exec("pip", "install").args).toContain(`codecov-cli==${TOOLS.codecovCli}`);
+    // wheels only: the slim image has no compiler, a missing wheel must fail the install by name
+    expect(session.exec("pip", "install").args).toEqual(["pip", "install", "--no-input", "--only-binary=:all:", `codecov-cli==${TOOLS.codecovCli}`]);
     expect(session.secretLeaks()).toEqual([]);
+  });
+
+  it("pins a codecov-cli release that installs from wheels on Python 3.12 (9.1.1 compiled C and had cp311-only wheels)", () => {
+    expect(IMAGES.python).toMatch(/^python:3\.12\./);
+    expect(TOOLS.codecovCli).toBe("11.2.4");
   });
 
   it("rejects a bad commit before any container starts", async () => {

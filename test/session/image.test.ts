@@ -483,6 +483,22 @@ describe("sign", () => {
     expect(r.session.secretLeaks([out])).toEqual([]);
   });
 
+  it("attests the SBOM Syft reads from the registry at the signed digest, never a rebuilt image", async () => {
+    const r = await start();
+    await r.call((ci) => ci.sign(`ghcr.io/acme/observatory/analytics-api:1.2.3@${DIGEST}`, "octocat", dag.setSecret("ghcr-token", canarySecret("ghcr")), dag.setSecret("oidc", canarySecret("oidc"))));
+    const syft = r.session.exec("/syft", "scan");
+    expect(syft.image).toBe(IMAGES.syft);
+    expect(syft.args).toEqual(["/syft", "scan", `registry:${ref}`, "--source-name", "analytics-api", "--output", "spdx-json=/sbom/sbom.spdx.json"]);
+    // registry credentials: the password only as a secret variable (Syft's own SYFT_REGISTRY_AUTH_* settings)
+    expect(syft.env).toMatchObject({ SYFT_REGISTRY_AUTH_AUTHORITY: "ghcr.io", SYFT_REGISTRY_AUTH_USERNAME: "octocat" });
+    expect(syft.secretEnv).toEqual({ SYFT_REGISTRY_AUTH_PASSWORD: "ghcr-token" });
+    expect(syft.mounts["/image.tar"]).toBeUndefined();
+    // nothing was built: the SBOM cannot describe anything but the pushed bytes
+    expect(dockerBuilds(r)).toEqual([]);
+    expect(r.session.exec("cosign-sign").mounts["/attest/sbom.spdx.json"]).toContain(`registry:${ref}`);
+    expect(r.session.secretLeaks()).toEqual([]);
+  });
+
   it("signs keyless on GitHub Actions with the runner's request URL/token, so cosign fetches a fresh token when it signs", async () => {
     const r = await start();
     const out = await r.call((ci) =>
@@ -581,7 +597,25 @@ describe("releaseImage", () => {
     expect(e.secretEnv.SIGSTORE_ID_TOKEN).toBe("oidc");
     expect(files.signature).toContain(`signed ${repo}${digest} (keyless)`);
     expect(JSON.parse(files.sbom).spdxVersion).toBe("SPDX-2.3");
+    // the attested SBOM is Syft's reading of the digest the registry answered for the push, and the
+    // artifact's SBOM is that same file, not a second scan of a rebuild
+    const syft = r.session.execsMatching("/syft", "scan");
+    expect(syft.map((x) => x.args[2])).toEqual([`registry:${repo}${digest}`]);
+    expect(syft[0]!.secretEnv).toEqual({ SYFT_REGISTRY_AUTH_PASSWORD: "ghcr-token" });
+    const sbomReads = r.session.queries.filter((q) => q.leaf === "contents" && JSON.stringify(q.chain).includes("/sbom/sbom.spdx.json"));
+    for (const q of sbomReads) expect(JSON.stringify(q.chain)).toContain(`registry:${repo}${digest}`);
     expect(r.session.secretLeaks([files.references, files.signature])).toEqual([]);
+  });
+
+  it("a multi-platform push: Syft reads the platform the single-image SBOM describes from the pushed index", async () => {
+    const layout = ociLayout([
+      { platform: "linux/amd64", layers: [90_000_000] },
+      { platform: "linux/arm64", layers: [90_000_000] },
+    ]);
+    const r = await start(imageScript({ layout }), sourceWithConfig({ image: { platforms: ["linux/amd64", "linux/arm64"] } }));
+    await r.call((ci) => ci.releaseImage("octocat", dag.setSecret("ghcr-token", canarySecret("ghcr")), "refs/heads/main", "push", SHA, "acme/obs", dag.setSecret("oidc", canarySecret("oidc"))));
+    const syft = r.session.exec("/syft", "scan");
+    expect(syft.args.slice(2, 5)).toEqual([expect.stringMatching(/^registry:ghcr\.io\/acme\/obs\/analytics-api@sha256:[0-9a-f]{64}$/), "--platform", "linux/amd64"]);
   });
 
   it("refuses before pushing when it could not sign", async () => {

@@ -9,6 +9,17 @@ import { ObservatoryCi } from "../../.dagger/src/index";
 import { recordingSession, type RecordingSession, type Script, type ExecView } from "./recording-session";
 import { cleanSecurityExec, cleanSecurityFile } from "./security-reports";
 import { cleanImageFile } from "./image-reports";
+import { FINISHED_MARKER, MIGRATED_MARKER } from "../../.dagger/src/lib/test-run";
+
+/** Whether the exec is a test gate's run (migrations + cargo, lib/test-run.ts). */
+export function isTestRun(e: ExecView): boolean {
+  return e.args[0] === "sh" && (e.args[2] ?? "").includes(FINISHED_MARKER);
+}
+
+/** What a test gate's exec prints when cargo finished with `cargoExit` (a verdict: the exec itself succeeds). */
+export function testVerdict(cargoExit: number, stdout = ""): { exitCode: number; stdout: string; stderr: string } {
+  return { exitCode: 0, stdout, stderr: `${MIGRATED_MARKER}\n${FINISHED_MARKER} ${cargoExit}\n` };
+}
 
 export const FIXTURES = fileURLToPath(new URL("../fixtures/", import.meta.url));
 export const GOOD = `${FIXTURES}good`;
@@ -29,7 +40,8 @@ export function healthyScript(overrides: Script = {}): Script {
       if (custom) return custom;
       const security = cleanSecurityExec(e);
       if (security) return security;
-      if (e.args.includes("test") && e.args.includes("--test")) return { stdout: "test result: ok. 3 passed; 0 failed; 0 ignored" };
+      if (isTestRun(e) && e.args.includes("--test")) return testVerdict(0, "test result: ok. 3 passed; 0 failed; 0 ignored");
+      if (isTestRun(e)) return testVerdict(0);
       return {};
     },
     file: (path, exec, chain) => {

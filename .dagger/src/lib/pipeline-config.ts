@@ -76,7 +76,14 @@ export const coreConfigSchema = {
   coverage: z
     .strictObject({
       threshold: z.number().min(0).max(100).default(90).describe("Minimum line coverage in percent (the plan: > 90 %)."),
-      timeoutSeconds: z.number().int().positive().default(600).describe("cargo tarpaulin --timeout, per test."),
+      timeoutSeconds: z
+        .number()
+        .int()
+        .positive()
+        .default(1800)
+        .describe(
+          "Time limit for the whole unit-test run (build and tests, after the migrations), enforced with coreutils timeout; a run stopped by it fails as timed out. tarpaulin's own --timeout is not enforced under --engine llvm.",
+        ),
       exclude: z.array(z.string()).default([]).describe("Globs passed to tarpaulin --exclude-files."),
     })
     .prefault({})
