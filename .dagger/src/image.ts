@@ -373,7 +373,7 @@ function dockerConfigKey(registry: string): string {
  * Shell lines writing `$DOCKER_CONFIG/config.json` from REGISTRY_USERNAME and the REGISTRY_PASSWORD secret
  * variable, on a tmpfs (never in a layer), without tracing (`sh -euc`, no -x) or echoing the password.
  */
-const WRITE_DOCKER_CONFIG = [
+export const WRITE_DOCKER_CONFIG = [
   'if [ -n "${REGISTRY_PASSWORD:-}" ]; then',
   "  umask 077",
   "  auth=$(printf '%s:%s' \"$REGISTRY_USERNAME\" \"$REGISTRY_PASSWORD\" | base64 | tr -d '\\n')",
@@ -382,7 +382,7 @@ const WRITE_DOCKER_CONFIG = [
   "fi",
 ].join("\n");
 
-function withDockerConfig(ctr: Container, registry: string, username?: string, password?: Secret): Container {
+export function withDockerConfig(ctr: Container, registry: string, username?: string, password?: Secret): Container {
   let out = ctr.withMountedTemp(DOCKER_CONFIG_DIR).withEnvVariable("DOCKER_CONFIG", DOCKER_CONFIG_DIR);
   if (username !== undefined && password !== undefined) {
     out = out
@@ -393,7 +393,7 @@ function withDockerConfig(ctr: Container, registry: string, username?: string, p
   return out;
 }
 
-function checkCredentials(fn: string, username?: string, password?: Secret): void {
+export function checkCredentials(fn: string, username?: string, password?: Secret): void {
   if ((username === undefined) !== (password === undefined)) {
     throw new ConfigError(`${fn}: pass both --username and --password for registry authentication, or neither`);
   }

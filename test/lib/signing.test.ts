@@ -55,7 +55,7 @@ describe("signerPolicy", () => {
   it("staging without a known branch: an anchored regexp over release/* branches of ci.yml only", () => {
     const policy = signerPolicy(SIGN, REPO, expectedSigningRef({ environment: Environment.Staging }));
     expect(policy.mode === "keyless" && policy.identityRegexp).toBe(
-      "^https:\\/\\/github\\.com\\/Acme\\/observatory\\/\\.github\\/workflows\\/ci\\.yml@refs/heads/release/.+$",
+      "^https://github\\.com/Acme/observatory/\\.github/workflows/ci\\.yml@refs/heads/release/.+$",
     );
     const regexp = new RegExp((policy as { identityRegexp: string }).identityRegexp);
     expect(regexp.test(publishWorkflowIdentity(REPO, "refs/heads/release/1.4"))).toBe(true);

@@ -43,7 +43,7 @@ export interface ExpectedRefInput {
   releaseBranch?: string;
 }
 
-const REGEXP_SPECIAL = /[\\^$.*+?()[\]{}|/]/g;
+const REGEXP_SPECIAL = /[\\^$.*+?()[\]{}|]/g;
 export const escapeRegExp = (text: string): string => text.replace(REGEXP_SPECIAL, "\\$&");
 
 /** The ref an environment's image is signed on: main for dev, release/* for staging, the exact tag for production. */
