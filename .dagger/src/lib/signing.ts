@@ -122,7 +122,8 @@ export function foreignIdentities(githubRepository: string, expected: ExpectedRe
     { what: "a pull request ref", identity: publishWorkflowIdentity(githubRepository, "refs/pull/1/merge") },
     { what: "an arbitrary tag", identity: publishWorkflowIdentity(githubRepository, "refs/tags/observatory-ci-probe") },
   ];
-  if (expected.exact !== undefined) {
+  // main-x and v1.4.0-x are not deployable refs; release/1.4-x is another release branch, which staging accepts.
+  if (expected.exact !== undefined && !expected.exact.startsWith("refs/heads/release/")) {
     probes.push({ what: "a ref that only starts like the expected one", identity: publishWorkflowIdentity(githubRepository, `${expected.exact}-observatory-ci-probe`) });
   }
   return probes;
