@@ -192,6 +192,7 @@ describe("registration through the SDK entrypoint", () => {
       sign: [false, "Never"],
       imageExists: [false, "Never"],
       releaseImage: [false, "Never"],
+      verifyImage: [false, "Never"],
       deploy: [false, "Never"],
       smoke: [false, "Never"],
       loadTest: [false, "Never"],

@@ -432,7 +432,7 @@ export function withDockerConfig(ctr: Container, registry: string, username?: st
   return out;
 }
 
-function checkCredentials(fn: string, username?: string, password?: Secret): void {
+export function checkCredentials(fn: string, username?: string, password?: Secret): void {
   if ((username === undefined) !== (password === undefined)) {
     throw new ConfigError(`${fn}: pass both --username and --password for registry authentication, or neither`);
   }

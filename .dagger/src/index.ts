@@ -21,6 +21,7 @@ import * as tests from "./tests";
 import * as deploy from "./deploy";
 import * as security from "./security";
 import * as image from "./image";
+import * as verify from "./verify";
 import { failureReport, runGates, summaryTable, type GateReport } from "./lib/summary";
 import { CHECKOUT_GIT_ONLY } from "./lib/gitleaks-input";
 
@@ -461,6 +462,38 @@ export class ObservatoryCi {
       username, password, ref, event, sha, githubRepository, oidcToken, key, keyPassword, prNumber, registry, repository, platforms,
       oidcRequestUrl, oidcRequestToken,
     });
+  }
+
+  /**
+   * Verifies an image before it is deployed: the digest is from image.registry / image.repository, and cosign
+   * finds a signature and a signed SBOM attestation (image.sbomFormat) by the expected signer: this repository's
+   * .github/workflows/ci.yml on main (dev), a release/* branch (staging) or the release tag (production), issued by
+   * image.sign.oidcIssuer (or matching image.sign.certificateIdentityRegexp); with image.sign.keyless false, the
+   * public key. A tag, an unsigned digest or another signer is refused. Returns what was verified.
+   * @param image The image by digest: <registry>/<repository>@sha256:<64 hex> (a line of publish's output is accepted).
+   * @param env Environment the image is for; it decides the git ref the signature must come from.
+   * @param githubRepository owner/repo (GITHUB_REPOSITORY) whose publish workflow signs; also the default image repository.
+   * @param tag production: the release tag (vX.Y.Z) the image was signed on.
+   * @param branch staging: the release branch the image was signed on (default: any release/* branch).
+   * @param username Registry user name, for a private registry.
+   * @param password Registry password or token.
+   * @param publicKey cosign public key (PEM), when image.sign.keyless is false.
+   */
+  @func({ cache: "never" })
+  async verifyImage(
+    image: string,
+    env: deploy.Environment,
+    githubRepository?: string,
+    tag?: string,
+    branch?: string,
+    username?: string,
+    password?: Secret,
+    publicKey?: Secret,
+  ): Promise<string> {
+    const verified = await verify.verifyImage(await this.pipeline(), {
+      digestRef: image, environment: env, githubRepository, releaseTag: tag, releaseBranch: branch, username, password, publicKey,
+    });
+    return verified.summary;
   }
 
   // ---- deploy ----

@@ -28,7 +28,10 @@ const signSchema = z
     keyless: z
       .boolean()
       .default(true)
-      .describe("Sign with cosign keyless (Sigstore Fulcio certificate from the CI OIDC token) instead of a key pair."),
+      .describe(
+        "Sign with cosign keyless (Sigstore Fulcio certificate from the CI OIDC token) instead of a key pair; when false, " +
+          "verifyImage checks signatures with the public key passed as --public-key.",
+      ),
     certificateIdentityRegexp: z
       .string()
       .min(1)
@@ -45,14 +48,20 @@ const signSchema = z
       )
       .optional()
       .describe(
-        "Regexp the signing certificate identity must match when verifying a keyless signature (cosign " +
-          "--certificate-identity-regexp). Default, computed at run time: this repository's workflows, " +
-          "^https://github.com/<owner>/<repo>/.github/workflows/.",
+        "Regexp (Go RE2 syntax, anchored ^...$) the keyless signing certificate identity must match when verifyImage " +
+          "checks an image before a deploy (cosign --certificate-identity-regexp), for every environment. It must accept " +
+          "the deploy's expected identity and is refused when it also accepts another repository, another workflow file " +
+          "or an unreviewed ref. Default (unset): the exact identity of this repository's publish workflow on the " +
+          "environment's ref, https://github.com/<owner>/<repo>/.github/workflows/ci.yml@<ref> with refs/heads/main (dev), " +
+          "refs/heads/release/<x> (staging) or refs/tags/vX.Y.Z (production).",
       ),
     oidcIssuer: z
       .url({ protocol: /^https$/ })
       .default("https://token.actions.githubusercontent.com")
-      .describe("OIDC issuer the keyless signing certificate must come from (cosign --certificate-oidc-issuer)."),
+      .describe(
+        "OIDC issuer the keyless signing certificate must come from when verifyImage checks an image before a deploy " +
+          "(cosign --certificate-oidc-issuer).",
+      ),
   })
   .prefault({})
   .describe("Image signing with cosign.");
