@@ -55,7 +55,7 @@ describe("audit", () => {
     expect(e.opts.expect).toBe("ANY");
     expect(e.caches["/var/cache/rustsec"]).toBe("observatory-ci-rustsec-advisory-db");
     expect(e.cacheSharing["/var/cache/rustsec"]).toBe("LOCKED");
-    expect(e.caches["/usr/local/cargo/advisory-db"]).toBeUndefined();
+    expect(e.caches["/cargo-home/advisory-db"]).toBeUndefined();
     expect(e.env.OBSERVATORY_CI_SCAN_DAY).toBe(today);
     expect(e.mounts["/usr/local/bin/cargo-audit"]).toContain(`cargo-audit@${TOOLS.cargoAudit}`);
     const install = session.exec("cargo", "install", "cargo-audit");
@@ -151,8 +151,8 @@ describe("deny", () => {
     expect(e.mounts[DEFAULT_DENY_PATH]).toBe("<new file>");
     const written = e.chain.find((s) => s.field === "withNewFile" && s.args.path === DEFAULT_DENY_PATH);
     expect(written?.args.contents).toBe(DEFAULT_DENY_TOML);
-    expect(e.caches["/usr/local/cargo/advisory-dbs"]).toBe("observatory-ci-cargo-deny-advisory-dbs");
-    expect(e.cacheSharing["/usr/local/cargo/advisory-dbs"]).toBe("LOCKED");
+    expect(e.caches["/cargo-home/advisory-dbs"]).toBe("observatory-ci-cargo-deny-advisory-dbs");
+    expect(e.cacheSharing["/cargo-home/advisory-dbs"]).toBe("LOCKED");
     expect(e.mounts["/usr/local/bin/cargo-deny"]).toContain(`cargo-deny@${TOOLS.cargoDeny}`);
   });
 
