@@ -208,8 +208,12 @@ describe("registration through the SDK entrypoint", () => {
   });
 
   it("registers the daily-refreshed scanners with a 24 h cache and gitleaks/ci with the caller's .git", () => {
-    // ci too: its default 7-day cache would replay a stale passing table of the daily-refreshed scanners
-    for (const name of ["audit", "deny", "trivyFs", "semgrep", "securityReports", "ci"]) expect(ttls.get(name), name).toBe("24h");
+    // Every verdict that depends on a moving advisory database or on today's date (allowlist expiry) expires
+    // daily: the engine's default function cache would replay it for 7 days. ci too: its table holds them all.
+    const daily = ["audit", "deny", "trivyFs", "semgrep", "gitleaks", "securityReports", "trivyImage", "trivyImageSarif", "ci"];
+    for (const name of daily) expect([name, functions.get(name)!.cache, ttls.get(name)]).toEqual([name, "Default", "24h"]);
+    // scanDeployed scans what runs right now: never cached at all
+    expect(functions.get("scanDeployed")!.cache).toBe("Never");
     for (const name of ["ci", "gitleaks", "securityReports"]) {
       expect(functions.get(name)!.args.find((a) => a.name === "gitDir"), name).toMatchObject({ type: "Directory", defaultPath: "/.git" });
     }

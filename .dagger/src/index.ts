@@ -205,7 +205,7 @@ export class ObservatoryCi {
    * directory. A shallow clone fails (clone with fetch-depth: 0).
    * @param gitDir The repository's .git directory (defaults to the caller's .git).
    */
-  @func()
+  @func({ cache: "24h" })
   @check()
   async gitleaks(@argument({ defaultPath: "/.git" }) gitDir?: Directory): Promise<void> {
     await this.gate((p) => security.gitleaks(p, gitDir));
@@ -295,14 +295,14 @@ export class ObservatoryCi {
    * Trivy on the built image's tarball (no registry round trip): fails on security.failOn severities (default
    * critical, high) not accepted by security.allowlist.
    */
-  @func()
+  @func({ cache: "24h" })
   @check()
   async trivyImage(): Promise<void> {
     await this.gate(image.trivyImage);
   }
 
   /** The Trivy image scan as SARIF 2.1.0 (for code scanning); findings do not fail it, a crashed scan does. */
-  @func()
+  @func({ cache: "24h" })
   async trivyImageSarif(): Promise<File> {
     return image.trivyImageSarif(await this.pipeline());
   }
