@@ -80,6 +80,13 @@ describe.each(SHELLS)("the scan wrapper under %s", { timeout: 60_000 }, (sh) => 
     expect(toolStderr(result.stderr)).toBe("Fetching advisory database\n");
   });
 
+  it("puts its status on a line of its own when the tool's stderr has no final newline", () => {
+    const result = runScanWrapper(wrapped(SCANNERS.cargoDeny, "stderr"), { exitCode: 2, stderr: '{"fields":{},"type":"summary"}' }, undefined, sh);
+    expect(result.exitCode).toBe(0);
+    expect(scanStatus(result.stderr)).toEqual({ verdict: "findings", toolExit: 2 });
+    expect(toolStderr(result.stderr)).toBe('{"fields":{},"type":"summary"}\n');
+  });
+
   it("cargo-audit: exit 1 with no report is the database fetch failing, not vulnerabilities", () => {
     const result = runScanWrapper(wrapped(SCANNERS.cargoAudit, "stdout"), { exitCode: 1, stderr: "error: couldn't fetch advisory database" }, undefined, sh);
     expect(result.exitCode).toBe(SCANNER_CRASH_EXIT_CODE);

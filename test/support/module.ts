@@ -9,6 +9,7 @@ import { ObservatoryCi } from "../../.dagger/src/index";
 import { recordingSession, type RecordingSession, type Script, type ExecView } from "./recording-session";
 import { cleanSecurityExec, cleanSecurityFile } from "./security-reports";
 import { cleanImageFile } from "./image-reports";
+import { withScanWrapper } from "./scan-wrapper";
 
 export const FIXTURES = fileURLToPath(new URL("../fixtures/", import.meta.url));
 export const GOOD = `${FIXTURES}good`;
@@ -23,7 +24,8 @@ export function cobertura(covered: number, valid: number): string {
  * reports passing tests. Tests override parts of it.
  */
 export function healthyScript(overrides: Script = {}): Script {
-  return {
+  // scanners run under the module's wrapper: the scripts answer for the tool, the wrapper really runs
+  return withScanWrapper({
     exec: (e: ExecView) => {
       const custom = overrides.exec?.(e);
       if (custom) return custom;
@@ -44,7 +46,7 @@ export function healthyScript(overrides: Script = {}): Script {
       return undefined;
     },
     leaf: overrides.leaf,
-  };
+  });
 }
 
 export interface ModuleRun {

@@ -61,7 +61,9 @@ export function runScanWrapper(args: readonly string[], tool: ToolRun, report: s
       },
     });
     if (run.error) throw run.error;
-    const result = { exitCode: run.status ?? 128, stdout: run.stdout, stderr: run.stderr };
+    // the wrapper names the report path it was given: map the stand-in back to the exec's path
+    const named = (text: string) => text.split(reportPath).join(reportArg);
+    const result = { exitCode: run.status ?? 128, stdout: named(run.stdout), stderr: named(run.stderr) };
     results.set(key, result);
     return result;
   } finally {

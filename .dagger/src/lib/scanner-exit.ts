@@ -15,6 +15,8 @@ export const FINDINGS_EXIT_CODE = 42;
 export const SCANNER_CRASH_EXIT_CODE = 70;
 /** Prefix of the wrapper's last stderr line, which carries the tool's own exit code. */
 export const SCAN_STATUS_PREFIX = "observatory-ci-scan:";
+/** The wrapper's reason when a result code came with error lines (SCANNERS.gitleaks.incompleteScan). */
+export const INCOMPLETE_SCAN_REASON = "errors logged: incomplete scan";
 /** Exit codes of `timeout` when it stopped the command: GNU coreutils 124, BusyBox 143 (SIGTERM), SIGKILL 137. */
 export const TIMEOUT_EXIT_CODES: readonly number[] = [124, 137, 143];
 
@@ -96,6 +98,8 @@ out=$(mktemp) && err=$(mktemp) || exit ${SCANNER_CRASH_EXIT_CODE}
 code=$?
 cat "$out"
 cat "$err" >&2
+# the status line starts a line of its own even when the tool's stderr does not end with one
+[ ! -s "$err" ] || [ -z "$(tail -c 1 "$err")" ] || echo >&2
 crash() {
   printf '%s %s crashed: exit %s: %s\\n' "${SCAN_STATUS_PREFIX}" "$tool" "$code" "$1" >&2
   exit ${SCANNER_CRASH_EXIT_CODE}
@@ -111,7 +115,7 @@ case $report in
 esac
 [ -s "$written" ] || crash "no report ($report)"
 [ -z "$marker" ] || grep -qF -e "$marker" "$written" || crash "incomplete report ($report has no $marker)"
-[ -z "$incomplete" ] || ! tr -d '\\033' <"$err" | grep -qE -e "$incomplete" || crash "errors logged: incomplete scan"
+[ -z "$incomplete" ] || ! tr -d '\\033' <"$err" | grep -qE -e "$incomplete" || crash "${INCOMPLETE_SCAN_REASON}"
 printf '%s %s exited %s: %s\\n' "${SCAN_STATUS_PREFIX}" "$tool" "$code" "$verdict" >&2
 exit 0
 `;
