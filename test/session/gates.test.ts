@@ -205,9 +205,11 @@ describe("integrationTest", () => {
 
 describe("ci", () => {
   it("runs every gate at once and returns the summary table", async () => {
-    // every exec answers as in a healthy run (integration tests report passing tests), only slower
+    // every exec answers as in a healthy run (integration tests report passing tests), only slower; slow
+    // enough that the scanner wrapper, which the session runs synchronously in a local shell, cannot
+    // serialise them
     const healthy = healthyScript();
-    const { session, call } = await start(healthyScript({ exec: (e) => ({ ...cleanSecurityExec(e), ...healthy.exec?.(e), delayMs: 300 }) }));
+    const { session, call } = await start(healthyScript({ exec: (e) => ({ ...cleanSecurityExec(e), ...healthy.exec?.(e), delayMs: 1500 }) }));
     const table = await call((ci) => ci.ci());
     expect(table).toMatch(/^\| gate \| result \| duration \| key figure \|/);
     for (const gate of ALL_GATES) expect(table).toMatch(new RegExp(`\\| ${gate} \\| ✅ pass \\|`));
