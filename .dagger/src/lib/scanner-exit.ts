@@ -86,7 +86,10 @@ export const SCANNERS = {
 } as const satisfies Record<string, ScannerAdapter>;
 
 /**
- * The wrapper (POSIX sh: busybox in the alpine-based scanner images, dash/bash in the Rust image).
+ * The wrapper (POSIX sh, with mktemp, tail, tr and grep: busybox in the scanner images, all alpine-based:
+ * aquasecurity/trivy v0.57.1 Dockerfile `FROM alpine:3.20.3`, gitleaks/gitleaks v8.21.2 Dockerfile
+ * `FROM alpine:3.19`, semgrep/semgrep Dockerfile target semgrep-cli `FROM python:3.11-alpine`; dash in
+ * the Debian-based Rust image).
  * Arguments: tool, clean codes, findings codes, report (stdout | stderr | a path), report marker,
  * incomplete-scan pattern, then the command. It replays the tool's stdout and stderr, and its last
  * stderr line says what the tool's exit code meant.
