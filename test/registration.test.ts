@@ -208,9 +208,13 @@ describe("registration through the SDK entrypoint", () => {
     }
   });
 
-  it("registers the daily-refreshed scanners with a 24 h cache", () => {
-    // ci too: its default 7-day cache would replay a stale passing table of the daily-refreshed scanners
-    for (const name of ["audit", "deny", "trivyFs", "semgrep", "securityReports", "ci"]) expect(ttls.get(name), name).toBe("24h");
+  it("registers every verdict that depends on a moving database or a date with a 24 h cache", () => {
+    // Every verdict that depends on a moving advisory database or on today's date (allowlist expiry) expires
+    // daily: the engine's default function cache would replay it for 7 days. ci too: its table holds them all.
+    const daily = ["audit", "deny", "trivyFs", "semgrep", "gitleaks", "securityReports", "trivyImage", "trivyImageSarif", "ci"];
+    for (const name of daily) expect([name, functions.get(name)!.cache, ttls.get(name)]).toEqual([name, "Default", "24h"]);
+    // scanDeployed scans what runs right now: never cached at all
+    expect(functions.get("scanDeployed")!.cache).toBe("Never");
   });
 
   it("gives gitleaks/ci/securityReports a --git-dir without default and a checkout that always loads, reduced to .git", () => {

@@ -9,7 +9,8 @@ export interface ExecOutcome {
 
 /**
  * Runs `args` with `expect: ANY`, so a non-zero exit is data rather than an exception: the gate
- * decides what it means (findings vs. crash) and can still read the reports the tool wrote.
+ * decides what it means and can still read the reports the tool wrote. The engine caches such an
+ * exec whatever its exit code, so scanners use scan.ts's `runScanner` instead, whose crash fails the exec.
  */
 export function runAllowingFailure(container: Container, args: string[]): Container {
   return container.withExec(args, { expect: ReturnType.Any });

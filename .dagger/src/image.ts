@@ -15,7 +15,7 @@ import {
 } from "@dagger.io/dagger";
 import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import type { Pipeline } from "./pipeline";
-import { REPORTS_DIR, trivyBase, trivyReport, trivyScanArgs } from "./scan";
+import { REPORTS_DIR, runTrivy, trivyBase, trivyReport, trivyScanArgs } from "./scan";
 import { PLATFORM_PATTERN } from "./lib/config/image";
 import { imageExistence, type ImageExistence } from "./lib/deploy/image-existence";
 import { ConfigError, GateFailure, errorMessage, tail } from "./lib/errors";
@@ -196,11 +196,11 @@ export const TRIVY_IMAGE_SARIF = `${REPORTS_DIR}/trivy-image.sarif`;
 
 /**
  * The Trivy scan of one platform's image tarball (no registry round trip): the security stage's
- * Trivy container and flags, exit status left to the gate.
+ * Trivy container, flags and wrapper (a crash fails the exec, a result is cached).
  */
 export function trivyImageScan(pipeline: Pipeline, image: PlatformImage): Container {
   const ctr = trivyBase(pipeline).withMountedFile("/image.tar", image.container.asTarball());
-  return runAllowingFailure(ctr, [
+  return runTrivy(ctr, TRIVY_IMAGE_REPORT, [
     "trivy", "image", "--input", "/image.tar", "--scanners", "vuln,secret",
     ...trivyScanArgs(pipeline, TRIVY_IMAGE_REPORT),
   ]);

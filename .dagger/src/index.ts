@@ -213,7 +213,7 @@ export class ObservatoryCi {
    * @param gitDir A .git directory whose history gitleaks scans (e.g. --git-dir=.git); overrides --checkout.
    * @param checkout The caller's checkout, of which only .git is read (defaults to the repository the module sits in).
    */
-  @func()
+  @func({ cache: "24h" })
   @check()
   async gitleaks(
     gitDir?: Directory,
@@ -310,14 +310,14 @@ export class ObservatoryCi {
    * Trivy on the built image's tarball (no registry round trip): fails on security.failOn severities (default
    * critical, high) not accepted by security.allowlist.
    */
-  @func()
+  @func({ cache: "24h" })
   @check()
   async trivyImage(): Promise<void> {
     await this.gate(image.trivyImage);
   }
 
   /** The Trivy image scan as SARIF 2.1.0 (for code scanning); findings do not fail it, a crashed scan does. */
-  @func()
+  @func({ cache: "24h" })
   async trivyImageSarif(): Promise<File> {
     return image.trivyImageSarif(await this.pipeline());
   }

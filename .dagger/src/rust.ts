@@ -1,17 +1,28 @@
 /**
- * The shared Rust base: one pinned toolchain image with cache volumes at the image's real
- * CARGO_HOME, pinned tools built once in their own cached layers, then the source. Tool layers
- * come before the source in every chain, so a source change never rebuilds a tool.
+ * The shared Rust base: one pinned toolchain image whose CARGO_HOME is one cache volume, pinned
+ * tools built once in their own cached layers, then the source. Tool layers come before the source
+ * in every chain, so a source change never rebuilds a tool.
  */
 import { dag, CacheSharingMode, type Container, type File } from "@dagger.io/dagger";
 import type { Pipeline } from "./pipeline";
 import type { PipelineConfig } from "./lib/pipeline-config";
 
 /**
- * The official rust image sets CARGO_HOME=/usr/local/cargo; a cache mounted anywhere else is
- * silently never used.
+ * CARGO_HOME, one SHARED cache volume as a whole. Cargo serialises concurrent processes with lock
+ * files at the root of CARGO_HOME, not inside registry/ or git/ (`.package-cache` and
+ * `.package-cache-mutate`, rust-lang/cargo 0.96.0 = Rust 1.95, src/cargo/util/cache_lock.rs, opened
+ * with `gctx.home()`; the `.global-cache` database likewise, src/cargo/core/global_cache_tracker.rs).
+ * With only registry/ and git/ mounted, every container had its own lock over the same shared
+ * registry, and parallel `cargo install`, clippy and doc could corrupt it (rust-lang/cargo#11376).
+ *
+ * The official image's CARGO_HOME (/usr/local/cargo) also holds the rustup proxies in its bin/
+ * (rust-lang/docker-rust stable/bookworm/Dockerfile: `CARGO_HOME=/usr/local/cargo`,
+ * `PATH=/usr/local/cargo/bin:$PATH`), which a cache volume would hide; so CARGO_HOME moves to its own
+ * path and PATH keeps the image's /usr/local/cargo/bin. The proxies find the toolchain through RUSTUP_HOME
+ * (unchanged, /usr/local/rustup) and hand the CARGO_HOME of their environment to cargo
+ * (rust-lang/rustup 1.29.0, src/toolchain.rs `set_env`).
  */
-export const CARGO_HOME = "/usr/local/cargo";
+export const CARGO_HOME = "/cargo-home";
 export const SOURCE_DIR = "/src";
 export const TARGET_DIR = "/cargo-target";
 
@@ -21,12 +32,10 @@ export function rustToolchain(config: PipelineConfig): Container {
     .from(config.images.rust)
     // The image installs the minimal rustup profile: fmt and clippy are separate components.
     .withExec(["rustup", "component", "add", "rustfmt", "clippy"])
-    .withMountedCache(`${CARGO_HOME}/registry`, dag.cacheVolume("observatory-ci-cargo-registry"), {
-      sharing: CacheSharingMode.Shared, // cargo's own file lock serialises writers
+    .withMountedCache(CARGO_HOME, dag.cacheVolume("observatory-ci-cargo-home"), {
+      sharing: CacheSharingMode.Shared, // cargo's own lock files, inside the volume, serialise writers
     })
-    .withMountedCache(`${CARGO_HOME}/git`, dag.cacheVolume("observatory-ci-cargo-git"), {
-      sharing: CacheSharingMode.Shared,
-    })
+    .withEnvVariable("CARGO_HOME", CARGO_HOME)
     .withEnvVariable("CARGO_TERM_COLOR", "never")
     .withEnvVariable("CARGO_INCREMENTAL", "0");
   if (config.cargo.buildJobs) base = base.withEnvVariable("CARGO_BUILD_JOBS", String(config.cargo.buildJobs));
@@ -73,7 +82,11 @@ export function rustWorkspace(pipeline: Pipeline, options: WorkspaceOptions = {}
   if (options.targetLane) {
     ctr = ctr
       .withMountedCache(TARGET_DIR, dag.cacheVolume(`observatory-ci-target-${options.targetLane}`), {
-        sharing: CacheSharingMode.Shared,
+        // LOCKED, not SHARED: cargoCommand's `touch` runs before cargo takes its build lock on the
+        // target dir, so two sessions building different revisions in one shared lane could each
+        // find the other's fresh outputs newer than their own touched sources and reuse them.
+        // One exec at a time per lane keeps touch + build atomic; parallel gates use other lanes.
+        sharing: CacheSharingMode.Locked,
       })
       .withEnvVariable("CARGO_TARGET_DIR", TARGET_DIR);
   }

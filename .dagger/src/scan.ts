@@ -1,13 +1,15 @@
 /**
  * Running a scanner whose report decides a gate, shared by the security stage and the image scan:
- * the pinned Trivy container, the daily re-scan stamp, and reading reports so that a crash, a
- * missing or an unparsable report fails the gate (fail closed), never passes it.
+ * the crash-vs-result wrapper, the pinned Trivy container, the daily re-scan stamp, and reading
+ * reports so that a crash, a missing or an unparsable report fails the gate (fail closed), never
+ * passes it.
  */
 import { dag, CacheSharingMode, type Container } from "@dagger.io/dagger";
 import { outcomeOf, type ExecOutcome } from "./exec";
 import type { Pipeline } from "./pipeline";
-import { GateFailure, tail } from "./lib/errors";
+import { GateFailure, isExecFailure, tail } from "./lib/errors";
 import { parseTrivy, ReportParseError, utcDay, type ParsedReport } from "./lib/findings";
+import { FINDINGS_EXIT_CODE, SCANNERS, scanCommand, scanStatus, toolStderr, type ReportChannel, type ScannerAdapter } from "./lib/scanner-exit";
 
 /** Where scanners write their reports inside their containers. */
 export const REPORTS_DIR = "/reports";
@@ -27,6 +29,46 @@ export function scanDay(): string {
 export function scannerCrash(gate: string, message: string, outcome?: ExecOutcome): GateFailure {
   const output = outcome ? tail((outcome.stderr || outcome.stdout).trim(), 30) : "";
   return new GateFailure(gate, `${message}${output ? `:\n${output}` : ""}`, "scanner error");
+}
+
+/**
+ * Runs a scanner under the wrapper, with the engine's default `expect: SUCCESS`: a clean or findings
+ * result (with its report) is a successful, cacheable exec; a crash fails the exec, so the engine
+ * does not cache it and the next call scans again.
+ */
+export function runScanner(container: Container, adapter: ScannerAdapter, report: ReportChannel, command: string[]): Container {
+  return container.withExec(scanCommand(adapter, report, command));
+}
+
+/** A scanner's result: the tool's own exit code and output, the wrapper's status line removed. */
+export interface ScanOutcome extends ExecOutcome {
+  verdict: "clean" | "findings";
+}
+
+/** What the gate says about a crash: the tool's exit code (when the wrapper ran) and the wrapper's reason. */
+export type CrashDescription = (crash: { toolExit?: number; reason: string }) => string;
+
+/** The outcome of a wrapped scanner; its failed exec (a crash) becomes the gate's failure. */
+export async function scanOutcome(gate: string, ran: Container, describeCrash: CrashDescription): Promise<ScanOutcome> {
+  let outcome: ExecOutcome;
+  try {
+    outcome = await outcomeOf(ran);
+  } catch (e) {
+    if (!isExecFailure(e)) throw e;
+    const status = scanStatus(e.stderr);
+    const crash = status?.verdict === "crash" ? status : { reason: `the exec failed (exit ${e.exitCode})` };
+    throw scannerCrash(gate, describeCrash(crash), { exitCode: e.exitCode, stdout: e.stdout, stderr: e.stderr });
+  }
+  const status = scanStatus(outcome.stderr);
+  if (status === undefined || status.verdict === "crash") {
+    throw scannerCrash(gate, `the scanner wrapper reported no result (exit ${outcome.exitCode})`, outcome);
+  }
+  return { exitCode: status.toolExit, stdout: outcome.stdout, stderr: toolStderr(outcome.stderr), verdict: status.verdict };
+}
+
+/** "(exit 2: not a scan result)", or the reason alone when the tool's code is unknown. */
+export function crashDetail(crash: { toolExit?: number; reason: string }): string {
+  return crash.toolExit === undefined ? `(${crash.reason})` : `(exit ${crash.toolExit}: ${crash.reason})`;
 }
 
 /** Parses a report; an unparsable one is a failed gate (fail closed), never a pass. */
@@ -65,13 +107,16 @@ export function trivyBase(p: Pipeline): Container {
     .withEnvVariable(SCAN_DAY_ENV, scanDay());
 }
 
-/** The flags every Trivy scan gets: severities, `--exit-code 1`, JSON report, timeout, database mirrors. */
+/**
+ * The flags every Trivy scan gets: severities, JSON report, timeout, database mirrors, and an exit
+ * code of our own for findings, since every Trivy error exits 1 (SCANNERS.trivy).
+ */
 export function trivyScanArgs(p: Pipeline, reportPath: string): string[] {
   const { trivy } = p.config.security;
   return [
     "--cache-dir", TRIVY_CACHE_DIR,
     "--severity", trivy.severity,
-    "--exit-code", "1",
+    "--exit-code", String(FINDINGS_EXIT_CODE),
     "--format", "json",
     "--output", reportPath,
     "--timeout", trivy.timeout,
@@ -80,20 +125,22 @@ export function trivyScanArgs(p: Pipeline, reportPath: string): string[] {
   ];
 }
 
+/** A Trivy scan under the wrapper, writing its JSON report at `reportPath`. */
+export function runTrivy(container: Container, reportPath: string, command: string[]): Container {
+  return runScanner(container, SCANNERS.trivy, { file: reportPath }, command);
+}
+
 /**
- * Trivy exits 1 both for findings (`--exit-code 1`) and for errors: exit 1 counts as findings only
- * with a parsable report that has some; any other code, or no report, is a crash.
+ * The findings of a wrapped Trivy scan. A crash is a failed exec (never cached); a result whose
+ * report is unparsable, or says "findings" with none in the report, still fails closed.
  */
 export async function trivyReport(gate: string, ran: Container, reportPath: string, what: string): Promise<ParsedReport> {
-  const outcome = await outcomeOf(ran);
-  if (outcome.exitCode !== 0 && outcome.exitCode !== 1) {
-    throw scannerCrash(gate, `trivy crashed scanning ${what} (exit ${outcome.exitCode})`, outcome);
-  }
+  const outcome = await scanOutcome(gate, ran, (crash) => `trivy crashed scanning ${what} ${crashDetail(crash)}`);
   const text = await readReport(ran, reportPath);
   if (text === undefined) throw scannerCrash(gate, `trivy wrote no report at ${reportPath} scanning ${what} (exit ${outcome.exitCode})`, outcome);
   const report = parseOrFail(gate, () => parseTrivy(text, reportPath), outcome);
-  if (outcome.exitCode === 1 && report.findings.length === 0) {
-    throw scannerCrash(gate, `trivy exited 1 scanning ${what} but its report has no finding: it failed`, outcome);
+  if (outcome.verdict === "findings" && report.findings.length === 0) {
+    throw scannerCrash(gate, `trivy exited ${outcome.exitCode} (findings) scanning ${what} but its report has no finding: it failed`, outcome);
   }
   return report;
 }

@@ -13,14 +13,19 @@ import { ConfigError, GateFailure, errorMessage, isExecFailure, tail } from "./l
 import {
   REPORTS_DIR,
   SCAN_DAY_ENV,
+  crashDetail,
   parseOrFail,
   readReport,
+  runScanner,
+  runTrivy,
   scanDay,
+  scanOutcome,
   scannerCrash,
   trivyBase,
   trivyReport,
   trivyScanArgs,
 } from "./scan";
+import { FINDINGS_EXIT_CODE, INCOMPLETE_SCAN_REASON, SCANNERS, TIMEOUT_EXIT_CODES } from "./lib/scanner-exit";
 import type { GateReport } from "./lib/summary";
 import {
   SEVERITIES,
@@ -65,15 +70,10 @@ export const GITLEAKS_REPO_DIR = "/repo";
 /**
  * gitleaks 8.21.2 exits 1 when it finds leaks (the default `--exit-code`), when it dies (`log.Fatal`)
  * and after a partial scan (cmd/root.go `findingSummaryAndExit`: `if err != nil { os.Exit(1) }`, before
- * the leaks' exit code). A code of our own for "leaks found" tells leaks apart from the other two.
+ * the leaks' exit code). A code of our own for "leaks found" tells leaks apart from the other two
+ * (SCANNERS.gitleaks).
  */
-export const GITLEAKS_LEAKS_EXIT_CODE = 42;
-/** Exit codes of `timeout` when it stopped the command: GNU coreutils 124, BusyBox 143 (SIGTERM), SIGKILL 137. */
-const TIMEOUT_EXIT_CODES = [124, 137, 143];
-/**
- * Advisory databases and rule registries change every day while the source does not: the scan
- * execs carry the UTC day, so the engine reuses a scan within a day and runs it again the next.
- */
+export const GITLEAKS_LEAKS_EXIT_CODE = FINDINGS_EXIT_CODE;
 
 export const GITHUB_API = "https://api.github.com";
 const ISSUE_LABELS = ["security", "critical"];
@@ -162,7 +162,7 @@ export function auditRun(p: Pipeline, options: { fresh?: boolean } = {}): Contai
     .withEnvVariable(SCAN_DAY_ENV, scanDay());
   if (options.fresh) ctr = withRunNonce(ctr);
   const args = ["cargo", "audit", "--db", AUDIT_DB_DIR, "--json", "--file", "Cargo.lock", ...p.config.security.audit.ignore.flatMap((id) => ["--ignore", id])];
-  return runAllowingFailure(ctr, args);
+  return runScanner(ctr, SCANNERS.cargoAudit, "stdout", args);
 }
 
 async function requireLockfile(p: Pipeline, gate: string): Promise<void> {
@@ -176,12 +176,12 @@ async function requireLockfile(p: Pipeline, gate: string): Promise<void> {
 /** The parsed cargo-audit report; a crash or an unparsable report throws a GateFailure. */
 export async function scanAudit(p: Pipeline, gate = "audit", options: { fresh?: boolean } = {}): Promise<ParsedReport> {
   await requireLockfile(p, gate);
-  const outcome = await outcomeOf(auditRun(p, options));
-  // cargo audit exits 1 when it found vulnerabilities (report on stdout) and also when it failed.
-  if (outcome.exitCode !== 0 && outcome.exitCode !== 1) throw scannerCrash(gate, `cargo audit crashed (exit ${outcome.exitCode})`, outcome);
+  // cargo audit exits 1 when it found vulnerabilities (report on stdout) and also when it could not
+  // fetch its database (no report): the wrapper fails the exec for the latter.
+  const outcome = await scanOutcome(gate, auditRun(p, options), (crash) => `cargo audit crashed ${crashDetail(crash)}`);
   if (!outcome.stdout.trim()) throw scannerCrash(gate, `cargo audit wrote no JSON report (exit ${outcome.exitCode})`, outcome);
   const report = parseOrFail(gate, () => parseCargoAudit(outcome.stdout, "cargo audit --json"), outcome);
-  if (outcome.exitCode === 1 && report.findings.length === 0) {
+  if (outcome.verdict === "findings" && report.findings.length === 0) {
     throw scannerCrash(gate, "cargo audit exited 1 but its report lists no vulnerability: it failed", outcome);
   }
   return report;
@@ -224,12 +224,12 @@ export async function denyRun(p: Pipeline): Promise<{ ran: Container; configOrig
     "--config", configPath,
     "advisories", "bans", "licenses", "sources",
   ];
-  return { ran: runAllowingFailure(ctr, args), configOrigin: present ? configured : "the module's default deny.toml" };
+  return { ran: runScanner(ctr, SCANNERS.cargoDeny, "stderr", args), configOrigin: present ? configured : "the module's default deny.toml" };
 }
 
 export async function deny(p: Pipeline): Promise<GateReport> {
   const { ran, configOrigin } = await denyRun(p);
-  const outcome = await outcomeOf(ran);
+  const outcome = await scanOutcome("deny", ran, (crash) => `cargo deny crashed ${crashDetail(crash)}`);
   // The parser fails when the summary line is missing; a non-zero exit must also be explained by an
   // error diagnostic, or cargo-deny failed in a way the stream does not show (fail closed).
   const report = parseOrFail("deny", () => parseCargoDeny(outcome.stderr, "cargo deny check (stderr)"), outcome);
@@ -253,7 +253,7 @@ export function trivyFsRun(p: Pipeline): Container {
     ...p.config.security.trivy.skipDirs.flatMap((dir) => ["--skip-dirs", dir]),
     ".",
   ];
-  return runAllowingFailure(ctr, args);
+  return runTrivy(ctr, TRIVY_FS_JSON, args);
 }
 
 export async function trivyFs(p: Pipeline): Promise<GateReport> {
@@ -292,21 +292,21 @@ export function semgrepRun(p: Pipeline): Container {
     "--json-output", SEMGREP_JSON,
     "--sarif-output", SEMGREP_SARIF,
   ];
-  return runAllowingFailure(ctr, args);
+  return runScanner(ctr, SCANNERS.semgrep, { file: SEMGREP_JSON }, args);
 }
 
 export async function semgrep(p: Pipeline): Promise<GateReport> {
   const ran = semgrepRun(p);
-  const outcome = await outcomeOf(ran);
-  if (TIMEOUT_EXIT_CODES.includes(outcome.exitCode)) {
-    throw scannerCrash("semgrep", `semgrep did not finish within security.semgrep.timeout = ${p.config.security.semgrep.timeout} s (exit ${outcome.exitCode})`, outcome);
-  }
   // With --error: 0 = no blocking finding, 1 = findings; 2 and above are Semgrep's own errors.
-  if (outcome.exitCode !== 0 && outcome.exitCode !== 1) throw scannerCrash("semgrep", `semgrep crashed (exit ${outcome.exitCode})`, outcome);
+  const outcome = await scanOutcome("semgrep", ran, (crash) =>
+    crash.toolExit !== undefined && TIMEOUT_EXIT_CODES.includes(crash.toolExit)
+      ? `semgrep did not finish within security.semgrep.timeout = ${p.config.security.semgrep.timeout} s (exit ${crash.toolExit})`
+      : `semgrep crashed ${crashDetail(crash)}`,
+  );
   const text = await readReport(ran, SEMGREP_JSON);
   if (text === undefined) throw scannerCrash("semgrep", `semgrep wrote no report at ${SEMGREP_JSON} (exit ${outcome.exitCode})`, outcome);
   const report = parseOrFail("semgrep", () => parseSemgrep(text, SEMGREP_JSON), outcome);
-  if (outcome.exitCode === 1 && report.findings.length === 0) {
+  if (outcome.verdict === "findings" && report.findings.length === 0) {
     throw scannerCrash("semgrep", "semgrep exited 1 but its report has no finding: it failed", outcome);
   }
   return gateOf("semgrep", verdictOf(p, "semgrep", report));
@@ -384,33 +384,23 @@ async function gitleaksScan(p: Pipeline, history: GitHistoryInputs, fn = "gitlea
   };
 }
 
-function gitleaksJsonRun(scan: GitleaksScan): Container {
-  return runAllowingFailure(scan.base, scan.args("json", GITLEAKS_JSON));
+function gitleaksRun(ctr: Container, scan: GitleaksScan, format: "json" | "sarif", path: string): Container {
+  return runScanner(ctr, SCANNERS.gitleaks, { file: path }, scan.args(format, path));
 }
 
-/**
- * gitleaks 8.21.2 logs what git printed on stderr as `ERR [git] ...` (sources/git.go) and then ends a
- * partial scan with exit 1 (cmd/root.go `findingSummaryAndExit`), already a crash by its exit code; the
- * ERR lines say what was missed, and any such line with another exit code is treated as a crash too.
- */
-function gitleaksErrorLines(stderr: string): string[] {
-  // eslint-disable-next-line no-control-regex
-  const plain = stderr.replace(/\u001b\[[0-9;]*m/g, "");
-  return plain.split("\n").filter((line) => /\b(ERR|FTL|FATAL)\b|partial scan/.test(line));
+function gitleaksJsonRun(scan: GitleaksScan): Container {
+  return gitleaksRun(scan.base, scan, "json", GITLEAKS_JSON);
 }
 
 export async function gitleaks(p: Pipeline, history: GitHistoryInputs = {}): Promise<GateReport> {
   const scan = await gitleaksScan(p, history);
   const ran = gitleaksJsonRun(scan);
-  const outcome = await outcomeOf(ran);
   const what = scan.mode === "git" ? "the full git history" : `the source directory (${NO_HISTORY_NOTE})`;
-  if (outcome.exitCode !== 0 && outcome.exitCode !== GITLEAKS_LEAKS_EXIT_CODE) {
-    throw scannerCrash("gitleaks", `gitleaks crashed scanning ${what} (exit ${outcome.exitCode}; leaks would exit ${GITLEAKS_LEAKS_EXIT_CODE})`, outcome);
-  }
-  const errors = gitleaksErrorLines(outcome.stderr);
-  if (errors.length > 0) {
-    throw new GateFailure("gitleaks", `gitleaks reported errors scanning ${what}; the scan is incomplete:\n${tail(errors.join("\n"), 20)}`, "scanner error");
-  }
+  const outcome = await scanOutcome("gitleaks", ran, (crash) =>
+    crash.reason === INCOMPLETE_SCAN_REASON
+      ? `gitleaks reported errors scanning ${what} (exit ${crash.toolExit}); the scan is incomplete`
+      : `gitleaks crashed scanning ${what} ${crashDetail(crash)}; leaks would exit ${GITLEAKS_LEAKS_EXIT_CODE}`,
+  );
   const text = await readReport(ran, GITLEAKS_JSON);
   if (text === undefined) throw scannerCrash("gitleaks", `gitleaks wrote no report at ${GITLEAKS_JSON} (exit ${outcome.exitCode})`, outcome);
   const report = parseOrFail("gitleaks", () => parseGitleaks(text, GITLEAKS_JSON), outcome);
@@ -464,7 +454,7 @@ export async function securityReports(p: Pipeline, history: GitHistoryInputs = {
       produce: async () => {
         const scan = await gitleaksScan(p, history, "securityReports");
         // Chained after the gate's JSON run (cached): gitleaks writes one format per run.
-        return runAllowingFailure(gitleaksJsonRun(scan), scan.args("sarif", GITLEAKS_SARIF)).file(GITLEAKS_SARIF);
+        return gitleaksRun(gitleaksJsonRun(scan), scan, "sarif", GITLEAKS_SARIF).file(GITLEAKS_SARIF);
       },
     },
     // ---- image stage: the Trivy scan of the built image (image.ts) ----
@@ -564,9 +554,9 @@ export function trivyImageRun(p: Pipeline, target: string, reportPath: string, a
   const trivyArgs = ["image", "--image-src", "remote", ...trivyScanArgs(p, reportPath), target];
   const authenticated = Boolean(auth.username && auth.password) && registryOf(target) === registry;
   // A new vulnerability can appear for an unchanged image: the daily scan always runs.
-  if (!authenticated) return runAllowingFailure(withRunNonce(trivyBase(p)), ["trivy", ...trivyArgs]);
-  const ctr = withRunNonce(image.withDockerConfig(trivyBase(p), registry, auth.username, auth.password));
-  return runAllowingFailure(ctr, ["sh", "-euc", `${image.WRITE_DOCKER_CONFIG}\nexec trivy "$@"`, "trivy", ...trivyArgs]);
+  const ctr = withRunNonce(authenticated ? image.withDockerConfig(trivyBase(p), registry, auth.username, auth.password) : trivyBase(p));
+  const command = authenticated ? ["sh", "-euc", `${image.WRITE_DOCKER_CONFIG}\nexec trivy "$@"`, "trivy", ...trivyArgs] : ["trivy", ...trivyArgs];
+  return runTrivy(ctr, reportPath, command);
 }
 
 function validateScanDeployed(options: ScanDeployedOptions): Environment[] {

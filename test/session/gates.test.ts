@@ -20,8 +20,12 @@ function stepIndex(e: ExecView, field: string, pred: (args: Record<string, unkno
 
 function expectRustBase(e: ExecView) {
   expect(e.image).toBe(IMAGES.rust);
-  expect(e.caches["/usr/local/cargo/registry"]).toBe("observatory-ci-cargo-registry");
-  expect(e.caches["/usr/local/cargo/git"]).toBe("observatory-ci-cargo-git");
+  // The whole CARGO_HOME is one SHARED volume, so cargo's lock files (at its root) are shared too;
+  // the image's /usr/local/cargo keeps the rustup proxies and is not hidden by a cache.
+  expect(e.env.CARGO_HOME).toBe("/cargo-home");
+  expect(e.caches["/cargo-home"]).toBe("observatory-ci-cargo-home");
+  expect(e.cacheSharing["/cargo-home"]).toBe("SHARED");
+  expect(Object.keys(e.caches).filter((path) => path.startsWith("/usr/local/cargo"))).toEqual([]);
   expect(e.mounts["/src"]).toContain(`host.directory(path: "${GOOD}")`);
   expect(e.workdir).toBe("/src");
   // the components layer comes first, before any cache or source
@@ -62,6 +66,8 @@ describe("clippy and doc", () => {
     expect(e.args.slice(0, 4)).toEqual(["sh", "-euc", expect.stringContaining('exec cargo "$@"'), "cargo"]);
     expect(e.args.slice(4)).toEqual(["clippy", "--locked", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]);
     expect(e.caches["/cargo-target"]).toBe("observatory-ci-target-clippy");
+    // LOCKED: the touch before cargo's build lock must not interleave with another session's build
+    expect(e.cacheSharing["/cargo-target"]).toBe("LOCKED");
     expect(e.env.CARGO_TARGET_DIR).toBe("/cargo-target");
     expectRustBase(e);
   });
@@ -80,6 +86,7 @@ describe("clippy and doc", () => {
     expect(e.args.slice(4)).toEqual(["doc", "--locked", "--workspace", "--no-deps", "--all-features"]);
     expect(e.env.RUSTDOCFLAGS).toBe("-D warnings");
     expect(e.caches["/cargo-target"]).toBe("observatory-ci-target-doc");
+    expect(e.cacheSharing["/cargo-target"]).toBe("LOCKED");
     expect(err.message).toContain("unresolved link to `Foo`");
   });
 });
@@ -270,9 +277,11 @@ describe("integrationTest: cache and verdicts", () => {
 
 describe("ci", () => {
   it("runs every gate at once and returns the summary table", async () => {
-    // every exec answers as in a healthy run (integration tests report passing tests), only slower
+    // every exec answers as in a healthy run (integration tests report passing tests), only slower; slow
+    // enough that the scanner wrapper, which the session runs synchronously in a local shell, cannot
+    // serialise them
     const healthy = healthyScript();
-    const { session, call } = await start(healthyScript({ exec: (e) => ({ ...cleanSecurityExec(e), ...healthy.exec?.(e), delayMs: 300 }) }));
+    const { session, call } = await start(healthyScript({ exec: (e) => ({ ...cleanSecurityExec(e), ...healthy.exec?.(e), delayMs: 1500 }) }));
     const table = await call((ci) => ci.ci());
     expect(table).toMatch(/^\| gate \| result \| duration \| key figure \|/);
     for (const gate of ALL_GATES) expect(table).toMatch(new RegExp(`\\| ${gate} \\| ✅ pass \\|`));

@@ -7,6 +7,8 @@ import { loadPipeline } from "../../.dagger/src/pipeline";
 import { canarySecret, describeChain, isRef, type ExecView, type Script, type Step } from "../support/recording-session";
 import { failureOf, GOOD, healthyScript, sourceWithConfig, startPerTest, type ModuleRun } from "../support/module";
 import { CYCLONEDX_IMAGE, HEALTHY_LAYOUT, ociLayout, SPDX_IMAGE, TRIVY_IMAGE_CLEAN } from "../support/image-reports";
+import { isScanExec, toolArgs, withScanWrapper } from "../support/scan-wrapper";
+import { SCANNER_CRASH_EXIT_CODE } from "../../.dagger/src/lib/scanner-exit";
 
 const REPORTS = new URL("../fixtures/reports/", import.meta.url);
 const report = (path: string) => readFileSync(new URL(path, REPORTS), "utf8");
@@ -40,7 +42,8 @@ interface ImageScript {
 function imageScript(s: ImageScript = {}): Script {
   const layout = s.layout ?? HEALTHY_LAYOUT;
   const trivy = { exitCode: 0, report: TRIVY_NO_RESULTS, ...s.trivy };
-  return {
+  // Trivy runs under the module's wrapper: this answers for Trivy, the wrapper really runs on it
+  return withScanWrapper({
     exec: (e: ExecView) => {
       if (e.args[0] === "trivy" && e.args[1] === "image") return { exitCode: trivy.exitCode, stderr: trivy.stderr ?? "" };
       if (e.args[0] === "sh" && e.args.includes("cosign-sign")) return s.cosign ?? {};
@@ -55,7 +58,7 @@ function imageScript(s: ImageScript = {}): Script {
       if (path === "/sbom/sbom.cdx.json") return s.syft ?? CYCLONEDX;
       return undefined;
     },
-  };
+  });
 }
 
 // ------------------------------------------------------------------ helpers
@@ -222,17 +225,19 @@ describe("imageSize", () => {
 // ------------------------------------------------------------------ trivy gate
 
 describe("trivyImage", () => {
-  it("scans the image tarball with the pinned Trivy, DB in a locked cache volume, CRITICAL/HIGH, exit code 1", async () => {
+  it("scans the image tarball with the pinned Trivy, DB in a locked cache volume, CRITICAL/HIGH, findings exit 42", async () => {
     const r = await start();
     await r.call((ci) => ci.trivyImage());
     const e = r.session.exec("trivy", "image");
     expect(e.image).toBe(IMAGES.trivy);
-    expect(e.args).toEqual([
+    expect(toolArgs(e)).toEqual([
       "trivy", "image", "--input", "/image.tar", "--scanners", "vuln,secret", "--cache-dir", "/var/cache/trivy",
-      "--severity", "CRITICAL,HIGH", "--exit-code", "1", "--format", "json", "--output", "/reports/trivy-image.json",
+      "--severity", "CRITICAL,HIGH", "--exit-code", "42", "--format", "json", "--output", "/reports/trivy-image.json",
       "--timeout", "10m",
     ]);
-    expect(e.opts.expect).toBe("ANY");
+    // under the wrapper with the default expect (SUCCESS), not ANY: a crash is a failed exec, never cached
+    expect(isScanExec(e.args)).toBe(true);
+    expect(e.opts.expect).toBeUndefined();
     // the same database volume as the filesystem scan: one download, scans take turns on its lock
     expect(e.caches["/var/cache/trivy"]).toBe("observatory-ci-trivy-cache");
     expect(e.cacheSharing["/var/cache/trivy"]).toBe("LOCKED");
@@ -256,8 +261,10 @@ describe("trivyImage", () => {
   });
 
   it("fails on CRITICAL/HIGH findings, naming them, with the counts per severity as figure", async () => {
-    const r = await start(imageScript({ trivy: { exitCode: 1, report: TRIVY_BLOCKING } }));
+    const r = await start(imageScript({ trivy: { exitCode: 42, report: TRIVY_BLOCKING } }));
     const err = await failureOf(r.call((ci) => ci.trivyImage()));
+    // findings are a result: the exec succeeded (cached), the gate failed
+    expect(r.session.queries.filter((q) => q.error?.includes("exit code"))).toEqual([]);
     expect(err.message).toMatch(/^trivyImage: Trivy found blocking issues in the image \(linux\/amd64\)/);
     expect(err.message).toContain("CVE-2019-1549");
     expect(err.message).toContain("libssl1.1@1.1.1c-r0");
@@ -274,27 +281,36 @@ describe("trivyImage", () => {
         ],
       },
     });
-    const r = await start(imageScript({ trivy: { exitCode: 1, report: TRIVY_BLOCKING } }), dir);
+    const r = await start(imageScript({ trivy: { exitCode: 42, report: TRIVY_BLOCKING } }), dir);
     await r.call((ci) => ci.trivyImage());
     expect((await gateOf(r, "trivyImage", dir)).figure).toBe("1 critical, 3 high (4 accepted)");
   });
 
-  it("fails closed: a crash, a missing report, a garbled report, exit 1 without findings", async () => {
-    const cases: [ImageScript["trivy"], RegExp][] = [
-      [{ exitCode: 2, stderr: "FATAL init error: DB download failed", report: TRIVY_NO_RESULTS }, /^trivyImage: trivy crashed scanning the linux\/amd64 image \(exit 2\):\nFATAL init error/],
-      [{ exitCode: 1, stderr: "FATAL unable to open /image.tar", report: undefined }, /^trivyImage: trivy wrote no report at \/reports\/trivy-image.json scanning the linux\/amd64 image \(exit 1\):\nFATAL unable to open/],
-      [{ exitCode: 0, report: '{"SchemaVersion": 2, "Results": [' }, /^trivyImage: the scanner's report cannot be trusted \(exit 0\): trivy report/],
-      [{ exitCode: 1, report: TRIVY_NO_RESULTS, stderr: "FATAL scan error" }, /^trivyImage: trivy exited 1 scanning the linux\/amd64 image but its report has no finding: it failed:\nFATAL scan error/],
+  it("fails closed: a crash or a missing report fails the exec (not cached); a garbled report or findings without any fail the gate", async () => {
+    const cases: [ImageScript["trivy"], RegExp, boolean][] = [
+      [{ exitCode: 1, stderr: "FATAL init error: DB download failed", report: TRIVY_NO_RESULTS }, /^trivyImage: trivy crashed scanning the linux\/amd64 image \(exit 1: not a scan result\):\nFATAL init error/, true],
+      [{ exitCode: 2, stderr: "panic: runtime error", report: TRIVY_NO_RESULTS }, /^trivyImage: trivy crashed scanning the linux\/amd64 image \(exit 2: not a scan result\):\npanic/, true],
+      [{ exitCode: 0, stderr: "FATAL unable to open /image.tar", report: undefined }, /^trivyImage: trivy crashed scanning the linux\/amd64 image \(exit 0: no report \(\/reports\/trivy-image.json\)\):\nFATAL unable to open/, true],
+      [{ exitCode: 0, report: '{"SchemaVersion": 2, "Results": [' }, /^trivyImage: the scanner's report cannot be trusted \(exit 0\): trivy report/, false],
+      [{ exitCode: 42, report: TRIVY_NO_RESULTS, stderr: "WARN odd" }, /^trivyImage: trivy exited 42 \(findings\) scanning the linux\/amd64 image but its report has no finding: it failed:\nWARN odd/, false],
     ];
-    for (const [trivy, expected] of cases) {
+    for (const [trivy, expected, crashed] of cases) {
       const r = await start(imageScript({ trivy }));
       const err = await failureOf(r.call((ci) => ci.trivyImage()));
       expect(err.message).toMatch(expected);
+      expect([String(expected), r.session.queries.some((q) => q.error?.includes(`exit code: ${SCANNER_CRASH_EXIT_CODE}`))]).toEqual([String(expected), crashed]);
     }
   });
 
+  it("trivyImageSarif fails when the scan crashed (a failed exec, not cached)", async () => {
+    const r = await start(imageScript({ trivy: { exitCode: 1, stderr: "FATAL init error: DB download failed" } }));
+    const err = await failureOf(r.call(async (ci) => (await ci.trivyImageSarif()).contents()));
+    expect(err.message).toContain(`exit code: ${SCANNER_CRASH_EXIT_CODE}`);
+    expect(r.session.execsMatching("trivy", "convert")).toEqual([]);
+  });
+
   it("trivyImageSarif converts the JSON report to SARIF for securityReports", async () => {
-    const r = await start(imageScript({ trivy: { exitCode: 1, report: TRIVY_BLOCKING } }));
+    const r = await start(imageScript({ trivy: { exitCode: 42, report: TRIVY_BLOCKING } }));
     const sarif = await r.call(async (ci) => (await ci.trivyImageSarif()).contents());
     expect(sarif).toBe(SARIF);
     const e = r.session.exec("trivy", "convert");
@@ -423,7 +439,7 @@ describe("publish", () => {
   });
 
   it("refuses to publish when an image gate failed, and pushes nothing", async () => {
-    const r = await start(imageScript({ trivy: { exitCode: 1, report: TRIVY_BLOCKING }, layout: ociLayout([{ platform: "linux/amd64", layers: [700_000_000] }]) }));
+    const r = await start(imageScript({ trivy: { exitCode: 42, report: TRIVY_BLOCKING }, layout: ociLayout([{ platform: "linux/amd64", layers: [700_000_000] }]) }));
     const err = await failureOf(r.call((ci) => ci.publish("u", dag.setSecret("pw", canarySecret("pw")), "refs/heads/main", "push", SHA, undefined, "acme/obs")));
     expect(err.message).toMatch(/^publish refused: 2 image gate\(s\) failed, nothing was pushed\./);
     expect(err.message).toContain("### imageSize");
@@ -652,7 +668,7 @@ describe("releaseImage", () => {
   });
 
   it("does not sign or push when a gate fails", async () => {
-    const r = await start(imageScript({ trivy: { exitCode: 1, report: TRIVY_BLOCKING } }));
+    const r = await start(imageScript({ trivy: { exitCode: 42, report: TRIVY_BLOCKING } }));
     const err = await failureOf(r.call((ci) => ci.releaseImage("u", dag.setSecret("pw", "x"), "refs/heads/main", "push", SHA, "acme/obs", dag.setSecret("t", "y"))));
     expect(err.message).toMatch(/^publish refused: 1 image gate\(s\) failed/);
     expect(publishQueries(r)).toEqual([]);

@@ -5,7 +5,9 @@ import { join } from "node:path";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES, TOOLS } from "../../.dagger/src/versions";
 import { DEFAULT_DENY_PATH, DEFAULT_DENY_TOML, GITLEAKS_LEAKS_EXIT_CODE } from "../../.dagger/src/security";
+import { SCANNER_CRASH_EXIT_CODE } from "../../.dagger/src/lib/scanner-exit";
 import { canarySecret, describeChain, type ExecResult, type ExecView } from "../support/recording-session";
+import { isScanExec, toolArgs } from "../support/scan-wrapper";
 import { failureOf, GOOD, healthyScript, sourceWith, startPerTest, type ModuleRun } from "../support/module";
 import {
   AUDIT_FINDINGS,
@@ -21,11 +23,21 @@ const start = startPerTest();
 
 const today = new Date().toISOString().slice(0, 10);
 const exec = (match: (e: ExecView) => boolean, result: ExecResult) => (e: ExecView) => (match(e) ? result : undefined);
-const isAudit = (e: ExecView) => e.args[0] === "cargo" && e.args[1] === "audit";
-const isDeny = (e: ExecView) => e.args[0] === "cargo" && e.args[1] === "deny";
-const isTrivyFs = (e: ExecView) => e.args[0] === "trivy" && e.args[1] === "fs";
-const isSemgrep = (e: ExecView) => e.args.includes("semgrep");
-const isGitleaks = (e: ExecView) => e.args[0] === "gitleaks";
+// Matchers on the scanner's own command line (inside the wrapper when the exec is wrapped).
+const isAudit = (e: ExecView) => toolArgs(e)[0] === "cargo" && toolArgs(e)[1] === "audit";
+const isDeny = (e: ExecView) => toolArgs(e)[0] === "cargo" && toolArgs(e)[1] === "deny";
+const isTrivyFs = (e: ExecView) => toolArgs(e)[0] === "trivy" && toolArgs(e)[1] === "fs";
+const isSemgrep = (e: ExecView) => toolArgs(e).includes("semgrep");
+const isGitleaks = (e: ExecView) => toolArgs(e)[0] === "gitleaks";
+
+/**
+ * A scanner exec is wrapped and runs with the engine's default expect (SUCCESS), never ANY: a crash
+ * is a failed exec, which the engine does not cache, and a result (clean or findings) is a success.
+ */
+function expectCrashNotCached(e: ExecView) {
+  expect(isScanExec(e.args), e.args.join(" ")).toBe(true);
+  expect(e.opts.expect).toBeUndefined();
+}
 function only(execs: ExecView[]): ExecView {
   expect(execs.map((e) => e.args.join(" "))).toHaveLength(1);
   return execs[0];
@@ -67,11 +79,11 @@ describe("audit", () => {
     const e = only(session.execs.filter(isAudit));
     expect(e.image).toBe(IMAGES.rust);
     // The volume holds the database directory: rustsec removes an empty --db directory before cloning, and a mount point cannot be removed.
-    expect(e.args).toEqual(["cargo", "audit", "--db", "/var/cache/rustsec/advisory-db", "--json", "--file", "Cargo.lock"]);
-    expect(e.opts.expect).toBe("ANY");
+    expect(toolArgs(e)).toEqual(["cargo", "audit", "--db", "/var/cache/rustsec/advisory-db", "--json", "--file", "Cargo.lock"]);
+    expectCrashNotCached(e);
     expect(e.caches["/var/cache/rustsec"]).toBe("observatory-ci-rustsec-advisory-db");
     expect(e.cacheSharing["/var/cache/rustsec"]).toBe("LOCKED");
-    expect(e.caches["/usr/local/cargo/advisory-db"]).toBeUndefined();
+    expect(e.caches["/cargo-home/advisory-db"]).toBeUndefined();
     expect(e.env.OBSERVATORY_CI_SCAN_DAY).toBe(today);
     expect(e.mounts["/usr/local/bin/cargo-audit"]).toContain(`cargo-audit@${TOOLS.cargoAudit}`);
     const install = session.exec("cargo", "install", "cargo-audit");
@@ -90,14 +102,25 @@ describe("audit", () => {
 
   it("fails closed on a crash, an empty report or exit 1 without vulnerabilities", async () => {
     for (const [result, expected] of [
-      [{ exitCode: 1, stdout: "", stderr: "error: couldn't fetch advisory database" }, "cargo audit wrote no JSON report (exit 1)"],
-      [{ exitCode: 1, stdout: reportFixture("cargo-audit/no-findings.json") }, "exited 1 but its report lists no vulnerability"],
-      [{ exitCode: 101, stderr: "thread 'main' panicked" }, "cargo audit crashed (exit 101)"],
-      [{ exitCode: 0, stdout: "{ not json" }, "report cannot be trusted"],
+      [{ exitCode: 1, stdout: "", stderr: "error: couldn't fetch advisory database" }, "cargo audit crashed (exit 1: no report (stdout))"],
+      [{ exitCode: 101, stderr: "thread 'main' panicked" }, "cargo audit crashed (exit 101: not a scan result)"],
+      [{ exitCode: 2, stderr: "error: not found: Couldn't load Cargo.lock" }, "cargo audit crashed (exit 2: not a scan result)"],
     ] as const) {
-      const { call } = await start(healthyScript({ exec: exec(isAudit, result) }));
+      // a crash fails the exec itself (exit SCANNER_CRASH_EXIT_CODE), so the engine does not cache it
+      const { session, call } = await start(healthyScript({ exec: exec(isAudit, result) }));
       const err = await failureOf(call((ci) => ci.audit()));
       expect(err.message).toContain(expected);
+      expect(err.message).toContain(result.stderr);
+      expect(session.queries.some((q) => q.error?.includes(`exit code: ${SCANNER_CRASH_EXIT_CODE}`))).toBe(true);
+    }
+    // deterministic results the gate still refuses, from a successful (cached) exec
+    for (const [result, expected] of [
+      [{ exitCode: 1, stdout: reportFixture("cargo-audit/no-findings.json") }, "exited 1 but its report lists no vulnerability"],
+      [{ exitCode: 0, stdout: "{ not json" }, "report cannot be trusted"],
+    ] as const) {
+      const { session, call } = await start(healthyScript({ exec: exec(isAudit, result) }));
+      expect((await failureOf(call((ci) => ci.audit()))).message).toContain(expected);
+      expect(session.queries.filter((q) => q.error?.includes("exit code"))).toEqual([]);
     }
   });
 
@@ -163,12 +186,13 @@ describe("deny", () => {
     await call((ci) => ci.deny());
     const e = only(session.execs.filter(isDeny));
     expect(e.image).toBe(IMAGES.rust);
-    expect(e.args).toEqual(["cargo", "deny", "--format", "json", "--color", "never", "--locked", "check", "--config", DEFAULT_DENY_PATH, "advisories", "bans", "licenses", "sources"]);
+    expectCrashNotCached(e);
+    expect(toolArgs(e)).toEqual(["cargo", "deny", "--format", "json", "--color", "never", "--locked", "check", "--config", DEFAULT_DENY_PATH, "advisories", "bans", "licenses", "sources"]);
     expect(e.mounts[DEFAULT_DENY_PATH]).toBe("<new file>");
     const written = e.chain.find((s) => s.field === "withNewFile" && s.args.path === DEFAULT_DENY_PATH);
     expect(written?.args.contents).toBe(DEFAULT_DENY_TOML);
-    expect(e.caches["/usr/local/cargo/advisory-dbs"]).toBe("observatory-ci-cargo-deny-advisory-dbs");
-    expect(e.cacheSharing["/usr/local/cargo/advisory-dbs"]).toBe("LOCKED");
+    expect(e.caches["/cargo-home/advisory-dbs"]).toBe("observatory-ci-cargo-deny-advisory-dbs");
+    expect(e.cacheSharing["/cargo-home/advisory-dbs"]).toBe("LOCKED");
     expect(e.mounts["/usr/local/bin/cargo-deny"]).toContain(`cargo-deny@${TOOLS.cargoDeny}`);
   });
 
@@ -177,13 +201,13 @@ describe("deny", () => {
     const { session, call } = await start(healthyScript(), dir);
     await call((ci) => ci.deny());
     const e = only(session.execs.filter(isDeny));
-    expect(e.args).toContain("/src/.cargo/deny.toml");
+    expect(toolArgs(e)).toContain("/src/.cargo/deny.toml");
     expect(e.mounts[DEFAULT_DENY_PATH]).toBeUndefined();
 
     const custom = withConfig({ denyConfig: "policy/deny.toml" }, { "policy/deny.toml": "" });
     const { session: s2, call: call2 } = await start(healthyScript(), custom);
     await call2((ci) => ci.deny());
-    expect(only(s2.execs.filter(isDeny)).args).toContain("/src/policy/deny.toml");
+    expect(toolArgs(only(s2.execs.filter(isDeny)))).toContain("/src/policy/deny.toml");
   });
 
   it("reads stderr whatever the exit code: findings fail, a missing summary fails closed", async () => {
@@ -195,13 +219,16 @@ describe("deny", () => {
 
     const { call: crashed } = await start(healthyScript({ exec: exec(isDeny, { exitCode: 1, stderr: JSON.stringify({ type: "log", fields: { level: "ERROR", message: "failed to load deny.toml" } }) }) }));
     const crash = await failureOf(crashed((ci) => ci.deny()));
-    expect(crash.message).toContain("cannot be trusted");
+    expect(crash.message).toContain('cargo deny crashed (exit 1: incomplete report (stderr has no "type":"summary"))');
     expect(crash.message).toContain("failed to load deny.toml");
 
     const { call: empty } = await start(healthyScript({ exec: exec(isDeny, { exitCode: 0, stderr: "" }) }));
-    expect((await failureOf(empty((ci) => ci.deny()))).message).toContain("no summary line");
+    expect((await failureOf(empty((ci) => ci.deny()))).message).toContain("cargo deny crashed (exit 0: no report (stderr))");
 
-    // a clean summary cannot excuse a non-zero exit
+    const { call: other } = await start(healthyScript({ exec: exec(isDeny, { exitCode: 101, stderr: "thread 'main' panicked" }) }));
+    expect((await failureOf(other((ci) => ci.deny()))).message).toContain("cargo deny crashed (exit 101: not a scan result)");
+
+    // a clean summary cannot excuse a non-zero exit (bans = 2)
     const { call: unexplained } = await start(healthyScript({ exec: exec(isDeny, { exitCode: 2, stderr: denySummary() }) }));
     const failed = await failureOf(unexplained((ci) => ci.deny()));
     expect(failed.message).toContain("cargo deny exited 2 but reported no error diagnostic");
@@ -209,17 +236,20 @@ describe("deny", () => {
 });
 
 describe("trivyFs", () => {
-  it("scans the source with --exit-code 1 --severity CRITICAL,HIGH, JSON report, database in a locked cache", async () => {
+  it("scans the source with --exit-code 42 --severity CRITICAL,HIGH, JSON report, database in a locked cache", async () => {
     const { session, call } = await start();
     await call((ci) => ci.trivyFs());
     const e = session.exec("trivy", "fs");
     expect(e.image).toBe(IMAGES.trivy);
-    expect(e.args.join(" ")).toContain("--exit-code 1");
+    expectCrashNotCached(e);
+    // every Trivy error exits 1: findings get a code of their own
+    expect(toolArgs(e).join(" ")).toContain("--exit-code 42");
     expect(e.args.join(" ")).toContain("--severity CRITICAL,HIGH");
     expect(e.args.join(" ")).toContain("--format json --output /reports/trivy-fs.json");
     expect(e.args.join(" ")).toContain("--skip-dirs target");
     expect(e.args.join(" ")).toContain("--timeout 10m");
     expect(e.args).not.toContain("--db-repository");
+    expect(toolArgs(e).slice(0, 2)).toEqual(["trivy", "fs"]);
     expect(e.args[e.args.length - 1]).toBe(".");
     expect(e.workdir).toBe("/src");
     expect(e.mounts["/src"]).toContain(GOOD);
@@ -237,23 +267,28 @@ describe("trivyFs", () => {
     expect(args).toContain("--java-db-repository registry.example/mirror/trivy-java-db:1");
   });
 
-  it("fails on findings; fails closed on a crash, a missing report, or exit 1 with nothing found", async () => {
-    const { call } = await start(healthyScript({ exec: exec(isTrivyFs, { exitCode: 1 }), file: (p) => (p === "/reports/trivy-fs.json" ? TRIVY_FINDINGS : undefined) }));
+  it("fails on findings (a cached result); a crash or a missing report fails the exec itself (not cached)", async () => {
+    const { session, call } = await start(healthyScript({ exec: exec(isTrivyFs, { exitCode: 42 }), file: (p) => (p === "/reports/trivy-fs.json" ? TRIVY_FINDINGS : undefined) }));
     const err = await failureOf(call((ci) => ci.trivyFs()));
     expect(err.message).toMatch(/^trivyFs: #### trivy: failed/);
     expect(err.message).toContain("CVE-2022-24775");
+    expect(session.queries.filter((q) => q.error?.includes("exit code"))).toEqual([]);
 
-    const cases: Array<[ExecResult, string | undefined, string]> = [
-      [{ exitCode: 1, stderr: "FATAL init error: DB error: failed to download vulnerability DB" }, "", "trivy wrote no report at /reports/trivy-fs.json"],
-      [{ exitCode: 1 }, TRIVY_CLEAN, "trivy exited 1 scanning the source but its report has no finding"],
-      [{ exitCode: 2, stderr: "panic" }, TRIVY_CLEAN, "trivy crashed scanning the source (exit 2)"],
-      [{ exitCode: 0 }, "", "trivy wrote no report"],
+    const crashes: Array<[ExecResult, string | undefined, string]> = [
+      [{ exitCode: 1, stderr: "FATAL init error: DB error: failed to download vulnerability DB" }, "", "trivy crashed scanning the source (exit 1: not a scan result)"],
+      [{ exitCode: 1, stderr: "FATAL scan error" }, TRIVY_CLEAN, "trivy crashed scanning the source (exit 1: not a scan result)"],
+      [{ exitCode: 2, stderr: "panic" }, TRIVY_CLEAN, "trivy crashed scanning the source (exit 2: not a scan result)"],
+      [{ exitCode: 0 }, "", "trivy crashed scanning the source (exit 0: no report (/reports/trivy-fs.json))"],
     ];
-    for (const [result, report, expected] of cases) {
-      const { call: c } = await start(healthyScript({ exec: exec(isTrivyFs, result), file: (p) => (p === "/reports/trivy-fs.json" ? report : undefined) }));
+    for (const [result, report, expected] of crashes) {
+      const { session: s, call: c } = await start(healthyScript({ exec: exec(isTrivyFs, result), file: (p) => (p === "/reports/trivy-fs.json" ? report : undefined) }));
       const failure = await failureOf(c((ci) => ci.trivyFs()));
       expect(failure.message).toContain(expected);
+      expect(s.queries.some((q) => q.error?.includes(`exit code: ${SCANNER_CRASH_EXIT_CODE}`))).toBe(true);
     }
+
+    const { call: c2 } = await start(healthyScript({ exec: exec(isTrivyFs, { exitCode: 42 }), file: (p) => (p === "/reports/trivy-fs.json" ? TRIVY_CLEAN : undefined) }));
+    expect((await failureOf(c2((ci) => ci.trivyFs()))).message).toContain("trivy exited 42 (findings) scanning the source but its report has no finding");
   });
 });
 
@@ -263,7 +298,8 @@ describe("semgrep", () => {
     await call((ci) => ci.semgrep());
     const e = session.exec("semgrep", "scan");
     expect(e.image).toBe(IMAGES.semgrep);
-    expect(e.args).toEqual([
+    expectCrashNotCached(e);
+    expect(toolArgs(e)).toEqual([
       "timeout", "300",
       "semgrep", "scan",
       "--config", "p/security-audit", "--config", "p/rust",
@@ -276,22 +312,24 @@ describe("semgrep", () => {
     expect(e.workdir).toBe("/src");
   });
 
-  it("fails on findings, on a timeout, on a crash and on a report with fatal errors", async () => {
+  it("fails on findings and on a report with fatal errors (cached results); a timeout or a crash fails the exec (not cached)", async () => {
     const { call } = await start(healthyScript({ exec: exec(isSemgrep, { exitCode: 1 }), file: (p) => (p === "/reports/semgrep.json" ? SEMGREP_FINDINGS : undefined) }));
     const err = await failureOf(call((ci) => ci.semgrep()));
     expect(err.message).toMatch(/^semgrep: #### semgrep: failed/);
 
-    const cases: Array<[ExecResult, string | undefined, string]> = [
-      [{ exitCode: 124 }, "", "semgrep did not finish within security.semgrep.timeout = 300 s"],
-      [{ exitCode: 143 }, "", "did not finish within"],
-      [{ exitCode: 2, stderr: "invalid configuration" }, "", "semgrep crashed (exit 2)"],
-      [{ exitCode: 0 }, "", "semgrep wrote no report"],
-      [{ exitCode: 0 }, reportFixture("semgrep/json-invalid-rule-error.json"), "report cannot be trusted"],
-      [{ exitCode: 1 }, reportFixture("semgrep/json-no-findings.json"), "exited 1 but its report has no finding"],
+    const cases: Array<[ExecResult, string | undefined, string, boolean]> = [
+      [{ exitCode: 124 }, "", "semgrep did not finish within security.semgrep.timeout = 300 s (exit 124)", true],
+      [{ exitCode: 143 }, "", "did not finish within", true],
+      [{ exitCode: 2, stderr: "invalid configuration" }, "", "semgrep crashed (exit 2: not a scan result)", true],
+      [{ exitCode: 7, stderr: "missing configuration" }, reportFixture("semgrep/json-invalid-rule-error.json"), "semgrep crashed (exit 7: not a scan result)", true],
+      [{ exitCode: 0 }, "", "semgrep crashed (exit 0: no report (/reports/semgrep.json))", true],
+      [{ exitCode: 0 }, reportFixture("semgrep/json-invalid-rule-error.json"), "report cannot be trusted", false],
+      [{ exitCode: 1 }, reportFixture("semgrep/json-no-findings.json"), "exited 1 but its report has no finding", false],
     ];
-    for (const [result, report, expected] of cases) {
-      const { call: c } = await start(healthyScript({ exec: exec(isSemgrep, result), file: (p) => (p === "/reports/semgrep.json" ? report : undefined) }));
+    for (const [result, report, expected, crashed] of cases) {
+      const { session, call: c } = await start(healthyScript({ exec: exec(isSemgrep, result), file: (p) => (p === "/reports/semgrep.json" ? report : undefined) }));
       expect((await failureOf(c((ci) => ci.semgrep()))).message).toContain(expected);
+      expect([expected, session.queries.some((q) => q.error?.includes(`exit code: ${SCANNER_CRASH_EXIT_CODE}`))]).toEqual([expected, crashed]);
     }
   });
 
@@ -308,7 +346,7 @@ describe("semgrep", () => {
     const dir = withConfig({ semgrep: { configs: ["p/owasp-top-ten"], timeout: 60 } });
     const { session, call } = await start(healthyScript(), dir);
     await call((ci) => ci.semgrep());
-    const args = session.exec("semgrep", "scan").args;
+    const args = toolArgs(session.exec("semgrep", "scan"));
     expect(args.slice(0, 2)).toEqual(["timeout", "60"]);
     expect(args.filter((a, i) => args[i - 1] === "--config")).toEqual(["p/owasp-top-ten"]);
   });
@@ -320,7 +358,8 @@ describe("gitleaks", () => {
     await call((ci) => ci.gitleaks());
     const e = session.exec("gitleaks", "dir");
     expect(e.image).toBe(IMAGES.gitleaks);
-    expect(e.args).toEqual(["gitleaks", "dir", "--redact", "--no-banner", "--exit-code", String(GITLEAKS_LEAKS_EXIT_CODE), "--report-format", "json", "--report-path", "/reports/gitleaks.json", "/repo"]);
+    expectCrashNotCached(e);
+    expect(toolArgs(e)).toEqual(["gitleaks", "dir", "--redact", "--no-banner", "--exit-code", String(GITLEAKS_LEAKS_EXIT_CODE), "--report-format", "json", "--report-path", "/reports/gitleaks.json", "/repo"]);
     expect(e.mounts["/repo"]).toContain(GOOD);
   });
 
@@ -329,7 +368,7 @@ describe("gitleaks", () => {
     const { session, call } = await start();
     await call((ci) => ci.gitleaks(dag.host().directory(git)));
     const e = session.exec("gitleaks", "git");
-    expect(e.args.slice(0, 3)).toEqual(["gitleaks", "git", "--redact"]);
+    expect(toolArgs(e).slice(0, 3)).toEqual(["gitleaks", "git", "--redact"]);
     expect(e.mounts["/repo/.git"]).toContain(git);
     expect(e.workdir).toBe("/repo");
     const chain = describeChain(e.chain);
@@ -365,9 +404,9 @@ describe("gitleaks", () => {
     const { session, call } = await start();
     const table = await call((ci) => ci.ci(undefined, checkout));
     const e = session.exec("gitleaks", "dir");
-    expect(e.args.slice(0, 3)).toEqual(["gitleaks", "dir", "--redact"]);
+    expect(toolArgs(e).slice(0, 3)).toEqual(["gitleaks", "dir", "--redact"]);
     expect(e.mounts["/repo/.git"]).toBeUndefined();
-    expect(session.execs.filter((x) => isGitleaks(x) && x.args[1] === "git")).toEqual([]);
+    expect(session.execs.filter((x) => isGitleaks(x) && toolArgs(x)[1] === "git")).toEqual([]);
     expect(table).toMatch(/\| gitleaks \| ✅ pass \| [^|]+ \| [^|]*no git history: scanned the working tree/);
   });
 
@@ -411,22 +450,27 @@ describe("gitleaks", () => {
     expect(leaks.message).not.toContain("a secret"); // the report's Secret field
     expect(leaks.message).not.toContain("line containing secret"); // its Match field
 
-    const { call: c2 } = await start(healthyScript({ exec: exec(isGitleaks, { exitCode: 1, stderr: "FTL unable to load config" }) }));
+    // each of these fails the exec (SCANNER_CRASH_EXIT_CODE): the engine does not cache it
+    const { session: s2, call: c2 } = await start(healthyScript({ exec: exec(isGitleaks, { exitCode: 1, stderr: "FTL unable to load config" }) }));
     const crash = await failureOf(c2((ci) => ci.gitleaks()));
-    expect(crash.message).toMatch(/^gitleaks: gitleaks crashed scanning/);
+    expect(crash.message).toMatch(/^gitleaks: gitleaks crashed scanning .*\(exit 1: not a scan result\)/);
     expect(crash.message).toContain("unable to load config");
+    expect(s2.queries.some((q) => q.error?.includes(`exit code: ${SCANNER_CRASH_EXIT_CODE}`))).toBe(true);
 
-    const { call: c3 } = await start(healthyScript({ exec: exec(isGitleaks, { exitCode: 0, stderr: "ERR [git] fatal: not a git repository\nWRN partial scan completed" }) }));
-    expect((await failureOf(c3((ci) => ci.gitleaks()))).message).toContain("gitleaks reported errors");
+    // gitleaks 8.21.2 writes the report, then exits 1 after a partial scan (cmd/root.go findingSummaryAndExit)
+    const { call: c3 } = await start(healthyScript({ exec: exec(isGitleaks, { exitCode: 1, stderr: "ERR [git] fatal: not a git repository\nWRN partial scan completed in 1s" }) }));
+    expect((await failureOf(c3((ci) => ci.gitleaks()))).message).toContain("gitleaks crashed scanning the source directory (no git history: scanned the working tree) (exit 1");
+    const { call: c5 } = await start(healthyScript({ exec: exec(isGitleaks, { exitCode: 0, stderr: "\u001b[31mERR\u001b[0m [git] fatal: bad object" }) }));
+    expect((await failureOf(c5((ci) => ci.gitleaks()))).message).toContain("gitleaks reported errors scanning the source directory (no git history: scanned the working tree) (exit 0); the scan is incomplete");
 
     const { call: c4 } = await start(healthyScript({ exec: exec(isGitleaks, { exitCode: 0 }), file: (p) => (p === "/reports/gitleaks.json" ? "" : undefined) }));
-    expect((await failureOf(c4((ci) => ci.gitleaks()))).message).toContain("gitleaks wrote no report");
+    expect((await failureOf(c4((ci) => ci.gitleaks()))).message).toContain("gitleaks crashed scanning the source directory (no git history: scanned the working tree) (exit 0: no report (/reports/gitleaks.json))");
   });
 });
 
 describe("ci and securityReports", () => {
   it("ci runs the five security gates with counts in the summary", async () => {
-    const { call } = await start(healthyScript({ exec: exec(isTrivyFs, { exitCode: 1 }), file: (p) => (p === "/reports/trivy-fs.json" ? TRIVY_FINDINGS : undefined) }));
+    const { call } = await start(healthyScript({ exec: exec(isTrivyFs, { exitCode: 42 }), file: (p) => (p === "/reports/trivy-fs.json" ? TRIVY_FINDINGS : undefined) }));
     const err = await failureOf(call((ci) => ci.ci()));
     for (const gate of ["audit", "deny", "semgrep", "gitleaks"]) expect(err.message).toMatch(new RegExp(`\\| ${gate} \\| ✅ pass \\|`));
     expect(err.message).toMatch(/\| trivyFs \| ❌ fail \| [^|]+ \| FAILED: 1 high; blocking: CVE-2022-24775 \([^)]+\)/);
@@ -438,16 +482,24 @@ describe("ci and securityReports", () => {
     const entries = await call(async (ci) => (await ci.securityReports(dag.host().directory(git))).entries());
     expect(entries).toEqual(expect.arrayContaining(["trivy-fs.sarif", "semgrep.sarif", "gitleaks.sarif"]));
     const convert = only(session.execsMatching("trivy", "convert", "trivy-fs.sarif"));
+    expect(convert.opts.expect).toBeUndefined();
     expect(convert.args).toEqual(["trivy", "convert", "--format", "sarif", "--output", "/reports/trivy-fs.sarif", "/reports/trivy-fs.json"]);
     expect(describeChain(convert.chain)).toContain('"trivy", "fs"');
     const sarif = session.exec("gitleaks", "sarif");
-    expect(sarif.args).toContain("--redact");
+    expectCrashNotCached(sarif);
+    expect(toolArgs(sarif)).toContain("--redact");
     expect(describeChain(sarif.chain)).toContain('"--report-format", "json"'); // chained after the gate's run
     expect(session.execsMatching("semgrep", "scan")).toHaveLength(1);
 
     const { call: c2 } = await start(healthyScript({ file: (p) => (p === "/reports/semgrep.sarif" ? "" : undefined) }));
     const err = await failureOf(c2((ci) => ci.securityReports()));
     expect(err.message).toContain("semgrep produced no SARIF report (semgrep.sarif)");
+
+    // a crashed scanner fails its exec: no SARIF from it, and the error names it
+    const { call: c3 } = await start(healthyScript({ exec: exec(isGitleaks, { exitCode: 1, stderr: "FTL unable to load config" }) }));
+    const crashed = await failureOf(c3((ci) => ci.securityReports(dag.host().directory(git))));
+    expect(crashed.message).toContain("gitleaks produced no SARIF report (gitleaks.sarif)");
+    expect(crashed.message).toContain("unable to load config");
   });
 });
 
@@ -471,6 +523,7 @@ const IMAGE = {
 
 interface ClusterScript {
   findings?: boolean;
+  crash?: boolean;
   openIssue?: number;
   unreachable?: "dev" | "staging" | "production";
 }
@@ -488,7 +541,8 @@ function clusterScript(options: ClusterScript = {}) {
         if (line.startsWith("kubectl get service")) return { stdout: service("green") };
         if (line.startsWith("kubectl get deployment")) return { stdout: deployment(e.args[3], namespace, IMAGE[env]) };
       }
-      if (e.args[0] === "trivy" && e.args[1] === "image" && options.findings && line.includes(IMAGE.staging)) return { exitCode: 1 };
+      if (e.args[0] === "trivy" && e.args[1] === "image" && options.findings && line.includes(IMAGE.staging)) return { exitCode: 42 };
+      if (e.args[0] === "trivy" && e.args[1] === "image" && options.crash && line.includes(IMAGE.dev)) return { exitCode: 1, stderr: "FATAL image scan error: unauthorized" };
       if (e.args[0] === "curl" && line.includes("/issues?labels=")) {
         return { stdout: JSON.stringify(options.openIssue ? [{ number: 99, pull_request: {} }, { number: options.openIssue }] : []) };
       }
@@ -526,8 +580,9 @@ describe("scanDeployed", () => {
     expect(trivy.map((e) => e.args[e.args.length - 1]).sort()).toEqual(Object.values(IMAGE).sort());
     for (const e of trivy) {
       expect(e.image).toBe(IMAGES.trivy);
-      expect(e.args.join(" ")).toContain("--image-src remote");
-      expect(e.args.join(" ")).toContain("--exit-code 1 --format json");
+      expectCrashNotCached(e);
+      expect(toolArgs(e).join(" ")).toContain("--image-src remote");
+      expect(toolArgs(e).join(" ")).toContain("--exit-code 42 --format json");
       expect(e.caches["/var/cache/trivy"]).toBe("observatory-ci-trivy-cache");
     }
     expect(only(r.session.execs.filter(isAudit)).env.OBSERVATORY_CI_RUN).toBeTruthy();
@@ -575,6 +630,15 @@ describe("scanDeployed", () => {
     expect(report).toContain("Commented on the open security issue #42");
   });
 
+  it("a crashed Trivy fails the exec (not cached, scanned again next run) and the report, naming the environment", async () => {
+    const r = await start(clusterScript({ crash: true }));
+    const err = await failureOf(r.call((ci) => ci.scanDeployed(dag.setSecret("kubeconfig", canarySecret("kubeconfig")), dag.setSecret("t", canarySecret("gh")), "o/r")));
+    expect(err.message).toContain(`scanDeployed (trivy, dev): trivy crashed scanning image ${IMAGE.dev} of dev (exit 1: not a scan result)`);
+    expect(err.message).toContain("unauthorized");
+    expect(r.session.queries.some((q) => q.error?.includes(`exit code: ${SCANNER_CRASH_EXIT_CODE}`))).toBe(true);
+    expect(githubCalls(r)).toEqual([]);
+  });
+
   it("an unreachable cluster is an error naming the environment, never an empty report", async () => {
     const kubeconfig = canarySecret("kubeconfig");
     const r = await start(clusterScript({ unreachable: "staging" }));
@@ -592,9 +656,12 @@ describe("scanDeployed", () => {
     const trivy = r.session.exec("trivy", "image");
     // a docker config keyed to the configured registry only, written on a tmpfs from the secret variable;
     // never TRIVY_USERNAME/TRIVY_PASSWORD, which Trivy sends to every registry (the database's too)
-    expect(trivy.args.slice(0, 2)).toEqual(["sh", "-euc"]);
-    expect(trivy.args[2]).toContain('exec trivy "$@"');
-    expect(trivy.args.slice(3, 6)).toEqual(["trivy", "image", "--image-src"]);
+    // under the scanner wrapper (a crash fails the exec), the tool command writes the config, then execs trivy
+    expect(isScanExec(trivy.args)).toBe(true);
+    const tool = toolArgs(trivy);
+    expect(tool.slice(0, 2)).toEqual(["sh", "-euc"]);
+    expect(tool[2]).toContain('exec trivy "$@"');
+    expect(tool.slice(3, 6)).toEqual(["trivy", "image", "--image-src"]);
     expect(trivy.env).toMatchObject({ REGISTRY_KEY: "ghcr.io", REGISTRY_USERNAME: "bot", DOCKER_CONFIG: "/run/observatory-ci/docker" });
     expect(trivy.secretEnv).toEqual({ REGISTRY_PASSWORD: "registry-password" });
     expect(trivy.env.TRIVY_USERNAME).toBeUndefined();
@@ -614,7 +681,7 @@ describe("scanDeployed", () => {
     );
     await r.call((ci) => ci.scanDeployed(dag.setSecret("kubeconfig", canarySecret("kubeconfig")), undefined, undefined, ["dev"], "bot", dag.setSecret("registry-password", canarySecret("registry"))));
     const trivy = r.session.exec("trivy", "image");
-    expect(trivy.args[0]).toBe("trivy");
+    expect(toolArgs(trivy)[0]).toBe("trivy");
     expect(trivy.args[trivy.args.length - 1]).toBe(foreign);
     expect(trivy.secretEnv).toEqual({});
     expect(trivy.secretFiles).toEqual({});

@@ -20,6 +20,7 @@ export function isTestRun(e: ExecView): boolean {
 export function testVerdict(cargoExit: number, stdout = ""): { exitCode: number; stdout: string; stderr: string } {
   return { exitCode: 0, stdout, stderr: `${MIGRATED_MARKER}\n${FINISHED_MARKER} ${cargoExit}\n` };
 }
+import { withScanWrapper } from "./scan-wrapper";
 
 export const FIXTURES = fileURLToPath(new URL("../fixtures/", import.meta.url));
 export const GOOD = `${FIXTURES}good`;
@@ -34,7 +35,8 @@ export function cobertura(covered: number, valid: number): string {
  * reports passing tests. Tests override parts of it.
  */
 export function healthyScript(overrides: Script = {}): Script {
-  return {
+  // scanners run under the module's wrapper: the scripts answer for the tool, the wrapper really runs
+  return withScanWrapper({
     exec: (e: ExecView) => {
       const custom = overrides.exec?.(e);
       if (custom) return custom;
@@ -56,7 +58,7 @@ export function healthyScript(overrides: Script = {}): Script {
       return undefined;
     },
     leaf: overrides.leaf,
-  };
+  });
 }
 
 export interface ModuleRun {

@@ -1,10 +1,12 @@
 /**
  * The command-line flags the module sends, read from recorded plans: every exec's argv, and for
- * `sh -euc <script>` execs every command line of the script. Each flag is attributed to the tool
+ * `sh -euc <script>` execs every command line of the script (with `"$@"` expanded), and for scanners
+ * the command inside the module's crash wrapper. Each flag is attributed to the tool
  * that receives it (`cargo test`, `cargo test --` for the test harness, `trivy`, `timeout`...).
  */
 import { posix } from "node:path";
 import type { ExecView } from "./recording-session";
+import { toolArgs } from "./scan-wrapper";
 
 export interface RecordedFlag {
   tool: string;
@@ -53,16 +55,21 @@ function commandFlags(words: string[]): RecordedFlag[] {
 export function recordedFlags(execs: ExecView[]): RecordedFlag[] {
   const found: RecordedFlag[] = [];
   for (const e of execs) {
-    const [command, ...args] = e.args;
+    // a scanner runs under the module's crash wrapper: its flags are those of the command it wraps
+    const argv = toolArgs(e);
+    const [command, ...args] = argv;
     if ((command === "sh" || command === "/busybox/sh") && args[0]?.startsWith("-")) {
       found.push(...flagsOf("sh", [args[0]]));
       const script = args[1] ?? "";
-      for (const line of script.split(/\n|;|\|\||&&|\|/)) found.push(...commandFlags(line.trim().split(/\s+/)));
-      // positional parameters: `cargo "$@"` receives the argv after $0
-      if (args[2] === "cargo") found.push(...cargoFlags(args.slice(3)));
+      // positional parameters: `exec trivy "$@"` receives the argv after $0 (args[2])
+      const positional = args.slice(3);
+      for (const line of script.split(/\n|;|\|\||&&|\|/)) {
+        const words = line.trim().split(/\s+/).flatMap((w) => (w === '"$@"' ? positional : [w]));
+        found.push(...commandFlags(words));
+      }
       continue;
     }
-    found.push(...commandFlags(e.args));
+    found.push(...commandFlags(argv));
   }
   const unique = new Map(found.map((f) => [`${f.tool} ${f.flag}`, f]));
   return [...unique.values()].sort((a, b) => `${a.tool} ${a.flag}`.localeCompare(`${b.tool} ${b.flag}`));
