@@ -16,7 +16,7 @@ describe("securityConfigSchema", () => {
       denyConfig: ".cargo/deny.toml",
       trivy: { severity: "CRITICAL,HIGH", skipDirs: ["target"], timeout: "10m" },
       semgrep: { configs: ["p/security-audit", "p/rust"], timeout: 300 },
-      gitleaks: { redact: true },
+      gitleaks: {},
       audit: { ignore: [] },
     });
   });
@@ -59,7 +59,8 @@ describe("securityConfigSchema", () => {
   });
 
   it("refuses settings that would weaken or break the gates", () => {
-    expect(issuesOf({ gitleaks: { redact: false } })[0]!.path).toBe("gitleaks.redact");
+    // gitleaks always runs with --redact: there is no setting to turn it off
+    expect(issuesOf({ gitleaks: { redact: false } })).toEqual([{ path: "gitleaks", message: 'Unrecognized key: "redact"' }]);
     expect(issuesOf({ failOn: [] })[0]!.path).toBe("failOn");
     expect(issuesOf({ failOn: ["severe"] })[0]!.path).toBe("failOn.0");
     expect(issuesOf({ trivy: { severity: "CRITICAL, HIGH" } })[0]!.path).toBe("trivy.severity");
@@ -72,6 +73,6 @@ describe("securityConfigSchema", () => {
   it("describes every field for the published JSON schema", () => {
     const schema = JSON.stringify(z.toJSONSchema(securityConfigSchema, { io: "input" }));
     expect(schema).toContain("Finding severities that fail the Trivy gates and cargo deny. cargo audit and Semgrep (--error) fail on every finding the allowlist does not accept.");
-    expect(schema).toContain("Always true: gitleaks runs with --redact");
+    expect(schema).toContain("gitleaks configuration in the source (--config)");
   });
 });

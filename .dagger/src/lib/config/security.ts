@@ -68,10 +68,6 @@ const semgrepSchema = z
 const gitleaksSchema = z
   .strictObject({
     configPath: relativePath.optional().describe("gitleaks configuration in the source (--config); gitleaks' defaults when absent."),
-    redact: z
-      .literal(true)
-      .default(true)
-      .describe("Always true: gitleaks runs with --redact so no report or log holds a secret. Setting false is rejected."),
   })
   .prefault({});
 
