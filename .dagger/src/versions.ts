@@ -1,8 +1,9 @@
 /**
  * Every container image and tool version the pipeline uses, pinned to an exact release.
  * Nothing else in the module names an image: each stage takes its image from the validated
- * config, whose defaults are these values (see lib/config.ts), so `ci/pipeline.json` can
- * move one pin without touching code. Renovate/Dependabot can bump this single file.
+ * config, whose defaults are these values (see lib/pipeline-config.ts), so `ci/pipeline.json` can
+ * move one pin without touching code. Bumps are made by hand here; test/tool-flags.test.ts then
+ * lists the tool flags whose source must be re-read at the new version.
  */
 export const IMAGES = {
   /** Official Rust image: CARGO_HOME=/usr/local/cargo, RUSTUP_HOME=/usr/local/rustup. */

@@ -58,7 +58,9 @@ export function flagName(argument: string): string {
 
 /**
  * The shape of the SDK's ExecError. Inside the engine the bundled SDK does not export the class
- * (DESIGN.md section 3), so a failed exec is recognised by its fields, not by `instanceof`.
+ * (dagger v0.21.8 sdk/typescript/runtime/tsutils/module/index.ts lists what it exports; the
+ * registration test loads the module on that layout), so a failed exec is recognised by its
+ * fields, not by `instanceof`.
  */
 export interface ExecFailure {
   message: string;
