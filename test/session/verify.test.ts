@@ -1,37 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES } from "../../.dagger/src/versions";
 import { VERIFY_ATTESTATION, VERIFY_SIGNATURE } from "../../.dagger/src/verify";
 import { Environment } from "../../.dagger/src/lib/deploy/environment";
 import { canarySecret, type ExecView, type Script } from "../support/recording-session";
 import { failureOf, GOOD, healthyScript, sourceWithConfig, startPerTest, type ModuleRun } from "../support/module";
+import { attestationStdout, keyVerifyStdout, VERIFY_DIGEST, VERIFY_REPO, verifyStdout } from "../support/cosign-outputs";
 
-const REPO = "ghcr.io/acme/observatory/analytics-api";
-const DIGEST = `sha256:${"d".repeat(64)}`;
+const REPO = VERIFY_REPO;
+const DIGEST = VERIFY_DIGEST;
 const IMAGE = `${REPO}@${DIGEST}`;
 const GITHUB_REPOSITORY = "Acme/observatory";
 const IDENTITY_V140 = "https://github.com/Acme/observatory/.github/workflows/ci.yml@refs/tags/v1.4.0";
 const IDENTITY_MAIN = "https://github.com/Acme/observatory/.github/workflows/ci.yml@refs/heads/main";
 const ISSUER = "https://token.actions.githubusercontent.com";
-
-/**
- * What `cosign verify` prints on stdout for our digest and signer: the genuine guac output
- * (test/fixtures/reports/cosign/verify-guac-v0.1.2.stdout) with its reference, digest and subject replaced.
- */
-function verifyStdout(subject: string, digest = DIGEST): string {
-  const genuine = readFileSync(new URL("../fixtures/reports/cosign/verify-guac-v0.1.2.stdout", import.meta.url), "utf8");
-  return genuine
-    .replaceAll("ghcr.io/guacsec/guac", REPO)
-    .replaceAll("sha256:de50517b5a527f031395ba11de5576462bc4db6fa0eef5073f82fab052c2b07e", digest)
-    .replace("https://github.com/guacsec/guac/.github/workflows/release.yaml@refs/tags/v0.1.2", subject);
-}
-
-/** A DSSE envelope line as verify-attestation prints it: base64 in-toto statement about `digest`. */
-function attestationStdout(predicateType = "https://spdx.dev/Document", digest = DIGEST): string {
-  const statement = { _type: "https://in-toto.io/Statement/v0.1", predicateType, subject: [{ name: REPO, digest: { sha256: digest.slice(7) } }], predicate: {} };
-  return `${JSON.stringify({ payloadType: "application/vnd.in-toto+json", payload: Buffer.from(JSON.stringify(statement)).toString("base64"), signatures: [{ keyid: "", sig: "MEUC" }] })}\n`;
-}
 
 interface Outcome {
   exitCode?: number;
@@ -111,7 +93,7 @@ describe("verifyImage", () => {
   });
 
   it("key-based: verifies with the public key mounted as a secret file", async () => {
-    const r = await start(cosignScript({ stdout: "\n" + JSON.stringify([{ critical: { identity: { "docker-reference": REPO }, image: { "docker-manifest-digest": DIGEST }, type: "cosign container image signature" }, optional: null }]) + "\n" }), sourceWithConfig({ image: { repository: "acme/observatory/analytics-api", sign: { keyless: false } } }));
+    const r = await start(cosignScript({ stdout: keyVerifyStdout() }), sourceWithConfig({ image: { repository: "acme/observatory/analytics-api", sign: { keyless: false } } }));
     const out = await r.call((ci) => ci.verifyImage(IMAGE, Environment.Dev, undefined, undefined, undefined, undefined, undefined, dag.setSecret("cosign-pub", canarySecret("pub"))));
     const [e] = cosignExecs(r, VERIFY_SIGNATURE);
     expect(e!.args.slice(4)).toEqual(["verify", "--key", "/run/secrets/cosign.pub", IMAGE]);
