@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES } from "../../.dagger/src/versions";
 import { VERIFY_ATTESTATION, VERIFY_SIGNATURE } from "../../.dagger/src/verify";
 import { Environment } from "../../.dagger/src/lib/deploy/environment";
 import { canarySecret, type ExecView, type Script } from "../support/recording-session";
+import { attestationStdout as cosignAttestationStdout, verifyStdout as cosignVerifyStdout } from "../support/cosign-output";
 import { failureOf, GOOD, healthyScript, sourceWithConfig, startPerTest, type ModuleRun } from "../support/module";
 
 const REPO = "ghcr.io/acme/observatory/analytics-api";
@@ -15,22 +15,12 @@ const IDENTITY_V140 = "https://github.com/Acme/observatory/.github/workflows/ci.
 const IDENTITY_MAIN = "https://github.com/Acme/observatory/.github/workflows/ci.yml@refs/heads/main";
 const ISSUER = "https://token.actions.githubusercontent.com";
 
-/**
- * What `cosign verify` prints on stdout for our digest and signer: the genuine guac output
- * (test/fixtures/reports/cosign/verify-guac-v0.1.2.stdout) with its reference, digest and subject replaced.
- */
 function verifyStdout(subject: string, digest = DIGEST): string {
-  const genuine = readFileSync(new URL("../fixtures/reports/cosign/verify-guac-v0.1.2.stdout", import.meta.url), "utf8");
-  return genuine
-    .replaceAll("ghcr.io/guacsec/guac", REPO)
-    .replaceAll("sha256:de50517b5a527f031395ba11de5576462bc4db6fa0eef5073f82fab052c2b07e", digest)
-    .replace("https://github.com/guacsec/guac/.github/workflows/release.yaml@refs/tags/v0.1.2", subject);
+  return cosignVerifyStdout(REPO, digest, subject);
 }
 
-/** A DSSE envelope line as verify-attestation prints it: base64 in-toto statement about `digest`. */
 function attestationStdout(predicateType = "https://spdx.dev/Document", digest = DIGEST): string {
-  const statement = { _type: "https://in-toto.io/Statement/v0.1", predicateType, subject: [{ name: REPO, digest: { sha256: digest.slice(7) } }], predicate: {} };
-  return `${JSON.stringify({ payloadType: "application/vnd.in-toto+json", payload: Buffer.from(JSON.stringify(statement)).toString("base64"), signatures: [{ keyid: "", sig: "MEUC" }] })}\n`;
+  return cosignAttestationStdout(REPO, digest, predicateType);
 }
 
 interface Outcome {
