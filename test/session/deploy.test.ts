@@ -425,10 +425,26 @@ describe("rollback (dev, staging)", () => {
     });
     expect(cluster.mutations()).toEqual(["rollout undo deployment/analytics-api"]);
     expect(cluster.commands).toContainEqual(["rollout", "status", "deployment/analytics-api", "--timeout=5m"]);
-    expect(JSON.parse(out)).toMatchObject({ operation: "rollback", image: OLD, previousImage: NEW, reason: "5xx spike after main-1a2b3c4", result: "success" });
+    const record = JSON.parse(out);
+    expect(record).toMatchObject({ operation: "rollback", image: OLD, previousImage: NEW, reason: "5xx spike after main-1a2b3c4", result: "success" });
     expect(cluster.slack[0].payload.text).toContain("5xx spike after main-1a2b3c4");
     expect(clock.now() - Date.parse("2025-06-02T10:00:00Z")).toBeLessThan(120_000);
     expect(session.secretLeaks([out])).toEqual([]);
+    // the revision restored was deployed by tag (before deploys were by digest): said in the record and in Slack
+    expect(record.digest).toBeNull();
+    expect(record.details).toMatchObject({ pinnedByDigest: false, warning: expect.stringContaining(`the restored revision names ${OLD}, not a digest`) });
+    expect(cluster.slack[0].payload.text).toContain("not a digest");
+  });
+
+  it("reports a restored revision pinned by digest as such", async () => {
+    const cluster = devCluster();
+    const previous = `${REPO}@${OTHER_DIGEST}`;
+    cluster.history.set("analytics-api", [previous, PINNED]);
+    cluster.get("deployment", "analytics-api").spec.template.spec.containers[0].image = PINNED;
+    const { call } = await start(cluster);
+    const record = JSON.parse(await call((ci) => ci.rollback(Environment.Staging, secrets().kubeconfig, "bad build")));
+    expect(record).toMatchObject({ image: previous, digest: OTHER_DIGEST, previousImage: PINNED, details: { method: "kubectl rollout undo", pinnedByDigest: true } });
+    expect(record.details.warning).toBeUndefined();
   });
 });
 
