@@ -17,8 +17,11 @@ import { failureOf, GOOD, healthyScript, sourceWith, sourceWithConfig, startPerT
 import { toolArgs } from "./support/scan-wrapper";
 import { TRIVY_FINDINGS } from "./support/security-reports";
 import { ociLayout } from "./support/image-reports";
-import { attestationStdout, keyVerifyStdout, VERIFY_DIGEST, VERIFY_REPO, verifyStdout } from "./support/cosign-outputs";
-import { FakeClock, FakeCluster, k6Fixture, promVector, REPO } from "./session/deploy-fake-cluster";
+import { attestationStdout as cosignAttestationStdout, keyVerifyStdout, VERIFY_DIGEST, VERIFY_REPO, verifyStdout as cosignVerifyStdout } from "./support/cosign-output";
+
+const verifyStdout = (subject: string) => cosignVerifyStdout(VERIFY_REPO, VERIFY_DIGEST, subject);
+const attestationStdout = () => cosignAttestationStdout(VERIFY_REPO, VERIFY_DIGEST);
+import { FakeClock, FakeCluster, k6Fixture, PINNED, promVector, REPO } from "./session/deploy-fake-cluster";
 import { recordedFlags, type RecordedFlag } from "./support/recorded-flags";
 
 interface FlagRow {
@@ -264,17 +267,17 @@ const SCENARIOS: Scenario[] = [
   {
     plan: "deploy dev (healthy, Slack)",
     script: () => devCluster().script(),
-    run: (call) => call((ci) => ci.deploy(Environment.Dev, secret("kubeconfig"), DEV_NEW, undefined, undefined, undefined, secret("slack-webhook"), RUN_URL)),
+    run: (call) => call((ci) => ci.deploy(Environment.Dev, secret("kubeconfig"), DEV_NEW, undefined, undefined, "acme/observatory", secret("slack-webhook"), RUN_URL, "ci-bot", secret("registry-password"))),
   },
   {
     plan: "deploy staging (--commit/--branch)",
     script: () => devCluster().script(),
-    run: (call) => call((ci) => ci.deploy(Environment.Staging, secret("kubeconfig"), undefined, "1a2b3c4d5e6f70811223344556677889900aabbc", "release/1.4", "Acme/Observatory")),
+    run: (call) => call((ci) => ci.deploy(Environment.Staging, secret("kubeconfig"), undefined, "1a2b3c4d5e6f70811223344556677889900aabbc", "release/1.4", "Acme/Observatory", undefined, undefined, "ci-bot", secret("registry-password"))),
   },
   {
     plan: "deploy dev (rollout times out: rollout undo, events)",
-    script: () => devCluster(DEV_NEW).script(),
-    run: (call) => call((ci) => ci.deploy(Environment.Dev, secret("kubeconfig"), DEV_NEW, undefined, undefined, undefined, secret("slack-webhook"), RUN_URL)),
+    script: () => devCluster(PINNED).script(),
+    run: (call) => call((ci) => ci.deploy(Environment.Dev, secret("kubeconfig"), DEV_NEW, undefined, undefined, "acme/observatory", secret("slack-webhook"), RUN_URL, "ci-bot", secret("registry-password"))),
     fails: true,
   },
   { plan: "deployProduction (healthy canary)", script: () => productionCluster().script(), run: (call) => deployProduction(call) },

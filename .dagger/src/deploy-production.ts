@@ -15,8 +15,11 @@ import { dag, type Secret } from "@dagger.io/dagger";
 import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import type { Pipeline } from "./pipeline";
 import { publishRepository, registryImageExistence } from "./image";
+import { checkSigner, ImageRefused, verifyImage, type VerifiedImage, type VerifyImageOptions } from "./verify";
 import { errorMessage, tail } from "./lib/errors";
-import { withTag } from "./lib/image-ref";
+import { parseImageReference, withTag } from "./lib/image-ref";
+import { pinnedDigest, scaleUpImage } from "./lib/deploy-image";
+import { Environment } from "./lib/deploy/environment";
 import {
   canaryIngress,
   canaryIngressName,
@@ -66,6 +69,11 @@ import type { DeploymentRecord } from "./deploy";
 /** Written on the Service at each switch: what was live before, so a rollback returns to exactly that. */
 export const PREVIOUS_IMAGE_ANNOTATION = "observatory-ci.dev/previous-image";
 export const PREVIOUS_COLOUR_ANNOTATION = "observatory-ci.dev/previous-colour";
+/**
+ * The digest the previously live colour ran (its pods' imageID, or its digest reference): what a rollback may
+ * re-pin that colour to when its spec still names a tag (a release deployed before deploys were by digest).
+ */
+export const PREVIOUS_DIGEST_ANNOTATION = "observatory-ci.dev/previous-digest";
 
 export interface ProductionOptions {
   tag: string;
@@ -77,6 +85,7 @@ export interface ProductionOptions {
   prometheusToken?: Secret;
   slackWebhook?: Secret;
   runUrl?: string;
+  publicKey?: Secret;
 }
 
 /** What the rollout runs on: the parsed arguments and the secrets that are not arguments of the schema. */
@@ -142,10 +151,12 @@ function annotationsOf(object: Record<string, unknown>): Record<string, string> 
 }
 
 /** The Service patch for a switch: the selector, and where it came from (for `rollback`). */
-function switchPatch(colour: Colour, fromColour: Colour, fromImage: string | undefined): string {
+function switchPatch(colour: Colour, fromColour: Colour, fromImage: string | undefined, fromDigest: string | null): string {
   return JSON.stringify({
     ...serviceSelectorPatch(colour),
-    metadata: { annotations: { [PREVIOUS_COLOUR_ANNOTATION]: fromColour, [PREVIOUS_IMAGE_ANNOTATION]: fromImage ?? "" } },
+    metadata: {
+      annotations: { [PREVIOUS_COLOUR_ANNOTATION]: fromColour, [PREVIOUS_IMAGE_ANNOTATION]: fromImage ?? "", [PREVIOUS_DIGEST_ANNOTATION]: fromDigest ?? "" },
+    },
   });
 }
 
@@ -182,13 +193,18 @@ class ProductionRollout {
   private undoing = false;
   /** The check or step running, named in the record when it fails. */
   private step = "pre-checks";
+  /** `<repository>:X.Y.Z` until the pre-checks resolved and verified it, then `<repository>@sha256:...`: what is deployed. */
+  private image: string;
+  private verified?: VerifiedImage;
 
   constructor(
     private readonly p: Pipeline,
     private readonly options: ProductionRun,
-    private readonly image: string,
+    private readonly tagReference: string,
+    private readonly signer: Omit<VerifyImageOptions, "digestRef">,
     private readonly endpoint: PrometheusEndpoint,
   ) {
+    this.image = tagReference;
     this.cfg = p.config.environments.production;
     this.target = { environment: "production", namespace: this.cfg.namespace, kubeconfig: options.kubeconfig };
   }
@@ -201,33 +217,53 @@ class ProductionRollout {
     return colouredName(this.cfg.service, colour);
   }
 
-  /** Image existence and staging health, in parallel; a failure names its check. Changes nothing. */
-  private async preChecks(): Promise<void> {
-    const staging = this.p.config.environments.staging;
-    const [existence, stagingHealth] = await Promise.allSettled([
-      registryImageExistence(this.p, this.image, this.options.registry),
-      smokeTest(curlProbe(this.p, staging.url), healthPaths(staging.smoke.paths), staging.smoke.deadlineSeconds, `staging (${staging.url})`),
-    ]);
-    if (existence.status === "rejected") {
-      throw new PreCheckFailed("image exists", `pre-check: could not ask the registry whether ${this.image} exists: ${errorMessage(existence.reason)}`);
+  /**
+   * The tag's digest (crane digest), then that digest's signature and SBOM attestation (verifyImage, signed on
+   * refs/tags/vX.Y.Z). Sets the image to deploy to the verified digest reference. Changes nothing.
+   */
+  private async resolveAndVerify(): Promise<VerifiedImage> {
+    const tagged = this.tagReference;
+    let found;
+    try {
+      found = await registryImageExistence(this.p, tagged, this.options.registry);
+    } catch (e) {
+      throw new PreCheckFailed("image exists", `pre-check: could not ask the registry whether ${tagged} exists: ${errorMessage(e)}`);
     }
-    const found = existence.value;
     if (found.outcome === "unknown") {
       throw new PreCheckFailed(
         "image exists",
-        `pre-check: cannot tell whether ${this.image} exists, the registry answered: ${found.answer}\nCheck --registry-username/--registry-password and the registry, then re-run.`,
+        `pre-check: cannot tell whether ${tagged} exists, the registry answered: ${found.answer}\nCheck --registry-username/--registry-password and the registry, then re-run.`,
       );
     }
     if (found.outcome === "absent") {
       throw new PreCheckFailed(
         "image exists",
-        `pre-check: image ${this.image} does not exist in the registry (${found.answer}); publish the tag first (the tag's CI run pushes it)`,
+        `pre-check: image ${tagged} does not exist in the registry (${found.answer}); publish the tag first (the tag's CI run pushes it)`,
       );
     }
+    const digestRef = `${parseImageReference(tagged).registry}/${parseImageReference(tagged).repository}@${found.digest}`;
+    try {
+      return await verifyImage(this.p, { ...this.signer, digestRef });
+    } catch (e) {
+      const why = e instanceof ImageRefused ? "refused" : "could not be verified";
+      throw new PreCheckFailed("image signature", `pre-check: ${tagged} resolves to ${found.digest}, whose signature ${why}: ${errorMessage(e)}`);
+    }
+  }
+
+  /** The image (digest, signature) and staging health, in parallel; a failure names its check. Changes nothing. */
+  private async preChecks(): Promise<void> {
+    const staging = this.p.config.environments.staging;
+    const [image, stagingHealth] = await Promise.allSettled([
+      this.resolveAndVerify(),
+      smokeTest(curlProbe(this.p, staging.url), healthPaths(staging.smoke.paths), staging.smoke.deadlineSeconds, `staging (${staging.url})`),
+    ]);
+    if (image.status === "rejected") throw image.reason;
+    this.verified = image.value;
+    this.image = image.value.reference;
     if (stagingHealth.status === "rejected") {
       throw new PreCheckFailed("staging healthy", `pre-check: staging does not answer healthy, refusing to promote:\n${errorMessage(stagingHealth.reason)}`);
     }
-    this.log.push(`pre-checks passed: ${this.image} exists (${found.digest}), staging healthy`);
+    this.log.push(`pre-checks passed: ${this.tagReference} is ${this.image}, ${image.value.summary}; staging healthy`);
   }
 
   private async main(): Promise<Record<string, unknown>> {
@@ -370,16 +406,18 @@ class ProductionRollout {
       case "analyse":
         await this.analyse(action.colour, action.weight);
         return;
-      case "switch":
+      case "switch": {
+        const liveDigest = await this.liveDigest(live, liveImage);
         await this.mutate({ change: "switched", object: `service/${this.cfg.service}`, detail: `from ${live} to ${action.colour}` }, [
           "patch",
           "service",
           this.cfg.service,
           "--type=strategic",
           "-p",
-          switchPatch(action.colour, live, liveImage),
+          switchPatch(action.colour, live, liveImage, liveDigest),
         ]);
         return;
+      }
       case "scale-down-old":
         if (action.afterSeconds > 0) {
           this.log.push(`keeping ${action.colour} for ${action.afterSeconds}s (instant rollback) before scaling it down`);
@@ -390,6 +428,14 @@ class ProductionRollout {
       case "done":
         return;
     }
+  }
+
+  /** The digest the live colour runs: its digest reference, else its pods' imageID (a release deployed by tag). */
+  private async liveDigest(live: Colour, liveImage: string | undefined): Promise<string | null> {
+    const pinned = liveImage === undefined ? undefined : pinnedDigest(liveImage);
+    if (pinned) return pinned;
+    const deployment = await getObject(this.p, this.target, "deployment", this.deploymentName(live));
+    return runningDigest(this.p, this.target, deployment, this.cfg.container);
   }
 
   /** Automatic rollback of this run's own changes (planUndo on what the cluster shows now). */
@@ -421,14 +467,21 @@ class ProductionRollout {
       deployment: this.cfg.deployment,
       operation: "deploy-production",
       image: this.image,
-      digest: null,
+      digest: this.verified?.digest ?? null,
       startedAt: isoTime(started),
       finishedAt: isoTime(),
       durationSeconds: Math.round((now() - started) / 1000),
       result,
       notification: "",
       ...extra,
-      details: { tag: this.options.tag, ...extra.details, changes: this.changes, log: this.log },
+      details: {
+        tag: this.options.tag,
+        tagReference: this.tagReference,
+        ...(this.verified ? { verification: this.verified.summary } : {}),
+        ...extra.details,
+        changes: this.changes,
+        log: this.log,
+      },
     };
   }
 
@@ -529,7 +582,7 @@ class ProductionRollout {
 
     const final = await observe(this.p, this.target);
     const nowLive = final.observed.serviceColour;
-    const digest = await runningDigest(this.p, this.target, final.raw[nowLive], this.cfg.container);
+    const digest = (await runningDigest(this.p, this.target, final.raw[nowLive], this.cfg.container)) ?? this.verified?.digest ?? null;
     const record = this.record("success", started, {
       deployment: this.deploymentName(nowLive),
       digest,
@@ -552,14 +605,23 @@ export async function deployProduction(p: Pipeline, options: ProductionOptions):
     prometheusToken: options.prometheusToken,
     runUrl: options.runUrl,
   });
-  const image = withTag(publishRepository(p, { githubRepository: options.githubRepository }), request.version);
+  const tagReference = withTag(publishRepository(p, { githubRepository: options.githubRepository }), request.version);
+  const signer: Omit<VerifyImageOptions, "digestRef"> = {
+    environment: Environment.Production,
+    releaseTag: request.tag,
+    githubRepository: options.githubRepository,
+    ...(request.registry ? { username: request.registry.username, password: request.registry.password } : {}),
+    publicKey: options.publicKey,
+    caller: { fn: "deployProduction", flag: "--tag" },
+  };
+  checkSigner(p, signer);
   const endpoint: PrometheusEndpoint = {
     ...(request.prometheusUrl ? { url: request.prometheusUrl } : {}),
     service: cfg.prometheus.service,
     namespace: cfg.prometheus.namespace,
     port: cfg.prometheus.port,
   };
-  return new ProductionRollout(p, { ...request, kubeconfig: options.kubeconfig, slackWebhook: options.slackWebhook }, image, endpoint).execute();
+  return new ProductionRollout(p, { ...request, kubeconfig: options.kubeconfig, slackWebhook: options.slackWebhook }, tagReference, signer, endpoint).execute();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -631,6 +693,20 @@ export async function rollbackProduction(p: Pipeline, options: ProductionRollbac
     }
     image = previousDeployment.image;
     if (!isReady(previousDeployment)) {
+      const annotations = annotationsOf(service);
+      const pull = scaleUpImage(image, annotations[PREVIOUS_IMAGE_ANNOTATION], annotations[PREVIOUS_DIGEST_ANNOTATION]);
+      if (pull.kind === "refuse") {
+        throw new Error(
+          `rollback: refusing to scale ${previous} back up: ${pull.reason}. Nothing was changed; the Service still selects ${live}. ` +
+            `Redeploy the previous release by digest with deployProduction --tag <its vX.Y.Z> (it resolves and verifies the digest).`,
+        );
+      }
+      if (pull.kind === "re-pin") {
+        // a parked colour (0 replicas): the new pod template starts no pod until the scale-up below
+        await kubectlOk(p, target, ["set", "image", `deployment/${colouredName(cfg.deployment, previous)}`, `${cfg.container}=${pull.image}`]);
+        steps.push(`pinned ${previous} from ${pull.from} to ${pull.image} (the digest it ran when it was live)`);
+        image = pull.image;
+      }
       const replicas = Math.max(1, liveDeployment?.replicas ?? 1);
       await kubectlOk(p, target, ["scale", `deployment/${colouredName(cfg.deployment, previous)}`, `--replicas=${replicas}`]);
       steps.push(`scaled ${previous} up to ${replicas}`);
@@ -643,7 +719,8 @@ export async function rollbackProduction(p: Pipeline, options: ProductionRollbac
         );
       }
     }
-    await kubectlOk(p, target, ["patch", "service", cfg.service, "--type=strategic", "-p", switchPatch(previous, live, liveDeployment?.image)]);
+    const liveDigest = liveDeployment?.image === undefined ? null : (pinnedDigest(liveDeployment.image) ?? (await runningDigest(p, target, await getObject(p, target, "deployment", colouredName(cfg.deployment, live)), cfg.container)));
+    await kubectlOk(p, target, ["patch", "service", cfg.service, "--type=strategic", "-p", switchPatch(previous, live, liveDeployment?.image, liveDigest)]);
     steps.push(`switched Service ${cfg.service} from ${live} to ${previous}`);
   }
 
@@ -654,7 +731,7 @@ export async function rollbackProduction(p: Pipeline, options: ProductionRollbac
     deployment: cfg.deployment,
     operation: "rollback",
     image,
-    digest: null,
+    digest: pinnedDigest(image) ?? null,
     previousImage: fromImage,
     reason: options.reason,
     startedAt: isoTime(started),

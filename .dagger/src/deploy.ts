@@ -11,14 +11,17 @@
 import { dag, type Secret } from "@dagger.io/dagger";
 import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import type { Pipeline } from "./pipeline";
-import { publishRepository } from "./image";
-import { ConfigError, errorMessage, tail } from "./lib/errors";
-import { parseImageReference, withTag } from "./lib/image-ref";
+import { publishRepository, registryImageExistence } from "./image";
+import { checkSigner, verifyImage, type VerifiedImage } from "./verify";
+import { ConfigError, errorMessage, tail, UsageError } from "./lib/errors";
+import { withTag } from "./lib/image-ref";
+import { pinnedDigest, requestedImage, type RequestedImage } from "./lib/deploy-image";
+import { REGISTRY_USERNAME } from "./lib/deploy/production-request";
 import { computeImageTags } from "./lib/tags";
 import { Environment, parseEnvironment } from "./lib/deploy/environment";
 import { DEFAULT_K6_SCRIPT, K6_SUMMARY_PATH, k6Options, missingThresholds, parseK6Summary, type K6Summary } from "./lib/deploy/k6";
 import { releaseNotesFromChangelog } from "./lib/deploy/changelog";
-import { validateDeployReference } from "./lib/deploy/smoke";
+import { COMMIT_TAG } from "./lib/deploy/smoke";
 import {
   containerImage,
   curlProbe,
@@ -77,24 +80,35 @@ function environmentOf(env: Environment | string): Environment {
 export interface DeployOptions {
   env: Environment | string;
   kubeconfig: Secret;
-  /** A full reference, or just a tag in the publish repository. */
+  /** The image by digest (`repo@sha256:...`, `repo:tag@sha256:...`), or its `<branch>-<sha7>` tag (alone or in the repository). */
   image?: string;
   commit?: string;
+  /** With --commit: the branch it was built on. Staging: also the release branch the image must be signed on. */
   branch?: string;
   githubRepository?: string;
+  /** Registry credentials: resolving a tag to its digest and reading the signatures of a private repository. */
+  registryUsername?: string;
+  registryPassword?: Secret;
+  /** cosign public key (PEM) when image.sign.keyless is false. */
+  publicKey?: Secret;
   slackWebhook?: Secret;
   runUrl?: string;
 }
 
+const DEPLOY_IMAGE = { fn: "deploy", flag: "--image" };
+
 /**
- * The reference to deploy: `--image` (a digest or `<branch>-<sha7>` reference, or that tag alone), or
- * the `<branch>-<sha7>` tag publish pushed for `--commit` on `--branch`. Validated before any container.
+ * What `deploy` was asked for, validated before any container: `--image` (a digest reference of the configured
+ * repository, or a `<branch>-<sha7>` tag, alone or in that repository), or the `<branch>-<sha7>` tag publish
+ * pushed for `--commit` on `--branch`. A tag is resolved to its digest by the registry later; only a verified
+ * digest is deployed.
  */
-export function resolveDeployImage(p: Pipeline, options: Pick<DeployOptions, "image" | "commit" | "branch" | "githubRepository">): string {
+export function resolveDeployImage(p: Pipeline, options: Pick<DeployOptions, "image" | "commit" | "branch" | "githubRepository">): RequestedImage {
+  const repository = publishRepository(p, { githubRepository: options.githubRepository });
   const image = options.image?.trim();
   let reference: string;
   if (image) {
-    reference = image.includes("/") ? image : withTagOrDigest(p, image, options.githubRepository);
+    reference = image.includes("/") ? image : image.startsWith("sha256:") ? `${repository}@${image}` : withTag(repository, image);
   } else {
     if (!options.commit || !options.branch) {
       throw new ConfigError("deploy: pass --image <reference> (its digest or <branch>-<sha7> tag), or --commit <sha> with --branch <name>");
@@ -106,19 +120,61 @@ export function resolveDeployImage(p: Pipeline, options: Pick<DeployOptions, "im
     const computed = computeImageTags({ ref: `refs/heads/${branch}`, event: "push", sha: options.commit });
     const tag = computed.tags.find((t) => t.endsWith(`-${computed.shortSha}`));
     if (!tag) throw new ConfigError(`deploy: branch ${JSON.stringify(branch)} yields no <branch>-<sha7> tag`);
-    reference = withTag(publishRepository(p, { githubRepository: options.githubRepository }), tag);
+    reference = withTag(repository, tag);
   }
   try {
-    validateDeployReference(reference);
+    return requestedImage(reference, repository, DEPLOY_IMAGE, COMMIT_TAG);
   } catch (e) {
-    throw new ConfigError(`deploy --image: ${errorMessage(e)}`);
+    throw new ConfigError(errorMessage(e));
   }
-  return reference;
 }
 
-function withTagOrDigest(p: Pipeline, tagOrDigest: string, githubRepository?: string): string {
-  const repository = publishRepository(p, { githubRepository });
-  return tagOrDigest.startsWith("sha256:") ? `${repository}@${tagOrDigest}` : withTag(repository, tagOrDigest);
+/** The ref dev and staging images are signed on: main for dev; for staging, --branch when given (a release/* branch). */
+function signedOnBranch(environment: Environment, branch: string | undefined): string | undefined {
+  const name = branch?.trim().replace(/^refs\/heads\//, "");
+  if (!name) return undefined;
+  if (environment === Environment.Dev && name !== "main") {
+    throw new UsageError({
+      fn: "deploy",
+      flag: "--branch",
+      problem: "dev deploys images that the publish job of main signed",
+      found: branch!,
+      expected: "main (or no --branch with --image)",
+    });
+  }
+  return environment === Environment.Staging ? name : undefined;
+}
+
+function registryAuth(username: string | undefined, password: Secret | undefined): { username: string; password: Secret } | undefined {
+  if ((username === undefined) !== (password === undefined)) {
+    throw new UsageError({
+      fn: "deploy",
+      flag: username === undefined ? "--registry-username" : "--registry-password",
+      problem: "is missing: registry authentication needs both --registry-username and --registry-password",
+      expected: "both or neither",
+    });
+  }
+  if (username === undefined || password === undefined) return undefined;
+  if (!REGISTRY_USERNAME.test(username)) {
+    throw new UsageError({
+      fn: "deploy",
+      flag: "--registry-username",
+      problem: "is not a valid registry user name",
+      found: username,
+      expected: 'a registry user name without spaces, control characters or ":"',
+    });
+  }
+  return { username, password };
+}
+
+/** The registry's digest for a commit tag (crane digest, read-only); an absent or unreadable tag stops the deploy. */
+async function digestOfTag(p: Pipeline, requested: Extract<RequestedImage, { kind: "commit-tag" }>, auth?: { username: string; password: Secret }): Promise<string> {
+  const found = await registryImageExistence(p, requested.reference, auth);
+  if (found.outcome === "exists") return `${requested.repository}@${found.digest}`;
+  if (found.outcome === "absent") {
+    throw new Error(`${requested.reference} is not in the registry (${found.answer}); was the commit published by the ci workflow's publish job?`);
+  }
+  throw new Error(`cannot resolve ${requested.reference} to its digest, the registry answered: ${found.answer}; check --registry-username/--registry-password`);
 }
 
 export async function deploy(p: Pipeline, options: DeployOptions): Promise<string> {
@@ -126,28 +182,62 @@ export async function deploy(p: Pipeline, options: DeployOptions): Promise<strin
   if (environment === Environment.Production) {
     throw new ConfigError("deploy: production is deployed with deployProduction --tag vX.Y.Z (blue-green with canary analysis)");
   }
-  const image = resolveDeployImage(p, options);
+  const requested = resolveDeployImage(p, options);
   if (options.runUrl) validateHttpUrl(options.runUrl, "--run-url");
+  const auth = registryAuth(options.registryUsername, options.registryPassword);
+  const signer = {
+    environment,
+    githubRepository: options.githubRepository,
+    releaseBranch: signedOnBranch(environment, options.branch),
+    username: auth?.username,
+    password: auth?.password,
+    publicKey: options.publicKey,
+    caller: DEPLOY_IMAGE,
+  };
+  checkSigner(p, signer);
   const cfg = p.config.environments[environment];
   const target: KubeTarget = { environment, namespace: cfg.namespace, kubeconfig: options.kubeconfig };
   const started = now();
+  const requestedText = requested.kind === "digest" ? requested.image.reference : requested.reference;
+  const version = requested.tag ?? (requested.kind === "digest" ? requested.image.digest : requested.reference);
+
+  // Resolve and verify before the first kubectl: a refusal leaves the cluster exactly as it was.
+  let verified: VerifiedImage;
+  try {
+    const digestRef = requested.kind === "digest" ? requested.image.reference : await digestOfTag(p, requested, auth);
+    verified = await verifyImage(p, { ...signer, digestRef });
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    const reason = errorMessage(e);
+    const notification = await notifyQuietly(p, options.slackWebhook, {
+      status: "failure",
+      environment,
+      version,
+      ...(options.runUrl ? { runUrl: options.runUrl } : {}),
+      reason: `image refused, ${environment} unchanged: ${reason.split("\n")[0]}`,
+    });
+    throw new Error(
+      `deploy to ${environment} refused ${requestedText}: ${reason}\n\n` +
+        `Nothing was changed in ${environment} (namespace ${cfg.namespace}): the image is checked before kubectl runs, so there is nothing to roll back.\nSlack: ${notification}`,
+    );
+  }
+  const image = verified.reference;
   const record = (result: DeploymentRecord["result"], details: Record<string, unknown>, extra: Partial<DeploymentRecord> = {}): DeploymentRecord => ({
     environment,
     namespace: cfg.namespace,
     deployment: cfg.deployment,
     operation: "deploy",
     image,
-    digest: parseImageReference(image).digest ?? null,
+    digest: verified.digest,
     ...(options.commit ? { commit: options.commit } : {}),
     startedAt: isoTime(started),
     finishedAt: isoTime(),
     durationSeconds: Math.round((now() - started) / 1000),
     result,
-    details,
+    details: { requested: requestedText, verification: verified.summary, ...details },
     notification: "",
     ...extra,
   });
-  const version = parseImageReference(image).tag ?? parseImageReference(image).digest ?? image;
 
   const before = await getObject(p, target, "deployment", cfg.deployment);
   if (!before) throw new Error(`deploy: deployment ${cfg.deployment} does not exist in ${environment} (namespace ${cfg.namespace}); bootstrap it with kubectl apply -k ci/k8s/overlays/${environment}`);
@@ -198,13 +288,13 @@ export async function deploy(p: Pipeline, options: DeployOptions): Promise<strin
   }
 
   const after = await getObject(p, target, "deployment", cfg.deployment);
-  const digest = (await runningDigest(p, target, after, cfg.container)) ?? parseImageReference(image).digest ?? null;
+  const digest = (await runningDigest(p, target, after, cfg.container)) ?? verified.digest;
   const notification = await notifyQuietly(p, options.slackWebhook, {
     status: "success",
     environment,
     version,
     ...(options.runUrl ? { runUrl: options.runUrl } : {}),
-    details: { Image: image, ...(digest ? { Digest: digest } : {}) },
+    details: { Image: image, ...(digest ? { Digest: digest } : {}), Verified: verified.signers.join(", ") || "public key" },
   });
   return JSON.stringify(record("success", { smoke, rolloutTimeout: cfg.rolloutTimeout }, { digest, previousImage, notification }), null, 2);
 }
@@ -365,12 +455,18 @@ export async function rollback(p: Pipeline, options: RollbackOptions): Promise<s
     });
     throw new Error(`rollback of ${environment} (namespace ${cfg.namespace}) did not complete (${problem}); reason: ${reason}\n${evidence}\nSlack: ${notification}`);
   }
+  // rollout undo restores the previous ReplicaSet's pod template as it was written: a digest when that
+  // revision was deployed by digest, a tag when an older deploy set one. Said, never hidden.
+  const pinned = pinnedDigest(toImage);
+  const unpinned = pinned
+    ? undefined
+    : `the restored revision names ${toImage}, not a digest: new pods pull whatever that tag points at now; redeploy by digest (deploy --image <repository>@sha256:...)`;
   const notification = await notifyQuietly(p, options.slackWebhook, {
     status: "rollback",
     environment,
     version: toImage,
     ...(options.runUrl ? { runUrl: options.runUrl } : {}),
-    reason,
+    reason: unpinned ? `${reason} (warning: ${unpinned})` : reason,
     details: { From: fromImage, To: toImage },
   });
   const record: DeploymentRecord = {
@@ -379,25 +475,17 @@ export async function rollback(p: Pipeline, options: RollbackOptions): Promise<s
     deployment: cfg.deployment,
     operation: "rollback",
     image: toImage,
-    digest: parseDigest(toImage),
+    digest: pinned ?? null,
     previousImage: fromImage,
     reason,
     startedAt: isoTime(started),
     finishedAt: isoTime(),
     durationSeconds: Math.round((now() - started) / 1000),
     result: "success",
-    details: { method: "kubectl rollout undo" },
+    details: { method: "kubectl rollout undo", pinnedByDigest: pinned !== undefined, ...(unpinned ? { warning: unpinned } : {}) },
     notification,
   };
   return JSON.stringify(record, null, 2);
-}
-
-function parseDigest(image: string): string | null {
-  try {
-    return parseImageReference(image).digest ?? null;
-  } catch {
-    return null;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

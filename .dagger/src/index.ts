@@ -499,18 +499,23 @@ export class ObservatoryCi {
   // ---- deploy ----
 
   /**
-   * Deploys a published image to dev or staging: kubectl set image, rollout status with the
-   * environment's timeout, then the smoke test. A failed or timed-out rollout (or smoke test) is
-   * undone with kubectl rollout undo and fails with the rollout's conditions and recent events.
-   * Returns the deployment record (JSON: environment, image, digest, start/end, result).
+   * Deploys a published image to dev or staging by digest: a <branch>-<sha7> tag is resolved to its digest by
+   * the registry (crane digest), the digest is verified like verifyImage (signed by ci.yml on main for dev, on
+   * a release/* branch for staging), then kubectl set image <repository>@sha256:..., rollout status with the
+   * environment's timeout and the smoke test. A refused image changes nothing in the cluster. A failed or
+   * timed-out rollout (or smoke test) is undone with kubectl rollout undo and fails with the rollout's
+   * conditions and recent events. Returns the deployment record (JSON: environment, image, digest, start/end, result).
    * @param env dev or staging (production: deployProduction).
    * @param kubeconfig Kubeconfig of the cluster (mounted as a file, never echoed).
-   * @param image What publish pushed for the commit: its digest reference or its <branch>-<sha7> tag (a bare tag names the publish repository). Moving tags (latest, main, versions) are refused.
+   * @param image What publish pushed for the commit: <repository>@sha256:... (a publish line <repository>:<tag>@sha256:... too), or its <branch>-<sha7> tag (a bare tag names the publish repository), resolved to its digest. Moving tags (latest, main, versions), other registries and repositories are refused.
    * @param commit Instead of --image: the full commit SHA whose <branch>-<sha7> tag publish pushed.
-   * @param branch With --commit: the branch the commit was built on.
-   * @param githubRepository owner/repo, for the default image repository ghcr.io/<owner>/<repo>/analytics-api (unless image.repository is configured).
+   * @param branch With --commit: the branch the commit was built on. dev: main only; staging: the release/* branch the image must be signed on (default with --image: any release/* branch).
+   * @param githubRepository owner/repo whose ci.yml publish job signs (GITHUB_REPOSITORY), also the default image repository ghcr.io/<owner>/<repo>/analytics-api (unless image.repository is configured).
    * @param slackWebhook Slack incoming-webhook URL; a notification is sent when given.
    * @param runUrl Link to the CI run, shown in the notification.
+   * @param registryUsername Registry user, to resolve the tag and read the signatures of a private image.
+   * @param registryPassword Registry password or token (read access).
+   * @param publicKey cosign public key (PEM), when image.sign.keyless is false.
    */
   @func({ cache: "never" })
   async deploy(
@@ -522,8 +527,13 @@ export class ObservatoryCi {
     githubRepository?: string,
     slackWebhook?: Secret,
     runUrl?: string,
+    registryUsername?: string,
+    registryPassword?: Secret,
+    publicKey?: Secret,
   ): Promise<string> {
-    return deploy.deploy(await this.pipeline(), { env, kubeconfig, image, commit, branch, githubRepository, slackWebhook, runUrl });
+    return deploy.deploy(await this.pipeline(), {
+      env, kubeconfig, image, commit, branch, githubRepository, slackWebhook, runUrl, registryUsername, registryPassword, publicKey,
+    });
   }
 
   /**
@@ -550,22 +560,24 @@ export class ObservatoryCi {
   }
 
   /**
-   * Production blue-green release of vX.Y.Z: pre-checks (the image exists, staging healthy), the
-   * idle colour from the live one with the new image, rollout, smoke through its own Service, nginx
+   * Production blue-green release of vX.Y.Z: pre-checks (the tag X.Y.Z resolved to its digest by the registry,
+   * that digest signed by ci.yml on refs/tags/vX.Y.Z with its SBOM attestation, staging healthy), the idle
+   * colour from the live one with <repository>@sha256:..., rollout, smoke through its own Service, nginx
    * canary steps analysed on Prometheus, then the Service switch and the old colour scaled down
    * after the grace period. A failed pre-check changes nothing; any later failure before the switch
    * undoes only what this run changed (a breached threshold or missing metrics also withdraw the
    * canary analysed). Re-running continues or repairs from the state the cluster is in. Returns the
    * record (JSON), which lists the run's changes.
-   * @param tag Release tag vX.Y.Z; the image is <repository>:X.Y.Z as publish pushed it.
+   * @param tag Release tag vX.Y.Z; the image is the digest of <repository>:X.Y.Z as publish pushed it.
    * @param kubeconfig Kubeconfig of the production cluster.
-   * @param registryUsername Registry user for the existence check of a private image.
+   * @param registryUsername Registry user for the digest and signatures of a private image.
    * @param registryPassword Registry password or token.
    * @param githubRepository owner/repo, for the default image repository.
    * @param prometheusUrl Prometheus base URL; default: through the cluster's API server proxy.
    * @param prometheusToken Bearer token for --prometheus-url.
    * @param slackWebhook Slack incoming-webhook URL.
    * @param runUrl Link to the CI run.
+   * @param publicKey cosign public key (PEM), when image.sign.keyless is false.
    */
   @func({ cache: "never" })
   async deployProduction(
@@ -578,6 +590,7 @@ export class ObservatoryCi {
     prometheusToken?: Secret,
     slackWebhook?: Secret,
     runUrl?: string,
+    publicKey?: Secret,
   ): Promise<string> {
     return deploy.deployProduction(await this.pipeline(), {
       tag,
@@ -589,6 +602,7 @@ export class ObservatoryCi {
       prometheusToken,
       slackWebhook,
       runUrl,
+      publicKey,
     });
   }
 

@@ -71,23 +71,24 @@ export const VERIFY_ATTESTATION = "cosign-verify-attestation";
 const RUN_COSIGN = [WRITE_DOCKER_CONFIG, 'exec cosign "$@"'].join("\n");
 
 /** Everything checked before any container starts. */
-interface VerifyPlan {
+interface VerifyPlan extends SignerCheck {
   image: DigestReference;
+}
+
+/** The expected signer and SBOM attestation, checked without the image. */
+export interface SignerCheck {
   policy: SignerPolicy;
   attestationType: AttestationType;
   fn: string;
 }
 
-function plan(pipeline: Pipeline, options: VerifyImageOptions): VerifyPlan {
-  const caller = options.caller ?? { fn: "verifyImage", flag: "--image" };
-  const fn = caller.fn;
-  const expectedRepository = publishRepository(pipeline, { githubRepository: options.githubRepository });
-  let image: DigestReference;
-  try {
-    image = deployableImage(options.digestRef, expectedRepository, caller);
-  } catch (e) {
-    throw new ConfigError(errorMessage(e));
-  }
+/**
+ * Checks everything verifyImage needs except the image itself (credentials, the expected ref, the signer
+ * policy, the public key), so a deploy that still has to resolve its digest can refuse bad input before
+ * any container starts.
+ */
+export function checkSigner(pipeline: Pipeline, options: Omit<VerifyImageOptions, "digestRef">): SignerCheck {
+  const fn = (options.caller ?? { fn: "verifyImage", flag: "--image" }).fn;
   checkCredentials(fn, options.username, options.password);
   const sign = pipeline.config.image.sign;
   let policy: SignerPolicy;
@@ -103,7 +104,19 @@ function plan(pipeline: Pipeline, options: VerifyImageOptions): VerifyPlan {
   if (policy.mode === "keyless" && options.publicKey !== undefined) {
     throw new ConfigError(`${fn}: --public-key is for key-based signing (image.sign.keyless false); keyless signatures are checked against the signer's identity`);
   }
-  return { image, policy, attestationType: ATTESTATION_TYPES[pipeline.config.image.sbomFormat], fn };
+  return { policy, attestationType: ATTESTATION_TYPES[pipeline.config.image.sbomFormat], fn };
+}
+
+function plan(pipeline: Pipeline, options: VerifyImageOptions): VerifyPlan {
+  const caller = options.caller ?? { fn: "verifyImage", flag: "--image" };
+  const expectedRepository = publishRepository(pipeline, { githubRepository: options.githubRepository });
+  let image: DigestReference;
+  try {
+    image = deployableImage(options.digestRef, expectedRepository, caller);
+  } catch (e) {
+    throw new ConfigError(errorMessage(e));
+  }
+  return { image, ...checkSigner(pipeline, options) };
 }
 
 /** The pinned cosign binary in alpine (the cosign image has no shell), with registry credentials and the key. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { deployableImage, digestFromPublished } from "../../.dagger/src/lib/deploy-image";
+import { deployableImage, digestFromPublished, pinnedDigest, requestedImage, scaleUpImage } from "../../.dagger/src/lib/deploy-image";
+import { COMMIT_TAG } from "../../.dagger/src/lib/deploy/smoke";
 
 const REPO = "ghcr.io/acme/observatory/analytics-api";
 const D1 = `sha256:${"1".repeat(64)}`;
@@ -37,5 +38,55 @@ describe("digestFromPublished", () => {
     expect(() => digestFromPublished(`${REPO}:1.4.0@${D1}\n${REPO}:1.4@${D2}`, REPO, AT)).toThrow("names 2 different digests");
     expect(() => digestFromPublished(`ghcr.io/evil/app:1.4.0@${D1}`, REPO, AT)).toThrow("is not from the configured repository");
     expect(() => digestFromPublished(`${REPO}@${D1}`, REPO, AT)).toThrow("is not a publish record line");
+  });
+});
+
+describe("requestedImage (deploy --image)", () => {
+  it("a digest is taken as is (a tag beside it kept for messages); a commit tag becomes a lookup in the configured repository", () => {
+    expect(requestedImage(`${REPO}:main-0123456@${D1}`, REPO, AT, COMMIT_TAG)).toEqual({
+      kind: "digest",
+      image: { reference: `${REPO}@${D1}`, repository: REPO, digest: D1 },
+      tag: "main-0123456",
+    });
+    expect(requestedImage(`${REPO}:release-1.4-0123456`, REPO, AT, COMMIT_TAG)).toEqual({
+      kind: "commit-tag",
+      reference: `${REPO}:release-1.4-0123456`,
+      repository: REPO,
+      tag: "release-1.4-0123456",
+    });
+  });
+
+  it("refuses moving tags, a name without tag or digest, another registry or repository, naming the flag", () => {
+    for (const tag of ["latest", "main", "1.4.0", "v1.4.0", "main-012345"]) {
+      expect(() => requestedImage(`${REPO}:${tag}`, REPO, AT, COMMIT_TAG)).toThrow(`deploy --image: image tag "${tag}" is not a commit tag`);
+    }
+    expect(() => requestedImage(REPO, REPO, AT, COMMIT_TAG)).toThrow("has neither a tag nor a digest");
+    expect(() => requestedImage("docker.io/acme/observatory/analytics-api:main-0123456", REPO, AT, COMMIT_TAG)).toThrow("is not from the configured repository");
+    expect(() => requestedImage(`ghcr.io/evil/analytics-api@${D1}`, REPO, AT, COMMIT_TAG)).toThrow("is not from the configured repository");
+  });
+});
+
+describe("scaleUpImage (a rollback's scale-up pulls what the spec names)", () => {
+  it("a digest is scaled up as it is", () => {
+    expect(pinnedDigest(`${REPO}@${D1}`)).toBe(D1);
+    expect(scaleUpImage(`${REPO}@${D1}`, undefined, undefined)).toEqual({ kind: "pinned", image: `${REPO}@${D1}` });
+  });
+
+  it("a tag is re-pinned to the digest recorded for that very image at the switch", () => {
+    expect(scaleUpImage(`${REPO}:1.3.0`, `${REPO}:1.3.0`, D2)).toEqual({ kind: "re-pin", image: `${REPO}@${D2}`, from: `${REPO}:1.3.0` });
+  });
+
+  it("refuses a tag with no record, a record about another image, or a malformed digest", () => {
+    expect(pinnedDigest(`${REPO}:1.3.0`)).toBeUndefined();
+    for (const [recordedImage, recordedDigest] of [
+      [undefined, undefined],
+      [`${REPO}:1.3.0`, ""],
+      [`${REPO}:1.2.0`, D2],
+      [`${REPO}:1.3.0`, "sha256:abc"],
+    ] as const) {
+      const decision = scaleUpImage(`${REPO}:1.3.0`, recordedImage, recordedDigest);
+      expect(decision.kind).toBe("refuse");
+      expect(decision.kind === "refuse" && decision.reason).toContain(`its Deployment names ${REPO}:1.3.0, a tag, not a digest`);
+    }
   });
 });

@@ -8,10 +8,15 @@
 import { readFileSync } from "node:fs";
 import { isRef, type ExecResult, type ExecView, type Script, type Step } from "../support/recording-session";
 import { setClockForTests, MANIFEST_PATH } from "../../.dagger/src/deploy-support";
+import { VERIFY_ATTESTATION, VERIFY_SIGNATURE } from "../../.dagger/src/verify";
+import { attestationStdout, identityMismatch, NO_SIGNATURES, verifyStdout } from "../support/cosign-output";
 
 export const DIGEST = `sha256:${"ab12".repeat(16)}`;
 export const OLD_DIGEST = `sha256:${"cd34".repeat(16)}`;
 export const REPO = "ghcr.io/acme/observatory/analytics-api";
+/** The digest reference every deploy sets: what publish pushed, resolved and verified. */
+export const PINNED = `${REPO}@${DIGEST}`;
+export const publishIdentity = (githubRepository: string, ref: string) => `https://github.com/${githubRepository}/.github/workflows/ci.yml@${ref}`;
 
 export const k6Fixture = (): any =>
   JSON.parse(readFileSync(new URL("../fixtures/reports/k6/handlesummary-data-http-simple.json", import.meta.url), "utf8"));
@@ -118,6 +123,19 @@ export class FakeCluster {
   colourHealthy = true;
   /** What crane digest answers, instead of the imageExists default. */
   registryAnswer?: ExecResult;
+  /** What crane digest resolves a tag to (default DIGEST). */
+  tags = new Map<string, string>();
+  /** The digest a pod of a tag-named Deployment reports in its imageID (default DIGEST). */
+  runningDigests = new Map<string, string>();
+  /**
+   * The certificate subject that signed each digest; a digest not listed is signed by exactly the signer cosign
+   * is asked for (the success path), one in `unsigned` has no signature, one in `unattested` no SBOM attestation.
+   */
+  signers = new Map<string, string>();
+  unsigned = new Set<string>();
+  unattested = new Set<string>();
+  /** Every image reference cosign was asked to verify, in order (signature checks only). */
+  verified: string[] = [];
   k6: { exitCode: number; summary?: Json; stdout?: string; stderr?: string } = { exitCode: 0 };
   gh: ExecResult = { stdout: "https://github.com/acme/observatory/releases/tag/v1.4.0\n" };
   private memo = new Map<string, ExecResult>();
@@ -204,11 +222,34 @@ export class FakeCluster {
     }
     if (tool === "/busybox/sh") {
       if (this.registryAnswer) return this.registryAnswer;
-      return this.imageExists ? { stdout: `${DIGEST}\n` } : { exitCode: 1, stderr: `${craneHead404("1.4.0")}\nError: GET ${manifestUrl("1.4.0")}: MANIFEST_UNKNOWN: manifest unknown; map[Tag:1.4.0]` };
+      const tag = String(view.args.at(-1)).split(":").at(-1)!;
+      return this.imageExists
+        ? { stdout: `${this.tags.get(tag) ?? DIGEST}\n` }
+        : { exitCode: 1, stderr: `${craneHead404(tag)}\nError: GET ${manifestUrl(tag)}: MANIFEST_UNKNOWN: manifest unknown; map[Tag:${tag}]` };
     }
+    if (tool === "sh" && (view.args[3] === VERIFY_SIGNATURE || view.args[3] === VERIFY_ATTESTATION)) return this.cosign(view.args.slice(3));
     if (tool === "k6") return { exitCode: this.k6.exitCode, stdout: this.k6.stdout ?? "k6 load test summary\n", stderr: this.k6.stderr ?? "" };
     if (tool === "sh" && view.args[3] === "gh-release") return this.gh;
     return undefined;
+  }
+
+  /** cosign verify / verify-attestation against the fake registry's signatures (keyless: identity or regexp). */
+  private cosign([marker, ...args]: string[]): ExecResult {
+    const reference = args.at(-1)!;
+    const digest = reference.slice(reference.indexOf("@") + 1);
+    const repository = reference.slice(0, reference.indexOf("@"));
+    const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+    const identity = flag("--certificate-identity");
+    const pattern = flag("--certificate-identity-regexp");
+    if (marker === VERIFY_SIGNATURE) this.verified.push(reference);
+    if (this.unsigned.has(digest)) return { exitCode: 10, stderr: NO_SIGNATURES };
+    const expected = identity ?? pattern!.slice(1, -1).replace(/\\(.)/g, "$1").replace("refs/heads/release/.+", "refs/heads/release/1.4");
+    const subject = this.signers.get(digest) ?? expected;
+    const accepted = identity !== undefined ? subject === identity : new RegExp(pattern!).test(subject);
+    if (!accepted) return { exitCode: 12, stderr: identityMismatch(subject) };
+    if (marker === VERIFY_SIGNATURE) return { stdout: verifyStdout(repository, digest, subject) };
+    if (this.unattested.has(digest)) return { exitCode: 1, stderr: "Error: none of the attestations matched the predicate type: https://spdx.dev/Document, found: https://slsa.dev/provenance/v0.2\n" };
+    return { stdout: attestationStdout(repository, digest) };
   }
 
   private promAnswer(query: string): ExecResult {
@@ -245,7 +286,7 @@ export class FakeCluster {
       const items = d
         ? Array.from({ length: d.status.readyReplicas ?? 0 }, (_, i) => ({
             metadata: { name: `${d.metadata.name}-5d8f-${i}` },
-            status: { containerStatuses: [{ name: "analytics-api", imageID: `${REPO}@${d.spec.template.spec.containers[0].image.includes("@") ? d.spec.template.spec.containers[0].image.split("@")[1] : DIGEST}` }] },
+            status: { containerStatuses: [{ name: "analytics-api", imageID: `${REPO}@${this.runningDigestOf(d.spec.template.spec.containers[0].image)}` }] },
           }))
         : [];
       return ok(JSON.stringify({ kind: "List", items }));
@@ -364,6 +405,10 @@ export class FakeCluster {
           involvedObject: { kind: "Pod", name: `${d.metadata.name}-7c9d-x2b4q` },
         },
       ]);
+  }
+
+  private runningDigestOf(image: string): string {
+    return image.includes("@") ? image.split("@")[1] : (this.runningDigests.get(image) ?? DIGEST);
   }
 
   /** Every object, in a stable order: compare two snapshots to prove nothing changed. */

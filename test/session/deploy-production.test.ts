@@ -8,11 +8,12 @@ import { dag } from "@dagger.io/dagger";
 import { IMAGES } from "../../.dagger/src/versions";
 import { Environment } from "../../.dagger/src/lib/deploy/environment";
 import { setClockForTests, KUBECONFIG_PATH, MANIFEST_PATH } from "../../.dagger/src/deploy-support";
-import { PREVIOUS_IMAGE_ANNOTATION } from "../../.dagger/src/deploy-production";
+import { PREVIOUS_DIGEST_ANNOTATION, PREVIOUS_IMAGE_ANNOTATION } from "../../.dagger/src/deploy-production";
 import { canarySecret } from "../support/recording-session";
 import { failureOf, GOOD, startPerTest, type ModuleRun } from "../support/module";
 import { canaryIngress } from "../../.dagger/src/lib/deploy/bluegreen";
-import { craneFailure, DIGEST, FakeClock, FakeCluster, newFile, promVector, REPO } from "./deploy-fake-cluster";
+import { craneFailure, DIGEST, FakeClock, FakeCluster, newFile, OLD_DIGEST, PINNED, promVector, publishIdentity, REPO } from "./deploy-fake-cluster";
+import { GITHUB_ACTIONS_ISSUER } from "../support/cosign-output";
 
 const startRun = startPerTest();
 let clock: FakeClock;
@@ -24,8 +25,12 @@ beforeEach(() => {
 });
 
 const NS = "llm-observatory";
+/** 1.3.0 was deployed by tag, before deploys were by digest; its pods run OLD_DIGEST. */
 const LIVE = `${REPO}:1.3.0`;
+/** What publish pushed for v1.4.0: the tag the pre-check resolves, and the digest that is deployed. */
 const TARGET = `${REPO}:1.4.0`;
+const DEPLOYED = PINNED;
+const TAG_SIGNER = publishIdentity("acme/observatory", "refs/tags/v1.4.0");
 const RUN_URL = "https://github.com/acme/observatory/actions/runs/7";
 const PROXY = "/api/v1/namespaces/monitoring/services/http:prometheus-server:80/proxy/api/v1/query?";
 const MINUTE = 60_000;
@@ -40,6 +45,7 @@ function productionCluster(): FakeCluster {
   cluster.addService("analytics-api-blue", { color: "blue" });
   cluster.addService("analytics-api-green", { color: "green" });
   cluster.addIngress("analytics-api", "analytics.llm-observatory.example");
+  cluster.runningDigests.set(LIVE, OLD_DIGEST);
   return cluster;
 }
 
@@ -107,18 +113,19 @@ describe("deployProduction", () => {
       `apply -f ${MANIFEST_PATH}`, // canary Ingress at 5 %
       `patch service analytics-api --type=strategic -p ${JSON.stringify({
         spec: { selector: { color: "green" } },
-        metadata: { annotations: { "observatory-ci.dev/previous-colour": "blue", [PREVIOUS_IMAGE_ANNOTATION]: LIVE } },
+        metadata: { annotations: { "observatory-ci.dev/previous-colour": "blue", [PREVIOUS_IMAGE_ANNOTATION]: LIVE, [PREVIOUS_DIGEST_ANNOTATION]: OLD_DIGEST } },
       })}`,
       "delete ingress analytics-api-canary --ignore-not-found",
       "scale deployment/analytics-api-blue --replicas=0",
     ]);
-    expectConsistentEnd(cluster, "green", TARGET);
+    expectConsistentEnd(cluster, "green", DEPLOYED);
     expect(cluster.get("deployment", "analytics-api-green").spec.template.metadata.labels.color).toBe("green");
 
     // the manifests went in as files, not arguments
     const applies = session.execs.filter((e) => e.args.includes("apply"));
     const manifests = applies.map((e) => JSON.parse(newFile(e.chain, MANIFEST_PATH)!));
     expect(manifests[0]).toMatchObject({ kind: "Deployment", metadata: { name: "analytics-api-green" }, spec: { replicas: 3 } });
+    expect(manifests[0].spec.template.spec.containers[0].image, "the idle colour gets the verified digest, never the tag").toBe(DEPLOYED);
     expect(manifests[0].metadata.uid).toBeUndefined();
     expect(manifests[1].metadata.annotations).toMatchObject({ "nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-weight": "5" });
     expect(manifests[1].spec.rules[0].http.paths[0].backend.service.name).toBe("analytics-api-green");
@@ -132,6 +139,13 @@ describe("deployProduction", () => {
     expect(crane.image).toBe(IMAGES.crane);
     expect(crane.args.at(-1)).toBe(TARGET);
     expect(crane.secretEnv.REGISTRY_PASSWORD).toBe("registry-password");
+    // the resolved digest verified against ci.yml on refs/tags/v1.4.0, before the first kubectl
+    const cosign = session.execs.filter((e) => e.args[0] === "sh" && String(e.args[3]).startsWith("cosign-verify"));
+    expect(cosign.map((e) => e.args.slice(4, 5).concat(e.args.slice(-5)))).toEqual([
+      ["verify", "--certificate-identity", TAG_SIGNER, "--certificate-oidc-issuer", GITHUB_ACTIONS_ISSUER, DEPLOYED],
+      ["verify-attestation", "--certificate-identity", TAG_SIGNER, "--certificate-oidc-issuer", GITHUB_ACTIONS_ISSUER, DEPLOYED],
+    ]);
+    expect(session.execs.indexOf(cosign[1]!)).toBeLessThan(session.execs.findIndex((e) => e.args[0] === "kubectl"));
 
     // ten one-minute intervals, three queries each, through the API server proxy; then the grace period
     const queries = cluster.commands.filter((c) => c[1] === "--raw" && c[2].startsWith(PROXY));
@@ -141,7 +155,8 @@ describe("deployProduction", () => {
     expect(clock.sleeps.at(-1)).toBe(GRACE);
 
     const record = JSON.parse(out);
-    expect(record).toMatchObject({ environment: "production", operation: "deploy-production", image: TARGET, digest: DIGEST, previousImage: LIVE, result: "success" });
+    expect(record).toMatchObject({ environment: "production", operation: "deploy-production", image: DEPLOYED, digest: DIGEST, previousImage: LIVE, result: "success" });
+    expect(record.details).toMatchObject({ tagReference: TARGET, verification: expect.stringMatching(new RegExp(`^verified ${DEPLOYED.replace(/[.]/g, "\\.")}: signed by ${TAG_SIGNER.replace(/[.]/g, "\\.")}`)) });
     expect(record.details.canary).toEqual([{ weight: 5, intervals: 10, reason: "10 interval(s) analysed without breaching a rollback rule" }]);
     expect(cluster.slack.map((s) => s.payload.text)).toEqual([expect.stringContaining("v1.4.0 deployed to production")]);
 
@@ -203,11 +218,11 @@ describe("deployProduction", () => {
 
   it("a failed rollout of the idle colour rolls back with the events in the error, before any traffic", async () => {
     const cluster = productionCluster();
-    cluster.failingImages.add(TARGET);
+    cluster.failingImages.add(DEPLOYED);
     const { call } = await start(cluster);
     const err = await failureOf(call((ci) => deployProduction(ci)));
     expect(err.message).toContain("the rollout failed at wait-rollout(green) before the switch, rolled back this run's changes automatically");
-    expect(err.message).toContain("rollout of analytics-api-green (ghcr.io/acme/observatory/analytics-api:1.4.0) did not complete within 10m");
+    expect(err.message).toContain(`rollout of analytics-api-green (${DEPLOYED}) did not complete within 10m`);
     expect(err.message).toContain("Progressing=False (ProgressDeadlineExceeded)");
     expect(err.message).toContain("Warning BackOff Pod/analytics-api-green-7c9d-x2b4q");
     expect(cluster.mutations()).toEqual([`apply -f ${MANIFEST_PATH}`, "scale deployment/analytics-api-green --replicas=0"]);
@@ -247,7 +262,7 @@ describe("deployProduction", () => {
       "scale-down-old(blue, after 300s)",
       "done",
     ]);
-    expectConsistentEnd(cluster, "green", TARGET);
+    expectConsistentEnd(cluster, "green", DEPLOYED);
   });
 
   it("interrupted during the grace period after the switch: the re-run only scales the old colour down", async () => {
@@ -268,7 +283,7 @@ describe("deployProduction", () => {
     const out = await call((ci) => deployProduction(ci));
     expect(cluster.mutations().slice(before)).toEqual(["scale deployment/analytics-api-blue --replicas=0"]);
     expect(JSON.parse(out).details.plan).toEqual(["scale-down-old(blue, after 300s)", "done"]);
-    expectConsistentEnd(cluster, "green", TARGET);
+    expectConsistentEnd(cluster, "green", DEPLOYED);
   });
 
   it("pre-checks: a tag whose image was never pushed changes nothing", async () => {
@@ -320,8 +335,9 @@ describe("rollback --env production", () => {
     return { cluster, call, session };
   }
 
-  it("scales the previous colour back up, then switches the Service to it, under two minutes", async () => {
+  it("scales the previous colour back up, then switches the Service to it, under two minutes; a colour still named by tag is first pinned to the digest it ran", async () => {
     const { cluster, call, session } = await promoted();
+    expect(cluster.get("service", "analytics-api").metadata.annotations[PREVIOUS_DIGEST_ANNOTATION]).toBe(OLD_DIGEST);
     const before = cluster.mutations().length;
     const t0 = clock.now();
     const out = await call((ci) =>
@@ -334,20 +350,56 @@ describe("rollback --env production", () => {
       ),
     );
     expect(cluster.mutations().slice(before).map((m) => m.split(" -p ")[0])).toEqual([
+      `set image deployment/analytics-api-blue analytics-api=${REPO}@${OLD_DIGEST}`,
       "scale deployment/analytics-api-blue --replicas=3",
       "patch service analytics-api --type=strategic",
     ]);
     expect(cluster.commands).toContainEqual(["rollout", "status", "deployment/analytics-api-blue", "--timeout=10m"]);
     expect(cluster.get("service", "analytics-api").spec.selector.color).toBe("blue");
+    expect(cluster.image("analytics-api-blue")).toBe(`${REPO}@${OLD_DIGEST}`);
     expect(clock.now() - t0).toBeLessThan(120_000);
-    expect(JSON.parse(out)).toMatchObject({ operation: "rollback", image: LIVE, previousImage: TARGET, reason: "error budget burn after v1.4.0" });
+    expect(JSON.parse(out)).toMatchObject({ operation: "rollback", image: `${REPO}@${OLD_DIGEST}`, digest: OLD_DIGEST, previousImage: DEPLOYED, reason: "error budget burn after v1.4.0" });
     expect(cluster.slack.at(-1)!.payload.text).toContain("error budget burn after v1.4.0");
     expect(session.secretLeaks([out])).toEqual([]);
   });
 
+  it("a colour pinned by digest is scaled up as it is; switching back records the digest the rolled-back colour ran", async () => {
+    const { cluster, call } = await promoted();
+    cluster.get("deployment", "analytics-api-blue").spec.template.spec.containers[0].image = `${REPO}@${OLD_DIGEST}`;
+    cluster.get("service", "analytics-api").metadata.annotations[PREVIOUS_IMAGE_ANNOTATION] = `${REPO}@${OLD_DIGEST}`;
+    const before = cluster.mutations().length;
+    await call((ci) => ci.rollback(Environment.Production, dag.setSecret("kubeconfig", canarySecret("k")), "slow"));
+    const after = cluster.mutations().slice(before);
+    expect(after.map((m) => m.split(" -p ")[0])).toEqual(["scale deployment/analytics-api-blue --replicas=3", "patch service analytics-api --type=strategic"]);
+    expect(JSON.parse(after[1]!.split(" -p ")[1]!).metadata.annotations).toMatchObject({ [PREVIOUS_IMAGE_ANNOTATION]: DEPLOYED, [PREVIOUS_DIGEST_ANNOTATION]: DIGEST });
+  });
+
+  it("refuses to scale up a colour named by tag with no digest recorded for it: nothing changes, the live colour stays", async () => {
+    const { cluster, call } = await promoted();
+    delete cluster.get("service", "analytics-api").metadata.annotations[PREVIOUS_DIGEST_ANNOTATION];
+    const before = cluster.snapshot();
+    const mutations = cluster.mutations().length;
+    const err = await failureOf(call((ci) => ci.rollback(Environment.Production, dag.setSecret("kubeconfig", canarySecret("k")), "slow")));
+    expect(err.message).toContain(`rollback: refusing to scale blue back up: its Deployment names ${LIVE}, a tag, not a digest`);
+    expect(err.message).toContain("Nothing was changed; the Service still selects green");
+    expect(err.message).toContain("deployProduction --tag");
+    expect(cluster.mutations().slice(mutations)).toEqual([]);
+    expect(cluster.snapshot()).toBe(before);
+  });
+
+  it("switches at once to a colour still scaled up in the grace period, whatever its spec names (no pod is started, nothing is pulled)", async () => {
+    const cluster = productionCluster();
+    cluster.addDeployment("analytics-api-green", DEPLOYED, 3, { color: "green" });
+    switchedToGreen(cluster);
+    const { call } = await start(cluster);
+    await call((ci) => ci.rollback(Environment.Production, dag.setSecret("kubeconfig", canarySecret("k")), "slow"));
+    expect(cluster.mutations().map((m) => m.split(" -p ")[0])).toEqual(["patch service analytics-api --type=strategic"]);
+    expect(cluster.get("service", "analytics-api").spec.selector.color).toBe("blue");
+  });
+
   it("during a canary, removes the canary and parks the candidate; the live colour is untouched", async () => {
     const cluster = productionCluster();
-    cluster.addDeployment("analytics-api-green", TARGET, 3, { color: "green" });
+    cluster.addDeployment("analytics-api-green", DEPLOYED, 3, { color: "green" });
     cluster.put({
       apiVersion: "networking.k8s.io/v1",
       kind: "Ingress",
@@ -358,7 +410,7 @@ describe("rollback --env production", () => {
     const out = await call((ci) => ci.rollback(Environment.Production, dag.setSecret("kubeconfig", canarySecret("k")), "canary looks wrong"));
     expect(cluster.mutations()).toEqual(["delete ingress analytics-api-canary --ignore-not-found", "scale deployment/analytics-api-green --replicas=0"]);
     expectConsistentEnd(cluster, "blue", LIVE);
-    expect(JSON.parse(out)).toMatchObject({ image: LIVE, previousImage: TARGET, reason: "canary looks wrong" });
+    expect(JSON.parse(out)).toMatchObject({ image: LIVE, previousImage: DEPLOYED, reason: "canary looks wrong" });
   });
 
   it("refuses to switch to a colour that no longer runs the previous release", async () => {
@@ -377,20 +429,20 @@ const STATES: Record<string, () => FakeCluster> = {
   "fresh release": productionCluster,
   "re-run mid-canary": () => {
     const cluster = productionCluster();
-    cluster.addDeployment("analytics-api-green", TARGET, 3, { color: "green" });
+    cluster.addDeployment("analytics-api-green", DEPLOYED, 3, { color: "green" });
     cluster.put(canaryIngress(cluster.get("ingress", "analytics-api"), 5, "analytics-api-green"));
     return cluster;
   },
   "re-run after the switch": () => {
     const cluster = productionCluster();
-    cluster.addDeployment("analytics-api-green", TARGET, 3, { color: "green" });
+    cluster.addDeployment("analytics-api-green", DEPLOYED, 3, { color: "green" });
     cluster.put(canaryIngress(cluster.get("ingress", "analytics-api"), 5, "analytics-api-green"));
     switchedToGreen(cluster);
     return cluster;
   },
   "re-run in the grace period": () => {
     const cluster = productionCluster();
-    cluster.addDeployment("analytics-api-green", TARGET, 3, { color: "green" });
+    cluster.addDeployment("analytics-api-green", DEPLOYED, 3, { color: "green" });
     switchedToGreen(cluster);
     return cluster;
   },
@@ -399,7 +451,7 @@ const STATES: Record<string, () => FakeCluster> = {
 function switchedToGreen(cluster: FakeCluster): void {
   const service = cluster.get("service", "analytics-api");
   service.spec.selector.color = "green";
-  service.metadata.annotations = { "observatory-ci.dev/previous-colour": "blue", [PREVIOUS_IMAGE_ANNOTATION]: LIVE };
+  service.metadata.annotations = { "observatory-ci.dev/previous-colour": "blue", [PREVIOUS_IMAGE_ANNOTATION]: LIVE, [PREVIOUS_DIGEST_ANNOTATION]: OLD_DIGEST };
 }
 
 interface PreCheckCase {
@@ -407,6 +459,8 @@ interface PreCheckCase {
   arrange(cluster: FakeCluster): void;
   check: string;
   says: string[];
+  /** The record's image: the tag until the registry resolved it, then the verified digest. */
+  image?: string;
 }
 
 const PRE_CHECKS: Record<string, PreCheckCase> = {
@@ -435,15 +489,42 @@ const PRE_CHECKS: Record<string, PreCheckCase> = {
     check: "image exists",
     says: [`image ${TARGET} does not exist in the registry (GET https://ghcr.io/v2/acme/observatory/analytics-api/manifests/1.4.0: MANIFEST_UNKNOWN`],
   },
+  "an unsigned digest behind the tag": {
+    arrange: (c) => c.unsigned.add(DIGEST),
+    check: "image signature",
+    says: [`pre-check: ${TARGET} resolves to ${DIGEST}, whose signature refused`, "cosign verify: no signature found"],
+  },
+  "the tag moved to a digest signed by ci.yml on a branch named v1.4.0": {
+    arrange: (c) => c.signers.set(DIGEST, publishIdentity("acme/observatory", "refs/heads/v1.4.0")),
+    check: "image signature",
+    says: ["no signature from the expected signer", "ci.yml@refs/heads/v1.4.0", `expected a signature by ${TAG_SIGNER}`],
+  },
+  "a digest signed by another workflow on the tag": {
+    arrange: (c) => c.signers.set(DIGEST, "https://github.com/acme/observatory/.github/workflows/evil.yml@refs/tags/v1.4.0"),
+    check: "image signature",
+    says: ["no signature from the expected signer", "evil.yml@refs/tags/v1.4.0"],
+  },
+  "a digest signed on another release tag": {
+    arrange: (c) => c.signers.set(DIGEST, publishIdentity("acme/observatory", "refs/tags/v1.3.9")),
+    check: "image signature",
+    says: ["no signature from the expected signer", "ci.yml@refs/tags/v1.3.9"],
+  },
+  "a signed digest without its SBOM attestation": {
+    arrange: (c) => c.unattested.add(DIGEST),
+    check: "image signature",
+    says: ["cosign verify-attestation --type spdxjson (the SBOM)"],
+  },
   "staging unhealthy": {
     arrange: (c) => (c.http = (url) => (url.includes("staging") ? { status: 503, body: "down" } : { status: 200, body: "ok" })),
     check: "staging healthy",
     says: ["staging does not answer healthy", "/health: HTTP 503: down"],
+    image: DEPLOYED,
   },
   "production unreadable (API server unreachable)": {
     arrange: (c) => (c.down = true),
     check: "observe production",
     says: ["The connection to the server 10.0.0.1:6443 was refused"],
+    image: DEPLOYED,
   },
 };
 
@@ -463,7 +544,7 @@ describe("a failed pre-check changes nothing and says so", () => {
         expect(err.message).toContain(`Failed before changing anything (check: ${failure.check}): production is as this run found it, so there was nothing to undo.`);
         expect(err.message).not.toMatch(/rolled back|rollback done|left untouched/i);
         const record = recordOf(err);
-        expect(record).toMatchObject({ operation: "deploy-production", image: TARGET, result: "failure", details: { failedCheck: failure.check, changes: [] } });
+        expect(record).toMatchObject({ operation: "deploy-production", image: failure.image ?? TARGET, result: "failure", details: { failedCheck: failure.check, changes: [] } });
         expect(cluster.slack).toHaveLength(1);
         expect(cluster.slack[0].payload.text).toContain(`v1.4.0 failed to deploy to production: ${failure.check} failed, production unchanged: `);
         expect(JSON.stringify(cluster.slack[0].payload)).not.toMatch(/rolled back/i);
@@ -489,12 +570,12 @@ describe("a failed pre-check changes nothing and says so", () => {
 
   it("the planner refusing a broken live colour is a pre-check too: nothing changes", async () => {
     const cluster = productionCluster();
-    cluster.addDeployment("analytics-api-blue", TARGET, 3, { color: "blue" }, false);
+    cluster.addDeployment("analytics-api-blue", DEPLOYED, 3, { color: "blue" }, false);
     const before = cluster.snapshot();
     const { call } = await start(cluster);
     const err = await failureOf(call((ci) => deployProduction(ci)));
     expect(cluster.snapshot()).toBe(before);
-    expect(err.message).toContain("the live colour blue already runs ghcr.io/acme/observatory/analytics-api:1.4.0 but is not ready");
+    expect(err.message).toContain(`the live colour blue already runs ${DEPLOYED} but is not ready`);
     expect(recordOf(err).details).toMatchObject({ failedCheck: "production state", liveBefore: "blue", changes: [] });
     expect(cluster.slack[0].payload.text).not.toMatch(/rolled back/);
   });
@@ -520,7 +601,7 @@ describe("a failed pre-check changes nothing and says so", () => {
     expect(cluster.snapshot()).toBe(before);
     expect(cluster.mutations().slice(mutationsBefore)).toEqual([]);
     expect(cluster.get("service", "analytics-api").spec.selector.color).toBe("green");
-    expect(cluster.image("analytics-api-green")).toBe(TARGET);
+    expect(cluster.image("analytics-api-green")).toBe(DEPLOYED);
     expect(cluster.get("deployment", "analytics-api-green").spec.replicas).toBe(3);
     expect(cluster.get("deployment", "analytics-api-blue").spec.replicas).toBe(3);
     expect(err.message).toContain("UNAUTHORIZED: authentication required");
@@ -556,7 +637,7 @@ describe("after a change, only this run's changes are rolled back", () => {
 
   it("re-run with green already rolled out by an earlier run, its smoke fails: green is not this run's change, nothing is undone", async () => {
     const cluster = productionCluster();
-    cluster.addDeployment("analytics-api-green", TARGET, 3, { color: "green" });
+    cluster.addDeployment("analytics-api-green", DEPLOYED, 3, { color: "green" });
     cluster.colourHealthy = false;
     const before = cluster.snapshot();
     const { call } = await start(cluster);
@@ -575,10 +656,10 @@ describe("after a change, only this run's changes are rolled back", () => {
     expect(cluster.mutations()).toEqual([`apply -f ${MANIFEST_PATH}`, "scale deployment/analytics-api-green --replicas=0"]);
     expectConsistentEnd(cluster, "blue", LIVE);
     expect(err.message).toContain("the rollout failed at smoke-idle(green) before the switch, rolled back this run's changes automatically.");
-    expect(err.message).toContain(`This run changed: applied deployment/analytics-api-green (image ${TARGET}).`);
+    expect(err.message).toContain(`This run changed: applied deployment/analytics-api-green (image ${DEPLOYED}).`);
     expect(err.message).toContain("automatic rollback done: scaled deployment/analytics-api-green (to 0).");
     const record = recordOf(err);
-    expect(record.details.changes).toEqual([{ change: "applied", object: "deployment/analytics-api-green", detail: `image ${TARGET}` }]);
+    expect(record.details.changes).toEqual([{ change: "applied", object: "deployment/analytics-api-green", detail: `image ${DEPLOYED}` }]);
     expect(record.details.undone).toEqual([{ change: "scaled", object: "deployment/analytics-api-green", detail: "to 0" }]);
   });
 

@@ -9,7 +9,8 @@ import { Environment } from "../../.dagger/src/lib/deploy/environment";
 import { setClockForTests, KUBECONFIG_PATH } from "../../.dagger/src/deploy-support";
 import { canarySecret } from "../support/recording-session";
 import { failureOf, GOOD, startPerTest, sourceWith, type ModuleRun } from "../support/module";
-import { DIGEST, FakeClock, FakeCluster, HEALTHY_BODY, k6Fixture, newFile, REPO } from "./deploy-fake-cluster";
+import { DIGEST, FakeClock, FakeCluster, HEALTHY_BODY, k6Fixture, newFile, PINNED, publishIdentity, REPO } from "./deploy-fake-cluster";
+import { GITHUB_ACTIONS_ISSUER } from "../support/cosign-output";
 
 const startRun = startPerTest();
 let clock: FakeClock;
@@ -45,21 +46,56 @@ function secrets() {
   };
 }
 
+const GITHUB_REPOSITORY = "acme/observatory";
+const MAIN_SIGNER = publishIdentity(GITHUB_REPOSITORY, "refs/heads/main");
+const OTHER_DIGEST = `sha256:${"ef56".repeat(16)}`;
+
+type Ci = Parameters<Parameters<ModuleRun["call"]>[0]>[0];
+
+/** deploy with the workflow's arguments: the repository whose ci.yml signs, read access to the registry. */
+function deployTo(ci: Ci, env: Environment, image: string | undefined, extra: { commit?: string; branch?: string; slack?: boolean } = {}) {
+  const s = secrets();
+  return ci.deploy(
+    env,
+    s.kubeconfig,
+    image,
+    extra.commit,
+    extra.branch,
+    GITHUB_REPOSITORY,
+    extra.slack ? s.slack : undefined,
+    RUN_URL,
+    "ci-bot",
+    dag.setSecret("registry-password", canarySecret("registry")),
+  );
+}
+
+const cosignExecs = (session: ModuleRun["session"]) => session.execs.filter((e) => e.args[0] === "sh" && String(e.args[3]).startsWith("cosign-verify"));
+
 describe("deploy (dev, staging)", () => {
-  it("sets the image, waits for the rollout with the environment's timeout, smoke-tests and returns the record", async () => {
+  it("resolves the commit tag to its digest, verifies it, sets the image by digest, waits for the rollout, smoke-tests and returns the record", async () => {
     const cluster = devCluster();
     const { session, call } = await start(cluster);
-    const out = await call((ci) => {
-      const s = secrets();
-      return ci.deploy(Environment.Dev, s.kubeconfig, NEW, undefined, undefined, undefined, s.slack, RUN_URL);
-    });
-    expect(cluster.mutations()).toEqual([`set image deployment/analytics-api analytics-api=${NEW}`]);
+    const out = await call((ci) => deployTo(ci, Environment.Dev, NEW, { slack: true }));
+    expect(cluster.mutations()).toEqual([`set image deployment/analytics-api analytics-api=${PINNED}`]);
     expect(cluster.commands).toContainEqual(["rollout", "status", "deployment/analytics-api", "--timeout=5m"]);
-    expect(cluster.image("analytics-api")).toBe(NEW);
+    expect(cluster.image("analytics-api")).toBe(PINNED);
     expect(cluster.curls).toEqual([`${DEV_URL}/health`, `${DEV_URL}/metrics`]);
 
+    // crane digest resolves the tag (read-only, registry credentials as a secret), cosign verifies the digest
+    const crane = session.exec("image-exists");
+    expect(crane.image).toBe(IMAGES.crane);
+    expect(crane.args.at(-1)).toBe(NEW);
+    expect(crane.secretEnv.REGISTRY_PASSWORD).toBe("registry-password");
+    const [signature, attestation] = cosignExecs(session);
+    expect(signature!.args.slice(4)).toEqual(["verify", "--certificate-identity", MAIN_SIGNER, "--certificate-oidc-issuer", GITHUB_ACTIONS_ISSUER, PINNED]);
+    expect(attestation!.args.slice(4, 7)).toEqual(["verify-attestation", "--type", "spdxjson"]);
+    // both before the first kubectl: a refusal could not have changed anything
+    const firstKubectl = session.execs.findIndex((e) => e.args[0] === "kubectl");
+    expect(session.execs.indexOf(attestation!)).toBeLessThan(firstKubectl);
+
     const record = JSON.parse(out);
-    expect(record).toMatchObject({ environment: "dev", namespace: DEV_NS, image: NEW, digest: DIGEST, previousImage: OLD, result: "success", operation: "deploy" });
+    expect(record).toMatchObject({ environment: "dev", namespace: DEV_NS, image: PINNED, digest: DIGEST, previousImage: OLD, result: "success", operation: "deploy" });
+    expect(record.details).toMatchObject({ requested: NEW, verification: `verified ${PINNED}: signed by ${MAIN_SIGNER} (issuer ${GITHUB_ACTIONS_ISSUER}), 1 signed spdxjson SBOM attestation(s)` });
     expect(Date.parse(record.finishedAt)).toBeGreaterThanOrEqual(Date.parse(record.startedAt));
     expect(record.notification).toMatch(/^sent success/);
 
@@ -79,56 +115,81 @@ describe("deploy (dev, staging)", () => {
     expect(session.secretLeaks([out])).toEqual([]);
   });
 
-  it("resolves --commit/--branch to the <branch>-<sha7> tag publish pushed", async () => {
+  it("staging: resolves --commit/--branch to the <branch>-<sha7> tag's digest, signed by ci.yml on that release branch", async () => {
     const cluster = devCluster();
-    const { call } = await start(cluster);
+    cluster.tags.set("release-1.4-1a2b3c4", OTHER_DIGEST);
+    const { session, call } = await start(cluster);
     const sha = "1a2b3c4d5e6f70811223344556677889900aabbc";
-    const out = await call((ci) => ci.deploy(Environment.Staging, secrets().kubeconfig, undefined, sha, "release/1.4", "Acme/Observatory"));
-    expect(JSON.parse(out)).toMatchObject({ image: `${REPO}:release-1.4-1a2b3c4`, commit: sha, environment: "staging" });
+    const out = await call((ci) => deployTo(ci, Environment.Staging, undefined, { commit: sha, branch: "release/1.4" }));
+    expect(session.exec("image-exists").args.at(-1)).toBe(`${REPO}:release-1.4-1a2b3c4`);
+    expect(cosignExecs(session)[0]!.args.slice(5, 7)).toEqual(["--certificate-identity", publishIdentity(GITHUB_REPOSITORY, "refs/heads/release/1.4")]);
+    expect(cluster.mutations()).toEqual([`set image deployment/analytics-api analytics-api=${REPO}@${OTHER_DIGEST}`]);
+    expect(JSON.parse(out)).toMatchObject({ image: `${REPO}@${OTHER_DIGEST}`, digest: OTHER_DIGEST, commit: sha, environment: "staging" });
     expect(cluster.commands).toContainEqual(["rollout", "status", "deployment/analytics-api", "--timeout=10m"]);
     expect(cluster.curls).toEqual([`${STAGING_URL}/health`, `${STAGING_URL}/metrics`]);
+  });
+
+  it("a digest reference (or publish's repo:tag@digest line) is verified as is, without asking the registry; staging without --branch accepts any release/* branch", async () => {
+    const cluster = devCluster();
+    const { session, call } = await start(cluster);
+    const out = await call((ci) => deployTo(ci, Environment.Staging, `${REPO}:release-1.4-1a2b3c4@${DIGEST}`));
+    expect(session.execs.some((e) => e.args.includes("image-exists"))).toBe(false);
+    expect(cosignExecs(session)[0]!.args.slice(5, 7)).toEqual([
+      "--certificate-identity-regexp",
+      "^https://github\\.com/acme/observatory/\\.github/workflows/ci\\.yml@refs/heads/release/.+$",
+    ]);
+    expect(cluster.mutations()).toEqual([`set image deployment/analytics-api analytics-api=${PINNED}`]);
+    expect(JSON.parse(out)).toMatchObject({ digest: DIGEST, result: "success" });
   });
 
   it.each([
     [`${REPO}:latest`, "is not a commit tag"],
     [`${REPO}:main`, "is not a commit tag"],
     [`${REPO}:1.4.0`, "is not a commit tag"],
+    ["1.4.0", "is not a commit tag"],
     [REPO, "neither a tag nor a digest"],
+    [`docker.io/acme/analytics-api@${DIGEST}`, `is not from the configured repository ${REPO}`],
+    [`ghcr.io/evil/observatory/analytics-api:main-1a2b3c4`, `is not from the configured repository ${REPO}`],
+    [`registry.example/acme/observatory/analytics-api@${DIGEST}`, "is not from the configured repository"],
   ])("refuses %s before any container starts", async (image, message) => {
     const cluster = devCluster();
+    const before = cluster.snapshot();
     const { session, call } = await start(cluster);
-    const err = await failureOf(call((ci) => ci.deploy(Environment.Dev, secrets().kubeconfig, image)));
+    const err = await failureOf(call((ci) => deployTo(ci, Environment.Dev, image)));
+    expect(err.message).toMatch(/^deploy --image: /);
     expect(err.message).toContain(message);
-    expect(err.message).toContain("<branch>-<sha7>");
     expect(session.execs).toEqual([]);
+    expect(cluster.snapshot()).toBe(before);
   });
 
-  it("accepts a digest reference and sends production to deployProduction", async () => {
+  it("refuses a --branch the environment's images are not signed on, half registry credentials, and production, before any container", async () => {
     const cluster = devCluster();
     const { session, call } = await start(cluster);
-    const err = await failureOf(call((ci) => ci.deploy(Environment.Production, secrets().kubeconfig, `${REPO}@${DIGEST}`)));
-    expect(err.message).toContain("deployProduction");
+    const sha = "1a2b3c4d5e6f70811223344556677889900aabbc";
+    const dev = await failureOf(call((ci) => deployTo(ci, Environment.Dev, undefined, { commit: sha, branch: "feature/x" })));
+    expect(dev.message).toBe('deploy --branch: dev deploys images that the publish job of main signed (found "feature/x"; expected main (or no --branch with --image))');
+    const staging = await failureOf(call((ci) => deployTo(ci, Environment.Staging, undefined, { commit: sha, branch: "main" })));
+    expect(staging.message).toContain('deploy: staging images are signed on a release/* branch, got branch "main"');
+    const half = await failureOf(call((ci) => ci.deploy(Environment.Dev, secrets().kubeconfig, NEW, undefined, undefined, GITHUB_REPOSITORY, undefined, undefined, "ci-bot")));
+    expect(half.message).toContain("deploy --registry-password: is missing");
+    const unsigned = await failureOf(call((ci) => ci.deploy(Environment.Dev, secrets().kubeconfig, NEW)));
+    expect(unsigned.message).toContain("no image repository");
+    const production = await failureOf(call((ci) => deployTo(ci, Environment.Production, PINNED)));
+    expect(production.message).toContain("deployProduction");
     expect(session.execs).toEqual([]);
-    const out = await call((ci) => ci.deploy(Environment.Dev, secrets().kubeconfig, `${REPO}@${DIGEST}`));
-    expect(JSON.parse(out)).toMatchObject({ digest: DIGEST, result: "success" });
   });
 
   it("undoes a timed-out rollout and fails with its conditions and recent events", async () => {
     const cluster = devCluster();
-    cluster.failingImages.add(NEW);
+    cluster.failingImages.add(PINNED);
     const { session, call } = await start(cluster);
-    const err = await failureOf(
-      call((ci) => {
-        const s = secrets();
-        return ci.deploy(Environment.Dev, s.kubeconfig, NEW, undefined, undefined, undefined, s.slack, RUN_URL);
-      }),
-    );
-    expect(cluster.mutations()).toEqual([`set image deployment/analytics-api analytics-api=${NEW}`, "rollout undo deployment/analytics-api"]);
+    const err = await failureOf(call((ci) => deployTo(ci, Environment.Dev, NEW, { slack: true })));
+    expect(cluster.mutations()).toEqual([`set image deployment/analytics-api analytics-api=${PINNED}`, "rollout undo deployment/analytics-api"]);
     expect(cluster.image("analytics-api")).toBe(OLD);
     expect(err.message).toContain("deploy to dev (namespace llm-observatory-dev) failed");
     expect(err.message).toContain("ProgressDeadlineExceeded");
     expect(err.message).toContain("Progressing=False (ProgressDeadlineExceeded)");
-    expect(err.message).toContain(`Warning Failed Pod/analytics-api-7c9d-x2b4q: Failed to pull image "${NEW}"`);
+    expect(err.message).toContain(`Warning Failed Pod/analytics-api-7c9d-x2b4q: Failed to pull image "${PINNED}"`);
     expect(err.message).toContain(`rolled back with kubectl rollout undo to ${OLD}`);
     expect(cluster.curls).toEqual([]); // no smoke test of a rollout that did not complete
     expect(cluster.slack[0].payload.text).toContain("rolled back in dev");
@@ -139,22 +200,96 @@ describe("deploy (dev, staging)", () => {
     const cluster = devCluster();
     cluster.http = (url) => (url.endsWith("/health") ? { status: 503, body: '{"status":"unhealthy"}' } : { status: 200, body: "x 1" });
     const { call } = await start(cluster);
-    const err = await failureOf(call((ci) => ci.deploy(Environment.Dev, secrets().kubeconfig, NEW)));
+    const err = await failureOf(call((ci) => deployTo(ci, Environment.Dev, NEW)));
     expect(err.message).toContain("/health: HTTP 503");
     expect(cluster.mutations()).toContain("rollout undo deployment/analytics-api");
     expect(cluster.image("analytics-api")).toBe(OLD);
   });
 
-  it("does not undo to an older release when the deployment already ran the image (a re-run of the same build)", async () => {
+  it("does not undo to an older release when the deployment already ran the digest (a re-run of the same build)", async () => {
     const cluster = devCluster();
+    cluster.get("deployment", "analytics-api").spec.template.spec.containers[0].image = PINNED;
+    cluster.history.set("analytics-api", [OLD, PINNED]);
     cluster.http = (url) => (url.endsWith("/health") ? { status: 503, body: '{"status":"unhealthy"}' } : { status: 200, body: "x 1" });
     const { call } = await start(cluster);
-    const err = await failureOf(call((ci) => ci.deploy(Environment.Dev, secrets().kubeconfig, OLD)));
+    const err = await failureOf(call((ci) => deployTo(ci, Environment.Dev, NEW)));
     expect(err.message).toContain("/health: HTTP 503");
-    expect(err.message).toContain(`already ran ${OLD} before this deploy, so nothing was rolled back`);
+    expect(err.message).toContain(`already ran ${PINNED} before this deploy, so nothing was rolled back`);
     expect(cluster.mutations()).not.toContain("rollout undo deployment/analytics-api");
-    expect(cluster.image("analytics-api")).toBe(OLD);
+    expect(cluster.image("analytics-api")).toBe(PINNED);
   });
+});
+
+// ------------------------------------------------------------------ a refused image changes nothing
+
+interface RefusalCase {
+  /** Makes the image the deploy asks for refusable. */
+  arrange(cluster: FakeCluster, environment: "dev" | "staging"): void;
+  image: string;
+  says: string[];
+}
+
+const REFUSALS: Record<string, RefusalCase> = {
+  "an unsigned digest": {
+    arrange: (c) => c.unsigned.add(DIGEST),
+    image: PINNED,
+    says: ["cosign verify: no signature found: Error: no signatures found"],
+  },
+  "a commit tag whose digest is unsigned (someone pushed it by hand)": {
+    arrange: (c) => c.unsigned.add(DIGEST),
+    image: NEW,
+    says: ["cosign verify: no signature found"],
+  },
+  "a digest signed by another workflow of the repository": {
+    arrange: (c, env) => c.signers.set(DIGEST, `https://github.com/${GITHUB_REPOSITORY}/.github/workflows/evil.yml@${env === "dev" ? "refs/heads/main" : "refs/heads/release/1.4"}`),
+    image: PINNED,
+    says: ["no signature from the expected signer", "/.github/workflows/evil.yml@"],
+  },
+  "a digest signed by ci.yml on another ref": {
+    arrange: (c) => c.signers.set(DIGEST, publishIdentity(GITHUB_REPOSITORY, "refs/heads/feature/x")),
+    image: PINNED,
+    says: ["no signature from the expected signer", "ci.yml@refs/heads/feature/x"],
+  },
+  "a digest signed by another repository's ci.yml": {
+    arrange: (c) => c.signers.set(DIGEST, publishIdentity("evil/observatory", "refs/heads/main")),
+    image: PINNED,
+    says: ["no signature from the expected signer", "https://github.com/evil/observatory/"],
+  },
+  "a signed digest without its SBOM attestation": {
+    arrange: (c) => c.unattested.add(DIGEST),
+    image: PINNED,
+    says: ["cosign verify-attestation --type spdxjson (the SBOM)"],
+  },
+  "a commit tag the registry does not have": {
+    arrange: (c) => (c.imageExists = false),
+    image: NEW,
+    says: [`${NEW} is not in the registry`, "MANIFEST_UNKNOWN"],
+  },
+};
+
+describe("deploy refuses an image that is not this repository's signed digest before the cluster changes", () => {
+  for (const environment of ["dev", "staging"] as const) {
+    for (const [name, refusal] of Object.entries(REFUSALS)) {
+      it(`${environment}: ${name}`, async () => {
+        const cluster = devCluster();
+        refusal.arrange(cluster, environment);
+        const before = cluster.snapshot();
+        const { session, call } = await start(cluster);
+        const err = await failureOf(call((ci) => deployTo(ci, environment as Environment, refusal.image, { slack: true })));
+
+        expect(cluster.snapshot()).toBe(before);
+        expect(cluster.mutations()).toEqual([]);
+        expect(cluster.commands, "not one kubectl call: the image is checked first").toEqual([]);
+        expect(err.message).toMatch(new RegExp(`^deploy to ${environment} refused `));
+        for (const text of refusal.says) expect(err.message).toContain(text);
+        expect(err.message).toContain(`Nothing was changed in ${environment}`);
+        expect(err.message).toContain("there is nothing to roll back");
+        expect(err.message).not.toMatch(/rolled back with|rollout undo/);
+        expect(cluster.slack.map((post) => post.payload.text)).toEqual([expect.stringContaining(`failed to deploy to ${environment}: image refused, ${environment} unchanged: `)]);
+        expect(session.secretLeaks([err.message])).toEqual([]);
+      });
+    }
+  }
 });
 
 describe("smoke", () => {
@@ -290,10 +425,26 @@ describe("rollback (dev, staging)", () => {
     });
     expect(cluster.mutations()).toEqual(["rollout undo deployment/analytics-api"]);
     expect(cluster.commands).toContainEqual(["rollout", "status", "deployment/analytics-api", "--timeout=5m"]);
-    expect(JSON.parse(out)).toMatchObject({ operation: "rollback", image: OLD, previousImage: NEW, reason: "5xx spike after main-1a2b3c4", result: "success" });
+    const record = JSON.parse(out);
+    expect(record).toMatchObject({ operation: "rollback", image: OLD, previousImage: NEW, reason: "5xx spike after main-1a2b3c4", result: "success" });
     expect(cluster.slack[0].payload.text).toContain("5xx spike after main-1a2b3c4");
     expect(clock.now() - Date.parse("2025-06-02T10:00:00Z")).toBeLessThan(120_000);
     expect(session.secretLeaks([out])).toEqual([]);
+    // the revision restored was deployed by tag (before deploys were by digest): said in the record and in Slack
+    expect(record.digest).toBeNull();
+    expect(record.details).toMatchObject({ pinnedByDigest: false, warning: expect.stringContaining(`the restored revision names ${OLD}, not a digest`) });
+    expect(cluster.slack[0].payload.text).toContain("not a digest");
+  });
+
+  it("reports a restored revision pinned by digest as such", async () => {
+    const cluster = devCluster();
+    const previous = `${REPO}@${OTHER_DIGEST}`;
+    cluster.history.set("analytics-api", [previous, PINNED]);
+    cluster.get("deployment", "analytics-api").spec.template.spec.containers[0].image = PINNED;
+    const { call } = await start(cluster);
+    const record = JSON.parse(await call((ci) => ci.rollback(Environment.Staging, secrets().kubeconfig, "bad build")));
+    expect(record).toMatchObject({ image: previous, digest: OTHER_DIGEST, previousImage: PINNED, details: { method: "kubectl rollout undo", pinnedByDigest: true } });
+    expect(record.details.warning).toBeUndefined();
   });
 });
 

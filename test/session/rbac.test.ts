@@ -32,6 +32,8 @@ afterEach(() => {
 });
 
 const config = environmentsConfigSchema.parse({});
+/** A distinct sha256 digest per label, for the registry's tags. */
+const digestOf = (label: string) => `sha256:${label.padEnd(64, "0")}`;
 const kubeconfig = () => dag.setSecret("kubeconfig", canarySecret("kubeconfig"));
 
 /** The fake cluster for kubectl and the endpoints, the healthy scanners for everything else (scanDeployed). */
@@ -77,21 +79,24 @@ async function recordPlans(): Promise<{ command: string; requests: ApiRequest[] 
   for (const environment of ["dev", "staging"] as const) {
     const cluster = rollingCluster(environment);
     const { call, session } = await startRun(scriptOf(cluster), GOOD);
-    await call((ci) => ci.deploy(environment as Environment, kubeconfig(), `${REPO}:main-1a2b3c4`));
-    cluster.failingImages.add(`${REPO}:main-2b3c4d5`);
-    await failureOf(call((ci) => ci.deploy(environment as Environment, kubeconfig(), `${REPO}:main-2b3c4d5`)));
+    await call((ci) => ci.deploy(environment as Environment, kubeconfig(), `${REPO}:main-1a2b3c4`, undefined, undefined, "acme/observatory"));
+    cluster.tags.set("main-2b3c4d5", digestOf("2b3c"));
+    cluster.failingImages.add(`${REPO}@${digestOf("2b3c")}`);
+    await failureOf(call((ci) => ci.deploy(environment as Environment, kubeconfig(), `${REPO}:main-2b3c4d5`, undefined, undefined, "acme/observatory")));
     await call((ci) => ci.rollback(environment as Environment, kubeconfig(), "recorded for RBAC"));
     execs.push(...session.execs);
   }
   {
     const cluster = productionCluster();
+    for (const version of ["1.4.0", "1.5.0", "1.6.0", "1.7.0"]) cluster.tags.set(version, digestOf(version.replace(/\./g, "")));
     const { call, session } = await startRun(scriptOf(cluster), GOOD);
     await call((ci) => ci.deployProduction("v1.4.0", kubeconfig(), undefined, undefined, "acme/observatory"));
-    await call((ci) => ci.deployProduction("v1.5.0", kubeconfig(), undefined, undefined, "acme/observatory"));
+    // blue still names the 1.3.0 tag: the rollback pins it to the digest it ran (set image), then scales it up
     await call((ci) => ci.rollback(Environment.Production, kubeconfig(), "recorded for RBAC"));
+    await call((ci) => ci.deployProduction("v1.5.0", kubeconfig(), undefined, undefined, "acme/observatory"));
     cluster.prometheus = () => promVector("0.5");
     await failureOf(call((ci) => ci.deployProduction("v1.6.0", kubeconfig(), undefined, undefined, "acme/observatory")));
-    cluster.failingImages.add(`${REPO}:1.7.0`);
+    cluster.failingImages.add(`${REPO}@${digestOf("170")}`);
     await failureOf(call((ci) => ci.deployProduction("v1.7.0", kubeconfig(), undefined, undefined, "acme/observatory")));
     execs.push(...session.execs);
   }

@@ -87,3 +87,85 @@ export function digestFromPublished(recorded: string, expectedRepository: string
   }
   return match;
 }
+
+/** What a deploy was asked for: a digest to verify as is, or a commit tag the registry resolves to its digest. */
+export type RequestedImage =
+  | { kind: "digest"; image: DigestReference; tag?: string }
+  | { kind: "commit-tag"; reference: string; repository: string; tag: string };
+
+/**
+ * Reads `deploy --image`: the configured repository by digest (`repo@sha256:...`, `repo:tag@sha256:...`), or
+ * by the immutable `<branch>-<sha7>` tag publish pushed for one commit. The tag is only a lookup key: the
+ * registry resolves it to a digest, and only that digest, once its signature is verified, reaches the
+ * cluster. A moving tag (latest, main, 1.4.0), another registry or another repository is refused.
+ */
+export function requestedImage(value: string, expectedRepository: string, origin: ValueOrigin, commitTag: RegExp): RequestedImage {
+  const where = `${origin.fn} ${origin.flag}`;
+  let parsed;
+  try {
+    parsed = parseImageReference(value);
+  } catch (e) {
+    throw new Error(`${where}: ${(e as Error).message}`);
+  }
+  if (parsed.digest !== undefined) {
+    return { kind: "digest", image: deployableImage(value, expectedRepository, origin), ...(parsed.tag !== undefined ? { tag: parsed.tag } : {}) };
+  }
+  const repository = formatImageReference({ registry: parsed.registry, repository: parsed.repository });
+  const expected = normalisedRepository(expectedRepository);
+  if (repository !== expected) {
+    throw new Error(
+      `${where}: ${JSON.stringify(value)} is not from the configured repository ${expected} ` +
+        "(image.registry / image.repository); only images this repository's publish job pushed are deployed",
+    );
+  }
+  if (parsed.tag === undefined) {
+    throw new Error(`${where}: ${JSON.stringify(value)} has neither a tag nor a digest: pass the digest or the <branch>-<sha7> tag publish pushed`);
+  }
+  if (!commitTag.test(parsed.tag)) {
+    throw new Error(
+      `${where}: image tag ${JSON.stringify(parsed.tag)} is not a commit tag: deploy accepts only what publish pushed for one commit, ` +
+        "its digest (<repository>@sha256:<64 hex>) or its <branch>-<sha7> tag (e.g. main-1a2b3c4); " +
+        "moving tags such as latest, main or a version move to other builds",
+    );
+  }
+  return { kind: "commit-tag", reference: `${expected}:${parsed.tag}`, repository: expected, tag: parsed.tag };
+}
+
+/** Whether a Deployment's image pins a digest (`...@sha256:<64 hex>`): what a scale-up or an undo would pull. */
+export function pinnedDigest(image: string): string | undefined {
+  try {
+    return parseImageReference(image).digest;
+  } catch {
+    return undefined;
+  }
+}
+
+/** How a rollback may scale a parked colour back up without pulling a tag that may have moved. */
+export type ScaleUpImage =
+  | { kind: "pinned"; image: string }
+  | { kind: "re-pin"; image: string; from: string }
+  | { kind: "refuse"; reason: string };
+
+/**
+ * A scale-up pulls the image the Deployment's spec names. A digest is pulled as it is. A tag (a release
+ * deployed before deploys were by digest) is re-pinned to the digest recorded at the switch away from it
+ * (what its pods ran, PREVIOUS_DIGEST_ANNOTATION), when that record is about this very spec image; otherwise
+ * the scale-up is refused: the tag may point at another image now.
+ */
+export function scaleUpImage(specImage: string, recordedImage: string | undefined, recordedDigest: string | undefined): ScaleUpImage {
+  if (pinnedDigest(specImage) !== undefined) return { kind: "pinned", image: specImage };
+  if (recordedImage === specImage && recordedDigest && /^sha256:[a-f0-9]{64}$/.test(recordedDigest)) {
+    try {
+      const parsed = parseImageReference(specImage);
+      return { kind: "re-pin", image: `${formatImageReference({ registry: parsed.registry, repository: parsed.repository })}@${recordedDigest}`, from: specImage };
+    } catch {
+      // an unparsable spec image is refused below
+    }
+  }
+  return {
+    kind: "refuse",
+    reason:
+      `its Deployment names ${specImage}, a tag, not a digest, and no digest was recorded for it at the switch; ` +
+      "scaling it up would pull whatever that tag points at now",
+  };
+}
