@@ -116,6 +116,10 @@ export class RecordingSession {
 
   async start(): Promise<void> {
     this.server = createServer((req, res) => void this.handle(req, res));
+    // Node closes an idle keep-alive socket after 5 s by default; a client that reuses it at that moment
+    // gets "socket hang up" (ECONNRESET). The SDK's client idles that long while the registration run
+    // compiles the module on a loaded machine, so idle sockets stay open until stop() closes them.
+    this.server.keepAliveTimeout = 10 * 60_000;
     await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
     const address = this.server.address();
     if (address === null || typeof address === "string") throw new Error("recording session: no port");
