@@ -239,7 +239,7 @@ describe("trivyImage", () => {
     expect(isScanExec(e.args)).toBe(true);
     expect(e.opts.expect).toBeUndefined();
     // the same database volume as the filesystem scan: one download, scans take turns on its lock
-    expect(e.caches["/var/cache/trivy"]).toBe("observatory-ci-trivy-cache");
+    expect(e.caches["/var/cache/trivy"]).toBe("observatory-ci-untrusted-trivy-cache");
     expect(e.cacheSharing["/var/cache/trivy"]).toBe("LOCKED");
     expect(e.env).toMatchObject({ TRIVY_CACHE_DIR: "/var/cache/trivy", TRIVY_NO_PROGRESS: "true" });
     expect(e.env.OBSERVATORY_CI_SCAN_DAY).toMatch(/^\d{4}-\d{2}-\d{2}$/);

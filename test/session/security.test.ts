@@ -81,7 +81,7 @@ describe("audit", () => {
     // The volume holds the database directory: rustsec removes an empty --db directory before cloning, and a mount point cannot be removed.
     expect(toolArgs(e)).toEqual(["cargo", "audit", "--db", "/var/cache/rustsec/advisory-db", "--json", "--file", "Cargo.lock"]);
     expectCrashNotCached(e);
-    expect(e.caches["/var/cache/rustsec"]).toBe("observatory-ci-rustsec-advisory-db");
+    expect(e.caches["/var/cache/rustsec"]).toBe("observatory-ci-untrusted-rustsec-advisory-db");
     expect(e.cacheSharing["/var/cache/rustsec"]).toBe("LOCKED");
     expect(e.caches["/cargo-home/advisory-db"]).toBeUndefined();
     expect(e.env.OBSERVATORY_CI_SCAN_DAY).toBe(today);
@@ -191,7 +191,7 @@ describe("deny", () => {
     expect(e.mounts[DEFAULT_DENY_PATH]).toBe("<new file>");
     const written = e.chain.find((s) => s.field === "withNewFile" && s.args.path === DEFAULT_DENY_PATH);
     expect(written?.args.contents).toBe(DEFAULT_DENY_TOML);
-    expect(e.caches["/cargo-home/advisory-dbs"]).toBe("observatory-ci-cargo-deny-advisory-dbs");
+    expect(e.caches["/cargo-home/advisory-dbs"]).toBe("observatory-ci-untrusted-cargo-deny-advisory-dbs");
     expect(e.cacheSharing["/cargo-home/advisory-dbs"]).toBe("LOCKED");
     expect(e.mounts["/usr/local/bin/cargo-deny"]).toContain(`cargo-deny@${TOOLS.cargoDeny}`);
   });
@@ -254,7 +254,7 @@ describe("trivyFs", () => {
     expect(e.workdir).toBe("/src");
     expect(e.mounts["/src"]).toContain(GOOD);
     expect(e.env.TRIVY_CACHE_DIR).toBe("/var/cache/trivy");
-    expect(e.caches["/var/cache/trivy"]).toBe("observatory-ci-trivy-cache");
+    expect(e.caches["/var/cache/trivy"]).toBe("observatory-ci-untrusted-trivy-cache");
     expect(e.cacheSharing["/var/cache/trivy"]).toBe("LOCKED");
   });
 
@@ -583,7 +583,7 @@ describe("scanDeployed", () => {
       expectCrashNotCached(e);
       expect(toolArgs(e).join(" ")).toContain("--image-src remote");
       expect(toolArgs(e).join(" ")).toContain("--exit-code 42 --format json");
-      expect(e.caches["/var/cache/trivy"]).toBe("observatory-ci-trivy-cache");
+      expect(e.caches["/var/cache/trivy"]).toBe("observatory-ci-untrusted-trivy-cache");
     }
     expect(only(r.session.execs.filter(isAudit)).env.OBSERVATORY_CI_RUN).toBeTruthy();
     expect(report).toContain("# Daily security scan");
