@@ -129,8 +129,8 @@ afterAll(async () => {
 });
 
 describe("registration through the SDK entrypoint", () => {
-  it("registers the constructor with the source as a contextual directory and an optional config file", () => {
-    expect(constructorArgs.map((a) => a.name)).toEqual(["source", "config"]);
+  it("registers the constructor with the source as a contextual directory, an optional config file and the trust level", () => {
+    expect(constructorArgs.map((a) => a.name)).toEqual(["source", "config", "trust"]);
     const [source, config] = constructorArgs;
     expect(source).toMatchObject({ type: "Directory", defaultPath: "/" });
     expect(source.ignore).toEqual(expect.arrayContaining(["**/target", "**/node_modules", ".git", ".dagger/sdk"]));
@@ -227,6 +227,15 @@ describe("registration through the SDK entrypoint", () => {
       expect(gitDir, name).toMatchObject({ type: "Directory", optional: true, defaultPath: undefined, ignore: undefined });
       expect(checkout, name).toMatchObject({ type: "Directory", optional: true, defaultPath: "/", ignore: ["*", "!.git"] });
     }
+  });
+
+  it("registers the Trust enum as the constructor's --trust, untrusted unless the caller says otherwise", () => {
+    expect(enums.get("Trust")).toEqual(["untrusted", "trusted"]);
+    const trust = constructorArgs.find((a) => a.name === "trust");
+    // The SDK registers a module enum's default by member name (sdk/typescript/src/module/entrypoint/register.ts
+    // getDefaultValueFromArg, dagger v0.21.8); the CLI matches --trust=trusted to a member name case-insensitively
+    // (cmd/dagger/flags.go enumValue.Set), so workflows write the lower-case value.
+    expect(trust).toMatchObject({ type: "Trust", optional: false, defaultValue: JSON.stringify("Untrusted") });
   });
 
   it("registers the Environment enum and uses it for deploy, smoke and rollback", () => {

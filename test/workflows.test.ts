@@ -159,7 +159,7 @@ describe("GitHub Actions workflows", () => {
     const selfTest = workflows.find((w) => w.name === "self-test.yml")!.text;
     for (const fixture of ["good", "broken"]) {
       expect(selfTest).toContain(`git -C "$RUNNER_TEMP/${fixture}" init`);
-      expect(selfTest).toContain(`args: --source="$RUNNER_TEMP/${fixture}" ci --git-dir="$RUNNER_TEMP/${fixture}/.git"`);
+      expect(selfTest).toContain(`args: --source="$RUNNER_TEMP/${fixture}" --trust="$TRUST" ci --git-dir="$RUNNER_TEMP/${fixture}/.git"`);
     }
   });
 
@@ -230,7 +230,102 @@ describe("workflow YAML reader", () => {
   });
 });
 
+/** Events whose runs test an unreviewed revision with the workflow file of that revision (the merge commit's). */
+const PULL_REQUEST_EVENTS = ["pull_request", "pull_request_target"];
+
+/**
+ * Evaluates a `${{ }}` expression built only of github.event_name, github.ref, string literals, ==,
+ * startsWith, &&, || and parentheses, with GitHub's semantics for those (&& and || yield an operand,
+ * as in JavaScript: docs.github.com, "Evaluate expressions in workflows and actions", operators).
+ * Anything else is an error, so the test cannot pass on an expression it did not understand.
+ */
+function evaluateTrustExpression(expression: string, context: { event: string; ref: string }): string {
+  const body = /^\$\{\{\s*([\s\S]*?)\s*\}\}$/.exec(expression)?.[1];
+  if (body === undefined) throw new Error(`not an expression: ${expression}`);
+  const tokens = body.match(/'[^']*'|github\.event_name|github\.ref|startsWith|==|&&|\|\||[(),]|\s+|./g) ?? [];
+  const unknown = tokens.filter((t) => !/^('[^']*'|github\.event_name|github\.ref|startsWith|==|&&|\|\||[(),]|\s+)$/.test(t));
+  if (unknown.length) throw new Error(`unexpected ${unknown.join("")} in ${expression}`);
+  const js = tokens
+    .map((t) => (t === "github.event_name" ? "c.event" : t === "github.ref" ? "c.ref" : t === "startsWith" ? "sw" : t === "==" ? "===" : t))
+    .join("");
+  const sw = (s: string, prefix: string) => s.startsWith(prefix);
+  return String(new Function("c", "sw", `return (${js});`)(context, sw));
+}
+
 describe("trust boundaries of the workflows (docs/security.md)", () => {
+  describe("cache namespaces: a pull request's run never claims --trust=trusted", () => {
+    const documents = workflows.map(({ name, text }) => ({ name, document: parseWorkflowYaml(text, name) }));
+    const calls = documents.flatMap(({ name, document }) => {
+      const events = typeof document.on === "string" ? [document.on] : Object.keys(document.on as YamlMap);
+      const pullRequest = events.some((e) => PULL_REQUEST_EVENTS.includes(e));
+      return Object.entries(document.jobs as unknown as Record<string, Job>).flatMap(([id, job]) =>
+        job.steps.filter(isDagger).filter((step) => withOf(step).verb === "call").map((step) => {
+          const env = { ...(document.env as YamlMap | undefined), ...(job.env as YamlMap | undefined), ...(step.env as YamlMap | undefined) } as Record<string, string>;
+          return { where: `${name} ${id}`, pullRequest, args: String(withOf(step).args ?? ""), env };
+        }),
+      );
+    });
+
+    it("every dagger call names its trust level", () => {
+      expect(calls.length).toBeGreaterThan(10);
+      expect(calls.filter((c) => !/(^|\s)--trust=/.test(c.args)).map((c) => c.where)).toEqual([]);
+    });
+
+    it("pull-request-triggered workflows pass --trust only through $TRUST, derived from the event, never a literal trusted", () => {
+      const prCalls = calls.filter((c) => c.pullRequest);
+      expect(prCalls.map((c) => c.where)).toEqual(expect.arrayContaining(["ci.yml ci", "ci.yml coverage", "ci.yml security", "self-test.yml good-fixture-passes"]));
+      for (const call of prCalls) {
+        expect(call.args, call.where).toMatch(/(^|\s)--trust="\$TRUST"(\s|$)/);
+        expect(call.args, call.where).not.toMatch(/--trust=["']?trusted/);
+        const expression = call.env.TRUST;
+        expect(expression, `${call.where}: TRUST is set in env`).toBeDefined();
+        // a pull request's run is untrusted whatever its refs, even one whose head is called main
+        for (const ref of ["refs/pull/7/merge", "refs/heads/main", "refs/tags/v1.0.0", "refs/heads/release/1.4"]) {
+          for (const event of PULL_REQUEST_EVENTS) expect(evaluateTrustExpression(expression, { event, ref }), `${call.where} ${event} ${ref}`).toBe("untrusted");
+        }
+        // pushes: trusted only on main, release/* and v* tags
+        expect(evaluateTrustExpression(expression, { event: "push", ref: "refs/heads/main" })).toBe("trusted");
+        expect(evaluateTrustExpression(expression, { event: "push", ref: "refs/heads/release/1.4" })).toBe("trusted");
+        expect(evaluateTrustExpression(expression, { event: "push", ref: "refs/tags/v1.4.0" })).toBe("trusted");
+        expect(evaluateTrustExpression(expression, { event: "push", ref: "refs/heads/develop" })).toBe("untrusted");
+        expect(evaluateTrustExpression(expression, { event: "push", ref: "refs/heads/feature/main" })).toBe("untrusted");
+        expect(evaluateTrustExpression(expression, { event: "workflow_dispatch", ref: "refs/heads/main" })).toBe("untrusted");
+      }
+    });
+
+    it("CD, rollback and scan jobs (workflows no pull request triggers) run trusted", () => {
+      const trusted = calls.filter((c) => /--trust=trusted(\s|$)/.test(c.args)).map((c) => c.where);
+      expect(calls.filter((c) => !c.pullRequest).map((c) => c.where).sort()).toEqual([...new Set(trusted)].sort());
+      expect(trusted).toEqual(expect.arrayContaining(["cd-dev.yml deploy", "cd-production.yml deploy", "rollback.yml rollback", "security-scan.yml scan-deployed"]));
+    });
+
+    it("GitLab and Jenkins derive the trust level from the pipeline, untrusted for merge and pull requests", () => {
+      const gitlab = readFileSync(join(ROOT, "ci/other-ci/gitlab-ci.yml"), "utf8");
+      const jenkins = readFileSync(join(ROOT, "ci/other-ci/Jenkinsfile"), "utf8");
+      for (const [name, text] of [["gitlab-ci.yml", gitlab], ["Jenkinsfile", jenkins]]) {
+        // script lines (`- dagger call ...`, `sh 'dagger call ...'`), not comments that mention them
+        const calls = [...text.matchAll(/(?:^\s*- |sh ')(dagger call[^\n']*)/gm)].map((m) => m[1]);
+        expect(calls.length, name).toBeGreaterThanOrEqual(3);
+        expect(calls.filter((c) => !c.startsWith('dagger call --trust="$TRUST" ')), name).toEqual([]);
+        expect(text, name).not.toMatch(/--trust=["']?trusted/);
+      }
+      // GitLab: the first matching workflow rule wins, and the first is the merge request pipeline's
+      const workflow = parseWorkflowYaml(gitlab, "gitlab-ci.yml").workflow as YamlMap;
+      const rules = workflow.rules as YamlMap[];
+      expect(rules[0]).toEqual({ if: '$CI_PIPELINE_SOURCE == "merge_request_event"', variables: { TRUST: "untrusted" } });
+      expect(rules[rules.length - 1]).toEqual({ when: "always", variables: { TRUST: "untrusted" } });
+      expect(rules.filter((r) => (r.variables as YamlMap).TRUST === "trusted").map((r) => r.if)).toEqual([
+        "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH || $CI_COMMIT_BRANCH =~ /^release\\// || $CI_COMMIT_TAG =~ /^v[0-9]+\\.[0-9]+\\.[0-9]+$/",
+      ]);
+      // Jenkins multibranch: CHANGE_ID is set for a change request (pull request) build, checked first
+      expect(jenkins).toMatch(/TRUST = "\$\{env\.CHANGE_ID \? 'untrusted' : /);
+    });
+
+    it("the expression reader refuses what it does not know", () => {
+      expect(() => evaluateTrustExpression("${{ github.head_ref == 'main' && 'trusted' }}", { event: "push", ref: "x" })).toThrow("unexpected");
+    });
+  });
+
   it("check out only fully qualified refs (refs/...) or commit SHAs, expressions included", () => {
     const problems: string[] = [];
     let refs = 0;

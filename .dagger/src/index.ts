@@ -24,6 +24,9 @@ import * as image from "./image";
 import * as verify from "./verify";
 import { failureReport, runGates, summaryTable, type GateReport } from "./lib/summary";
 import { CHECKOUT_GIT_ONLY } from "./lib/gitleaks-input";
+import { Trust } from "./lib/trust";
+
+export { Trust } from "./lib/trust";
 
 /** Paths of the caller's repository the pipeline never needs (`.gitignore` is not applied to it). */
 const SOURCE_IGNORE = [
@@ -44,23 +47,27 @@ const pipelines = new WeakMap<ObservatoryCi, Promise<Pipeline>>();
 export class ObservatoryCi {
   source: Directory;
   config?: File;
+  trust: Trust;
 
   /**
    * @param source The service's repository (defaults to the repository this module sits in).
    * @param config Pipeline configuration; defaults to ci/pipeline.json in the source when present.
+   * @param trust Trust level of this run, set by the CI system from its event (never from the source): trusted only for reviewed revisions (main, release/*, version tags); names the cache volumes the run uses.
    */
   constructor(
     @argument({ defaultPath: "/", ignore: SOURCE_IGNORE }) source: Directory,
     config?: File,
+    trust: Trust = Trust.Untrusted,
   ) {
     this.source = source;
     this.config = config;
+    this.trust = trust;
   }
 
   private pipeline(): Promise<Pipeline> {
     let loaded = pipelines.get(this);
     if (!loaded) {
-      loaded = loadPipeline(this.source, this.config);
+      loaded = loadPipeline(this.source, this.config, this.trust);
       pipelines.set(this, loaded);
     }
     return loaded;

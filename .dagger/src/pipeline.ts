@@ -5,23 +5,26 @@
  */
 import type { Directory, File } from "@dagger.io/dagger";
 import { DEFAULT_CONFIG_PATH, parseConfig, type PipelineConfig } from "./lib/pipeline-config";
+import { Trust } from "./lib/trust";
 
 export interface Pipeline {
   source: Directory;
   config: PipelineConfig;
   /** Where the config came from, for error messages: "ci/pipeline.json", "--config", or "defaults". */
   configOrigin: string;
+  /** The run's trust level, from the caller (--trust): names the cache volumes the run may use. */
+  trust: Trust;
 }
 
-export async function loadPipeline(source: Directory, configFile?: File): Promise<Pipeline> {
+export async function loadPipeline(source: Directory, configFile?: File, trust: Trust = Trust.Untrusted): Promise<Pipeline> {
   if (configFile) {
     const name = await configFile.name();
     const origin = `--config ${name}`;
-    return { source, config: parseConfig(await configFile.contents(), origin), configOrigin: origin };
+    return { source, config: parseConfig(await configFile.contents(), origin), configOrigin: origin, trust };
   }
   if (await source.exists(DEFAULT_CONFIG_PATH)) {
     const text = await source.file(DEFAULT_CONFIG_PATH).contents();
-    return { source, config: parseConfig(text, DEFAULT_CONFIG_PATH), configOrigin: DEFAULT_CONFIG_PATH };
+    return { source, config: parseConfig(text, DEFAULT_CONFIG_PATH), configOrigin: DEFAULT_CONFIG_PATH, trust };
   }
-  return { source, config: parseConfig(undefined, "defaults"), configOrigin: "defaults" };
+  return { source, config: parseConfig(undefined, "defaults"), configOrigin: "defaults", trust };
 }

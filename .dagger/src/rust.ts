@@ -5,7 +5,7 @@
  */
 import { dag, CacheSharingMode, type Container, type File } from "@dagger.io/dagger";
 import type { Pipeline } from "./pipeline";
-import type { PipelineConfig } from "./lib/pipeline-config";
+import { cacheVolume } from "./cache";
 
 /**
  * CARGO_HOME, one SHARED cache volume as a whole. Cargo serialises concurrent processes with lock
@@ -26,13 +26,14 @@ export const CARGO_HOME = "/cargo-home";
 export const SOURCE_DIR = "/src";
 export const TARGET_DIR = "/cargo-target";
 
-export function rustToolchain(config: PipelineConfig): Container {
+export function rustToolchain(p: Pipeline): Container {
+  const { config } = p;
   let base = dag
     .container()
     .from(config.images.rust)
     // The image installs the minimal rustup profile: fmt and clippy are separate components.
     .withExec(["rustup", "component", "add", "rustfmt", "clippy"])
-    .withMountedCache(CARGO_HOME, dag.cacheVolume("observatory-ci-cargo-home"), {
+    .withMountedCache(CARGO_HOME, cacheVolume(p, "cargo-home"), {
       sharing: CacheSharingMode.Shared, // cargo's own lock files, inside the volume, serialise writers
     })
     .withEnvVariable("CARGO_HOME", CARGO_HOME)
@@ -43,27 +44,27 @@ export function rustToolchain(config: PipelineConfig): Container {
 }
 
 /** A cargo-installed tool, built once per version in its own container; only the binary is copied. */
-function cargoTool(config: PipelineConfig, crate: string, version: string, binary: string, features: string[] = []): File {
+function cargoTool(p: Pipeline, crate: string, version: string, binary: string, features: string[] = []): File {
   const featureArgs = features.length ? ["--no-default-features", "--features", features.join(",")] : [];
-  return rustToolchain(config)
+  return rustToolchain(p)
     .withExec(["cargo", "install", "--locked", "--root", "/opt/tool", ...featureArgs, `${crate}@${version}`])
     .file(`/opt/tool/bin/${binary}`);
 }
 
-export function sqlxCli(config: PipelineConfig): File {
-  return cargoTool(config, "sqlx-cli", config.tools.sqlxCli, "sqlx", ["rustls", "postgres"]);
+export function sqlxCli(p: Pipeline): File {
+  return cargoTool(p, "sqlx-cli", p.config.tools.sqlxCli, "sqlx", ["rustls", "postgres"]);
 }
 
-export function cargoTarpaulin(config: PipelineConfig): File {
-  return cargoTool(config, "cargo-tarpaulin", config.tools.cargoTarpaulin, "cargo-tarpaulin");
+export function cargoTarpaulin(p: Pipeline): File {
+  return cargoTool(p, "cargo-tarpaulin", p.config.tools.cargoTarpaulin, "cargo-tarpaulin");
 }
 
-export function cargoAudit(config: PipelineConfig): File {
-  return cargoTool(config, "cargo-audit", config.tools.cargoAudit, "cargo-audit");
+export function cargoAudit(p: Pipeline): File {
+  return cargoTool(p, "cargo-audit", p.config.tools.cargoAudit, "cargo-audit");
 }
 
-export function cargoDeny(config: PipelineConfig): File {
-  return cargoTool(config, "cargo-deny", config.tools.cargoDeny, "cargo-deny");
+export function cargoDeny(p: Pipeline): File {
+  return cargoTool(p, "cargo-deny", p.config.tools.cargoDeny, "cargo-deny");
 }
 
 export interface WorkspaceOptions {
@@ -75,13 +76,13 @@ export interface WorkspaceOptions {
 
 /** Toolchain + tools + target cache + the source, with the workspace as working directory. */
 export function rustWorkspace(pipeline: Pipeline, options: WorkspaceOptions = {}): Container {
-  let ctr = rustToolchain(pipeline.config);
+  let ctr = rustToolchain(pipeline);
   for (const [name, binary] of Object.entries(options.tools ?? {})) {
     ctr = ctr.withFile(`/usr/local/bin/${name}`, binary, { permissions: 0o755 });
   }
   if (options.targetLane) {
     ctr = ctr
-      .withMountedCache(TARGET_DIR, dag.cacheVolume(`observatory-ci-target-${options.targetLane}`), {
+      .withMountedCache(TARGET_DIR, cacheVolume(pipeline, `target-${options.targetLane}`), {
         // LOCKED, not SHARED: cargoCommand's `touch` runs before cargo takes its build lock on the
         // target dir, so two sessions building different revisions in one shared lane could each
         // find the other's fresh outputs newer than their own touched sources and reuse them.

@@ -6,6 +6,7 @@
  */
 import { dag, CacheSharingMode, type Container } from "@dagger.io/dagger";
 import { outcomeOf, type ExecOutcome } from "./exec";
+import { cacheVolume } from "./cache";
 import type { Pipeline } from "./pipeline";
 import { GateFailure, isExecFailure, tail } from "./lib/errors";
 import { parseTrivy, ReportParseError, utcDay, type ParsedReport } from "./lib/findings";
@@ -98,7 +99,7 @@ export function trivyBase(p: Pipeline): Container {
   return dag
     .container()
     .from(p.config.images.trivy)
-    .withMountedCache(TRIVY_CACHE_DIR, dag.cacheVolume("observatory-ci-trivy-cache"), {
+    .withMountedCache(TRIVY_CACHE_DIR, cacheVolume(p, "trivy-cache"), {
       sharing: CacheSharingMode.Locked, // Trivy holds a file lock on its cache database
     })
     .withEnvVariable("TRIVY_CACHE_DIR", TRIVY_CACHE_DIR)

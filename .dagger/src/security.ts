@@ -8,6 +8,7 @@ import { dag, CacheSharingMode, type Container, type Directory, type File, type 
 import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import { CARGO_HOME, SOURCE_DIR, cargoAudit, cargoDeny, rustWorkspace } from "./rust";
 import type { Pipeline } from "./pipeline";
+import { cacheVolume } from "./cache";
 import * as image from "./image";
 import { ConfigError, GateFailure, errorMessage, isExecFailure, tail } from "./lib/errors";
 import {
@@ -155,8 +156,8 @@ function gateOf(gate: string, verdict: SecurityVerdict, figure = verdict.summary
 
 /** `cargo audit --json` on the workspace's Cargo.lock, with the RustSec database in a cache volume. */
 export function auditRun(p: Pipeline, options: { fresh?: boolean } = {}): Container {
-  let ctr = rustWorkspace(p, { tools: { "cargo-audit": cargoAudit(p.config) } })
-    .withMountedCache(AUDIT_DB_CACHE, dag.cacheVolume("observatory-ci-rustsec-advisory-db"), {
+  let ctr = rustWorkspace(p, { tools: { "cargo-audit": cargoAudit(p) } })
+    .withMountedCache(AUDIT_DB_CACHE, cacheVolume(p, "rustsec-advisory-db"), {
       sharing: CacheSharingMode.Locked, // one git fetch of the database at a time
     })
     .withEnvVariable(SCAN_DAY_ENV, scanDay());
@@ -207,9 +208,9 @@ export async function audit(p: Pipeline): Promise<GateReport> {
 export async function denyRun(p: Pipeline): Promise<{ ran: Container; configOrigin: string }> {
   const configured = p.config.security.denyConfig;
   const present = await p.source.exists(configured);
-  let ctr = rustWorkspace(p, { tools: { "cargo-deny": cargoDeny(p.config) } }).withMountedCache(
+  let ctr = rustWorkspace(p, { tools: { "cargo-deny": cargoDeny(p) } }).withMountedCache(
     DENY_DB_DIR,
-    dag.cacheVolume("observatory-ci-cargo-deny-advisory-dbs"),
+    cacheVolume(p, "cargo-deny-advisory-dbs"),
     { sharing: CacheSharingMode.Locked },
   );
   if (!present) ctr = ctr.withNewFile(DEFAULT_DENY_PATH, DEFAULT_DENY_TOML);

@@ -6,6 +6,7 @@ import { dag, type Container, type Directory, type File, type Secret, type Servi
 import { outcomeOf, withRunNonce, type ExecOutcome } from "./exec";
 import { cargoTarpaulin, rustWorkspace, sqlxCli, SOURCE_DIR } from "./rust";
 import type { Pipeline } from "./pipeline";
+import { cacheVolume } from "./cache";
 import { coverageGate, parseCobertura } from "./lib/coverage";
 import { errorMessage, GateFailure, isExecFailure, tail } from "./lib/errors";
 import type { GateReport } from "./lib/summary";
@@ -115,7 +116,7 @@ export function coverageRun(pipeline: Pipeline): Container {
     pipeline,
     rustWorkspace(pipeline, {
       targetLane: "coverage",
-      tools: { sqlx: sqlxCli(pipeline.config), "cargo-tarpaulin": cargoTarpaulin(pipeline.config) },
+      tools: { sqlx: sqlxCli(pipeline), "cargo-tarpaulin": cargoTarpaulin(pipeline) },
     }),
     "unit-test",
   );
@@ -170,7 +171,7 @@ export async function unitTest(pipeline: Pipeline): Promise<GateReport> {
 export async function integrationTest(pipeline: Pipeline, jwtSecret?: Secret): Promise<GateReport> {
   const ctr = withTestServices(
     pipeline,
-    rustWorkspace(pipeline, { targetLane: "integration-test", tools: { sqlx: sqlxCli(pipeline.config) } }),
+    rustWorkspace(pipeline, { targetLane: "integration-test", tools: { sqlx: sqlxCli(pipeline) } }),
     "integration-test",
   ).withSecretVariable("JWT_SECRET", testJwtSecret(jwtSecret));
   const args = [
@@ -251,7 +252,7 @@ export async function uploadCoverage(pipeline: Pipeline, upload: CodecovUpload):
   const ctr = dag
     .container()
     .from(images.python)
-    .withMountedCache("/root/.cache/pip", dag.cacheVolume("observatory-ci-pip"))
+    .withMountedCache("/root/.cache/pip", cacheVolume(pipeline, "pip"))
     // Wheels only: the slim image has no compiler, so a dependency without a wheel for this Python and
     // architecture fails here, naming the package, instead of half-compiling (see TOOLS.codecovCli).
     .withExec(["pip", "install", "--no-input", "--only-binary=:all:", `codecov-cli==${tools.codecovCli}`])

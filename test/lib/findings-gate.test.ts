@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
   applyAllowlist,
+  invalidEntryProblem,
   isExpired,
   parseCargoAudit,
   parseGitleaks,
@@ -28,12 +29,12 @@ const finding = (overrides: Partial<Finding> = {}): Finding => ({
   ...overrides,
 });
 
-const entry = (overrides: Partial<AllowlistEntry> = {}): AllowlistEntry => ({
-  id: "CVE-2024-0001",
-  reason: "not reachable from our code",
-  expires: "2025-12-31",
-  ...overrides,
-});
+/** An entry added 89 days before it expires (within the 90-day rule), unless the test says otherwise. */
+const entry = (overrides: Partial<AllowlistEntry> = {}): AllowlistEntry => {
+  const expires = overrides.expires ?? "2025-05-31";
+  const added = new Date(Date.parse(`${expires}T00:00:00Z`) - 89 * 86_400_000).toISOString().slice(0, 10);
+  return { id: "CVE-2024-0001", reason: "not reachable from our code", added, expires, ...overrides };
+};
 
 describe("applyAllowlist", () => {
   it("accepts matching findings and blocks the others", () => {
@@ -44,8 +45,27 @@ describe("applyAllowlist", () => {
       blocking: [other],
       accepted: [{ finding: accepted, entry: allow }],
       expired: [],
+      invalid: [],
       stale: [],
     });
+  });
+
+  it("lets an entry added after today accept nothing, and names why", () => {
+    const ahead = entry({ added: "2025-03-11", expires: "2025-04-30" });
+    const outcome = applyAllowlist([finding()], [ahead], today);
+    expect(outcome.accepted).toEqual([]);
+    expect(outcome.blocking).toHaveLength(1);
+    expect(outcome.invalid).toEqual([{ entry: ahead, problem: "added 2025-03-11 is after today (2025-03-10)" }]);
+    expect(outcome.stale).toEqual([]);
+    // today itself is fine (UTC day)
+    expect(applyAllowlist([finding()], [entry({ added: "2025-03-10", expires: "2025-04-30" })], today).accepted).toHaveLength(1);
+  });
+
+  it("re-checks the 90-day rule for entries that did not come through the config schema", () => {
+    expect(invalidEntryProblem(entry({ added: "2025-01-01", expires: "2025-04-01" }), today)).toBeUndefined(); // exactly 90 days
+    expect(invalidEntryProblem(entry({ added: "2025-01-01", expires: "2025-04-02" }), today)).toBe("expires 2025-04-02 is 91 days after added 2025-01-01 (at most 90)");
+    expect(invalidEntryProblem(entry({ added: "2025-03-01", expires: "2025-02-28" }), today)).toBe("expires 2025-02-28 is before added 2025-03-01");
+    expect(invalidEntryProblem({ id: "X", reason: "r", expires: "2025-04-01" } as AllowlistEntry, today)).toBe('added null is not a date written YYYY-MM-DD');
   });
 
   it("is valid through its expiry day, compared in UTC", () => {
@@ -136,7 +156,7 @@ describe("securityVerdict", () => {
     expect(verdict.accepted).toHaveLength(2);
     expect(verdict.summary).toBe("passed: 2 critical; 2 accepted");
     expect(verdict.details).toContain(
-      "- critical `pypi-upload-token (detect/detect_test.go:32)`: test fixture token (until 2025-12-31)",
+      "- critical `pypi-upload-token (detect/detect_test.go:32)`: test fixture token (until 2025-05-31)",
     );
   });
 
@@ -150,6 +170,19 @@ describe("securityVerdict", () => {
     expect(verdict.summary).toContain("expired allowlist: pypi-upload-token");
     expect(verdict.details).toContain("2 findings at a severity the gate fails on (critical, high): 2 critical; 1 allowlist entry has expired.");
     expect(verdict.details).toContain("- `pypi-upload-token until 2025-03-09`: test fixture token");
+  });
+
+  it("fails on an entry added after today, naming its place in the configuration", () => {
+    const valid = entry({ id: "CVE-2024-0002" });
+    const ahead = entry({ added: "2025-04-01", expires: "2025-05-01" });
+    const verdict = securityVerdict("trivy", [finding()], { today, allowlist: [valid, ahead] });
+    expect(verdict.passed).toBe(false);
+    expect(verdict.accepted).toEqual([]);
+    expect(verdict.invalid).toEqual([{ entry: ahead, problem: "security.allowlist.1: added 2025-04-01 is after today (2025-03-10)" }]);
+    expect(verdict.summary).toContain("invalid allowlist: CVE-2024-0001");
+    expect(verdict.details).toContain("1 allowlist entry is invalid.");
+    expect(verdict.details).toContain("**Invalid allowlist entries** (they accept nothing until corrected):\n- `CVE-2024-0001 until 2025-05-01`: security.allowlist.1: added 2025-04-01 is after today (2025-03-10)");
+    expect(renderFindingsMarkdown([verdict])).toContain("### Invalid allowlist entries\n\n- `CVE-2024-0001 until 2025-05-01`: security.allowlist.1: added 2025-04-01 is after today");
   });
 
   it("fails on an expired entry even with no findings", () => {
@@ -170,7 +203,7 @@ describe("securityVerdict", () => {
     expect(verdict.stale).toEqual([scoped]);
     expect(verdict.unmatchedUnscoped).toEqual([unscoped]);
     expect(verdict.summary).toBe("passed: no findings; 1 stale allowlist entry");
-    expect(verdict.details).toContain("**Stale allowlist entries** (matched no finding; remove them):\n- `rules.old [semgrep] until 2025-12-31`");
+    expect(verdict.details).toContain("**Stale allowlist entries** (matched no finding; remove them):\n- `rules.old [semgrep] until 2025-05-31`");
   });
 
   it("carries tolerated scanner warnings", () => {
@@ -216,7 +249,7 @@ describe("renderFindingsMarkdown", () => {
       "`CVE-2019-1551`",
     ]);
     expect(markdown).toContain("### Expired allowlist entries\n\n- `RUSTSEC-2021-0003 [cargo-audit] until 2025-01-01`");
-    expect(markdown).toContain("### Stale allowlist entries (matched nothing)\n\n- `CVE-1999-0001 until 2025-12-31`");
+    expect(markdown).toContain("### Stale allowlist entries (matched nothing)\n\n- `CVE-1999-0001 until 2025-05-31`");
     expect(markdown).not.toContain("`CVE-2019-1549 until");
   });
 

@@ -23,7 +23,7 @@ function expectRustBase(e: ExecView) {
   // The whole CARGO_HOME is one SHARED volume, so cargo's lock files (at its root) are shared too;
   // the image's /usr/local/cargo keeps the rustup proxies and is not hidden by a cache.
   expect(e.env.CARGO_HOME).toBe("/cargo-home");
-  expect(e.caches["/cargo-home"]).toBe("observatory-ci-cargo-home");
+  expect(e.caches["/cargo-home"]).toBe("observatory-ci-untrusted-cargo-home");
   expect(e.cacheSharing["/cargo-home"]).toBe("SHARED");
   expect(Object.keys(e.caches).filter((path) => path.startsWith("/usr/local/cargo"))).toEqual([]);
   expect(e.mounts["/src"]).toContain(`host.directory(path: "${GOOD}")`);
@@ -65,7 +65,7 @@ describe("clippy and doc", () => {
     const e = session.exec("clippy", "-D");
     expect(e.args.slice(0, 4)).toEqual(["sh", "-euc", expect.stringContaining('exec cargo "$@"'), "cargo"]);
     expect(e.args.slice(4)).toEqual(["clippy", "--locked", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]);
-    expect(e.caches["/cargo-target"]).toBe("observatory-ci-target-clippy");
+    expect(e.caches["/cargo-target"]).toBe("observatory-ci-untrusted-target-clippy");
     // LOCKED: the touch before cargo's build lock must not interleave with another session's build
     expect(e.cacheSharing["/cargo-target"]).toBe("LOCKED");
     expect(e.env.CARGO_TARGET_DIR).toBe("/cargo-target");
@@ -85,7 +85,7 @@ describe("clippy and doc", () => {
     const e = session.exec("doc", "--no-deps");
     expect(e.args.slice(4)).toEqual(["doc", "--locked", "--workspace", "--no-deps", "--all-features"]);
     expect(e.env.RUSTDOCFLAGS).toBe("-D warnings");
-    expect(e.caches["/cargo-target"]).toBe("observatory-ci-target-doc");
+    expect(e.caches["/cargo-target"]).toBe("observatory-ci-untrusted-target-doc");
     expect(e.cacheSharing["/cargo-target"]).toBe("LOCKED");
     expect(err.message).toContain("unresolved link to `Foo`");
   });
@@ -105,7 +105,7 @@ describe("unitTest", () => {
     expect(e.env.DATABASE_URL).toBe("postgres://postgres@db:5432/analytics_test");
     expect(e.env.REDIS_URL).toBe("redis://redis:6379");
     expect(e.env.RUST_LOG).toBe("info");
-    expect(e.caches["/cargo-target"]).toBe("observatory-ci-target-coverage");
+    expect(e.caches["/cargo-target"]).toBe("observatory-ci-untrusted-target-coverage");
 
     const db = e.services.db;
     expect(db.image).toBe(IMAGES.timescaledb);

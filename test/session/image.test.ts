@@ -9,6 +9,7 @@ import { failureOf, GOOD, healthyScript, sourceWithConfig, startPerTest, type Mo
 import { CYCLONEDX_IMAGE, HEALTHY_LAYOUT, ociLayout, SPDX_IMAGE, TRIVY_IMAGE_CLEAN } from "../support/image-reports";
 import { isScanExec, toolArgs, withScanWrapper } from "../support/scan-wrapper";
 import { SCANNER_CRASH_EXIT_CODE } from "../../.dagger/src/lib/scanner-exit";
+import { validDates } from "../support/allowlist-dates";
 
 const REPORTS = new URL("../fixtures/reports/", import.meta.url);
 const report = (path: string) => readFileSync(new URL(path, REPORTS), "utf8");
@@ -239,7 +240,7 @@ describe("trivyImage", () => {
     expect(isScanExec(e.args)).toBe(true);
     expect(e.opts.expect).toBeUndefined();
     // the same database volume as the filesystem scan: one download, scans take turns on its lock
-    expect(e.caches["/var/cache/trivy"]).toBe("observatory-ci-trivy-cache");
+    expect(e.caches["/var/cache/trivy"]).toBe("observatory-ci-untrusted-trivy-cache");
     expect(e.cacheSharing["/var/cache/trivy"]).toBe("LOCKED");
     expect(e.env).toMatchObject({ TRIVY_CACHE_DIR: "/var/cache/trivy", TRIVY_NO_PROGRESS: "true" });
     expect(e.env.OBSERVATORY_CI_SCAN_DAY).toMatch(/^\d{4}-\d{2}-\d{2}$/);
@@ -276,8 +277,8 @@ describe("trivyImage", () => {
     const dir = sourceWithConfig({
       security: {
         allowlist: [
-          { id: "CVE-2019-1549", reason: "not reachable", expires: "2999-12-31", tool: "trivy" },
-          { id: "CVE-2019-1551", reason: "fixed upstream soon", expires: "2999-12-31" },
+          { id: "CVE-2019-1549", reason: "not reachable", ...validDates(), tool: "trivy" },
+          { id: "CVE-2019-1551", reason: "fixed upstream soon", ...validDates() },
         ],
       },
     });

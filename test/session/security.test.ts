@@ -8,6 +8,7 @@ import { DEFAULT_DENY_PATH, DEFAULT_DENY_TOML, GITLEAKS_LEAKS_EXIT_CODE } from "
 import { SCANNER_CRASH_EXIT_CODE } from "../../.dagger/src/lib/scanner-exit";
 import { canarySecret, describeChain, type ExecResult, type ExecView } from "../support/recording-session";
 import { isScanExec, toolArgs } from "../support/scan-wrapper";
+import { dayFromToday, validDates } from "../support/allowlist-dates";
 import { failureOf, GOOD, healthyScript, sourceWith, startPerTest, type ModuleRun } from "../support/module";
 import {
   AUDIT_FINDINGS,
@@ -81,7 +82,7 @@ describe("audit", () => {
     // The volume holds the database directory: rustsec removes an empty --db directory before cloning, and a mount point cannot be removed.
     expect(toolArgs(e)).toEqual(["cargo", "audit", "--db", "/var/cache/rustsec/advisory-db", "--json", "--file", "Cargo.lock"]);
     expectCrashNotCached(e);
-    expect(e.caches["/var/cache/rustsec"]).toBe("observatory-ci-rustsec-advisory-db");
+    expect(e.caches["/var/cache/rustsec"]).toBe("observatory-ci-untrusted-rustsec-advisory-db");
     expect(e.cacheSharing["/var/cache/rustsec"]).toBe("LOCKED");
     expect(e.caches["/cargo-home/advisory-db"]).toBeUndefined();
     expect(e.env.OBSERVATORY_CI_SCAN_DAY).toBe(today);
@@ -127,23 +128,31 @@ describe("audit", () => {
   it("accepts allowlisted advisories, fails on an expired entry naming it, reports stale ones", async () => {
     const ids = [...new Set([...AUDIT_FINDINGS.matchAll(/"id": "(RUSTSEC-\d{4}-\d{4})"/g)].map((m) => m[1]))];
     expect(ids.length).toBeGreaterThan(0);
-    const allowlist = ids.map((id) => ({ id, reason: "not reachable from the service", expires: "2999-12-31" }));
-    const accepted = withConfig({ allowlist: [...allowlist, { id: "RUSTSEC-2000-0001", tool: "cargo-audit", reason: "old", expires: "2999-01-01" }] });
+    const allowlist = ids.map((id) => ({ id, reason: "not reachable from the service", ...validDates() }));
+    const accepted = withConfig({ allowlist: [...allowlist, { id: "RUSTSEC-2000-0001", tool: "cargo-audit", reason: "old", ...validDates() }] });
     const { call } = await start(healthyScript({ exec: exec(isAudit, { exitCode: 1, stdout: AUDIT_FINDINGS }) }), accepted);
     const passed = await call((ci) => ci.ci()).catch((e: Error) => e.message);
     expect(passed).toMatch(/\| audit \| ✅ pass \| [^|]+ \| passed: \d+ vulnerabilit(y|ies) .*accepted/);
 
-    const expired = withConfig({ allowlist: [{ ...allowlist[0], expires: "2020-01-01" }, ...allowlist.slice(1)] });
+    const expired = withConfig({ allowlist: [{ ...allowlist[0], added: "2019-12-01", expires: "2020-01-01" }, ...allowlist.slice(1)] });
     const { call: call2 } = await start(healthyScript({ exec: exec(isAudit, { exitCode: 1, stdout: AUDIT_FINDINGS }) }), expired);
     const err = await failureOf(call2((ci) => ci.audit()));
     expect(err.message).toContain("Expired allowlist entries");
     expect(err.message).toContain(`${ids[0]} until 2020-01-01`);
 
-    const stale = withConfig({ allowlist: [{ id: "RUSTSEC-2000-0001", tool: "cargo-audit", reason: "old", expires: "2999-01-01" }] });
+    const stale = withConfig({ allowlist: [{ id: "RUSTSEC-2000-0001", tool: "cargo-audit", reason: "old", ...validDates() }] });
     const { call: call3 } = await start(healthyScript(), stale);
     const table = await call3((ci) => ci.ci()).catch((e: Error) => e.message);
     expect(table).toMatch(/\| audit \| ✅ pass \| [^|]+ \| passed: 0 vulnerabilities; stale allowlist: RUSTSEC-2000-0001 \|/);
     expect(table).not.toMatch(/\| audit \| ❌/);
+
+    // an entry dated after today (written ahead, or with a wrong clock) accepts nothing and fails the gate, named
+    const future = { ...allowlist[0], added: dayFromToday(2), expires: dayFromToday(30) };
+    const ahead = withConfig({ allowlist: [...allowlist.slice(1), future] });
+    const { call: call4 } = await start(healthyScript({ exec: exec(isAudit, { exitCode: 1, stdout: AUDIT_FINDINGS }) }), ahead);
+    const invalid = await failureOf(call4((ci) => ci.audit()));
+    expect(invalid.message).toContain("Invalid allowlist entries");
+    expect(invalid.message).toContain(`security.allowlist.${allowlist.length - 1}: added ${future.added} is after today (${dayFromToday(0)})`);
   });
 
   it("fails on ANY vulnerability: a medium-rated advisory is not let through by failOn", async () => {
@@ -165,7 +174,7 @@ describe("audit", () => {
     expect(err.message).toMatch(/^audit: #### cargo-audit: failed/);
     expect(err.message).toContain("RUSTSEC-2099-0001");
     // only the allowlist accepts it
-    const accepted = withConfig({ allowlist: [{ id: "RUSTSEC-2099-0001", reason: "not reachable", expires: "2999-12-31" }] });
+    const accepted = withConfig({ allowlist: [{ id: "RUSTSEC-2099-0001", reason: "not reachable", ...validDates() }] });
     const { call: c2 } = await start(healthyScript({ exec: exec(isAudit, { exitCode: 1, stdout: medium }) }), accepted);
     await c2((ci) => ci.audit());
   });
@@ -191,7 +200,7 @@ describe("deny", () => {
     expect(e.mounts[DEFAULT_DENY_PATH]).toBe("<new file>");
     const written = e.chain.find((s) => s.field === "withNewFile" && s.args.path === DEFAULT_DENY_PATH);
     expect(written?.args.contents).toBe(DEFAULT_DENY_TOML);
-    expect(e.caches["/cargo-home/advisory-dbs"]).toBe("observatory-ci-cargo-deny-advisory-dbs");
+    expect(e.caches["/cargo-home/advisory-dbs"]).toBe("observatory-ci-untrusted-cargo-deny-advisory-dbs");
     expect(e.cacheSharing["/cargo-home/advisory-dbs"]).toBe("LOCKED");
     expect(e.mounts["/usr/local/bin/cargo-deny"]).toContain(`cargo-deny@${TOOLS.cargoDeny}`);
   });
@@ -254,7 +263,7 @@ describe("trivyFs", () => {
     expect(e.workdir).toBe("/src");
     expect(e.mounts["/src"]).toContain(GOOD);
     expect(e.env.TRIVY_CACHE_DIR).toBe("/var/cache/trivy");
-    expect(e.caches["/var/cache/trivy"]).toBe("observatory-ci-trivy-cache");
+    expect(e.caches["/var/cache/trivy"]).toBe("observatory-ci-untrusted-trivy-cache");
     expect(e.cacheSharing["/var/cache/trivy"]).toBe("LOCKED");
   });
 
@@ -583,7 +592,7 @@ describe("scanDeployed", () => {
       expectCrashNotCached(e);
       expect(toolArgs(e).join(" ")).toContain("--image-src remote");
       expect(toolArgs(e).join(" ")).toContain("--exit-code 42 --format json");
-      expect(e.caches["/var/cache/trivy"]).toBe("observatory-ci-trivy-cache");
+      expect(e.caches["/var/cache/trivy"]).toBe("observatory-ci-untrusted-trivy-cache");
     }
     expect(only(r.session.execs.filter(isAudit)).env.OBSERVATORY_CI_RUN).toBeTruthy();
     expect(report).toContain("# Daily security scan");

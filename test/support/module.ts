@@ -6,6 +6,7 @@ import { dirname, join } from "node:path";
 import { afterEach, onTestFinished } from "vitest";
 import { dag } from "@dagger.io/dagger";
 import { ObservatoryCi } from "../../.dagger/src/index";
+import type { Trust } from "../../.dagger/src/lib/trust";
 import { recordingSession, type RecordingSession, type Script, type ExecView } from "./recording-session";
 import { cleanSecurityExec, cleanSecurityFile } from "./security-reports";
 import { cleanImageFile } from "./image-reports";
@@ -64,7 +65,7 @@ export function healthyScript(overrides: Script = {}): Script {
 export interface ModuleRun {
   session: RecordingSession;
   /** Calls a function of the module object built on `sourceDir`. */
-  call<T>(fn: (ci: ObservatoryCi) => Promise<T>, options?: { config?: string }): Promise<T>;
+  call<T>(fn: (ci: ObservatoryCi) => Promise<T>, options?: { config?: string; trust?: Trust }): Promise<T>;
 }
 
 export async function moduleRun(script: Script = healthyScript(), sourceDir = GOOD): Promise<ModuleRun> {
@@ -75,7 +76,7 @@ export async function moduleRun(script: Script = healthyScript(), sourceDir = GO
       session.run(() => {
         const source = dag.host().directory(sourceDir);
         const config = options.config ? dag.host().file(options.config) : undefined;
-        return fn(new ObservatoryCi(source, config));
+        return fn(new ObservatoryCi(source, config, options.trust));
       }),
   };
 }

@@ -1,14 +1,17 @@
 import { z } from "zod";
 import { SCANNER_NAMES, SEVERITIES } from "../findings/model";
+import { MAX_ALLOWLIST_DAYS, daysBetween } from "../findings/allowlist";
+
+function isCalendarDay(value: string): boolean {
+  const [year, month, day] = value.split("-").map(Number) as [number, number, number];
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+}
 
 const isoDay = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date written YYYY-MM-DD")
-  .refine((value) => {
-    const [year, month, day] = value.split("-").map(Number) as [number, number, number];
-    const date = new Date(Date.UTC(year, month - 1, day));
-    return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
-  }, "is not a real calendar date");
+  .refine(isCalendarDay, "is not a real calendar date");
 
 const relativePath = z
   .string()
@@ -25,13 +28,39 @@ const trivySeverities = z
     "must be a comma-separated list of UNKNOWN, LOW, MEDIUM, HIGH, CRITICAL",
   );
 
-export const allowlistEntrySchema = z.strictObject({
-  id: z.string().min(1).describe("Rule or advisory id to accept (CVE-…, RUSTSEC-…, GHSA-…, a Semgrep check id, a gitleaks rule id)."),
-  reason: z.string().trim().min(1, "must say why the risk is accepted").describe("Why the risk is accepted; shown in every report."),
-  expires: isoDay.describe("Last day (UTC, YYYY-MM-DD) the entry is valid; after it the entry fails the gate until renewed or removed."),
-  tool: z.enum(SCANNER_NAMES).optional().describe("Only accept findings of this scanner."),
-  path: relativePath.optional().describe("Only accept findings in this file, or under this directory."),
-});
+/**
+ * An allowlist entry lives at most MAX_ALLOWLIST_DAYS from the day it was added: a pull request that
+ * adds one is reviewed (CODEOWNERS covers ci/), and the acceptance ends on its own unless someone
+ * reviews it again.
+ */
+export const allowlistEntrySchema = z
+  .strictObject({
+    id: z.string().min(1).describe("Rule or advisory id to accept (CVE-…, RUSTSEC-…, GHSA-…, a Semgrep check id, a gitleaks rule id)."),
+    reason: z.string().trim().min(1, "must say why the risk is accepted").describe("Why the risk is accepted; shown in every report."),
+    added: isoDay.describe(
+      `Day (UTC, YYYY-MM-DD) the entry was added. An entry added after the day of the scan is invalid and fails the gate; expires is at most ${MAX_ALLOWLIST_DAYS} days later.`,
+    ),
+    expires: isoDay.describe(
+      `Last day (UTC, YYYY-MM-DD) the entry is valid, on or after added and at most ${MAX_ALLOWLIST_DAYS} days after it; after it the entry fails the gate until renewed or removed.`,
+    ),
+    tool: z.enum(SCANNER_NAMES).optional().describe("Only accept findings of this scanner."),
+    path: relativePath.optional().describe("Only accept findings in this file, or under this directory."),
+  })
+  .superRefine((entry, ctx) => {
+    // zod runs this refinement even when a date failed its own check: that one is already reported
+    if (![entry.added, entry.expires].every((day) => /^\d{4}-\d{2}-\d{2}$/.test(day) && isCalendarDay(day))) return;
+    const days = daysBetween(entry.added, entry.expires);
+    if (days < 0) {
+      ctx.addIssue({ code: "custom", path: ["expires"], input: entry.expires, message: `must be on or after added (${entry.added})` });
+    } else if (days > MAX_ALLOWLIST_DAYS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["expires"],
+        input: entry.expires,
+        message: `must be at most ${MAX_ALLOWLIST_DAYS} days after added (${entry.added}), it is ${days} days after; renew the entry with a new added date after a review instead`,
+      });
+    }
+  });
 
 const trivySchema = z
   .strictObject({

@@ -1,4 +1,4 @@
-import { applyAllowlist, describeEntry, type AcceptedFinding, type AllowlistEntry } from "./allowlist";
+import { applyAllowlist, describeEntry, type AcceptedFinding, type AllowlistEntry, type InvalidEntry } from "./allowlist";
 import {
   SEVERITIES,
   compareSeverity,
@@ -37,6 +37,11 @@ export interface SecurityVerdict {
   accepted: AcceptedFinding[];
   /** Expired entries for this scanner (or for any scanner): each one fails the gate. */
   expired: AllowlistEntry[];
+  /**
+   * Entries that cannot be valid today (added after today, or outside the 90-day rule), each with its
+   * place in the configuration (`security.allowlist.N`): each one fails the gate.
+   */
+  invalid: InvalidEntry[];
   /** Entries scoped to this scanner (`tool` set) that matched nothing. */
   stale: AllowlistEntry[];
   /**
@@ -62,6 +67,8 @@ export function securityVerdict(
   const failOn = [...(options.failOn ?? DEFAULT_FAIL_ON)];
   const entries = (options.allowlist ?? []).filter((entry) => entry.tool === undefined || entry.tool === tool);
   const outcome = applyAllowlist(findings, entries, options.today ?? new Date());
+  const configured = options.allowlist ?? [];
+  const invalid = outcome.invalid.map(({ entry, problem }) => ({ entry, problem: `security.allowlist.${configured.indexOf(entry)}: ${problem}` }));
 
   const counts = emptySeverityCounts();
   for (const finding of findings) counts[finding.severity] += 1;
@@ -71,13 +78,14 @@ export function securityVerdict(
 
   const verdict: SecurityVerdict = {
     tool,
-    passed: blocking.length === 0 && outcome.expired.length === 0,
+    passed: blocking.length === 0 && outcome.expired.length === 0 && invalid.length === 0,
     failOn,
     counts,
     blocking,
     belowThreshold,
     accepted: outcome.accepted,
     expired: outcome.expired,
+    invalid,
     stale: outcome.stale.filter((entry) => entry.tool !== undefined),
     unmatchedUnscoped: outcome.stale.filter((entry) => entry.tool === undefined),
     warnings: [...(isParsedReport(report) ? report.warnings : []), ...(options.warnings ?? [])],
@@ -119,6 +127,9 @@ function summaryLine(verdict: SecurityVerdict): string {
   }
   if (verdict.expired.length > 0) {
     parts.push(`expired allowlist: ${verdict.expired.map((entry) => entry.id).join(", ")}`);
+  }
+  if (verdict.invalid.length > 0) {
+    parts.push(`invalid allowlist: ${verdict.invalid.map(({ entry }) => entry.id).join(", ")}`);
   }
   if (verdict.stale.length > 0) parts.push(plural(verdict.stale.length, "stale allowlist entry", "stale allowlist entries"));
   if (verdict.warnings.length > 0) parts.push(plural(verdict.warnings.length, "warning"));
@@ -168,6 +179,9 @@ function detailsMarkdown(verdict: SecurityVerdict): string {
   if (verdict.expired.length > 0) {
     reasons.push(`${plural(verdict.expired.length, "allowlist entry has", "allowlist entries have")} expired`);
   }
+  if (verdict.invalid.length > 0) {
+    reasons.push(`${plural(verdict.invalid.length, "allowlist entry is", "allowlist entries are")} invalid`);
+  }
   if (reasons.length > 0) {
     lines.push(`**Why it failed:** ${reasons.join("; ")}.`, "");
   } else {
@@ -177,6 +191,11 @@ function detailsMarkdown(verdict: SecurityVerdict): string {
   if (verdict.expired.length > 0) {
     lines.push("**Expired allowlist entries** (they accept nothing until renewed with a new expiry, or removed):");
     for (const entry of verdict.expired) lines.push(`- ${code(describeEntry(entry))}: ${markdownText(entry.reason)}`);
+    lines.push("");
+  }
+  if (verdict.invalid.length > 0) {
+    lines.push("**Invalid allowlist entries** (they accept nothing until corrected):");
+    for (const { entry, problem } of verdict.invalid) lines.push(`- ${code(describeEntry(entry))}: ${markdownText(problem)}`);
     lines.push("");
   }
   if (verdict.belowThreshold.length > 0) {
@@ -249,6 +268,12 @@ export function renderFindingsMarkdown(verdicts: readonly SecurityVerdict[]): st
     (entry) => !usedSomewhere.has(entryKey(entry)),
   );
   const stale = uniqueEntries([...verdicts.flatMap((verdict) => verdict.stale), ...unscopedUnused]);
+  const invalid = new Map(verdicts.flatMap((verdict) => verdict.invalid).map((i) => [entryKey(i.entry), i]));
+  if (invalid.size > 0) {
+    lines.push("### Invalid allowlist entries", "");
+    for (const { entry, problem } of invalid.values()) lines.push(`- ${code(describeEntry(entry))}: ${markdownText(problem)}`);
+    lines.push("");
+  }
   if (expired.length > 0) {
     lines.push("### Expired allowlist entries", "");
     for (const entry of expired) lines.push(`- ${code(describeEntry(entry))}: ${markdownText(entry.reason)}`);
@@ -263,7 +288,7 @@ export function renderFindingsMarkdown(verdicts: readonly SecurityVerdict[]): st
 }
 
 function entryKey(entry: AllowlistEntry): string {
-  return JSON.stringify([entry.id, entry.tool ?? null, entry.path ?? null, entry.expires]);
+  return JSON.stringify([entry.id, entry.tool ?? null, entry.path ?? null, entry.added, entry.expires]);
 }
 
 function uniqueEntries(entries: readonly AllowlistEntry[]): AllowlistEntry[] {
