@@ -419,10 +419,15 @@ function checkUsername(fn: string, username: string): void {
 export function publishRepository(
   pipeline: Pipeline,
   options: { registry?: string; imageRepository?: string; githubRepository?: string },
-  fn = "publish",
+  fn?: string,
 ): string {
   const repository = options.imageRepository ?? pipeline.config.image.repository;
   if (repository === undefined && options.githubRepository === undefined) {
+    if (fn === undefined) {
+      throw new ConfigError(
+        "no image repository: pass --github-repository owner/name, or set image.repository in the config (the default is <owner>/<repo>/analytics-api)",
+      );
+    }
     throw new UsageError({
       fn,
       flag: flagName("githubRepository"),
@@ -433,7 +438,7 @@ export function publishRepository(
   try {
     return imageRepository({ registry: options.registry ?? pipeline.config.image.registry, repository, githubRepository: options.githubRepository });
   } catch (e) {
-    throw new ConfigError(`${fn}: ${errorMessage(e)}`);
+    throw new ConfigError(fn === undefined ? errorMessage(e) : `${fn}: ${errorMessage(e)}`);
   }
 }
 
@@ -464,7 +469,7 @@ function digestOf(published: string, address: string): string {
  * Pushes the image (every platform, as one index when several) under every computed tag, after the image
  * gates passed. Returns `<repository>:<tag>@<digest>`, one per line.
  */
-export async function publish(pipeline: Pipeline, request: PublishRequest<Secret>, fn = "publish"): Promise<string> {
+export async function publish(pipeline: Pipeline, request: PublishRequest<Secret>, fn: "publish" | "releaseImage" = "publish"): Promise<string> {
   const computed = request.tags;
   const repository = publishRepository(pipeline, request, fn);
   const registry = parseImageReference(repository).registry;
