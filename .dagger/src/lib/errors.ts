@@ -57,10 +57,6 @@ export class UsageError extends ConfigError {
   }
 }
 
-export function isUsageError(e: unknown): e is UsageError {
-  return e instanceof UsageError;
-}
-
 /** `registryUsername` -> `--registry-username`. */
 export function flagName(argument: string): string {
   return `--${argument.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
