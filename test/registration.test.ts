@@ -154,7 +154,7 @@ describe("registration through the SDK entrypoint", () => {
     const upload = functions.get("uploadCoverage")!;
     expect(upload).toMatchObject({ returns: "string", check: false, cache: "Never" });
     expect(upload.args.map((a) => [a.name, a.type, a.optional])).toEqual([
-      ["token", "Secret", false],
+      ["codecovToken", "Secret", false],
       ["commit", "string", false],
       ["slug", "string", false],
       ["branch", "string", true],
@@ -243,6 +243,33 @@ describe("registration through the SDK entrypoint", () => {
     expect(functions.get("deploy")!.args.find((a) => a.name === "env")).toMatchObject({ type: "Environment", optional: false });
     expect(functions.get("rollback")!.args.find((a) => a.name === "env")).toMatchObject({ type: "Environment", optional: false });
     expect(functions.get("smoke")!.args.find((a) => a.name === "env")).toMatchObject({ type: "Environment", optional: true });
+  });
+
+  it("registers SbomFormat and NotifyStatus as enums for sbom, sign and notify", () => {
+    // The CLI takes a member by its name, SCREAMING_SNAKE_CASE in the engine, matched case-insensitively
+    // (dagger v0.21.8 core/gqlformat.go gqlEnumMemberName, cmd/dagger/flags.go enumValue.Set): --format spdx_json.
+    expect(enums.get("SbomFormat")).toEqual(["spdx-json", "cyclonedx-json"]);
+    expect(enums.get("NotifyStatus")).toEqual(["started", "success", "failure", "rollback"]);
+    expect(functions.get("sbom")!.args.find((a) => a.name === "format")).toMatchObject({ type: "SbomFormat", optional: true });
+    expect(functions.get("sign")!.args.find((a) => a.name === "sbomFormat")).toMatchObject({ type: "SbomFormat", optional: true });
+    expect(functions.get("notify")!.args.find((a) => a.name === "status")).toMatchObject({ type: "NotifyStatus", optional: false });
+  });
+
+  it("gives one concept one flag name", () => {
+    const names = (fn: string) => functions.get(fn)!.args.map((a) => a.name);
+    for (const fn of ["publish", "releaseImage"]) {
+      expect(names(fn), fn).toEqual(expect.arrayContaining(["registryUsername", "registryPassword", "commit", "githubRepository", "imageRepository"]));
+    }
+    for (const fn of ["sign", "imageExists"]) expect(names(fn), fn).toEqual(expect.arrayContaining(["registryUsername", "registryPassword"]));
+    expect(names("tags")).toEqual(["ref", "event", "commit", "prNumber"]);
+    expect(names("release")).toEqual(["tag", "githubToken", "githubRepository"]);
+    expect(names("notify")).toEqual(["slackWebhook", "status", "environment", "version", "runUrl", "reason"]);
+    expect(names("scanDeployed")).toEqual(["kubeconfig", "githubToken", "githubRepository", "environments", "registryUsername", "registryPassword"]);
+    const ambiguous = [...functions.values()].flatMap((f) =>
+      f.args.filter((a) => ["repository", "username", "password", "token", "webhook", "sha"].includes(a.name)).map((a) => `${f.name} --${a.name}`),
+    );
+    // verifyImage belongs to the deploy family, whose arguments move to lib/function-args.ts in their own step.
+    expect(ambiguous).toEqual(["verifyImage --username", "verifyImage --password"]);
   });
 
   it("takes every credential as a Secret", () => {

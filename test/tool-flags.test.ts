@@ -8,6 +8,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES, TOOLS } from "../.dagger/src/versions";
+import { NotifyStatus } from "../.dagger/src/lib/deploy/slack";
 import { Environment } from "../.dagger/src/lib/deploy/environment";
 import { setClockForTests } from "../.dagger/src/deploy-support";
 import { VERIFY_ATTESTATION, VERIFY_SIGNATURE } from "../.dagger/src/verify";
@@ -307,7 +308,7 @@ const SCENARIOS: Scenario[] = [
   },
   { plan: "smoke", script: () => devCluster().script(), run: (call) => call((ci) => ci.smoke("https://analytics-staging.llm-observatory.example")) },
   { plan: "loadTest", script: () => devCluster().script(), run: (call) => call((ci) => ci.loadTest()) },
-  { plan: "notify", script: () => devCluster().script(), run: (call) => call((ci) => ci.notify(secret("slack-webhook"), "failure", "staging", "v1.4.0", RUN_URL, "k6 p95")) },
+  { plan: "notify", script: () => devCluster().script(), run: (call) => call((ci) => ci.notify(secret("slack-webhook"), NotifyStatus.Failure, "staging", "v1.4.0", RUN_URL, "k6 p95")) },
   {
     plan: "release (CHANGELOG section as the notes file)",
     script: () => ({ script: devCluster().script(), source: sourceWith({ "CHANGELOG.md": "## [1.4.0]\n\n### Added\n- canary releases\n" }, null) }),

@@ -100,10 +100,7 @@ export async function getObject(p: Pipeline, target: KubeTarget, kind: string, n
 }
 
 /** The image of `container` in a Deployment object. */
-export function containerImage(deployment: unknown, container: string): string | undefined {
-  const spec = (deployment as { spec?: { template?: { spec?: { containers?: { name?: string; image?: string }[] } } } })?.spec;
-  return spec?.template?.spec?.containers?.find((c) => c.name === container)?.image;
-}
+export { containerImage } from "./lib/deploy/deployment-image";
 
 /** A failed rollout, explained: the Deployment's conditions and the recent events of it, its ReplicaSets and Pods. */
 export async function rolloutEvidence(p: Pipeline, target: KubeTarget, deployment: string): Promise<string> {

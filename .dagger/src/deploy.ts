@@ -13,7 +13,9 @@ import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import type { Pipeline } from "./pipeline";
 import { publishRepository, registryImageExistence } from "./image";
 import { checkSigner, verifyImage, type VerifiedImage } from "./verify";
-import { ConfigError, errorMessage, tail, UsageError } from "./lib/errors";
+import { ConfigError, UsageError, errorMessage, flagName, tail } from "./lib/errors";
+import type { LoadTestRequest, NotifyRequest, ReleaseRequest } from "./lib/function-args";
+import { sourcePath } from "./lib/args";
 import { withTag } from "./lib/image-ref";
 import { pinnedDigest, requestedImage, type RequestedImage } from "./lib/deploy-image";
 import { REGISTRY_USERNAME } from "./lib/deploy/production-request";
@@ -34,7 +36,6 @@ import {
   rolloutEvidence,
   runningDigest,
   waitRollout,
-  parseSlackStatus,
   sendSlack,
   smokeTest,
   validateHttpUrl,
@@ -338,22 +339,22 @@ function describeThresholds(summary: K6Summary): string {
   return summary.failedThresholds.map((t) => `${t.metric} ${t.expression}${stat(t.metric)}`).join("; ");
 }
 
-export async function loadTest(p: Pipeline, url?: string, script?: string): Promise<string> {
+export async function loadTest(p: Pipeline, request: LoadTestRequest): Promise<string> {
   const cfg = p.config.environments.staging;
-  let base: string;
-  try {
-    base = validateHttpUrl(url ?? cfg.url, "loadTest --url");
-  } catch (e) {
-    throw new ConfigError(errorMessage(e));
+  // environments.staging.url is an http(s) URL by the config schema.
+  const base = request.url ?? cfg.url.replace(/\/+$/, "");
+  const scriptPath = request.script ?? cfg.loadTest.script;
+  if (request.script === undefined && scriptPath !== undefined && !sourcePath.safeParse(scriptPath).success) {
+    throw new ConfigError(`environments.staging.loadTest.script ${JSON.stringify(scriptPath)} must be a path inside the source directory (e.g. ci/load/staging.js)`);
   }
-  const scriptPath = script ?? cfg.loadTest.script;
-  if (scriptPath !== undefined) {
-    if (scriptPath.startsWith("/") || scriptPath.split("/").includes("..")) {
-      throw new ConfigError(`loadTest --script ${JSON.stringify(scriptPath)} must be a path inside the source directory (e.g. ci/load/staging.js)`);
-    }
-    if (!(await p.source.exists(scriptPath))) {
-      throw new ConfigError(`loadTest: k6 script ${JSON.stringify(scriptPath)} not found in the source directory`);
-    }
+  if (scriptPath !== undefined && !(await p.source.exists(scriptPath))) {
+    throw new UsageError({
+      fn: "loadTest",
+      flag: flagName("script"),
+      problem: `names no file in the source directory${request.script === undefined ? " (from environments.staging.loadTest.script)" : ""}`,
+      found: scriptPath,
+      expected: "a k6 script in the source, e.g. ci/load/staging.js",
+    });
   }
   let options;
   try {
@@ -491,37 +492,13 @@ export async function rollback(p: Pipeline, options: RollbackOptions): Promise<s
 // ---------------------------------------------------------------------------------------------
 // notify
 
-export interface NotifyOptions {
-  webhook: Secret;
-  status: string;
-  environment: string;
-  version: string;
-  runUrl?: string;
-  reason?: string;
-}
-
-export async function notify(p: Pipeline, options: NotifyOptions): Promise<string> {
-  const status = (() => {
-    try {
-      return parseSlackStatus(options.status);
-    } catch (e) {
-      throw new ConfigError(errorMessage(e));
-    }
-  })();
-  if (!options.environment.trim() || !options.version.trim()) throw new ConfigError("notify: --environment and --version must not be empty");
-  if (options.runUrl) {
-    try {
-      validateHttpUrl(options.runUrl, "--run-url");
-    } catch (e) {
-      throw new ConfigError(errorMessage(e));
-    }
-  }
-  return sendSlack(p, options.webhook, {
-    status,
-    environment: options.environment,
-    version: options.version,
-    ...(options.runUrl ? { runUrl: options.runUrl } : {}),
-    ...(options.reason ? { reason: options.reason } : {}),
+export async function notify(p: Pipeline, request: NotifyRequest<Secret>): Promise<string> {
+  return sendSlack(p, request.slackWebhook, {
+    status: request.status,
+    environment: request.environment,
+    version: request.version,
+    ...(request.runUrl ? { runUrl: request.runUrl } : {}),
+    ...(request.reason ? { reason: request.reason } : {}),
   });
 }
 
@@ -555,9 +532,9 @@ const GH_RELEASE = [
   "fi",
 ].join("\n");
 
-export async function release(p: Pipeline, tag: string, token: Secret, repository: string): Promise<string> {
-  if (!/^v\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/.test(tag)) throw new ConfigError(`release: --tag must be vX.Y.Z (optionally -prerelease), got ${JSON.stringify(tag)}`);
-  if (!/^[\w.-]+\/[\w.-]+$/.test(repository)) throw new ConfigError(`release: --repository must be owner/name, got ${JSON.stringify(repository)}`);
+export async function release(p: Pipeline, request: ReleaseRequest<Secret>): Promise<string> {
+  const { tag } = request.tag;
+  const repository = request.githubRepository;
   let notes: string | null = null;
   if (await p.source.exists("CHANGELOG.md")) {
     notes = releaseNotesFromChangelog(await p.source.file("CHANGELOG.md").contents(), tag);
@@ -569,9 +546,9 @@ export async function release(p: Pipeline, tag: string, token: Secret, repositor
     .from(p.config.images.alpine)
     .withExec(["sh", "-euc", GH_INSTALL, "install-gh", p.config.tools.gh]);
   if (useFile) ctr = ctr.withNewFile("/release/notes.md", `${notes}\n`);
-  ctr = ctr.withSecretVariable("GH_TOKEN", token);
+  ctr = ctr.withSecretVariable("GH_TOKEN", request.githubToken);
   const { exitCode, stdout, stderr } = await outcomeOf(
-    runAllowingFailure(withRunNonce(ctr), ["sh", "-euc", GH_RELEASE, "gh-release", tag, repository, useFile ? "file" : "generate", tag.includes("-") ? "yes" : "no"]),
+    runAllowingFailure(withRunNonce(ctr), ["sh", "-euc", GH_RELEASE, "gh-release", tag, repository, useFile ? "file" : "generate", request.tag.prerelease ? "yes" : "no"]),
   );
   if (exitCode !== 0) throw new Error(`release: gh release for ${tag} in ${repository} failed (exit ${exitCode}):\n${tail(stderr || stdout, 15)}`);
   const url = stdout.trim().split("\n").pop() ?? "";

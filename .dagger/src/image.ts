@@ -1,7 +1,8 @@
 /**
  * The container image supply chain of the Analytics API: build (Dockerfile, one or more platforms), the size
  * and Trivy gates, the SBOM (Syft), docker/metadata-action tags, publish, cosign signing and attestation, and
- * a registry existence check. Every function validates its input before any container starts.
+ * a registry existence check. Arguments arrive parsed (lib/function-args.ts); configuration is checked here
+ * (Dockerfile present, signing mode) before any container starts.
  */
 import { posix } from "node:path";
 import {
@@ -16,21 +17,21 @@ import {
 import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import type { Pipeline } from "./pipeline";
 import { REPORTS_DIR, runTrivy, trivyBase, trivyReport, trivyScanArgs } from "./scan";
-import { PLATFORM_PATTERN } from "./lib/config/image";
 import { imageExistence, type ImageExistence } from "./lib/deploy/image-existence";
-import { ConfigError, GateFailure, errorMessage, tail } from "./lib/errors";
-import {
-  defaultImageRepository,
-  formatImageReference,
-  parseImageReference,
-  validateDigest,
-  validateRegistry,
-  validateRepositoryPath,
-  withTag,
-} from "./lib/image-ref";
+import { ConfigError, GateFailure, UsageError, errorMessage, flagName, tail } from "./lib/errors";
+import type {
+  ImageExistsRequest,
+  PlatformsRequest,
+  PublishRequest,
+  ReleaseImageRequest,
+  SbomRequest,
+  Signer,
+  SignRequest,
+  TagsRequest,
+} from "./lib/function-args";
+import { formatImageReference, imageRepository, parseImageReference, validateDigest, withTag } from "./lib/image-ref";
 import { sizeVerdict, measureOciLayout, type PlatformSize } from "./lib/image-size";
-import { readSbom, formatSbomSummary, type SbomFormat } from "./lib/sbom";
-import { computeImageTags, type ImageTags } from "./lib/tags";
+import { readSbom, formatSbomSummary, type SbomFormatName } from "./lib/sbom";
 import {
   formatCounts,
   securityVerdict,
@@ -50,20 +51,9 @@ export interface PlatformImage {
   container: Container;
 }
 
-/** The platforms to build: the arguments when given, else `image.platforms`; validated and deduplicated. */
+/** The platforms to build: the parsed arguments when given, else `image.platforms` (checked by the config schema). */
 export function resolvePlatforms(pipeline: Pipeline, platforms?: string[]): string[] {
-  const wanted = platforms && platforms.length > 0 ? platforms : pipeline.config.image.platforms;
-  const seen = new Set<string>();
-  for (const platform of wanted) {
-    if (typeof platform !== "string" || !PLATFORM_PATTERN.test(platform)) {
-      throw new ConfigError(
-        `invalid platform ${JSON.stringify(platform)}: expected os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8`,
-      );
-    }
-    if (seen.has(platform)) throw new ConfigError(`platform ${platform} is listed twice`);
-    seen.add(platform);
-  }
-  return [...seen];
+  return platforms && platforms.length > 0 ? platforms : pipeline.config.image.platforms;
 }
 
 /**
@@ -107,7 +97,7 @@ function buildPlatform(pipeline: Pipeline, platform: string): Container {
   });
 }
 
-/** The image for each platform (validated, Dockerfile checked). */
+/** The image for each platform (Dockerfile checked first). */
 export async function buildPlatforms(pipeline: Pipeline, platforms?: string[]): Promise<PlatformImage[]> {
   const resolved = resolvePlatforms(pipeline, platforms);
   await checkBuildInputs(pipeline);
@@ -115,8 +105,8 @@ export async function buildPlatforms(pipeline: Pipeline, platforms?: string[]): 
 }
 
 /** One platform's image; default the first configured platform (linux/amd64 unless configured). */
-export async function build(pipeline: Pipeline, platform?: string): Promise<Container> {
-  const [image] = await buildPlatforms(pipeline, platform === undefined ? undefined : [platform]);
+export async function build(pipeline: Pipeline, request: PlatformsRequest): Promise<Container> {
+  const [image] = await buildPlatforms(pipeline, request.platforms);
   return image!.container;
 }
 
@@ -284,29 +274,20 @@ export async function trivyImageSarif(pipeline: Pipeline, platforms?: string[]):
 // ---------------------------------------------------------------------------------------------------------
 // SBOM
 
-const SBOM_FORMATS: readonly SbomFormat[] = ["spdx-json", "cyclonedx-json"];
 const SBOM_DIR = "/sbom";
 
-export function resolveSbomFormat(pipeline: Pipeline, format?: string): SbomFormat {
-  const wanted = format ?? pipeline.config.image.sbomFormat;
-  if (!(SBOM_FORMATS as readonly string[]).includes(wanted)) {
-    throw new ConfigError(`invalid SBOM format ${JSON.stringify(wanted)}: expected one of ${SBOM_FORMATS.join(", ")}`);
-  }
-  return wanted as SbomFormat;
-}
-
-function sbomFileName(format: SbomFormat): string {
+function sbomFileName(format: SbomFormatName): string {
   return format === "spdx-json" ? "sbom.spdx.json" : "sbom.cdx.json";
 }
 
 /** The SBOM of one platform's image, written by the pinned Syft from the image tarball, checked before it is returned. */
-export async function sbom(pipeline: Pipeline, format?: string, platform?: string): Promise<File> {
-  const sbomFormat = resolveSbomFormat(pipeline, format);
-  const [image] = await buildPlatforms(pipeline, platform === undefined ? undefined : [platform]);
+export async function sbom(pipeline: Pipeline, request: SbomRequest): Promise<File> {
+  const sbomFormat: SbomFormatName = request.format ?? pipeline.config.image.sbomFormat;
+  const [image] = await buildPlatforms(pipeline, request.platforms);
   return sbomOf(pipeline, image!, sbomFormat);
 }
 
-async function sbomOf(pipeline: Pipeline, image: PlatformImage, format: SbomFormat): Promise<File> {
+async function sbomOf(pipeline: Pipeline, image: PlatformImage, format: SbomFormatName): Promise<File> {
   const path = `${SBOM_DIR}/${sbomFileName(format)}`;
   const ran = dag
     .container()
@@ -318,7 +299,7 @@ async function sbomOf(pipeline: Pipeline, image: PlatformImage, format: SbomForm
   return checkedSbom(ran.file(path), format, `${path} (${image.platform})`);
 }
 
-async function checkedSbom(file: File, format: SbomFormat, source: string): Promise<File> {
+async function checkedSbom(file: File, format: SbomFormatName, source: string): Promise<File> {
   let text: string;
   try {
     text = await file.contents();
@@ -341,7 +322,7 @@ async function checkedSbom(file: File, format: SbomFormat, source: string): Prom
 async function pushedSbom(
   pipeline: Pipeline,
   digestRef: string,
-  format: SbomFormat,
+  format: SbomFormatName,
   auth: { registry: string; username?: string; password?: Secret },
   pushedPlatforms?: string[],
 ): Promise<File> {
@@ -368,34 +349,16 @@ async function pushedSbom(
 }
 
 /** One line describing an SBOM, for messages. */
-export async function describeSbom(file: File, format: SbomFormat): Promise<string> {
+export async function describeSbom(file: File, format: SbomFormatName): Promise<string> {
   return formatSbomSummary(readSbom(await file.contents(), { expectedFormat: format }));
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Tags
 
-export interface TagInput {
-  ref: string;
-  event: string;
-  sha: string;
-  prNumber?: number;
-}
-
-export function imageTags(input: TagInput): ImageTags {
-  if (input.prNumber !== undefined && (!Number.isInteger(input.prNumber) || input.prNumber <= 0)) {
-    throw new ConfigError(`invalid pull-request number ${JSON.stringify(input.prNumber)}: expected a positive integer`);
-  }
-  try {
-    return computeImageTags({ ref: input.ref, event: input.event, sha: input.sha, prNumber: input.prNumber });
-  } catch (e) {
-    throw new ConfigError(errorMessage(e));
-  }
-}
-
-/** The tags docker/metadata-action computes for the plan's rules (see lib/tags.ts). */
-export function tags(input: TagInput): string[] {
-  return imageTags(input).tags;
+/** The tags docker/metadata-action computes for the plan's rules (see lib/tags.ts), from the parsed arguments. */
+export function tags(request: TagsRequest): string[] {
+  return request.tags.tags;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -448,45 +411,34 @@ function checkUsername(fn: string, username: string): void {
 // ---------------------------------------------------------------------------------------------------------
 // Publish
 
-export interface PublishOptions extends TagInput {
-  username: string;
-  password: Secret;
-  /** Registry host; default `image.registry` (ghcr.io). */
-  registry?: string;
-  /** Repository path inside the registry; default `image.repository`, else derived from `githubRepository`. */
-  repository?: string;
-  /** `owner/repo` (GITHUB_REPOSITORY): the default repository is `<owner>/<repo>/analytics-api`, lowercased. */
-  githubRepository?: string;
-  platforms?: string[];
-}
-
-/** `ghcr.io/acme/observatory/analytics-api`: registry + repository path, validated. */
-export function publishRepository(pipeline: Pipeline, options: Pick<PublishOptions, "registry" | "repository" | "githubRepository">): string {
-  const registry = options.registry ?? pipeline.config.image.registry;
-  try {
-    validateRegistry(registry);
-  } catch (e) {
-    throw new ConfigError(`--registry / image.registry: ${errorMessage(e)}`);
-  }
-  const path = options.repository ?? pipeline.config.image.repository;
-  if (path !== undefined) {
-    try {
-      validateRepositoryPath(path);
-    } catch (e) {
-      throw new ConfigError(`--repository / image.repository: ${errorMessage(e)}`);
+/**
+ * `ghcr.io/acme/observatory/analytics-api`: the registry (argument, else image.registry) and the path (argument,
+ * else image.repository, else derived from the GitHub owner/name). Arguments are parsed, the config checked by its
+ * schema; what is left is the case where no source names a repository, a usage error.
+ */
+export function publishRepository(
+  pipeline: Pipeline,
+  options: { registry?: string; imageRepository?: string; githubRepository?: string },
+  fn?: string,
+): string {
+  const repository = options.imageRepository ?? pipeline.config.image.repository;
+  if (repository === undefined && options.githubRepository === undefined) {
+    if (fn === undefined) {
+      throw new ConfigError(
+        "no image repository: pass --github-repository owner/name, or set image.repository in the config (the default is <owner>/<repo>/analytics-api)",
+      );
     }
-    return `${registry}/${path}`;
-  }
-  if (options.githubRepository === undefined) {
-    throw new ConfigError(
-      "no image repository: pass --repository <path>, set image.repository in the config, or pass " +
-        "--github-repository owner/repo (the default is <owner>/<repo>/analytics-api)",
-    );
+    throw new UsageError({
+      fn,
+      flag: flagName("githubRepository"),
+      problem: "is required when neither --image-repository nor image.repository names the image repository",
+      expected: "owner/name (the default repository is <owner>/<name>/analytics-api)",
+    });
   }
   try {
-    return defaultImageRepository(options.githubRepository, registry);
+    return imageRepository({ registry: options.registry ?? pipeline.config.image.registry, repository, githubRepository: options.githubRepository });
   } catch (e) {
-    throw new ConfigError(`--github-repository: ${errorMessage(e)}`);
+    throw new ConfigError(fn === undefined ? errorMessage(e) : `${fn}: ${errorMessage(e)}`);
   }
 }
 
@@ -517,17 +469,12 @@ function digestOf(published: string, address: string): string {
  * Pushes the image (every platform, as one index when several) under every computed tag, after the image
  * gates passed. Returns `<repository>:<tag>@<digest>`, one per line.
  */
-export async function publish(pipeline: Pipeline, options: PublishOptions): Promise<string> {
-  checkUsername("publish", options.username);
-  const computed = imageTags(options);
-  const repository = publishRepository(pipeline, options);
+export async function publish(pipeline: Pipeline, request: PublishRequest<Secret>, fn: "publish" | "releaseImage" = "publish"): Promise<string> {
+  const computed = request.tags;
+  const repository = publishRepository(pipeline, request, fn);
   const registry = parseImageReference(repository).registry;
-  if (computed.tags.length === 0) {
-    const dropped = computed.dropped.map((d) => `${d.tag} (${d.reason})`).join("; ");
-    throw new ConfigError(`publish: ref ${options.ref} yields no image tag to push${dropped ? `; dropped: ${dropped}` : ""}`);
-  }
   const addresses = computed.tags.map((tag) => withTag(repository, tag));
-  const platforms = resolvePlatforms(pipeline, options.platforms);
+  const platforms = resolvePlatforms(pipeline, request.platforms);
   await checkBuildInputs(pipeline);
 
   const failures = await imageGates(pipeline, platforms);
@@ -538,14 +485,14 @@ export async function publish(pipeline: Pipeline, options: PublishOptions): Prom
   // OCI annotations as docker/metadata-action sets them (no `created`: it would change the digest every run).
   const labels: Record<string, string> = {
     "org.opencontainers.image.title": "analytics-api",
-    "org.opencontainers.image.revision": options.sha,
+    "org.opencontainers.image.revision": request.commit,
     "org.opencontainers.image.version": computed.version,
   };
-  if (options.githubRepository) labels["org.opencontainers.image.source"] = `https://github.com/${options.githubRepository}`;
+  if (request.githubRepository) labels["org.opencontainers.image.source"] = `https://github.com/${request.githubRepository}`;
   const variants = (await buildPlatforms(pipeline, platforms)).map(({ container }) =>
     Object.entries(labels).reduce((ctr, [name, value]) => ctr.withLabel(name, value), container),
   );
-  const publisher = dag.container().withRegistryAuth(registry, options.username, options.password);
+  const publisher = dag.container().withRegistryAuth(registry, request.registryAuth.username, request.registryAuth.password);
   const pushed: string[] = [];
   // One push per tag, in order: the first uploads the blobs, the others only add a manifest reference.
   for (const address of addresses) {
@@ -558,73 +505,47 @@ export async function publish(pipeline: Pipeline, options: PublishOptions): Prom
 // ---------------------------------------------------------------------------------------------------------
 // Sign
 
-export interface SignOptions {
-  digestRef: string;
-  username?: string;
-  password?: Secret;
-  /** Keyless: the CI's OIDC identity token (audience `sigstore`), read by cosign from SIGSTORE_ID_TOKEN. */
-  oidcToken?: Secret;
-  /**
-   * Keyless on GitHub Actions: the runner's ACTIONS_ID_TOKEN_REQUEST_URL and ACTIONS_ID_TOKEN_REQUEST_TOKEN.
-   * cosign then fetches a fresh identity token at signing time; a token fetched before the build expires
-   * after 5 minutes, usually before the image is built, scanned and pushed.
-   */
-  oidcRequestUrl?: Secret;
-  oidcRequestToken?: Secret;
-  /** Key-based: the cosign private key (PEM) and its password. */
-  key?: Secret;
-  keyPassword?: Secret;
-  /** SBOM format to attest; default `image.sbomFormat`. */
-  sbomFormat?: string;
-  /** Platforms the digest was pushed with (releaseImage); default `image.platforms`. */
-  platforms?: string[];
-}
-
 const COSIGN_KEY_PATH = "/run/secrets/cosign.key";
 const COSIGN_SBOM_DIR = "/attest";
 
 /** cosign's `--type` for each SBOM format. */
-const ATTESTATION_TYPES: Record<SbomFormat, string> = { "spdx-json": "spdxjson", "cyclonedx-json": "cyclonedx" };
+const ATTESTATION_TYPES: Record<SbomFormatName, string> = { "spdx-json": "spdxjson", "cyclonedx-json": "cyclonedx" };
 
 /**
  * cosign signature of a pushed digest, plus the image's SBOM as an in-toto attestation. Keyless (Fulcio
  * certificate from the OIDC token) by default; `key` switches to key-based signing. No credential is ever an
  * argument: the token, key password and registry password are secret variables, the key a secret file.
  */
-export async function sign(pipeline: Pipeline, options: SignOptions): Promise<string> {
-  return (await signDigest(pipeline, options)).message;
+export async function sign(pipeline: Pipeline, request: SignRequest<Secret>): Promise<string> {
+  return (await signDigest(pipeline, request, "sign")).message;
 }
 
-/** `sign`, returning the attested SBOM too. */
-async function signDigest(pipeline: Pipeline, options: SignOptions): Promise<{ sbom: File; message: string }> {
-  const reference = parseImageReference(options.digestRef);
-  if (reference.digest === undefined) {
-    throw new ConfigError(
-      `sign: ${JSON.stringify(options.digestRef)} is not a digest reference; pass <repository>@sha256:<64 hex> as ` +
-        "publish returns it (a tag can move between pushing and signing)",
-    );
+/** image.sign.keyless false allows only key-based signing: said before anything runs. */
+function checkSigningMode(pipeline: Pipeline, signer: Signer<Secret>, fn: string): void {
+  if (signer.mode !== "key" && !pipeline.config.image.sign.keyless) {
+    throw new UsageError({ fn, flag: flagName("key"), problem: "is required: image.sign.keyless is false, so signing uses a key pair", expected: "--key (and --key-password)" });
   }
-  checkCredentials("sign", options.username, options.password);
-  const mode = options.key ? "key" : "keyless";
-  const ambient = checkOidcRequest("sign", options);
-  if (mode === "keyless") {
-    if (!pipeline.config.image.sign.keyless) {
-      throw new ConfigError("sign: image.sign.keyless is false, so pass --key (and --key-password) to sign with a key pair");
-    }
-    if (!options.oidcToken && !ambient) {
-      throw new ConfigError(
-        "sign: keyless signing needs --oidc-token (the CI's OIDC identity token with audience sigstore), or on GitHub Actions " +
-          "--oidc-request-url and --oidc-request-token (cosign fetches a fresh token itself), or pass --key",
-      );
-    }
-  }
-  if (options.keyPassword && !options.key) throw new ConfigError("sign: --key-password without --key");
-  const format = resolveSbomFormat(pipeline, options.sbomFormat);
+}
+
+/**
+ * `sign`, returning the attested SBOM too. `platforms`: those the digest was pushed with (releaseImage);
+ * default image.platforms.
+ */
+async function signDigest(
+  pipeline: Pipeline,
+  request: SignRequest<Secret>,
+  fn: string,
+  platforms?: string[],
+): Promise<{ sbom: File; message: string }> {
+  const reference = request.digestRef;
+  checkSigningMode(pipeline, request.signer, fn);
+  const { signer } = request;
+  const mode = signer.mode === "key" ? "key" : "keyless";
+  const format: SbomFormatName = request.sbomFormat ?? pipeline.config.image.sbomFormat;
+  const auth = request.registryAuth;
   // The digest alone names what is signed: a tag in `repo:tag@sha256:...` (as publish prints it) is dropped.
   const target = formatImageReference({ registry: reference.registry, repository: reference.repository, digest: reference.digest });
-  const sbomFile = await pushedSbom(
-    pipeline, target, format, { registry: reference.registry, username: options.username, password: options.password }, options.platforms,
-  );
+  const sbomFile = await pushedSbom(pipeline, target, format, { registry: reference.registry, username: auth?.username, password: auth?.password }, platforms);
   const keyFlags = mode === "key" ? ` --key ${COSIGN_KEY_PATH}` : "";
   const predicate = `${COSIGN_SBOM_DIR}/${sbomFileName(format)}`;
   const script = [
@@ -639,23 +560,23 @@ async function signDigest(pipeline: Pipeline, options: SignOptions): Promise<{ s
     .from(pipeline.config.images.alpine)
     .withFile("/usr/local/bin/cosign", cosignBinary)
     .withMountedFile(predicate, sbomFile);
-  ctr = withDockerConfig(ctr, reference.registry, options.username, options.password);
-  if (mode === "keyless" && ambient) {
+  ctr = withDockerConfig(ctr, reference.registry, auth?.username, auth?.password);
+  if (signer.mode === "keyless-request") {
     // cosign's github-actions provider requests the token (audience sigstore) when it signs, so it is fresh.
     ctr = ctr
-      .withSecretVariable("ACTIONS_ID_TOKEN_REQUEST_URL", options.oidcRequestUrl!)
-      .withSecretVariable("ACTIONS_ID_TOKEN_REQUEST_TOKEN", options.oidcRequestToken!);
-  } else if (mode === "keyless") {
-    ctr = ctr.withSecretVariable("SIGSTORE_ID_TOKEN", options.oidcToken!);
+      .withSecretVariable("ACTIONS_ID_TOKEN_REQUEST_URL", signer.requestUrl)
+      .withSecretVariable("ACTIONS_ID_TOKEN_REQUEST_TOKEN", signer.requestToken);
+  } else if (signer.mode === "keyless-token") {
+    ctr = ctr.withSecretVariable("SIGSTORE_ID_TOKEN", signer.oidcToken);
   } else {
-    ctr = ctr.withMountedSecret(COSIGN_KEY_PATH, options.key!);
+    ctr = ctr.withMountedSecret(COSIGN_KEY_PATH, signer.key);
     // cosign keys are encrypted; an empty password is what `cosign generate-key-pair` accepts without one.
-    ctr = options.keyPassword ? ctr.withSecretVariable("COSIGN_PASSWORD", options.keyPassword) : ctr.withEnvVariable("COSIGN_PASSWORD", "");
+    ctr = signer.keyPassword ? ctr.withSecretVariable("COSIGN_PASSWORD", signer.keyPassword) : ctr.withEnvVariable("COSIGN_PASSWORD", "");
   }
   const ran = runAllowingFailure(withRunNonce(ctr), ["sh", "-euc", script, "cosign-sign", target]);
   const { exitCode, stdout, stderr } = await outcomeOf(ran);
   if (exitCode !== 0) {
-    throw new Error(`sign: cosign failed for ${target} (exit ${exitCode}):\n${tail(stderr || stdout)}`);
+    throw new Error(`${fn}: cosign failed for ${target} (exit ${exitCode}):\n${tail(stderr || stdout)}`);
   }
   return { sbom: sbomFile, message: `signed ${target} (${mode}) and attested its SBOM (${ATTESTATION_TYPES[format]}, ${await describeSbom(sbomFile, format)})` };
 }
@@ -663,52 +584,23 @@ async function signDigest(pipeline: Pipeline, options: SignOptions): Promise<{ s
 // ---------------------------------------------------------------------------------------------------------
 // Release: publish, sign, SBOM in one call
 
-export type ReleaseImageOptions = PublishOptions & Pick<SignOptions, "oidcToken" | "oidcRequestUrl" | "oidcRequestToken" | "key" | "keyPassword">;
-
-/**
- * Whether the GitHub Actions request credentials are given (both or neither). They exclude --oidc-token: with
- * both, which token cosign uses would depend on its provider order.
- */
-function checkOidcRequest(fn: string, options: Pick<SignOptions, "oidcToken" | "oidcRequestUrl" | "oidcRequestToken" | "key">): boolean {
-  if ((options.oidcRequestUrl === undefined) !== (options.oidcRequestToken === undefined)) {
-    throw new ConfigError(`${fn}: pass both --oidc-request-url and --oidc-request-token (ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN), or neither`);
-  }
-  const ambient = options.oidcRequestUrl !== undefined;
-  if (ambient && options.oidcToken) throw new ConfigError(`${fn}: pass either --oidc-token or --oidc-request-url/--oidc-request-token, not both`);
-  if (ambient && options.key) throw new ConfigError(`${fn}: --oidc-request-url/--oidc-request-token are for keyless signing, not with --key`);
-  return ambient;
-}
-
 /**
  * What the publish job of CI does in one call: the gated push under every tag, the cosign signature and
  * SBOM attestation of the pushed digest, and a directory to keep as the run's artifact
  * (references.txt, the SBOM, signature.txt). Signing credentials are checked before anything is pushed,
  * so an image is never published unsigned by this function.
  */
-export async function releaseImage(pipeline: Pipeline, options: ReleaseImageOptions): Promise<Directory> {
-  const ambient = checkOidcRequest("releaseImage", options);
-  if (!options.oidcToken && !ambient && !options.key) {
-    throw new ConfigError(
-      "releaseImage signs what it pushes: pass --oidc-token or --oidc-request-url/--oidc-request-token (keyless), or --key; to push without signing use publish",
-    );
-  }
-  if (!options.key && !pipeline.config.image.sign.keyless) {
-    throw new ConfigError("releaseImage: image.sign.keyless is false, so pass --key (and --key-password)");
-  }
-  const format = resolveSbomFormat(pipeline);
-  const pushed = await publish(pipeline, options);
+export async function releaseImage(pipeline: Pipeline, request: ReleaseImageRequest<Secret>): Promise<Directory> {
+  checkSigningMode(pipeline, request.signer, "releaseImage");
+  const format: SbomFormatName = pipeline.config.image.sbomFormat;
+  const pushed = await publish(pipeline, request, "releaseImage");
   const [first] = pushed.split("\n");
-  const signed = await signDigest(pipeline, {
-    digestRef: first!,
-    username: options.username,
-    password: options.password,
-    oidcToken: options.oidcToken,
-    oidcRequestUrl: options.oidcRequestUrl,
-    oidcRequestToken: options.oidcRequestToken,
-    key: options.key,
-    keyPassword: options.keyPassword,
-    platforms: options.platforms,
-  });
+  const signed = await signDigest(
+    pipeline,
+    { digestRef: { ...parseImageReference(first!), digest: first!.slice(first!.lastIndexOf("@") + 1) }, registryAuth: request.registryAuth, signer: request.signer },
+    "releaseImage",
+    request.platforms,
+  );
   return dag
     .directory()
     .withNewFile("references.txt", `${pushed}\n`)
@@ -739,12 +631,10 @@ export async function registryImageExistence(pipeline: Pipeline, reference: stri
 }
 
 /** Whether `reference` exists in its registry: false only when the registry says it is missing; an error when it cannot tell. */
-export async function imageExists(pipeline: Pipeline, reference: string, username?: string, password?: Secret): Promise<boolean> {
-  parseImageReference(reference);
-  checkCredentials("imageExists", username, password);
-  const result = await registryImageExistence(pipeline, reference, username !== undefined && password !== undefined ? { username, password } : undefined);
+export async function imageExists(pipeline: Pipeline, request: ImageExistsRequest<Secret>): Promise<boolean> {
+  const result = await registryImageExistence(pipeline, request.referenceText, request.registryAuth);
   if (result.outcome === "unknown") {
-    throw new Error(`imageExists: cannot tell whether ${reference} exists; the registry answered: ${result.answer}`);
+    throw new Error(`imageExists: cannot tell whether ${request.referenceText} exists; the registry answered: ${result.answer}`);
   }
   return result.outcome === "exists";
 }

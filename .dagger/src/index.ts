@@ -24,6 +24,9 @@ import * as image from "./image";
 import * as verify from "./verify";
 import { failureReport, runGates, summaryTable, type GateReport } from "./lib/summary";
 import { CHECKOUT_GIT_ONLY } from "./lib/gitleaks-input";
+import { NotifyStatus } from "./lib/deploy/slack";
+import { SbomFormat } from "./lib/sbom";
+import * as args from "./lib/function-args";
 import { Trust } from "./lib/trust";
 
 export { Trust } from "./lib/trust";
@@ -116,7 +119,8 @@ export class ObservatoryCi {
   @func()
   @check()
   async integrationTest(jwtSecret?: Secret): Promise<void> {
-    await this.gate((p) => tests.integrationTest(p, jwtSecret));
+    const request = args.parseIntegrationTestArgs({ jwtSecret });
+    await this.gate((p) => tests.integrationTest(p, request.jwtSecret));
   }
 
   /**
@@ -132,8 +136,9 @@ export class ObservatoryCi {
     gitDir?: Directory,
     @argument({ defaultPath: "/", ignore: CHECKOUT_GIT_ONLY }) checkout?: Directory,
   ): Promise<string> {
+    const history = args.parseGitHistoryArgs("ci", { gitDir, checkout });
     const pipeline = await this.pipeline();
-    const outcomes = await runGates(this.gates(pipeline, { gitDir, checkout }));
+    const outcomes = await runGates(this.gates(pipeline, history));
     if (outcomes.some((o) => !o.passed)) throw new Error(failureReport(outcomes));
     return summaryTable(outcomes);
   }
@@ -166,15 +171,16 @@ export class ObservatoryCi {
 
   /**
    * Uploads the Cobertura report to Codecov with the Codecov CLI (any CI system).
-   * @param token Codecov upload token.
+   * @param codecovToken Codecov upload token.
    * @param commit Full commit SHA the report belongs to.
-   * @param slug Repository as owner/name.
+   * @param slug The GitHub repository as owner/name.
    * @param branch Branch name.
    * @param pullRequest Pull request number.
    */
   @func({ cache: "never" })
-  async uploadCoverage(token: Secret, commit: string, slug: string, branch?: string, pullRequest?: string): Promise<string> {
-    return tests.uploadCoverage(await this.pipeline(), { token, commit, slug, branch, pullRequest });
+  async uploadCoverage(codecovToken: Secret, commit: string, slug: string, branch?: string, pullRequest?: string): Promise<string> {
+    const request = args.parseUploadCoverageArgs({ codecovToken, commit, slug, branch, pullRequest });
+    return tests.uploadCoverage(await this.pipeline(), request);
   }
 
   // ---- security ----
@@ -226,7 +232,8 @@ export class ObservatoryCi {
     gitDir?: Directory,
     @argument({ defaultPath: "/", ignore: CHECKOUT_GIT_ONLY }) checkout?: Directory,
   ): Promise<void> {
-    await this.gate((p) => security.gitleaks(p, { gitDir, checkout }));
+    const history = args.parseGitHistoryArgs("gitleaks", { gitDir, checkout });
+    await this.gate((p) => security.gitleaks(p, history));
   }
 
   /**
@@ -240,16 +247,17 @@ export class ObservatoryCi {
     gitDir?: Directory,
     @argument({ defaultPath: "/", ignore: CHECKOUT_GIT_ONLY }) checkout?: Directory,
   ): Promise<Directory> {
-    return security.securityReports(await this.pipeline(), { gitDir, checkout });
+    const history = args.parseGitHistoryArgs("securityReports", { gitDir, checkout });
+    return security.securityReports(await this.pipeline(), history);
   }
 
   /**
    * The daily scan: reads the image each environment's Deployment runs, scans it with Trivy, runs
-   * cargo audit on the source, and returns a Markdown report. With --github-token and --repository,
+   * cargo audit on the source, and returns a Markdown report. With --github-token and --github-repository,
    * findings open one issue labelled security and critical, or comment on the open one.
    * @param kubeconfig kubeconfig with read access to the environments' namespaces.
-   * @param githubToken Token allowed to read and write issues of --repository.
-   * @param repository owner/name of the repository the issue goes to.
+   * @param githubToken Token allowed to read and write issues of --github-repository.
+   * @param githubRepository owner/name of the repository the issue goes to.
    * @param environments Environments to scan (dev, staging, production); all when absent.
    * @param registryUsername User for a private registry holding the images.
    * @param registryPassword Password or token for --registry-username.
@@ -258,19 +266,13 @@ export class ObservatoryCi {
   async scanDeployed(
     kubeconfig: Secret,
     githubToken?: Secret,
-    repository?: string,
+    githubRepository?: string,
     environments?: string[],
     registryUsername?: string,
     registryPassword?: Secret,
   ): Promise<string> {
-    return security.scanDeployed(await this.pipeline(), {
-      kubeconfig,
-      githubToken,
-      repository,
-      environments,
-      registryUsername,
-      registryPassword,
-    });
+    const request = args.parseScanDeployedArgs({ kubeconfig, githubToken, githubRepository, environments, registryUsername, registryPassword });
+    return security.scanDeployed(await this.pipeline(), request);
   }
 
   // ---- image ----
@@ -282,7 +284,8 @@ export class ObservatoryCi {
    */
   @func()
   async build(platform?: string): Promise<Container> {
-    return image.build(await this.pipeline(), platform);
+    const request = args.parseBuildArgs({ platform });
+    return image.build(await this.pipeline(), request);
   }
 
   /**
@@ -291,7 +294,8 @@ export class ObservatoryCi {
    */
   @func()
   async buildPlatforms(platforms?: string[]): Promise<Container[]> {
-    return image.buildPlatforms(await this.pipeline(), platforms).then((images) => images.map((i) => i.container));
+    const request = args.parsePlatformsArgs("buildPlatforms", { platforms });
+    return image.buildPlatforms(await this.pipeline(), request.platforms).then((images) => images.map((i) => i.container));
   }
 
   /**
@@ -300,7 +304,8 @@ export class ObservatoryCi {
    */
   @func()
   async imageTarball(platforms?: string[]): Promise<File> {
-    return image.imageTarball(await this.pipeline(), platforms);
+    const request = args.parsePlatformsArgs("imageTarball", { platforms });
+    return image.imageTarball(await this.pipeline(), request.platforms);
   }
 
   /**
@@ -331,12 +336,13 @@ export class ObservatoryCi {
 
   /**
    * SBOM of the built image, written by the pinned Syft and checked before it is returned.
-   * @param format spdx-json or cyclonedx-json; default image.sbomFormat (spdx-json).
+   * @param format spdx_json (SPDX JSON) or cyclonedx_json (CycloneDX JSON); default image.sbomFormat (spdx-json).
    * @param platform Platform whose image is described; default the first of image.platforms.
    */
   @func()
-  async sbom(format?: string, platform?: string): Promise<File> {
-    return image.sbom(await this.pipeline(), format, platform);
+  async sbom(format?: SbomFormat, platform?: string): Promise<File> {
+    const request = args.parseSbomArgs({ format, platform });
+    return image.sbom(await this.pipeline(), request);
   }
 
   /**
@@ -344,74 +350,76 @@ export class ObservatoryCi {
    * {{version}} and {{major}}.{{minor}}, <branch>-<short sha>, latest on releases).
    * @param ref Full git ref (GITHUB_REF): refs/heads/main, refs/tags/v1.2.3, refs/pull/42/merge.
    * @param event GitHub event name (GITHUB_EVENT_NAME): push, pull_request, pull_request_target...
-   * @param sha Commit SHA (GITHUB_SHA).
+   * @param commit Full commit SHA (GITHUB_SHA).
    * @param prNumber Pull-request number; required on pull_request_target (its ref is the base branch).
    */
   @func()
-  tags(ref: string, event: string, sha: string, prNumber?: number): string[] {
-    return image.tags({ ref, event, sha, prNumber });
+  tags(ref: string, event: string, commit: string, prNumber?: number): string[] {
+    return image.tags(args.parseTagsArgs({ ref, event, commit, prNumber }));
   }
 
   /**
    * Pushes the image under every computed tag to image.registry / image.repository, after the imageSize and
    * trivyImage gates passed. Returns `<repository>:<tag>@<digest>`, one per line.
-   * @param username Registry user name (on GitHub: github.actor).
-   * @param password Registry password or token (on GitHub: GITHUB_TOKEN with packages: write).
+   * @param registryUsername Registry user name (on GitHub: github.actor).
+   * @param registryPassword Registry password or token (on GitHub: GITHUB_TOKEN with packages: write).
    * @param ref Full git ref (GITHUB_REF).
    * @param event GitHub event name (GITHUB_EVENT_NAME).
-   * @param sha Commit SHA (GITHUB_SHA).
+   * @param commit Full commit SHA (GITHUB_SHA).
    * @param prNumber Pull-request number, for pull_request_target.
-   * @param githubRepository owner/repo (GITHUB_REPOSITORY): the default repository is <owner>/<repo>/analytics-api, lowercased.
+   * @param githubRepository owner/name (GITHUB_REPOSITORY): the default image repository is <owner>/<name>/analytics-api, lowercased.
    * @param registry Registry host; default image.registry (ghcr.io).
-   * @param repository Repository path inside the registry; default image.repository, else from --github-repository.
+   * @param imageRepository Repository path inside the registry; default image.repository, else from --github-repository.
    * @param platforms Platforms to push; default image.platforms.
    */
   @func({ cache: "never" })
   async publish(
-    username: string,
-    password: Secret,
+    registryUsername: string,
+    registryPassword: Secret,
     ref: string,
     event: string,
-    sha: string,
+    commit: string,
     prNumber?: number,
     githubRepository?: string,
     registry?: string,
-    repository?: string,
+    imageRepository?: string,
     platforms?: string[],
   ): Promise<string> {
-    return image.publish(await this.pipeline(), {
-      username, password, ref, event, sha, prNumber, githubRepository, registry, repository, platforms,
+    const request = args.parsePublishArgs({
+      registryUsername, registryPassword, ref, event, commit, prNumber, githubRepository, registry, imageRepository, platforms,
     });
+    return image.publish(await this.pipeline(), request);
   }
 
   /**
    * cosign signature of a pushed digest and the image's SBOM attached as an attestation. Keyless with
    * --oidc-token (read by cosign from SIGSTORE_ID_TOKEN), or with --key. No credential is ever an argument.
    * @param digestRef The pushed image by digest: <repository>@sha256:<64 hex> (a line of publish's output).
-   * @param username Registry user name, to push the signature.
-   * @param password Registry password or token.
+   * @param registryUsername Registry user name, to push the signature.
+   * @param registryPassword Registry password or token.
    * @param oidcToken OIDC identity token for keyless signing (audience sigstore).
    * @param key cosign private key (PEM) for key-based signing.
    * @param keyPassword Password of the cosign key.
-   * @param sbomFormat SBOM format to attest; default image.sbomFormat.
+   * @param sbomFormat SBOM format to attest (spdx_json, cyclonedx_json); default image.sbomFormat.
    * @param oidcRequestUrl Keyless on GitHub Actions, instead of --oidc-token: ACTIONS_ID_TOKEN_REQUEST_URL (cosign fetches a fresh token).
    * @param oidcRequestToken With --oidc-request-url: ACTIONS_ID_TOKEN_REQUEST_TOKEN.
    */
   @func({ cache: "never" })
   async sign(
     digestRef: string,
-    username?: string,
-    password?: Secret,
+    registryUsername?: string,
+    registryPassword?: Secret,
     oidcToken?: Secret,
     key?: Secret,
     keyPassword?: Secret,
-    sbomFormat?: string,
+    sbomFormat?: SbomFormat,
     oidcRequestUrl?: Secret,
     oidcRequestToken?: Secret,
   ): Promise<string> {
-    return image.sign(await this.pipeline(), {
-      digestRef, username, password, oidcToken, key, keyPassword, sbomFormat, oidcRequestUrl, oidcRequestToken,
+    const request = args.parseSignArgs({
+      digestRef, registryUsername, registryPassword, oidcToken, key, keyPassword, sbomFormat, oidcRequestUrl, oidcRequestToken,
     });
+    return image.sign(await this.pipeline(), request);
   }
 
   /**
@@ -419,29 +427,30 @@ export class ObservatoryCi {
    * the manifest or repository is missing; when it cannot tell (401, 403, 429, 5xx, network) an error
    * with the registry's answer.
    * @param reference Image reference, e.g. ghcr.io/acme/observatory/analytics-api:1.2.3.
-   * @param username Registry user name, for a private registry.
-   * @param password Registry password or token.
+   * @param registryUsername Registry user name, for a private registry.
+   * @param registryPassword Registry password or token.
    */
   @func({ cache: "never" })
-  async imageExists(reference: string, username?: string, password?: Secret): Promise<boolean> {
-    return image.imageExists(await this.pipeline(), reference, username, password);
+  async imageExists(reference: string, registryUsername?: string, registryPassword?: Secret): Promise<boolean> {
+    const request = args.parseImageExistsArgs({ reference, registryUsername, registryPassword });
+    return image.imageExists(await this.pipeline(), request);
   }
   /**
    * The publish job in one call: publish (gates first, one push per tag), then sign the pushed digest
    * and attest its SBOM; returns references.txt, signature.txt and the SBOM as a directory
    * (`export --path=release`). Refuses before pushing when no signing credential is given.
-   * @param username Registry user name (on GitHub: github.actor).
-   * @param password Registry password or token (on GitHub: GITHUB_TOKEN with packages: write).
+   * @param registryUsername Registry user name (on GitHub: github.actor).
+   * @param registryPassword Registry password or token (on GitHub: GITHUB_TOKEN with packages: write).
    * @param ref Full git ref (GITHUB_REF).
    * @param event GitHub event name (GITHUB_EVENT_NAME).
-   * @param sha Commit SHA (GITHUB_SHA).
-   * @param githubRepository owner/repo (GITHUB_REPOSITORY), for the default repository and the source label.
+   * @param commit Full commit SHA (GITHUB_SHA).
+   * @param githubRepository owner/name (GITHUB_REPOSITORY), for the default image repository and the source label.
    * @param oidcToken OIDC identity token for keyless signing (audience sigstore).
    * @param key cosign private key (PEM) for key-based signing.
    * @param keyPassword Password of the cosign key.
    * @param prNumber Pull-request number, for pull_request_target.
    * @param registry Registry host; default image.registry (ghcr.io).
-   * @param repository Repository path inside the registry; default image.repository, else from --github-repository.
+   * @param imageRepository Repository path inside the registry; default image.repository, else from --github-repository.
    * @param platforms Platforms to push; default image.platforms.
    * @param oidcRequestUrl Keyless on GitHub Actions, instead of --oidc-token: ACTIONS_ID_TOKEN_REQUEST_URL. cosign fetches
    * the token when it signs; a token fetched before this call (5-minute lifetime) expires while the image is built.
@@ -449,26 +458,27 @@ export class ObservatoryCi {
    */
   @func({ cache: "never" })
   async releaseImage(
-    username: string,
-    password: Secret,
+    registryUsername: string,
+    registryPassword: Secret,
     ref: string,
     event: string,
-    sha: string,
+    commit: string,
     githubRepository?: string,
     oidcToken?: Secret,
     key?: Secret,
     keyPassword?: Secret,
     prNumber?: number,
     registry?: string,
-    repository?: string,
+    imageRepository?: string,
     platforms?: string[],
     oidcRequestUrl?: Secret,
     oidcRequestToken?: Secret,
   ): Promise<Directory> {
-    return image.releaseImage(await this.pipeline(), {
-      username, password, ref, event, sha, githubRepository, oidcToken, key, keyPassword, prNumber, registry, repository, platforms,
-      oidcRequestUrl, oidcRequestToken,
+    const request = args.parseReleaseImageArgs({
+      registryUsername, registryPassword, ref, event, commit, githubRepository, oidcToken, key, keyPassword, prNumber, registry, imageRepository,
+      platforms, oidcRequestUrl, oidcRequestToken,
     });
+    return image.releaseImage(await this.pipeline(), request);
   }
 
   /**
@@ -563,7 +573,8 @@ export class ObservatoryCi {
    */
   @func({ cache: "never" })
   async loadTest(url?: string, script?: string): Promise<string> {
-    return deploy.loadTest(await this.pipeline(), url, script);
+    const request = args.parseLoadTestArgs({ url, script });
+    return deploy.loadTest(await this.pipeline(), request);
   }
 
   /**
@@ -630,7 +641,7 @@ export class ObservatoryCi {
 
   /**
    * Slack notification through an incoming webhook: status, environment, version, run link.
-   * @param webhook Slack incoming-webhook URL.
+   * @param slackWebhook Slack incoming-webhook URL.
    * @param status started, success, failure or rollback.
    * @param environment Environment name.
    * @param version Version or image deployed.
@@ -638,19 +649,21 @@ export class ObservatoryCi {
    * @param reason Why (failures, rollbacks).
    */
   @func({ cache: "never" })
-  async notify(webhook: Secret, status: string, environment: string, version: string, runUrl?: string, reason?: string): Promise<string> {
-    return deploy.notify(await this.pipeline(), { webhook, status, environment, version, runUrl, reason });
+  async notify(slackWebhook: Secret, status: NotifyStatus, environment: string, version: string, runUrl?: string, reason?: string): Promise<string> {
+    const request = args.parseNotifyArgs({ slackWebhook, status, environment, version, runUrl, reason });
+    return deploy.notify(await this.pipeline(), request);
   }
 
   /**
    * GitHub release for a tag (gh CLI, pinned): notes from the tag's CHANGELOG.md section when
    * present, generated by GitHub otherwise. Re-running updates the existing release.
    * @param tag Release tag vX.Y.Z (must exist in the repository).
-   * @param token GitHub token with contents: write.
-   * @param repository owner/name.
+   * @param githubToken GitHub token with contents: write.
+   * @param githubRepository owner/name.
    */
   @func({ cache: "never" })
-  async release(tag: string, token: Secret, repository: string): Promise<string> {
-    return deploy.release(await this.pipeline(), tag, token, repository);
+  async release(tag: string, githubToken: Secret, githubRepository: string): Promise<string> {
+    const request = args.parseReleaseArgs({ tag, githubToken, githubRepository });
+    return deploy.release(await this.pipeline(), request);
   }
 }

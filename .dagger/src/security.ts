@@ -28,6 +28,8 @@ import {
 } from "./scan";
 import { FINDINGS_EXIT_CODE, INCOMPLETE_SCAN_REASON, SCANNERS, TIMEOUT_EXIT_CODES } from "./lib/scanner-exit";
 import type { GateReport } from "./lib/summary";
+import { requireContainerImage } from "./lib/deploy/deployment-image";
+import type { ScanDeployedRequest } from "./lib/function-args";
 import {
   SEVERITIES,
   formatCounts,
@@ -49,7 +51,7 @@ import {
   type CheckoutGitEntry,
   type GitleaksInput,
 } from "./lib/gitleaks-input";
-import { ENVIRONMENTS, parseEnvironment, type Environment } from "./lib/deploy/environment";
+import type { Environment } from "./lib/deploy/environment";
 import { colouredName, liveColour } from "./lib/deploy/bluegreen";
 import { parseImageReference } from "./lib/image-ref";
 import { curlSecretArgs, kubectl, withCurlSecret } from "./deploy-support";
@@ -473,15 +475,6 @@ export async function securityReports(p: Pipeline, history: GitHistoryInputs = {
 
 // ------------------------------------------------------------------ daily scan of the environments
 
-export interface ScanDeployedOptions {
-  kubeconfig: Secret;
-  githubToken?: Secret;
-  repository?: string;
-  environments?: string[];
-  registryUsername?: string;
-  registryPassword?: Secret;
-}
-
 interface DeployedImage {
   environment: Environment;
   namespace: string;
@@ -506,17 +499,6 @@ async function kubectlJson(p: Pipeline, kubeconfig: Secret, environment: Environ
 }
 
 /** The image of the configured container in a Deployment's pod template. */
-export function deploymentImage(deploymentJson: unknown, containerName: string, where: string): string {
-  const spec = (deploymentJson as { spec?: { template?: { spec?: { containers?: unknown } } } } | null)?.spec?.template?.spec;
-  const containers = Array.isArray(spec?.containers) ? (spec.containers as Array<{ name?: unknown; image?: unknown }>) : [];
-  const found = containers.find((c) => c.name === containerName);
-  if (!found || typeof found.image !== "string" || !found.image) {
-    const names = containers.map((c) => String(c.name)).join(", ") || "none";
-    throw new Error(`${where}: no container named ${JSON.stringify(containerName)} with an image (containers: ${names})`);
-  }
-  return found.image;
-}
-
 async function deployedImage(p: Pipeline, kubeconfig: Secret, environment: Environment): Promise<DeployedImage> {
   const env = p.config.environments[environment];
   let deployment = env.deployment;
@@ -531,7 +513,7 @@ async function deployedImage(p: Pipeline, kubeconfig: Secret, environment: Envir
   }
   const where = `deployment ${deployment} in namespace ${env.namespace}`;
   const json = await kubectlJson(p, kubeconfig, environment, ["get", "deployment", deployment, "-n", env.namespace, "-o", "json"], where);
-  const running = deploymentImage(json, env.container, `scanDeployed: environment ${environment}: ${where}`);
+  const running = requireContainerImage(json, env.container, `scanDeployed: environment ${environment}: ${where}`);
   return { environment, namespace: env.namespace, deployment, container: env.container, image: running };
 }
 
@@ -558,23 +540,6 @@ export function trivyImageRun(p: Pipeline, target: string, reportPath: string, a
   const ctr = withRunNonce(authenticated ? image.withDockerConfig(trivyBase(p), registry, auth.username, auth.password) : trivyBase(p));
   const command = authenticated ? ["sh", "-euc", `${image.WRITE_DOCKER_CONFIG}\nexec trivy "$@"`, "trivy", ...trivyArgs] : ["trivy", ...trivyArgs];
   return runTrivy(ctr, reportPath, command);
-}
-
-function validateScanDeployed(options: ScanDeployedOptions): Environment[] {
-  const environments = options.environments?.length ? options.environments.map(parseEnvironment) : [...ENVIRONMENTS];
-  if (options.githubToken && !options.repository) {
-    throw new ConfigError("scanDeployed: --github-token needs --repository owner/name (where the issue is opened)");
-  }
-  if (options.repository !== undefined && !/^[\w.-]+\/[\w.-]+$/.test(options.repository)) {
-    throw new ConfigError(`scanDeployed: --repository must be "owner/name", got ${JSON.stringify(options.repository)}`);
-  }
-  if (options.repository && !options.githubToken) {
-    throw new ConfigError("scanDeployed: --repository needs --github-token (a Secret allowed to open issues)");
-  }
-  if (Boolean(options.registryUsername) !== Boolean(options.registryPassword)) {
-    throw new ConfigError("scanDeployed: --registry-username and --registry-password go together");
-  }
-  return [...new Set(environments)];
 }
 
 interface ScanSection {
@@ -653,11 +618,10 @@ async function reportToGitHub(p: Pipeline, token: Secret, repository: string, re
  * The daily scan: the image each environment runs (Trivy) and the source's dependencies (cargo
  * audit), as one Markdown report; with a token, findings go to one GitHub issue.
  */
-export async function scanDeployed(p: Pipeline, options: ScanDeployedOptions): Promise<string> {
-  const environments = validateScanDeployed(options);
+export async function scanDeployed(p: Pipeline, request: ScanDeployedRequest<Secret>): Promise<string> {
   const day = scanDay();
-  const images = await Promise.all(environments.map((environment) => deployedImage(p, options.kubeconfig, environment)));
-  const auth = { username: options.registryUsername, password: options.registryPassword };
+  const images = await Promise.all(request.environments.map((environment) => deployedImage(p, request.kubeconfig, environment)));
+  const auth = { username: request.registry?.username, password: request.registry?.password };
   const [auditReport, ...imageReports] = await Promise.all([
     scanAudit(p, "scanDeployed (cargo audit)", { fresh: true }),
     ...images.map((deployed) =>
@@ -679,7 +643,7 @@ export async function scanDeployed(p: Pipeline, options: ScanDeployedOptions): P
   ];
   const report = renderDailyReport(sections, day);
   const found = sections.some((s) => !s.verdict.passed);
-  if (!found || !options.githubToken || !options.repository) return report;
-  const issue = await reportToGitHub(p, options.githubToken, options.repository, report);
+  if (!found || !request.github) return report;
+  const issue = await reportToGitHub(p, request.github.token, request.github.repository, report);
   return `${report}\n${issue}\n`;
 }

@@ -11,6 +11,7 @@ import { coverageGate, parseCobertura } from "./lib/coverage";
 import { errorMessage, GateFailure, isExecFailure, tail } from "./lib/errors";
 import type { GateReport } from "./lib/summary";
 import { crashReason, finishedExitCode, testRunCommand, VERDICT_PATTERNS, type TestRunOptions } from "./lib/test-run";
+import type { UploadCoverageRequest } from "./lib/function-args";
 
 export const COVERAGE_REPORT = "/reports/cobertura.xml";
 
@@ -221,23 +222,8 @@ export async function coverageReports(pipeline: Pipeline): Promise<Directory> {
   return dag.directory().withFile("coverage/cobertura.xml", ran.file(COVERAGE_REPORT));
 }
 
-export interface CodecovUpload {
-  token: Secret;
-  commit: string;
-  slug: string;
-  branch?: string;
-  pullRequest?: string;
-  flags?: string;
-}
-
 /** Sends the Cobertura XML to Codecov with the Codecov CLI: the same upload on every CI system. */
-export async function uploadCoverage(pipeline: Pipeline, upload: CodecovUpload): Promise<string> {
-  if (!/^[0-9a-f]{40}$/.test(upload.commit)) {
-    throw new Error(`uploadCoverage: --commit must be a full 40-character commit SHA, got ${JSON.stringify(upload.commit)}`);
-  }
-  if (!/^[\w.-]+\/[\w.-]+$/.test(upload.slug)) {
-    throw new Error(`uploadCoverage: --slug must be "owner/repository", got ${JSON.stringify(upload.slug)}`);
-  }
+export async function uploadCoverage(pipeline: Pipeline, upload: UploadCoverageRequest<Secret> & { flags?: string }): Promise<string> {
   const report: File = (await coverageReports(pipeline)).file("coverage/cobertura.xml");
   const { images, tools } = pipeline.config;
   const args = [
@@ -262,6 +248,6 @@ export async function uploadCoverage(pipeline: Pipeline, upload: CodecovUpload):
     // paths, and reads the covered sources from there for its line fixes: give it the source tree.
     .withMountedDirectory(SOURCE_DIR, pipeline.source)
     .withWorkdir(SOURCE_DIR)
-    .withSecretVariable("CODECOV_TOKEN", upload.token);
+    .withSecretVariable("CODECOV_TOKEN", upload.codecovToken);
   return withRunNonce(ctr).withExec(args).stdout();
 }

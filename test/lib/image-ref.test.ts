@@ -6,7 +6,7 @@ import {
   withDigest,
   isDigestRef,
   defaultImageRepository,
-  resolveImageRepository,
+  imageRepository,
   validateRepositoryPath,
   validateRegistry,
 } from "../../.dagger/src/lib/image-ref";
@@ -83,18 +83,18 @@ describe("default repository", () => {
     expect(defaultImageRepository("Globalbusinessadvisors/LLM-Observatory")).toBe(
       "ghcr.io/globalbusinessadvisors/llm-observatory/analytics-api",
     );
-    expect(resolveImageRepository({ registry: "ghcr.io" }, { GITHUB_REPOSITORY: "Acme/Obs" })).toBe("ghcr.io/acme/obs/analytics-api");
+    expect(imageRepository({ registry: "ghcr.io", githubRepository: "Acme/Obs" })).toBe("ghcr.io/acme/obs/analytics-api");
   });
 
   it("uses the configured repository path verbatim", () => {
-    expect(resolveImageRepository({ registry: "registry.example.com:5000", repository: "team/api" }, {})).toBe(
+    expect(imageRepository({ registry: "registry.example.com:5000", repository: "team/api" })).toBe(
       "registry.example.com:5000/team/api",
     );
-    expect(() => resolveImageRepository({ registry: "ghcr.io", repository: "Team/api" }, {})).toThrow(/must be lowercase/);
+    expect(() => imageRepository({ registry: "ghcr.io", repository: "Team/api" })).toThrow(/must be lowercase/);
   });
 
   it("explains a missing or malformed GITHUB_REPOSITORY", () => {
-    expect(() => resolveImageRepository({ registry: "ghcr.io" }, {})).toThrow("GITHUB_REPOSITORY is not set (set image.repository in the config)");
+    expect(() => imageRepository({ registry: "ghcr.io" })).toThrow("GITHUB_REPOSITORY is not set (set image.repository in the config)");
     expect(() => defaultImageRepository("just-a-name")).toThrow('GITHUB_REPOSITORY="just-a-name" is not owner/repo');
     expect(() => defaultImageRepository("acme/.hidden")).toThrow(/component ".hidden"/);
   });

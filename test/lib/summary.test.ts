@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { failureReport, formatDuration, runGates, summaryTable } from "../../.dagger/src/lib/summary";
-import { GateFailure } from "../../.dagger/src/lib/errors";
+import { GateFailure, UsageError } from "../../.dagger/src/lib/errors";
 
 describe("ci summary", () => {
   it("runs every gate even when one fails, and keeps each outcome", async () => {
@@ -64,6 +64,24 @@ describe("ci summary", () => {
     ]);
     expect(report).toContain("### clippy\n\n```\nclippy: needless_return\n```");
     expect(report).not.toContain("### fmt");
+  });
+
+  it("shows a usage error as a usage error, apart from failed gates", async () => {
+    const outcomes = await runGates({
+      gitleaks: async () => {
+        throw new UsageError({ fn: "ci", flag: "--git-dir", problem: "is not a .git directory", found: "src" });
+      },
+      fmt: async () => {
+        throw new GateFailure("fmt", "run cargo fmt --all");
+      },
+    });
+    expect(outcomes.map((o) => [o.gate, o.passed, o.usage ?? false])).toEqual([["gitleaks", false, true], ["fmt", false, false]]);
+    const table = summaryTable(outcomes);
+    expect(table).toContain("| gitleaks | ⛔ usage error |");
+    expect(table).toContain("| fmt | ❌ fail |");
+    const report = failureReport(outcomes);
+    expect(report).toContain('### gitleaks (usage error: nothing was started)\n\n```\nci --git-dir: is not a .git directory (found "src")\n```');
+    expect(report).toContain("### fmt\n");
   });
 
   it("formats durations", () => {

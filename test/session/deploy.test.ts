@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES, TOOLS } from "../../.dagger/src/versions";
 import { Environment } from "../../.dagger/src/lib/deploy/environment";
+import { NotifyStatus } from "../../.dagger/src/lib/deploy/slack";
 import { setClockForTests, KUBECONFIG_PATH } from "../../.dagger/src/deploy-support";
 import { canarySecret } from "../support/recording-session";
 import { failureOf, GOOD, startPerTest, sourceWith, type ModuleRun } from "../support/module";
@@ -397,7 +398,7 @@ describe("loadTest", () => {
     expect(out.script).toBe("ci/load/staging.js");
     expect(session.exec("k6", "run").mounts["/scripts/load.js"]).toContain("ci/load/staging.js");
     const err = await failureOf(call((ci) => ci.loadTest(undefined, "ci/load/missing.js")));
-    expect(err.message).toContain("not found in the source directory");
+    expect(err.message).toContain('loadTest --script: names no file in the source directory (found "ci/load/missing.js"');
   });
 
   it("fails when the script did not evaluate the configured thresholds (k6 exit 0 proves nothing then)", async () => {
@@ -452,7 +453,7 @@ describe("notify", () => {
   it("posts the payload built in TypeScript to the webhook curl reads from a mounted secret file", async () => {
     const cluster = devCluster();
     const { session, call } = await start(cluster);
-    const out = await call((ci) => ci.notify(secrets().slack, "failure", "staging", "v1.4.0", RUN_URL, 'k6 p95 > 500ms & "quotes"'));
+    const out = await call((ci) => ci.notify(secrets().slack, NotifyStatus.Failure, "staging", "v1.4.0", RUN_URL, 'k6 p95 > 500ms & "quotes"'));
     expect(out).toBe("sent failure for staging v1.4.0");
     const e = session.exec("curl", "slack_webhook@/run/secrets/slack-webhook");
     expect(e.image).toBe(IMAGES.curl);
@@ -469,8 +470,8 @@ describe("notify", () => {
 
   it("validates the status before any exec", async () => {
     const { session, call } = await start(devCluster());
-    const err = await failureOf(call((ci) => ci.notify(secrets().slack, "great", "dev", "x")));
-    expect(err.message).toContain('unknown status "great"');
+    const err = await failureOf(call((ci) => ci.notify(secrets().slack, "great" as NotifyStatus, "dev", "x")));
+    expect(err.message).toContain('notify --status: is not one of the choices (found "great"; expected one of started, success, failure, rollback)');
     expect(session.execs).toEqual([]);
   });
 });
@@ -513,7 +514,7 @@ describe("release", () => {
     expect(err.message).toContain("tag v1.4.0 does not exist");
     expect(session.secretLeaks([err.message])).toEqual([]);
     const bad = await failureOf(call((ci) => ci.release("1.4", dag.setSecret("github-token", canarySecret("gh")), "acme/observatory")));
-    expect(bad.message).toContain("--tag must be vX.Y.Z");
+    expect(bad.message).toContain('release --tag: is not a release tag (found "1.4"');
   });
 });
 

@@ -370,7 +370,7 @@ describe("reports and uploadCoverage", () => {
   it("rejects a bad commit before any container starts", async () => {
     const { session, call } = await start();
     const err = await failureOf(call((ci) => ci.uploadCoverage(dag.setSecret("t", "x"), "abc", "o/r")));
-    expect(err.message).toContain('--commit must be a full 40-character commit SHA, got "abc"');
+    expect(err.message).toContain('uploadCoverage --commit: is not a full commit SHA (found "abc"');
     expect(session.execs).toEqual([]);
   });
 });

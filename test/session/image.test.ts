@@ -10,6 +10,7 @@ import { CYCLONEDX_IMAGE, HEALTHY_LAYOUT, ociLayout, SPDX_IMAGE, TRIVY_IMAGE_CLE
 import { isScanExec, toolArgs, withScanWrapper } from "../support/scan-wrapper";
 import { SCANNER_CRASH_EXIT_CODE } from "../../.dagger/src/lib/scanner-exit";
 import { validDates } from "../support/allowlist-dates";
+import { SbomFormat } from "../../.dagger/src/lib/sbom";
 
 const REPORTS = new URL("../fixtures/reports/", import.meta.url);
 const report = (path: string) => readFileSync(new URL(path, REPORTS), "utf8");
@@ -160,8 +161,8 @@ describe("build", () => {
 
   it("rejects an invalid or repeated platform before any build", async () => {
     const r = await start();
-    expect((await failureOf(r.call((ci) => ci.build("amd64")))).message).toContain('invalid platform "amd64": expected os/arch[/variant]');
-    expect((await failureOf(r.call((ci) => ci.buildPlatforms(["linux/amd64", "linux/amd64"])))).message).toContain("listed twice");
+    expect((await failureOf(r.call((ci) => ci.build("amd64")))).message).toContain('build --platform: is not a platform (found "amd64"; expected os/arch[/variant]');
+    expect((await failureOf(r.call((ci) => ci.buildPlatforms(["linux/amd64", "linux/amd64"])))).message).toContain("buildPlatforms --platforms: lists linux/amd64 twice (expected each platform once)");
     expect(dockerBuilds(r)).toEqual([]);
     expect(r.session.execs).toEqual([]);
   });
@@ -353,7 +354,7 @@ describe("sbom", () => {
 
   it("writes CycloneDX on request", async () => {
     const r = await start();
-    expect(await r.call(async (ci) => (await ci.sbom("cyclonedx-json")).contents())).toBe(CYCLONEDX);
+    expect(await r.call(async (ci) => (await ci.sbom(SbomFormat.CyclonedxJson)).contents())).toBe(CYCLONEDX);
     expect(r.session.exec("/syft", "scan").args.at(-1)).toBe("cyclonedx-json=/sbom/sbom.cdx.json");
   });
 
@@ -362,10 +363,10 @@ describe("sbom", () => {
     expect((await failureOf(r.call((ci) => ci.sbom()))).message).toContain("is empty");
     await r.session.stop();
     const wrong = await start(imageScript({ syft: SPDX_IMAGE }));
-    expect((await failureOf(wrong.call((ci) => ci.sbom("cyclonedx-json")))).message).toContain("is spdx-json, expected cyclonedx-json");
+    expect((await failureOf(wrong.call((ci) => ci.sbom(SbomFormat.CyclonedxJson)))).message).toContain("is spdx-json, expected cyclonedx-json");
     await wrong.session.stop();
     const bad = await start();
-    expect((await failureOf(bad.call((ci) => ci.sbom("spdx-tag-value")))).message).toContain('invalid SBOM format "spdx-tag-value"');
+    expect((await failureOf(bad.call((ci) => ci.sbom("spdx-tag-value" as SbomFormat)))).message).toContain('sbom --format: is not one of the choices (found "spdx-tag-value"; expected one of spdx-json, cyclonedx-json)');
     expect(bad.session.execs).toEqual([]);
   });
 });
@@ -379,7 +380,7 @@ describe("tags", () => {
     expect(await r.call(async (ci) => ci.tags("refs/tags/v1.2.3", "push", SHA))).toEqual(["1.2.3", "1.2", "latest"]);
     expect(await r.call(async (ci) => ci.tags("refs/heads/main", "pull_request_target", SHA, 42))).toEqual(["pr-42"]);
     const err = await failureOf(r.call(async (ci) => ci.tags("main", "push", SHA)));
-    expect(err.message).toContain('invalid git ref "main": it does not start with refs/');
+    expect(err.message).toContain('tags --ref: is not a git ref: it does not start with refs/ (found "main"');
     expect(r.session.queries.filter((q) => q.leaf !== "version")).toEqual([]);
   });
 });
@@ -454,15 +455,15 @@ describe("publish", () => {
     const r = await start();
     const pw = () => dag.setSecret("pw", canarySecret("pw"));
     const cases: [Parameters<typeof r.call>[0], string][] = [
-      [(ci) => ci.publish("u", pw(), "main", "push", SHA, undefined, "acme/obs"), 'invalid git ref "main"'],
-      [(ci) => ci.publish("u", pw(), "refs/heads/main", "push", "xyz", undefined, "acme/obs"), 'invalid commit SHA "xyz"'],
-      [(ci) => ci.publish("u", pw(), "refs/heads/main", "push", SHA), "no image repository: pass --repository"],
-      [(ci) => ci.publish("u", pw(), "refs/heads/main", "push", SHA, undefined, "acme"), "--github-repository: cannot derive the image repository"],
+      [(ci) => ci.publish("u", pw(), "main", "push", SHA, undefined, "acme/obs"), 'publish --ref: is not a git ref: it does not start with refs/ (found "main"'],
+      [(ci) => ci.publish("u", pw(), "refs/heads/main", "push", "xyz", undefined, "acme/obs"), 'publish --commit: is not a full commit SHA (found "xyz"'],
+      [(ci) => ci.publish("u", pw(), "refs/heads/main", "push", SHA), "publish --github-repository: is required when neither --image-repository nor image.repository"],
+      [(ci) => ci.publish("u", pw(), "refs/heads/main", "push", SHA, undefined, "acme"), 'publish --github-repository: is not a GitHub repository (found "acme"'],
       [(ci) => ci.publish("u", pw(), "refs/heads/main", "push", SHA, undefined, undefined, "ghcr.io", "Acme/App"), "repository names must be lowercase"],
-      [(ci) => ci.publish("u", pw(), "refs/heads/main", "push", SHA, undefined, "acme/obs", "not a host"), "--registry / image.registry: invalid registry"],
+      [(ci) => ci.publish("u", pw(), "refs/heads/main", "push", SHA, undefined, "acme/obs", "not a host"), 'publish --registry: is not a registry host (found "not a host"'],
       [(ci) => ci.publish("u", pw(), "refs/tags/release-candidate", "push", SHA, undefined, "acme/obs"), "yields no image tag to push"],
-      [(ci) => ci.publish("u", pw(), "refs/heads/main", "push", SHA, undefined, "acme/obs", undefined, undefined, ["linux"]), 'invalid platform "linux"'],
-      [(ci) => ci.publish("", pw(), "refs/heads/main", "push", SHA, undefined, "acme/obs"), "--username must be a non-empty"],
+      [(ci) => ci.publish("u", pw(), "refs/heads/main", "push", SHA, undefined, "acme/obs", undefined, undefined, ["linux"]), 'publish --platforms: is not a platform (item 1) (found "linux"'],
+      [(ci) => ci.publish("", pw(), "refs/heads/main", "push", SHA, undefined, "acme/obs"), 'publish --registry-username: is not a valid registry user name (found ""'],
     ];
     for (const [fn, message] of cases) expect((await failureOf(r.call(fn))).message).toContain(message);
     expect(r.session.execs).toEqual([]);
@@ -537,7 +538,7 @@ describe("sign", () => {
   it("signs with a key mounted as a secret file and its password as COSIGN_PASSWORD", async () => {
     const r = await start();
     const out = await r.call((ci) =>
-      ci.sign(ref, undefined, undefined, undefined, dag.setSecret("cosign-key", canarySecret("key")), dag.setSecret("cosign-pw", canarySecret("kpw")), "cyclonedx-json"),
+      ci.sign(ref, undefined, undefined, undefined, dag.setSecret("cosign-key", canarySecret("key")), dag.setSecret("cosign-pw", canarySecret("kpw")), SbomFormat.CyclonedxJson),
     );
     expect(out).toBe(`signed ${ref} (key) and attested its SBOM (cyclonedx, CycloneDX 1.5, 1 package (Tool: syft-1.16.0))`);
     const e = r.session.exec("cosign-sign");
@@ -568,13 +569,13 @@ describe("sign", () => {
     const cases: [Parameters<typeof r.call>[0], string][] = [
       [(ci) => ci.sign("ghcr.io/acme/observatory/analytics-api:1.2.3", undefined, undefined, s("t")), "is not a digest reference"],
       [(ci) => ci.sign("ghcr.io/acme/app@sha256:abc", undefined, undefined, s("t")), "is not sha256: followed by 64 lowercase hex"],
-      [(ci) => ci.sign(ref), "keyless signing needs --oidc-token"],
-      [(ci) => ci.sign(ref, "octocat", undefined, s("t")), "pass both --username and --password"],
-      [(ci) => ci.sign(ref, undefined, undefined, s("t"), undefined, s("kp")), "--key-password without --key"],
-      [(ci) => ci.sign(ref, undefined, undefined, undefined, undefined, undefined, undefined, s("u")), "pass both --oidc-request-url and --oidc-request-token"],
-      [(ci) => ci.sign(ref, undefined, undefined, undefined, undefined, undefined, undefined, undefined, s("rt")), "pass both --oidc-request-url and --oidc-request-token"],
-      [(ci) => ci.sign(ref, undefined, undefined, s("t"), undefined, undefined, undefined, s("u"), s("rt")), "either --oidc-token or --oidc-request-url/--oidc-request-token, not both"],
-      [(ci) => ci.sign(ref, undefined, undefined, undefined, s("k"), undefined, undefined, s("u"), s("rt")), "are for keyless signing, not with --key"],
+      [(ci) => ci.sign(ref), "sign --oidc-token: is missing: sign signs with --oidc-token"],
+      [(ci) => ci.sign(ref, "octocat", undefined, s("t")), "sign --registry-password: is missing: --registry-username needs it"],
+      [(ci) => ci.sign(ref, undefined, undefined, s("t"), undefined, s("kp")), "sign --key-password: needs --key"],
+      [(ci) => ci.sign(ref, undefined, undefined, undefined, undefined, undefined, undefined, s("u")), "sign --oidc-request-token: is missing: --oidc-request-url needs it"],
+      [(ci) => ci.sign(ref, undefined, undefined, undefined, undefined, undefined, undefined, undefined, s("rt")), "sign --oidc-request-url: is missing: --oidc-request-token needs it"],
+      [(ci) => ci.sign(ref, undefined, undefined, s("t"), undefined, undefined, undefined, s("u"), s("rt")), "sign --oidc-request-url: conflicts with --oidc-token"],
+      [(ci) => ci.sign(ref, undefined, undefined, undefined, s("k"), undefined, undefined, s("u"), s("rt")), "sign --oidc-request-url: conflicts with --key"],
     ];
     for (const [fn, message] of cases) expect((await failureOf(r.call(fn))).message).toContain(message);
     expect(r.session.execs).toEqual([]);
@@ -584,7 +585,7 @@ describe("sign", () => {
   it("with image.sign.keyless false, a key is required", async () => {
     const r = await start(imageScript(), sourceWithConfig({ image: { sign: { keyless: false } } }));
     const err = await failureOf(r.call((ci) => ci.sign(ref, undefined, undefined, dag.setSecret("t", "x"))));
-    expect(err.message).toContain("image.sign.keyless is false, so pass --key");
+    expect(err.message).toContain("sign --key: is required: image.sign.keyless is false");
     expect(r.session.execs).toEqual([]);
   });
 });
@@ -638,7 +639,7 @@ describe("releaseImage", () => {
   it("refuses before pushing when it could not sign", async () => {
     const r = await start();
     const err = await failureOf(r.call((ci) => ci.releaseImage("u", dag.setSecret("pw", "x"), "refs/heads/main", "push", SHA, "acme/obs")));
-    expect(err.message).toContain("releaseImage signs what it pushes: pass --oidc-token or --oidc-request-url/--oidc-request-token (keyless), or --key");
+    expect(err.message).toContain("releaseImage --oidc-token: is missing: releaseImage signs with --oidc-token, or --oidc-request-url and --oidc-request-token (GitHub Actions), or --key");
     expect(r.session.execs).toEqual([]);
     expect(publishQueries(r)).toEqual([]);
   });
@@ -664,7 +665,7 @@ describe("releaseImage", () => {
           undefined, undefined, undefined, undefined, undefined, undefined, undefined, dag.setSecret("oidc-url", "y")),
       ),
     );
-    expect(err.message).toContain("pass both --oidc-request-url and --oidc-request-token");
+    expect(err.message).toContain("releaseImage --oidc-request-token: is missing: --oidc-request-url needs it");
     expect(publishQueries(half)).toEqual([]);
   });
 
@@ -725,7 +726,7 @@ describe("imageExists", () => {
   it("rejects a malformed reference before any container", async () => {
     const r = await start();
     expect((await failureOf(r.call((ci) => ci.imageExists("ghcr.io/Acme/App:1")))).message).toContain("must be lowercase");
-    expect((await failureOf(r.call((ci) => ci.imageExists(reference, "octocat")))).message).toContain("pass both --username and --password");
+    expect((await failureOf(r.call((ci) => ci.imageExists(reference, "octocat")))).message).toContain("imageExists --registry-password: is missing: --registry-username needs it");
     expect(r.session.execs).toEqual([]);
   });
 });

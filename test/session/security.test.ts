@@ -699,10 +699,10 @@ describe("scanDeployed", () => {
 
   it("validates its arguments before any container", async () => {
     for (const [args, expected] of [
-      [[undefined, undefined, ["qa"]], 'unknown environment "qa"'],
-      [[dag, undefined], "--github-token needs --repository"],
-      [[undefined, "not-a-repo"], '--repository must be "owner/name"'],
-      [[undefined, "o/r"], "--repository needs --github-token"],
+      [[undefined, undefined, ["qa"]], 'scanDeployed --environments: is not an environment (item 1) (found "qa"'],
+      [[dag, undefined], "scanDeployed --github-repository: is missing: --github-token needs it"],
+      [[undefined, "not-a-repo"], 'scanDeployed --github-repository: is not a GitHub repository (found "not-a-repo"'],
+      [[undefined, "o/r"], "scanDeployed --github-token: is missing: --github-repository needs it"],
     ] as const) {
       const r = await start(clusterScript());
       const err = await failureOf(

@@ -37,17 +37,23 @@ export function usageMessage({ fn, flag, problem, found, expected }: UsageProble
 }
 
 /**
- * A bad argument, found before anything was started: callers never roll back on it, there is nothing to
- * undo. The message is `function --flag: problem (found "value"; expected ...)`.
+ * Bad arguments, found before anything was started: callers never roll back on it, there is nothing to
+ * undo, and `ci` shows it as a usage error, not as a failed gate. The message has one line per bad argument,
+ * each `function --flag: problem (found "value"; expected ...)`, so every mistake is named at once.
  */
 export class UsageError extends ConfigError {
   readonly fn: string;
+  /** The first bad argument's flag. */
   readonly flag: string;
-  constructor(problem: UsageProblem) {
-    super(usageMessage(problem));
+  readonly problems: readonly UsageProblem[];
+  constructor(problems: UsageProblem | readonly UsageProblem[]) {
+    const all = Array.isArray(problems) ? (problems as readonly UsageProblem[]) : [problems as UsageProblem];
+    if (all.length === 0) throw new Error("UsageError needs at least one problem");
+    super(all.map(usageMessage).join("\n"));
     this.name = "UsageError";
-    this.fn = problem.fn;
-    this.flag = problem.flag;
+    this.problems = all;
+    this.fn = all[0]!.fn;
+    this.flag = all[0]!.flag;
   }
 }
 

@@ -186,15 +186,12 @@ export function defaultImageRepository(
 }
 
 /**
- * The full repository (`registry/path`) to push to: `registry` + the configured `repository` path when set,
- * else the default from GITHUB_REPOSITORY.
+ * The one resolver of the image repository (`registry/path`) images are pushed to and deployed from: the
+ * repository path when given, else the plan's default from GitHub's owner/name.
  */
-export function resolveImageRepository(
-  config: { registry: string; repository?: string },
-  env: Record<string, string | undefined>,
-): string {
-  if (config.repository === undefined) return defaultImageRepository(env.GITHUB_REPOSITORY, config.registry);
-  validateRegistry(config.registry);
-  validateRepositoryPath(config.repository);
-  return `${config.registry}/${config.repository}`;
+export function imageRepository(input: { registry: string; repository?: string; githubRepository?: string }): string {
+  if (input.repository === undefined) return defaultImageRepository(input.githubRepository, input.registry);
+  validateRegistry(input.registry);
+  validateRepositoryPath(input.repository);
+  return `${input.registry}/${input.repository}`;
 }

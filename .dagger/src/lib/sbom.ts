@@ -4,10 +4,21 @@
  * know) is an error, so a broken SBOM step cannot pass unnoticed.
  */
 
-export type SbomFormat = "spdx-json" | "cyclonedx-json";
+/**
+ * The SBOM formats Syft writes that this module reads and attests. On the command line an enum member is
+ * given by its name, which the engine turns into SCREAMING_SNAKE_CASE and the CLI matches case-insensitively
+ * (dagger v0.21.8 core/gqlformat.go `gqlEnumMemberName`, cmd/dagger/flags.go `enumValue.Set`): `--format spdx_json`.
+ */
+export enum SbomFormat {
+  SpdxJson = "spdx-json",
+  CyclonedxJson = "cyclonedx-json",
+}
+
+/** An SBOM format as Syft's `--output` and the config spell it. */
+export type SbomFormatName = `${SbomFormat}`;
 
 export interface SbomSummary {
-  format: SbomFormat;
+  format: SbomFormatName;
   /** `SPDX-2.2` / `SPDX-2.3`, or the CycloneDX `specVersion` (`1.5`). */
   specVersion: string;
   /** SPDX `name`; CycloneDX `metadata.component` as `name@version` ("" when absent). */
@@ -28,7 +39,7 @@ export interface SbomSummary {
 
 export interface ReadSbomOptions {
   /** Fail unless the document is in this format. */
-  expectedFormat?: SbomFormat;
+  expectedFormat?: SbomFormatName;
   /** Names the file in error messages. */
   source?: string;
   /** How many `topPackages` to list (default 10). */

@@ -10,7 +10,7 @@
  * (staging), the release tag `refs/tags/vX.Y.Z` (production).
  */
 import { Environment } from "./deploy/environment";
-import { parseStrictSemver } from "./tags";
+import { parseReleaseTag } from "./tags";
 
 /** The workflow whose publish job signs the image (releaseImage), relative to the repository root. */
 export const PUBLISH_WORKFLOW = ".github/workflows/ci.yml";
@@ -64,9 +64,7 @@ export function expectedSigningRef(input: ExpectedRefInput): ExpectedRef {
     case Environment.Production: {
       const tag = input.releaseTag;
       if (tag === undefined) throw new Error("production images are signed on their release tag: the tag (vX.Y.Z) is required");
-      if (!tag.startsWith("v") || parseStrictSemver(tag) === undefined) {
-        throw new Error(`release tag ${JSON.stringify(tag)} is not vX.Y.Z (strict semver with a leading v), e.g. v1.4.0`);
-      }
+      parseReleaseTag(tag);
       return { exact: `refs/tags/${tag}`, describe: `refs/tags/${tag}` };
     }
     default:

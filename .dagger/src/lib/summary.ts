@@ -1,5 +1,5 @@
 /** The `ci` summary: one row per gate, rendered as a Markdown table. */
-import { errorMessage, GateFailure } from "./errors";
+import { errorMessage, GateFailure, UsageError } from "./errors";
 
 export interface GateReport {
   /** Key figure of a passing run, e.g. "92.3 % (≥ 90 %)" or "0 findings". */
@@ -13,6 +13,8 @@ export interface GateOutcome {
   figure: string;
   /** The failure message (empty when passed). */
   error: string;
+  /** Failed on bad input before anything started (a UsageError): fix the call, not the code. */
+  usage?: boolean;
 }
 
 /**
@@ -31,7 +33,8 @@ export async function runGates(
         return { gate, passed: true, durationMs: now() - started, figure: report.figure ?? "", error: "" };
       } catch (e) {
         const figure = e instanceof GateFailure ? (e.figure ?? "") : "";
-        return { gate, passed: false, durationMs: now() - started, figure, error: errorMessage(e) };
+        const outcome: GateOutcome = { gate, passed: false, durationMs: now() - started, figure, error: errorMessage(e) };
+        return e instanceof UsageError ? { ...outcome, usage: true } : outcome;
       }
     }),
   );
@@ -51,7 +54,7 @@ function cell(text: string): string {
 
 export function summaryTable(outcomes: GateOutcome[]): string {
   const rows = outcomes.map(
-    (o) => `| ${cell(o.gate)} | ${o.passed ? "✅ pass" : "❌ fail"} | ${formatDuration(o.durationMs)} | ${cell(o.figure)} |`,
+    (o) => `| ${cell(o.gate)} | ${o.passed ? "✅ pass" : o.usage ? "⛔ usage error" : "❌ fail"} | ${formatDuration(o.durationMs)} | ${cell(o.figure)} |`,
   );
   const failed = outcomes.filter((o) => !o.passed).length;
   const verdict = failed
@@ -64,6 +67,6 @@ export function summaryTable(outcomes: GateOutcome[]): string {
 export function failureReport(outcomes: GateOutcome[]): string {
   const details = outcomes
     .filter((o) => !o.passed)
-    .map((o) => `### ${o.gate}\n\n\`\`\`\n${o.error}\n\`\`\``);
+    .map((o) => `### ${o.gate}${o.usage ? " (usage error: nothing was started)" : ""}\n\n\`\`\`\n${o.error}\n\`\`\``);
   return [summaryTable(outcomes), "", ...details].join("\n");
 }

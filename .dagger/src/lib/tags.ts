@@ -112,6 +112,32 @@ export function parseStrictSemver(value: string): ParsedSemver | undefined {
   return { major: major!, minor: minor!, patch: patch!, prerelease };
 }
 
+/** A release tag (`v1.4.0`, `v2.0.0-rc.1`) and the version tag publish pushes for it. */
+export interface ReleaseTag {
+  tag: string;
+  /** What `type=semver,pattern={{version}}` pushes for `refs/tags/<tag>`: `1.4.0`, `2.0.0-rc.1`. */
+  version: string;
+  prerelease: boolean;
+}
+
+export const RELEASE_TAG_EXPECTED = "vX.Y.Z, strict semver with a leading v and no leading zeros (optionally -prerelease), e.g. v1.4.0";
+
+/**
+ * The one reader of release tags (deployProduction, release, verifyImage's production signer, publish's semver
+ * tags): `v` + strict semver, as metadata-action's `semver.valid` reads the tag. Build metadata is refused, since
+ * `{{version}}` drops it and two tags would then push the same version. Throws naming the rule.
+ */
+export function parseReleaseTag(tag: string): ReleaseTag {
+  const semver = tag.startsWith("v") && !tag.includes("+") ? parseStrictSemver(tag) : undefined;
+  if (!semver) throw new Error(`release tag ${JSON.stringify(tag)} is not ${RELEASE_TAG_EXPECTED}`);
+  const core = `${semver.major}.${semver.minor}.${semver.patch}`;
+  return {
+    tag,
+    version: semver.prerelease === undefined ? core : `${core}-${semver.prerelease}`,
+    prerelease: semver.prerelease !== undefined,
+  };
+}
+
 function describeRefError(ref: string, why: string): Error {
   return new Error(`invalid git ref ${JSON.stringify(ref)}: ${why}`);
 }

@@ -3,7 +3,15 @@
  * a plain-text fallback (`text`, shown in notifications) and Block Kit blocks.
  */
 
-export type DeploymentStatus = "started" | "success" | "failure" | "rollback";
+/** A notification's status; on the command line `--status started` (enum member names, matched case-insensitively). */
+export enum NotifyStatus {
+  Started = "started",
+  Success = "success",
+  Failure = "failure",
+  Rollback = "rollback",
+}
+
+export type DeploymentStatus = `${NotifyStatus}`;
 
 export interface SlackMessageInput {
   status: DeploymentStatus;

@@ -3,6 +3,7 @@
  * deploy*.ts fetches the bodies and resolves the references.
  */
 import { parseImageReference } from "../image-ref";
+import { parseReleaseTag } from "../tags";
 
 /**
  * A health body that says healthy: JSON with `status` (or `state`) ok/healthy/up/pass, or
@@ -81,11 +82,9 @@ export function validateDeployReference(reference: string): { digest?: string; t
   return { tag: parsed.tag };
 }
 
-/** `v1.2.3` (optionally `-rc.1`) -> `1.2.3`, the version tag publish pushes (metadata-action `{{version}}`). */
+/** `v1.2.3` (optionally `-rc.1`) -> `1.2.3`, the version tag publish pushes (lib/tags.ts parseReleaseTag). */
 export function releaseVersion(tag: string): string {
-  const match = /^v(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)$/.exec(tag.trim());
-  if (!match) throw new Error(`release tag ${JSON.stringify(tag)} is not vX.Y.Z (optionally -prerelease), e.g. v1.4.0`);
-  return match[1];
+  return parseReleaseTag(tag.trim()).version;
 }
 
 /** The sha256 digest in a container status imageID (`docker-pullable://repo@sha256:...`, `repo@sha256:...`). */

@@ -1,0 +1,63 @@
+/**
+ * One parser per concept: release tags (lib/tags.ts), image repositories (lib/image-ref.ts) and a Deployment's
+ * image (lib/deploy/deployment-image.ts). A second exported reader of the same concept elsewhere fails here.
+ */
+import { describe, expect, it } from "vitest";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { computeImageTags, parseReleaseTag } from "../../.dagger/src/lib/tags";
+import { releaseVersion } from "../../.dagger/src/lib/deploy/smoke";
+import { expectedSigningRef } from "../../.dagger/src/lib/signing";
+import { Environment } from "../../.dagger/src/lib/deploy/environment";
+
+const SRC = fileURLToPath(new URL("../../.dagger/src/", import.meta.url));
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? sourceFiles(join(dir, entry.name)) : entry.name.endsWith(".ts") ? [join(dir, entry.name)] : [],
+  );
+}
+
+/** Exported function declarations: `file: name`. A function's argument schema (`parse<Function>Args`) is not a concept's parser. */
+const exported = sourceFiles(SRC).flatMap((file) =>
+  [...readFileSync(file, "utf8").matchAll(/^export (?:async )?function (\w+)/gm)].map((m) => ({ file: relative(SRC, file), name: m[1]! })),
+).filter((e) => !/^parse\w+Args$/.test(e.name));
+
+const CONCEPTS: { concept: string; pattern: RegExp; owner: string; delegates?: Record<string, RegExp> }[] = [
+  {
+    concept: "release tag",
+    pattern: /parse.*Tag|releaseVersion|ReleaseTag/,
+    owner: "lib/tags.ts",
+    // deployProduction's request reads the version through it; it must stay a delegate.
+    delegates: { "lib/deploy/smoke.ts": /return parseReleaseTag\(tag\.trim\(\)\)\.version;/ },
+  },
+  { concept: "image repository", pattern: /parse.*Repository|resolve.*Repository|^imageRepository$|defaultImageRepository/, owner: "lib/image-ref.ts" },
+  { concept: "Deployment image", pattern: /containerImage|deploymentImage|ContainerImage/, owner: "lib/deploy/deployment-image.ts" },
+];
+
+describe("one parser per concept", () => {
+  for (const { concept, pattern, owner, delegates = {} } of CONCEPTS) {
+    it(`${concept}: only ${owner} exports a reader`, () => {
+      const others = exported.filter((e) => pattern.test(e.name) && e.file !== owner && !(e.file in delegates));
+      expect(others.map((e) => `${e.file}: ${e.name}`)).toEqual([]);
+      expect(exported.some((e) => e.file === owner && pattern.test(e.name)), `${owner} exports it`).toBe(true);
+      for (const [file, body] of Object.entries(delegates)) expect(readFileSync(join(SRC, file), "utf8")).toMatch(body);
+    });
+  }
+
+  it("release tags: every reader agrees with the version publish pushes for refs/tags/<tag>", () => {
+    for (const tag of ["v1.4.0", "v0.0.1", "v2.0.0-rc.1", "v10.20.30-alpha.beta.1"]) {
+      const pushed = computeImageTags({ ref: `refs/tags/${tag}`, event: "push", sha: "0123456" }).version;
+      expect(parseReleaseTag(tag).version, tag).toBe(pushed);
+      expect(releaseVersion(tag), tag).toBe(pushed);
+      expect(expectedSigningRef({ environment: Environment.Production, releaseTag: tag }).exact).toBe(`refs/tags/${tag}`);
+    }
+    // publish pushes no version for these, so no reader may accept them
+    for (const tag of ["v01.2.3", "v1.02.3", "1.2.3", "v1.2", "v1.2.3+build.1", "V1.2.3", "v1.2.3-01"]) {
+      expect(() => parseReleaseTag(tag), tag).toThrow(/is not vX\.Y\.Z/);
+      expect(() => releaseVersion(tag), tag).toThrow();
+      expect(() => expectedSigningRef({ environment: Environment.Production, releaseTag: tag }), tag).toThrow();
+    }
+  });
+});
