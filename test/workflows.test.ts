@@ -223,10 +223,13 @@ describe("workflow YAML reader", () => {
     expect(doc).toEqual({ on: { push: { branches: ["main", "release/**"] } }, x: "a\nb\n", y: "it's", z: "false" });
   });
 
-  it("refuses what it does not read rather than guessing", () => {
-    expect(() => parseWorkflowYaml("a: &anchor 1\n")).toThrow(/unsupported/);
-    expect(() => parseWorkflowYaml("a: plain\n  continued\n")).toThrow(/:2: unexpected indentation/);
-    expect(() => parseWorkflowYaml("a: {b: 1}\n")).toThrow(/unsupported/);
+  it("refuses anchors, duplicate keys, several documents and broken YAML, naming the file", () => {
+    expect(() => parseWorkflowYaml("a: &anchor 1\nb: *anchor\n", "x.yml")).toThrow(/^x\.yml: anchors and aliases/);
+    expect(() => parseWorkflowYaml("a: 1\na: 2\n", "x.yml")).toThrow(/^x\.yml: .*[Uu]nique/);
+    expect(() => parseWorkflowYaml("a: 1\n---\nb: 2\n", "x.yml")).toThrow(/^x\.yml: expected one YAML document/);
+    expect(() => parseWorkflowYaml("a: [1\n", "x.yml")).toThrow(/^x\.yml: /);
+    // a `#` or `&` inside a quoted value is text, not an anchor
+    expect(parseWorkflowYaml('a: "x &y #z"\n')).toEqual({ a: "x &y #z" });
   });
 });
 
