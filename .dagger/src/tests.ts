@@ -223,7 +223,7 @@ export async function coverageReports(pipeline: Pipeline): Promise<Directory> {
 }
 
 /** Sends the Cobertura XML to Codecov with the Codecov CLI: the same upload on every CI system. */
-export async function uploadCoverage(pipeline: Pipeline, upload: UploadCoverageRequest<Secret> & { flags?: string }): Promise<string> {
+export async function uploadCoverage(pipeline: Pipeline, upload: UploadCoverageRequest<Secret>): Promise<string> {
   const report: File = (await coverageReports(pipeline)).file("coverage/cobertura.xml");
   const { images, tools } = pipeline.config;
   const args = [
@@ -233,7 +233,6 @@ export async function uploadCoverage(pipeline: Pipeline, upload: UploadCoverageR
     "--network-root-folder", SOURCE_DIR,
     ...(upload.branch ? ["--branch", upload.branch] : []),
     ...(upload.pullRequest ? ["--pr", upload.pullRequest] : []),
-    ...(upload.flags ? ["--flag", upload.flags] : []),
   ];
   const ctr = dag
     .container()
