@@ -3,8 +3,6 @@ import {
   parseImageReference,
   formatImageReference,
   withTag,
-  withDigest,
-  isDigestRef,
   defaultImageRepository,
   imageRepository,
   validateRepositoryPath,
@@ -57,24 +55,15 @@ describe("parseImageReference", () => {
   });
 });
 
-describe("withTag / withDigest / isDigestRef", () => {
-  it("appends a validated tag or digest", () => {
+describe("withTag", () => {
+  it("appends a validated tag", () => {
     expect(withTag("ghcr.io/acme/app", "pr-42")).toBe("ghcr.io/acme/app:pr-42");
-    expect(withDigest("ghcr.io/acme/app", DIGEST)).toBe(`ghcr.io/acme/app@${DIGEST}`);
   });
 
-  it("refuses a repository that already has a tag, or a bad tag/digest", () => {
+  it("refuses a repository that already has a tag, or a bad tag", () => {
     expect(() => withTag("ghcr.io/acme/app:1", "2")).toThrow('expected a repository without tag or digest, got "ghcr.io/acme/app:1"');
     expect(() => withTag("ghcr.io/acme/app", "-0123456")).toThrow('invalid tag "-0123456"');
-    expect(() => withDigest("ghcr.io/acme/app", "sha256:xyz")).toThrow('invalid digest "sha256:xyz"');
     expect(() => withTag("ghcr.io/Acme/app", "1")).toThrow(/lowercase/);
-  });
-
-  it("tells digest references apart and throws on garbage", () => {
-    expect(isDigestRef(`ghcr.io/acme/app@${DIGEST}`)).toBe(true);
-    expect(isDigestRef(`ghcr.io/acme/app:1@${DIGEST}`)).toBe(true);
-    expect(isDigestRef("ghcr.io/acme/app:1.2.3")).toBe(false);
-    expect(() => isDigestRef("ghcr.io/acme/app@sha256:")).toThrow(/invalid image reference/);
   });
 });
 

@@ -1,7 +1,6 @@
 import { describe, it, expect } from "vitest";
 import {
   computeImageTags,
-  tagsFromGithubEnv,
   parseStrictSemver,
   sanitizeTag,
   isValidTag,
@@ -87,39 +86,6 @@ describe("computeImageTags (docker/metadata-action v5 rules)", () => {
     [{ ref: "refs/heads/main", event: "pull_request_target" }, /pull_request_target runs with GITHUB_REF="refs\/heads\/main"/],
   ] as const)("rejects %j", (override, message) => {
     expect(() => computeImageTags({ event: "push", sha: SHA, ...override })).toThrow(message);
-  });
-});
-
-describe("tagsFromGithubEnv", () => {
-  it("reads a push from the environment", () => {
-    const result = tagsFromGithubEnv({ GITHUB_REF: "refs/heads/release/1.2", GITHUB_EVENT_NAME: "push", GITHUB_SHA: SHA, GITHUB_BASE_REF: "" });
-    expect(result.tags).toEqual(["release-1.2", `release-1.2-${SHORT}`]);
-    expect(result.pullRequest).toBeUndefined();
-  });
-
-  it("reads a pull request with its base and head refs", () => {
-    const result = tagsFromGithubEnv({
-      GITHUB_REF: "refs/pull/9/merge",
-      GITHUB_EVENT_NAME: "pull_request",
-      GITHUB_SHA: SHA,
-      GITHUB_BASE_REF: "main",
-      GITHUB_HEAD_REF: "dependabot/cargo/serde-1.0.200",
-    });
-    expect(result.tags).toEqual(["pr-9"]);
-    expect(result.pullRequest).toEqual({ number: 9, baseRef: "main", headRef: "dependabot/cargo/serde-1.0.200" });
-  });
-
-  it("takes the PR number for pull_request_target", () => {
-    const env = { GITHUB_REF: "refs/heads/main", GITHUB_EVENT_NAME: "pull_request_target", GITHUB_SHA: SHA };
-    expect(tagsFromGithubEnv(env, { prNumber: 31 }).tags).toEqual(["pr-31"]);
-    expect(() => tagsFromGithubEnv(env)).toThrow(/pass the pull-request number/);
-  });
-
-  it("names every missing variable", () => {
-    expect(() => tagsFromGithubEnv({})).toThrow("GITHUB_REF, GITHUB_EVENT_NAME, GITHUB_SHA are not set");
-    expect(() => tagsFromGithubEnv({ GITHUB_REF: "refs/heads/main", GITHUB_EVENT_NAME: "push", GITHUB_SHA: "" })).toThrow(
-      "GITHUB_SHA is not set",
-    );
   });
 });
 

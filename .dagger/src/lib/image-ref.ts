@@ -148,18 +148,6 @@ export function withTag(repository: string, tag: string): string {
   return `${repository}:${tag}`;
 }
 
-/** `ghcr.io/acme/app` + `sha256:...` -> `ghcr.io/acme/app@sha256:...` (both validated). */
-export function withDigest(repository: string, digest: string): string {
-  requireBareRepository(repository);
-  validateDigest(digest);
-  return `${repository}@${digest}`;
-}
-
-/** Whether the reference pins a digest. Throws on a malformed reference rather than answering false. */
-export function isDigestRef(reference: string): boolean {
-  return parseImageReference(reference).digest !== undefined;
-}
-
 /**
  * The plan's image repository `ghcr.io/<owner>/<repo>/analytics-api`, from GITHUB_REPOSITORY (`owner/repo`),
  * lowercased because GitHub names may contain capitals and OCI repositories may not.

@@ -265,32 +265,3 @@ export function computeImageTags(input: GitRefInput): ImageTags {
   return result;
 }
 
-/**
- * Tags for the current GitHub Actions run, from GITHUB_REF, GITHUB_EVENT_NAME and GITHUB_SHA (and
- * GITHUB_BASE_REF / GITHUB_HEAD_REF on pull requests). On `pull_request_target` pass the PR number: the
- * environment only carries the base branch.
- */
-export function tagsFromGithubEnv(
-  env: Record<string, string | undefined>,
-  options: { prNumber?: number; flavorLatest?: GitRefInput["flavorLatest"] } = {},
-): ImageTags {
-  const required = ["GITHUB_REF", "GITHUB_EVENT_NAME", "GITHUB_SHA"] as const;
-  const missing = required.filter((name) => !env[name]);
-  if (missing.length > 0) {
-    throw new Error(
-      `cannot compute image tags: ${missing.join(", ")} ${missing.length === 1 ? "is" : "are"} not set ` +
-        `(GitHub Actions sets them; elsewhere pass them explicitly)`,
-    );
-  }
-  const event = env.GITHUB_EVENT_NAME!;
-  const isPullRequest = event === "pull_request" || event === "pull_request_target";
-  return computeImageTags({
-    ref: env.GITHUB_REF!,
-    event,
-    sha: env.GITHUB_SHA!,
-    baseRef: isPullRequest ? env.GITHUB_BASE_REF || undefined : undefined,
-    headRef: isPullRequest ? env.GITHUB_HEAD_REF || undefined : undefined,
-    prNumber: options.prNumber,
-    flavorLatest: options.flavorLatest,
-  });
-}
