@@ -33,10 +33,3 @@ export function cacheVolumeName(trust: Trust, purpose: string): string {
   }
   return `${CACHE_VOLUME_PREFIX}${trust}-${purpose}`;
 }
-
-/** Parses a caller-supplied trust level (CLI argument, CI variable). */
-export function parseTrust(value: string): Trust {
-  const found = TRUST_LEVELS.find((level) => level === value.trim().toLowerCase());
-  if (!found) throw new Error(`unknown trust level ${JSON.stringify(value)}: expected one of ${TRUST_LEVELS.join(", ")}`);
-  return found;
-}
