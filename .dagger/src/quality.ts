@@ -1,31 +1,35 @@
-/** Code-quality gates: rustfmt, clippy and rustdoc, each failing on the first warning. */
-import { outcomeOf, runAllowingFailure } from "./exec";
-import { cargoCommand, rustWorkspace } from "./rust";
+/**
+ * Code-quality gates: rustfmt, clippy and rustdoc, each failing on the first warning. Each runs as a
+ * classified cargo run (lib/test-run.ts): unformatted code, lints and rustdoc errors are verdicts,
+ * cached like a pass; anything else (a registry download, the lock, a killed process) fails the exec,
+ * which the engine does not cache, and the next call runs it again.
+ */
+import { cargoGateOutcome, rustWorkspace } from "./rust";
 import type { Pipeline } from "./pipeline";
 import { GateFailure, tail } from "./lib/errors";
+import { QUALITY_VERDICTS, qualityRunCommand } from "./lib/test-run";
 import type { GateReport } from "./lib/summary";
 
 export async function fmt(pipeline: Pipeline): Promise<GateReport> {
-  // No target dir: rustfmt compiles nothing.
-  const ran = runAllowingFailure(rustWorkspace(pipeline), ["cargo", "fmt", "--all", "--", "--check"]);
-  const { exitCode, stdout, stderr } = await outcomeOf(ran);
+  // No target dir and no touch: rustfmt compiles nothing.
+  const ran = rustWorkspace(pipeline).withExec(qualityRunCommand(["fmt", "--all", "--", "--check"], QUALITY_VERDICTS.fmt, { touch: false }));
+  const { exitCode, stdout, stderr } = await cargoGateOutcome("fmt", ran, "rustfmt");
   if (exitCode === 0) return { figure: "formatted" };
-  // rustfmt --check exits 1 with the diff on stdout; anything else is rustfmt failing to run.
   const files = [...new Set([...stdout.matchAll(/^Diff in (\S+?)(?::\d+)?(?: at line \d+)?:?$/gm)].map((m) => m[1]))];
-  if (exitCode === 1 && stdout.trim()) {
+  if (files.length > 0) {
     throw new GateFailure(
       "fmt",
-      `cargo fmt --check found unformatted code in ${files.length || "some"} file(s)${files.length ? ": " + files.join(", ") : ""}. Run \`cargo fmt --all\`.\n${tail(stdout)}`,
-      `${files.length || "?"} file(s) unformatted`,
+      `cargo fmt --check found unformatted code in ${files.length} file(s): ${files.join(", ")}. Run \`cargo fmt --all\`.\n${tail(stdout)}`,
+      `${files.length} file(s) unformatted`,
     );
   }
-  throw new GateFailure("fmt", `cargo fmt could not run (exit ${exitCode}):\n${tail(stderr || stdout)}`, `exit ${exitCode}`);
+  throw new GateFailure("fmt", `rustfmt could not parse the source (exit ${exitCode}):\n${tail(stderr || stdout)}`, "parse error");
 }
 
 export async function clippy(pipeline: Pipeline): Promise<GateReport> {
   const args = ["clippy", "--locked", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"];
-  const ran = runAllowingFailure(rustWorkspace(pipeline, { targetLane: "clippy" }), cargoCommand(args));
-  const { exitCode, stderr } = await outcomeOf(ran);
+  const ran = rustWorkspace(pipeline, { targetLane: "clippy" }).withExec(qualityRunCommand(args, QUALITY_VERDICTS.clippy, { touch: true }));
+  const { exitCode, stderr } = await cargoGateOutcome("clippy", ran, "clippy");
   if (exitCode === 0) return { figure: "no warnings" };
   const lints = [...new Set([...stderr.matchAll(/`-D ([\w:-]+)`|#\[deny\(([\w:]+)\)\]|\[(clippy::[\w-]+)\]/g)].map((m) => m[1] ?? m[2] ?? m[3]))];
   const errors = [...stderr.matchAll(/^error(?:\[\w+\])?: /gm)].length;
@@ -37,11 +41,10 @@ export async function clippy(pipeline: Pipeline): Promise<GateReport> {
 }
 
 export async function doc(pipeline: Pipeline): Promise<GateReport> {
-  const ran = runAllowingFailure(
-    rustWorkspace(pipeline, { targetLane: "doc" }).withEnvVariable("RUSTDOCFLAGS", "-D warnings"),
-    cargoCommand(["doc", "--locked", "--workspace", "--no-deps", "--all-features"]),
-  );
-  const { exitCode, stderr } = await outcomeOf(ran);
+  const ran = rustWorkspace(pipeline, { targetLane: "doc" })
+    .withEnvVariable("RUSTDOCFLAGS", "-D warnings")
+    .withExec(qualityRunCommand(["doc", "--locked", "--workspace", "--no-deps", "--all-features"], QUALITY_VERDICTS.doc, { touch: true }));
+  const { exitCode, stderr } = await cargoGateOutcome("doc", ran, "rustdoc");
   if (exitCode === 0) return { figure: "no warnings" };
   throw new GateFailure("doc", `cargo doc with RUSTDOCFLAGS=-D warnings failed (exit ${exitCode}):\n${tail(stderr, 60)}`, `exit ${exitCode}`);
 }

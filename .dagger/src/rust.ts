@@ -5,6 +5,9 @@
  */
 import { dag, CacheSharingMode, type Container, type File } from "@dagger.io/dagger";
 import type { Pipeline } from "./pipeline";
+import { outcomeOf, type ExecOutcome } from "./exec";
+import { GateFailure, isExecFailure, tail } from "./lib/errors";
+import { crashReason, finishedExitCode } from "./lib/test-run";
 import { cacheVolume } from "./cache";
 
 /**
@@ -83,7 +86,7 @@ export function rustWorkspace(pipeline: Pipeline, options: WorkspaceOptions = {}
   if (options.targetLane) {
     ctr = ctr
       .withMountedCache(TARGET_DIR, cacheVolume(pipeline, `target-${options.targetLane}`), {
-        // LOCKED, not SHARED: cargoCommand's `touch` runs before cargo takes its build lock on the
+        // LOCKED, not SHARED: the gates' `touch` (lib/test-run.ts) runs before cargo takes its build lock on the
         // target dir, so two sessions building different revisions in one shared lane could each
         // find the other's fresh outputs newer than their own touched sources and reuse them.
         // One exec at a time per lane keeps touch + build atomic; parallel gates use other lanes.
@@ -96,11 +99,29 @@ export function rustWorkspace(pipeline: Pipeline, options: WorkspaceOptions = {}
 }
 
 /**
- * `cargo <args>` after touching the workspace's files. The target dir is a cache volume shared
- * across runs, and cargo decides that a workspace crate is fresh by comparing source mtimes with
- * its build outputs: sources older than a cached output from another revision would be taken as
- * built. Touching first makes cargo rebuild the workspace crates (never the cached dependencies).
+ * A Rust gate's run (lib/test-run.ts): the script exits 0 only for a verdict, announcing cargo's
+ * exit code, and fails the exec for a crash, which the engine then does not cache. Workspace files
+ * are touched first where cargo builds into a cached target dir: cargo decides that a workspace
+ * crate is fresh by comparing source mtimes with its build outputs, and sources older than a
+ * cached output from another revision would be taken as built (dependencies stay cached).
+ * Returns the outcome of a verdict; a crash becomes the gate's failure, saying nothing was cached.
  */
-export function cargoCommand(args: string[]): string[] {
-  return ["sh", "-euc", 'find . -type f -exec touch -c {} +\nexec cargo "$@"', "cargo", ...args];
+export async function cargoGateOutcome(gate: string, ran: Container, what: string): Promise<ExecOutcome> {
+  let outcome: ExecOutcome;
+  try {
+    outcome = await outcomeOf(ran);
+  } catch (e) {
+    if (!isExecFailure(e)) throw e;
+    const reason = crashReason(e.stderr) ?? `the ${what} run failed (exit ${e.exitCode})`;
+    throw new GateFailure(
+      gate,
+      `${reason}: not a ${what} verdict, nothing was cached, calling again re-runs it\n${tail(e.stdout + "\n" + e.stderr, 40)}`,
+      /timed out/.test(reason) ? "timed out" : "crashed",
+    );
+  }
+  const code = finishedExitCode(outcome.stderr);
+  if (code === undefined) {
+    throw new GateFailure(gate, `the ${what} run announced no outcome (exit ${outcome.exitCode}):\n${tail(outcome.stderr)}`, "crashed");
+  }
+  return { ...outcome, exitCode: code };
 }

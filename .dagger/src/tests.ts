@@ -3,14 +3,14 @@
  * Cobertura XML) and integration tests, each with its own TimescaleDB and Redis.
  */
 import { dag, type Container, type Directory, type File, type Secret, type Service } from "@dagger.io/dagger";
-import { outcomeOf, withRunNonce, type ExecOutcome } from "./exec";
-import { cargoTarpaulin, rustWorkspace, sqlxCli, SOURCE_DIR } from "./rust";
+import { withRunNonce, type ExecOutcome } from "./exec";
+import { cargoGateOutcome, cargoTarpaulin, rustWorkspace, sqlxCli, SOURCE_DIR } from "./rust";
 import type { Pipeline } from "./pipeline";
 import { cacheVolume } from "./cache";
 import { coverageGate, parseCobertura } from "./lib/coverage";
-import { errorMessage, GateFailure, isExecFailure, tail } from "./lib/errors";
+import { errorMessage, GateFailure, tail } from "./lib/errors";
 import type { GateReport } from "./lib/summary";
-import { crashReason, finishedExitCode, testRunCommand, VERDICT_PATTERNS, type TestRunOptions } from "./lib/test-run";
+import { finishedExitCode, testRunCommand, VERDICT_PATTERNS, type TestRunOptions } from "./lib/test-run";
 import type { UploadCoverageRequest } from "./lib/function-args";
 
 export const COVERAGE_REPORT = "/reports/cobertura.xml";
@@ -87,22 +87,7 @@ function withTestServices(pipeline: Pipeline, ctr: Container, lane: string): Con
  * crash is never cached (lib/test-run.ts). Its outcome, as the gate reads it.
  */
 async function testRunOutcome(gate: string, ran: Container): Promise<ExecOutcome> {
-  let outcome: ExecOutcome;
-  try {
-    outcome = await outcomeOf(ran);
-  } catch (e) {
-    if (!isExecFailure(e)) throw e;
-    const reason = crashReason(e.stderr) ?? `the test run failed (exit ${e.exitCode})`;
-    throw new GateFailure(
-      gate,
-      `${reason}: not a test verdict, nothing was cached, calling again re-runs it\n${tail(e.stdout + "\n" + e.stderr, 40)}`,
-      /timed out/.test(reason) ? "timed out" : "crashed",
-    );
-  }
-  if (finishedExitCode(outcome.stderr) === undefined) {
-    throw new GateFailure(gate, `the test run announced no outcome (exit ${outcome.exitCode}):\n${tail(outcome.stderr)}`, "crashed");
-  }
-  return outcome;
+  return cargoGateOutcome(gate, ran, "test");
 }
 
 function compileFailure(gate: string, code: number, output: string): GateFailure | undefined {

@@ -15,7 +15,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { onTestFinished } from "vitest";
-import { crashReason, finishedExitCode, MIGRATIONS_FAILED_EXIT, testRunCommand, type TestRunOptions } from "../../.dagger/src/lib/test-run";
+import { crashReason, finishedExitCode, MIGRATIONS_FAILED_EXIT, QUALITY_VERDICTS, qualityRunCommand, testRunCommand, type TestRunOptions } from "../../.dagger/src/lib/test-run";
 
 interface Fake {
   sqlx?: string;
@@ -120,5 +120,60 @@ describe("testRunCommand: a crash exits non-zero (a failed exec, never cached)",
   it("without a timeout option there is no timeout wrapper", () => {
     expect(testRunCommand(TEST_ARGS)[2]).not.toContain("timeout");
     expect(testRunCommand(TEST_ARGS, { timeoutSeconds: 600 })[2]).toContain("timeout --kill-after=30 600 cargo");
+  });
+});
+
+/**
+ * The code-quality gates' script, same harness. What the stand-ins print: rustfmt `--check`'s
+ * `Diff in <file>:<line>:` (rust-lang/rustfmt src/rustfmt_diff.rs), exit 1; cargo 0.96.0's
+ * `error: could not compile `<crate>` (lib) due to N previous errors` and `error: could not document
+ * `<crate>`` (src/cargo/core/compiler/mod.rs), exit 101; a registry failure `error: failed to download`
+ * (src/cargo/core/package.rs), exit 101.
+ */
+function runQuality(cargo: string, gate: keyof typeof QUALITY_VERDICTS, touch = false) {
+  const dir = mkdtempSync(join(tmpdir(), "observatory-ci-quality-run-"));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  const bin = join(dir, "bin");
+  spawnSync("mkdir", ["-p", bin, join(dir, "work")]);
+  writeFileSync(join(bin, "cargo"), `#!/bin/sh\n${cargo}\n`);
+  chmodSync(join(bin, "cargo"), 0o755);
+  const [cmd, ...rest] = qualityRunCommand([gate], QUALITY_VERDICTS[gate], { touch });
+  const result = spawnSync(cmd!, rest, { cwd: join(dir, "work"), env: { PATH: `${bin}:/usr/bin:/bin` }, encoding: "utf8", timeout: 20_000 });
+  return { exitCode: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe("qualityRunCommand: lints and diffs are verdicts, everything else a crash", () => {
+  it("clean: exit 0, cargo's 0 announced", () => {
+    const r = runQuality("exit 0", "fmt");
+    expect([r.exitCode, finishedExitCode(r.stderr)]).toEqual([0, 0]);
+  });
+
+  it("rustfmt found unformatted code: a verdict", () => {
+    const r = runQuality('echo "Diff in /src/src/lib.rs:3:"; exit 1', "fmt");
+    expect([r.exitCode, finishedExitCode(r.stderr)]).toEqual([0, 1]);
+    expect(r.stdout).toContain("Diff in /src/src/lib.rs:3:");
+  });
+
+  it("rustfmt failing without a diff or a located error: a crash", () => {
+    const r = runQuality('echo "error: failed to find targets" >&2; exit 1', "fmt");
+    expect(r.exitCode).toBe(1);
+    expect(finishedExitCode(r.stderr)).toBeUndefined();
+    expect(crashReason(r.stderr)).toBe("cargo exited 1 without a finding or a compile error");
+  });
+
+  it("clippy lints denied: a verdict; a registry download failure: a crash", () => {
+    const lint = runQuality("echo \"error: could not compile \\`analytics-api\\` (lib) due to 1 previous error\" >&2; exit 101", "clippy", true);
+    expect([lint.exitCode, finishedExitCode(lint.stderr)]).toEqual([0, 101]);
+    const network = runQuality('echo "error: failed to download from `https://index.crates.io/...`" >&2; exit 101', "clippy", true);
+    expect(network.exitCode).toBe(101);
+    expect(crashReason(network.stderr)).toContain("without a finding or a compile error");
+  });
+
+  it("rustdoc errors: a verdict; a killed rustdoc: a crash even with cargo's could-not-document line", () => {
+    const warn = runQuality("echo \"error: could not document \\`analytics-api\\`\" >&2; exit 101", "doc", true);
+    expect([warn.exitCode, finishedExitCode(warn.stderr)]).toEqual([0, 101]);
+    const killed = runQuality("echo \"error: could not document \\`analytics-api\\`\nCaused by: process didn't exit successfully: rustdoc (signal: 9, SIGKILL: kill)\" >&2; exit 101", "doc", true);
+    expect(killed.exitCode).toBe(101);
+    expect(crashReason(killed.stderr)).toMatch(/SIGKILL/);
   });
 });

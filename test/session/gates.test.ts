@@ -5,7 +5,7 @@ import { dag } from "@dagger.io/dagger";
 import { IMAGES, TOOLS } from "../../.dagger/src/versions";
 import { canarySecret, describeChain, type ExecView } from "../support/recording-session";
 import { cobertura, failureOf, GOOD, healthyScript, isTestRun, sourceWithConfig, startPerTest, testVerdict } from "../support/module";
-import { MIGRATIONS_FAILED_EXIT } from "../../.dagger/src/lib/test-run";
+import { FINISHED_MARKER, MIGRATIONS_FAILED_EXIT } from "../../.dagger/src/lib/test-run";
 import { cleanSecurityExec } from "../support/security-reports";
 
 /** Every gate `ci` runs, in its table order. */
@@ -32,28 +32,35 @@ function expectRustBase(e: ExecView) {
   expect(describeChain(e.chain)).toMatch(/from\(address: "rust:[^"]+"\)\.withExec\(args: \["rustup", "component", "add", "rustfmt", "clippy"\]\)/);
 }
 
+/** A quality gate's exec, recognised by cargo's subcommand after the classifying script (lib/test-run.ts). */
+const isCargo = (e: ExecView, sub: string) => e.args[0] === "sh" && e.args[3] === "cargo" && e.args[4] === sub;
+
 describe("fmt", () => {
-  it("runs cargo fmt --all -- --check on the pinned Rust base with the source mounted", async () => {
+  it("runs cargo fmt --all -- --check on the pinned Rust base, classified, with the engine's default expect", async () => {
     const { session, call } = await start();
     await call((ci) => ci.fmt());
     const e = session.exec("cargo", "fmt");
-    expect(e.args).toEqual(["cargo", "fmt", "--all", "--", "--check"]);
-    expect(e.opts.expect).toBe("ANY");
+    expect(e.args.slice(3)).toEqual(["cargo", "fmt", "--all", "--", "--check"]);
+    expect(e.args[2]).toContain(FINISHED_MARKER);
+    expect(e.args[2]).not.toContain("touch");
+    // a crash must fail the exec so the engine never caches it: never expect ANY
+    expect(e.opts.expect).toBeUndefined();
     expectRustBase(e);
   });
 
-  it("fails naming the unformatted files when rustfmt reports a diff", async () => {
+  it("fails naming the unformatted files when rustfmt reports a diff (a verdict: the exec succeeded)", async () => {
     const diff = "Diff in /src/services/analytics-api/src/lib.rs:3:\n-fn  x() {}\n+fn x() {}\n";
-    const { call } = await start(healthyScript({ exec: (e) => (e.args[1] === "fmt" ? { exitCode: 1, stdout: diff } : undefined) }));
+    const { call } = await start(healthyScript({ exec: (e) => (isCargo(e, "fmt") ? testVerdict(1, diff) : undefined) }));
     const err = await failureOf(call((ci) => ci.fmt()));
     expect(err.message).toContain("fmt: cargo fmt --check found unformatted code in 1 file(s): /src/services/analytics-api/src/lib.rs");
     expect(err.message).toContain("cargo fmt --all");
   });
 
-  it("tells a rustfmt crash apart from unformatted code", async () => {
-    const { call } = await start(healthyScript({ exec: (e) => (e.args[1] === "fmt" ? { exitCode: 2, stderr: "error: couldn't parse Cargo.toml" } : undefined) }));
+  it("tells a rustfmt crash (a failed exec, never cached) apart from unformatted code", async () => {
+    const stderr = "error: couldn't parse Cargo.toml\nobservatory-ci: crashed: cargo exited 1 without a finding or a compile error\n";
+    const { call } = await start(healthyScript({ exec: (e) => (isCargo(e, "fmt") ? { exitCode: 1, stderr } : undefined) }));
     const err = await failureOf(call((ci) => ci.fmt()));
-    expect(err.message).toContain("cargo fmt could not run (exit 2)");
+    expect(err.message).toContain("fmt: cargo exited 1 without a finding or a compile error: not a rustfmt verdict, nothing was cached");
     expect(err.message).toContain("couldn't parse Cargo.toml");
   });
 });
@@ -63,8 +70,10 @@ describe("clippy and doc", () => {
     const { session, call } = await start();
     await call((ci) => ci.clippy());
     const e = session.exec("clippy", "-D");
-    expect(e.args.slice(0, 4)).toEqual(["sh", "-euc", expect.stringContaining('exec cargo "$@"'), "cargo"]);
+    expect(e.args.slice(0, 4)).toEqual(["sh", "-euc", expect.stringContaining('cargo "$@"'), "cargo"]);
+    expect(e.args[2]).toContain("find . -type f -exec touch -c {} +");
     expect(e.args.slice(4)).toEqual(["clippy", "--locked", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]);
+    expect(e.opts.expect).toBeUndefined();
     expect(e.caches["/cargo-target"]).toBe("observatory-ci-untrusted-target-clippy");
     // LOCKED: the touch before cargo's build lock must not interleave with another session's build
     expect(e.cacheSharing["/cargo-target"]).toBe("LOCKED");
@@ -72,22 +81,38 @@ describe("clippy and doc", () => {
     expectRustBase(e);
   });
 
-  it("clippy fails naming the lint", async () => {
+  it("clippy fails naming the lint (a verdict)", async () => {
     const stderr = "error: unneeded `return` statement\n  --> src/lib.rs:4:5\n  = note: `-D clippy::needless-return` implied by `-D warnings`\nerror: could not compile `analytics-api`";
-    const { call } = await start(healthyScript({ exec: (e) => (e.args.includes("--all-targets") ? { exitCode: 101, stderr } : undefined) }));
+    const { call } = await start(healthyScript({ exec: (e) => (isCargo(e, "clippy") ? testVerdict(101, "", stderr) : undefined) }));
     const err = await failureOf(call((ci) => ci.clippy()));
     expect(err.message).toMatch(/^clippy: cargo clippy -D warnings failed \(exit 101\), lints: clippy::needless-return/);
   });
 
+  it("a clippy run that could not download its dependencies is a crash, not a lint verdict", async () => {
+    const stderr = "error: failed to download from `https://index.crates.io/config.json`\nobservatory-ci: crashed: cargo exited 101 without a finding or a compile error\n";
+    const { call } = await start(healthyScript({ exec: (e) => (isCargo(e, "clippy") ? { exitCode: 101, stderr } : undefined) }));
+    const err = await failureOf(call((ci) => ci.clippy()));
+    expect(err.message).toContain("clippy: cargo exited 101 without a finding or a compile error: not a clippy verdict, nothing was cached");
+  });
+
   it("doc builds with RUSTDOCFLAGS=-D warnings and fails on a rustdoc warning", async () => {
-    const { session, call } = await start(healthyScript({ exec: (e) => (e.args.includes("doc") ? { exitCode: 101, stderr: "error: unresolved link to `Foo`" } : undefined) }));
+    const stderr = "error: unresolved link to `Foo`\nerror: could not document `analytics-api`";
+    const { session, call } = await start(healthyScript({ exec: (e) => (isCargo(e, "doc") ? testVerdict(101, "", stderr) : undefined) }));
     const err = await failureOf(call((ci) => ci.doc()));
     const e = session.exec("doc", "--no-deps");
     expect(e.args.slice(4)).toEqual(["doc", "--locked", "--workspace", "--no-deps", "--all-features"]);
+    expect(e.opts.expect).toBeUndefined();
     expect(e.env.RUSTDOCFLAGS).toBe("-D warnings");
     expect(e.caches["/cargo-target"]).toBe("observatory-ci-untrusted-target-doc");
     expect(e.cacheSharing["/cargo-target"]).toBe("LOCKED");
     expect(err.message).toContain("unresolved link to `Foo`");
+  });
+
+  it("a killed rustdoc (OOM) is a crash", async () => {
+    const stderr = "observatory-ci: crashed: a process was killed (SIGKILL: out of memory?), exit 101\n";
+    const { call } = await start(healthyScript({ exec: (e) => (isCargo(e, "doc") ? { exitCode: 101, stderr } : undefined) }));
+    const err = await failureOf(call((ci) => ci.doc()));
+    expect(err.message).toContain("doc: a process was killed (SIGKILL: out of memory?), exit 101: not a rustdoc verdict");
   });
 });
 
@@ -293,7 +318,7 @@ describe("ci", () => {
 
   it("a failing clippy fails ci naming clippy while every other gate still ran", async () => {
     const { session, call } = await start(
-      healthyScript({ exec: (e) => (e.args.includes("clippy") && e.args.includes("-D") ? { exitCode: 101, stderr: "error: this `if` has identical blocks\n = note: `-D clippy::if-same-then-else` implied" } : undefined) }),
+      healthyScript({ exec: (e) => (isCargo(e, "clippy") ? testVerdict(101, "", "error: this `if` has identical blocks\n = note: `-D clippy::if-same-then-else` implied\nerror: could not compile `analytics-api`") : undefined) }),
     );
     const err = await failureOf(call((ci) => ci.ci()));
     expect(err.message).toMatch(/\| clippy \| ❌ fail \|/);

@@ -10,18 +10,21 @@ import type { Trust } from "../../.dagger/src/lib/trust";
 import { recordingSession, type RecordingSession, type Script, type ExecView } from "./recording-session";
 import { cleanSecurityExec, cleanSecurityFile } from "./security-reports";
 import { cleanImageFile } from "./image-reports";
+import { withScanWrapper } from "./scan-wrapper";
 import { FINISHED_MARKER, MIGRATED_MARKER } from "../../.dagger/src/lib/test-run";
 
-/** Whether the exec is a test gate's run (migrations + cargo, lib/test-run.ts). */
+/** Whether the exec is a Rust gate's classified run (test gates and quality gates, lib/test-run.ts). */
 export function isTestRun(e: ExecView): boolean {
   return e.args[0] === "sh" && (e.args[2] ?? "").includes(FINISHED_MARKER);
 }
 
-/** What a test gate's exec prints when cargo finished with `cargoExit` (a verdict: the exec itself succeeds). */
-export function testVerdict(cargoExit: number, stdout = ""): { exitCode: number; stdout: string; stderr: string } {
-  return { exitCode: 0, stdout, stderr: `${MIGRATED_MARKER}\n${FINISHED_MARKER} ${cargoExit}\n` };
+/**
+ * What a Rust gate's exec prints when cargo finished with `cargoExit` (a verdict: the exec itself
+ * succeeds); `stderr` is cargo's own, before the script's lines.
+ */
+export function testVerdict(cargoExit: number, stdout = "", stderr = ""): { exitCode: number; stdout: string; stderr: string } {
+  return { exitCode: 0, stdout, stderr: `${stderr ? `${stderr}\n` : ""}${MIGRATED_MARKER}\n${FINISHED_MARKER} ${cargoExit}\n` };
 }
-import { withScanWrapper } from "./scan-wrapper";
 
 export const FIXTURES = fileURLToPath(new URL("../fixtures/", import.meta.url));
 export const GOOD = `${FIXTURES}good`;

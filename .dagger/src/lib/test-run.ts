@@ -1,6 +1,7 @@
 /**
- * The test gates' exec: migrations, then cargo (test or tarpaulin), as one shell script that decides
- * inside the container whether the run produced a verdict or crashed.
+ * The Rust gates' exec: for the test gates migrations, then cargo (test or tarpaulin); for the
+ * code-quality gates cargo fmt, clippy or doc; as one shell script that decides inside the container
+ * whether the run produced a verdict or crashed.
  *
  * Why inside: the engine caches every successful exec, and `expect: ANY` makes a crash a success
  * too, replayed until the source changes. So the script exits 0 only for deterministic outcomes
@@ -59,11 +60,6 @@ function shellQuote(text: string): string {
  * classify it and printed after the run, stdout to stdout and stderr to stderr.
  */
 export function testRunCommand(cargoArgs: string[], options: TestRunOptions = {}): string[] {
-  const timeout = options.timeoutSeconds;
-  const run = timeout === undefined ? 'cargo "$@"' : `timeout --kill-after=${KILL_AFTER_SECONDS} ${timeout} cargo "$@"`;
-  const verdictGrep = Object.values(VERDICT_PATTERNS)
-    .map((pattern) => `-e ${shellQuote(pattern)}`)
-    .join(" ");
   const script = [
     "find . -type f -exec touch -c {} +",
     'if ! sqlx migrate run --source "$MIGRATIONS_DIR"; then',
@@ -71,6 +67,39 @@ export function testRunCommand(cargoArgs: string[], options: TestRunOptions = {}
     `  exit ${MIGRATIONS_FAILED_EXIT}`,
     "fi",
     `echo "${MIGRATED_MARKER}" >&2`,
+    ...classifiedCargoRun(Object.values(VERDICT_PATTERNS), "a test result or a compile error", options.timeoutSeconds),
+  ].join("\n");
+  return ["sh", "-euc", script, "cargo", ...cargoArgs];
+}
+
+/**
+ * Output that makes a non-zero exit of a code-quality gate a verdict (the same source gives the same
+ * result), per gate; any other non-zero exit is a crash (a registry download, the lock file, OOM).
+ */
+export const QUALITY_VERDICTS = {
+  /** rustfmt `--check` prints `Diff in <file>:<line>:` per hunk (rust-lang/rustfmt src/rustfmt_diff.rs); a file it cannot parse is reported with a ` --> ` location. */
+  fmt: ["Diff in ", " --> "],
+  /** cargo 0.96.0 src/cargo/core/compiler/mod.rs: `could not compile <crate>` after rustc (clippy-driver) errors, warnings denied included. */
+  clippy: [VERDICT_PATTERNS.compileError],
+  /** cargo 0.96.0 src/cargo/core/compiler/mod.rs: `could not document <crate>` after rustdoc errors; `could not compile` for a dependency or build script. */
+  doc: ["error: could not document", VERDICT_PATTERNS.compileError],
+} as const;
+
+/**
+ * `sh -euc <script> cargo <args>` for a code-quality gate: cargo (after touching the workspace when
+ * it builds into a cached target dir, see rust.ts cargoCommand), then the same classification as the
+ * test gates: a verdict exits 0 announcing cargo's code, a crash fails the exec.
+ */
+export function qualityRunCommand(cargoArgs: string[], verdicts: readonly string[], options: { touch: boolean }): string[] {
+  const script = [...(options.touch ? ["find . -type f -exec touch -c {} +"] : []), ...classifiedCargoRun(verdicts, "a finding or a compile error")].join("\n");
+  return ["sh", "-euc", script, "cargo", ...cargoArgs];
+}
+
+/** Runs `cargo "$@"` (under `timeout` when given) and classifies its exit: verdict (exit 0 + marker) or crash. */
+function classifiedCargoRun(verdicts: readonly string[], verdictName: string, timeout?: number): string[] {
+  const run = timeout === undefined ? 'cargo "$@"' : `timeout --kill-after=${KILL_AFTER_SECONDS} ${timeout} cargo "$@"`;
+  const verdictGrep = verdicts.map((pattern) => `-e ${shellQuote(pattern)}`).join(" ");
+  return [
     "out=$(mktemp -d)",
     "set +e",
     `${run} >"$out/stdout" 2>"$out/stderr"`,
@@ -92,13 +121,12 @@ export function testRunCommand(cargoArgs: string[], options: TestRunOptions = {}
     '    exit "$code"',
     "  fi",
     `  if ! grep -q -F ${verdictGrep} "$out/stdout" "$out/stderr"; then`,
-    `    echo "${CRASH_MARKER} cargo exited $code without a test result or a compile error" >&2`,
+    `    echo "${CRASH_MARKER} cargo exited $code without ${verdictName}" >&2`,
     '    exit "$code"',
     "  fi",
     "fi",
     `echo "${FINISHED_MARKER} $code" >&2`,
-  ].join("\n");
-  return ["sh", "-euc", script, "cargo", ...cargoArgs];
+  ];
 }
 
 /** cargo's exit code as the script announced it, or undefined when the script printed no verdict. */
