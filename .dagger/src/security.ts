@@ -28,12 +28,12 @@ import {
 } from "./scan";
 import { FINDINGS_EXIT_CODE, INCOMPLETE_SCAN_REASON, SCANNERS, TIMEOUT_EXIT_CODES } from "./lib/scanner-exit";
 import type { GateReport } from "./lib/summary";
+import { markdownTable, markdownText } from "./lib/markdown";
 import { requireContainerImage } from "./lib/deploy/deployment-image";
 import type { ScanDeployedRequest } from "./lib/function-args";
 import {
   SEVERITIES,
   formatCounts,
-  markdownText,
   parseCargoAudit,
   parseCargoDeny,
   parseGitleaks,
@@ -555,11 +555,15 @@ function renderDailyReport(sections: ScanSection[], day: string): string {
     "",
     failed.length > 0 ? `**Findings in:** ${failed.map((s) => s.title).join(", ")}.` : "No blocking finding in any environment.",
     "",
-    `| scan | target | result | ${SEVERITIES.join(" | ")} | accepted |`,
-    `|---|---|---|${SEVERITIES.map(() => "---:").join("|")}|---:|`,
-    ...sections.map(
-      (s) =>
-        `| ${markdownText(s.title, 60)} | \`${markdownText(s.target, 120)}\` | ${s.verdict.passed ? "passed" : "**failed**"} | ${SEVERITIES.map((sev) => s.verdict.counts[sev]).join(" | ")} | ${s.verdict.accepted.length} |`,
+    ...markdownTable(
+      [{ header: "scan" }, { header: "target" }, { header: "result" }, ...[...SEVERITIES, "accepted"].map((header) => ({ header, align: "right" as const }))],
+      sections.map((s) => [
+        markdownText(s.title, 60),
+        `\`${markdownText(s.target, 120)}\``,
+        s.verdict.passed ? "passed" : "**failed**",
+        ...SEVERITIES.map((sev) => s.verdict.counts[sev]),
+        s.verdict.accepted.length,
+      ]),
     ),
     "",
   ];

@@ -598,6 +598,14 @@ describe("scanDeployed", () => {
     expect(report).toContain("# Daily security scan");
     expect(report).toContain(IMAGE.production);
     expect(report).toContain("No blocking finding in any environment.");
+    expect(report).toContain(
+      [
+        "| scan | target | result | critical | high | medium | low | info | unknown | accepted |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        `| dev (trivy) | \`${IMAGE.dev} (llm-observatory-dev/analytics-api)\` | passed | 0 | 0 | 0 | 0 | 0 | 0 | 0 |`,
+      ].join("\n"),
+    );
+    expect(report).toContain("| source (cargo audit) | `Cargo.lock` | passed | 0 | 0 | 0 | 0 | 0 | 0 | 0 |\n\n### dev (trivy)");
     expect(githubCalls(r)).toEqual([]);
     expect(r.session.secretLeaks([report])).toEqual([]);
   });
