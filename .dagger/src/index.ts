@@ -20,6 +20,7 @@ import * as quality from "./quality";
 import * as tests from "./tests";
 import * as deploy from "./deploy";
 import * as security from "./security";
+import { scanDeployed } from "./scan-deployed";
 import * as image from "./image";
 import * as verify from "./verify";
 import { failureReport, runGates, summaryTable, type GateReport } from "./lib/summary";
@@ -272,7 +273,7 @@ export class ObservatoryCi {
     registryPassword?: Secret,
   ): Promise<string> {
     const request = args.parseScanDeployedArgs({ kubeconfig, githubToken, githubRepository, environments, registryUsername, registryPassword });
-    return security.scanDeployed(await this.pipeline(), request);
+    return scanDeployed(await this.pipeline(), request);
   }
 
   // ---- image ----
