@@ -4,7 +4,7 @@
  */
 import type { Container, Secret } from "@dagger.io/dagger";
 import type { Pipeline } from "./pipeline";
-import * as image from "./image";
+import { WRITE_DOCKER_CONFIG, withDockerConfig } from "./registry";
 import { errorMessage, tail } from "./lib/errors";
 import { REPORTS_DIR, runTrivy, scanDay, trivyBase, trivyReport, trivyScanArgs } from "./scan";
 import { withRunNonce } from "./exec";
@@ -81,8 +81,8 @@ export function trivyImageRun(p: Pipeline, target: string, reportPath: string, a
   const trivyArgs = ["image", "--image-src", "remote", ...trivyScanArgs(p, reportPath), target];
   const authenticated = Boolean(auth.username && auth.password) && registryOf(target) === registry;
   // A new vulnerability can appear for an unchanged image: the daily scan always runs.
-  const ctr = withRunNonce(authenticated ? image.withDockerConfig(trivyBase(p), registry, auth.username, auth.password) : trivyBase(p));
-  const command = authenticated ? ["sh", "-euc", `${image.WRITE_DOCKER_CONFIG}\nexec trivy "$@"`, "trivy", ...trivyArgs] : ["trivy", ...trivyArgs];
+  const ctr = withRunNonce(authenticated ? withDockerConfig(trivyBase(p), registry, auth.username, auth.password) : trivyBase(p));
+  const command = authenticated ? ["sh", "-euc", `${WRITE_DOCKER_CONFIG}\nexec trivy "$@"`, "trivy", ...trivyArgs] : ["trivy", ...trivyArgs];
   return runTrivy(ctr, reportPath, command);
 }
 
