@@ -18,14 +18,7 @@ import { ConfigError, GateFailure, errorMessage } from "./lib/errors";
 import type { PlatformsRequest, SbomRequest } from "./lib/function-args";
 import { sizeVerdict, measureOciLayout, type PlatformSize } from "./lib/image-size";
 import { readSbom, formatSbomSummary, type SbomFormatName } from "./lib/sbom";
-import {
-  formatCounts,
-  securityVerdict,
-  severityFromTrivy,
-  type Finding,
-  type ParsedReport,
-  type Severity,
-} from "./lib/findings";
+import { mergeReports, securityVerdict, trivyImageFigure, type ParsedReport } from "./lib/findings";
 import type { GateReport } from "./lib/summary";
 
 // ---------------------------------------------------------------------------------------------------------
@@ -187,46 +180,13 @@ function trivyFindings(pipeline: Pipeline, image: PlatformImage): Promise<Parsed
   return trivyReport("trivyImage", trivyImageScan(pipeline, image), TRIVY_IMAGE_REPORT, `the ${image.platform} image`);
 }
 
-/** The same vulnerability in every platform's image is one finding. */
-function mergeReports(reports: ParsedReport[]): ParsedReport {
-  const merged: ParsedReport = { findings: [], warnings: [], suppressed: 0 };
-  const seen = new Set<string>();
-  for (const report of reports) {
-    merged.suppressed += report.suppressed;
-    merged.warnings.push(...report.warnings);
-    for (const finding of report.findings) {
-      const key = JSON.stringify([finding.id, finding.package ?? "", finding.location?.path ?? "", finding.location?.line ?? 0]);
-      if (seen.has(key)) continue;
-      seen.add(key);
-      merged.findings.push(finding);
-    }
-  }
-  return merged;
-}
-
-/** The severities Trivy reports (`security.trivy.severity`), lower-cased, worst first. */
-function reportedSeverities(pipeline: Pipeline): Severity[] {
-  return pipeline.config.security.trivy.severity
-    .split(",")
-    .map((value) => severityFromTrivy(value))
-    .filter((value): value is Severity => value !== undefined);
-}
-
-function trivyFigure(pipeline: Pipeline, counts: Record<Severity, number>, accepted: number, findings: readonly Finding[]): string {
-  const shown = reportedSeverities(pipeline);
-  const parts = shown.map((severity) => `${counts[severity]} ${severity}`);
-  const others = findings.filter((finding) => !shown.includes(finding.severity)).length;
-  const text = others > 0 ? formatCounts(counts) : parts.join(", ");
-  return accepted > 0 ? `${text} (${accepted} accepted)` : text;
-}
-
 export async function trivyImage(pipeline: Pipeline, platforms?: string[]): Promise<GateReport> {
   const images = await buildPlatforms(pipeline, platforms);
   const reports = await Promise.all(images.map((image) => trivyFindings(pipeline, image)));
   const report = mergeReports(reports);
   const { failOn, allowlist } = pipeline.config.security;
   const verdict = securityVerdict("trivy", report, { failOn, allowlist });
-  const figure = trivyFigure(pipeline, verdict.counts, verdict.accepted.length, report.findings);
+  const figure = trivyImageFigure(pipeline.config.security.trivy.severity, verdict.counts, verdict.accepted.length, report.findings);
   if (!verdict.passed) {
     throw new GateFailure("trivyImage", `Trivy found blocking issues in the image (${images.map((i) => i.platform).join(", ")}):\n${verdict.details}`, figure);
   }

@@ -10,8 +10,7 @@ import { REPORTS_DIR, runTrivy, scanDay, trivyBase, trivyReport, trivyScanArgs }
 import { withRunNonce } from "./exec";
 import { requireContainerImage } from "./lib/deploy/deployment-image";
 import type { ScanDeployedRequest } from "./lib/function-args";
-import { SEVERITIES, type SecurityVerdict } from "./lib/findings";
-import { markdownTable, markdownText } from "./lib/markdown";
+import { renderDailyReport, type ScanSection } from "./lib/daily-report";
 import type { Environment } from "./lib/deploy/environment";
 import { colouredName, liveColour } from "./lib/deploy/bluegreen";
 import { parseImageReference } from "./lib/image-ref";
@@ -84,35 +83,6 @@ export function trivyImageRun(p: Pipeline, target: string, reportPath: string, a
   const ctr = withRunNonce(authenticated ? withDockerConfig(trivyBase(p), registry, auth.username, auth.password) : trivyBase(p));
   const command = authenticated ? ["sh", "-euc", `${WRITE_DOCKER_CONFIG}\nexec trivy "$@"`, "trivy", ...trivyArgs] : ["trivy", ...trivyArgs];
   return runTrivy(ctr, reportPath, command);
-}
-
-interface ScanSection {
-  title: string;
-  target: string;
-  verdict: SecurityVerdict;
-}
-
-function renderDailyReport(sections: ScanSection[], day: string): string {
-  const failed = sections.filter((s) => !s.verdict.passed);
-  const lines = [
-    `# Daily security scan (${day})`,
-    "",
-    failed.length > 0 ? `**Findings in:** ${failed.map((s) => s.title).join(", ")}.` : "No blocking finding in any environment.",
-    "",
-    ...markdownTable(
-      [{ header: "scan" }, { header: "target" }, { header: "result" }, ...[...SEVERITIES, "accepted"].map((header) => ({ header, align: "right" as const }))],
-      sections.map((s) => [
-        markdownText(s.title, 60),
-        `\`${markdownText(s.target, 120)}\``,
-        s.verdict.passed ? "passed" : "**failed**",
-        ...SEVERITIES.map((sev) => s.verdict.counts[sev]),
-        s.verdict.accepted.length,
-      ]),
-    ),
-    "",
-  ];
-  for (const s of sections) lines.push(`### ${s.title}: \`${markdownText(s.target, 120)}\``, "", s.verdict.details.replace(/^#### [^\n]*\n\n?/, ""), "");
-  return lines.join("\n").trimEnd() + "\n";
 }
 
 /**
