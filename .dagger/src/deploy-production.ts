@@ -14,7 +14,7 @@
 import { dag, type Secret } from "@dagger.io/dagger";
 import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import type { Pipeline } from "./pipeline";
-import { publishRepository, registryImageExistence } from "./image";
+import { publishRepository, registryImageExistence } from "./registry";
 import { checkSigner, ImageRefused, verifyImage, type VerifiedImage, type VerifyImageOptions } from "./verify";
 import { errorMessage, tail } from "./lib/errors";
 import { parseImageReference, withTag } from "./lib/image-ref";

@@ -11,7 +11,7 @@
 import { dag, type Secret } from "@dagger.io/dagger";
 import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import type { Pipeline } from "./pipeline";
-import { publishRepository, registryImageExistence } from "./image";
+import { publishRepository, registryImageExistence } from "./registry";
 import { checkSigner, verifyImage, type VerifiedImage } from "./verify";
 import { ConfigError, UsageError, errorMessage, flagName, tail } from "./lib/errors";
 import type { LoadTestRequest, NotifyRequest, ReleaseRequest } from "./lib/function-args";

@@ -20,7 +20,10 @@ import * as quality from "./quality";
 import * as tests from "./tests";
 import * as deploy from "./deploy";
 import * as security from "./security";
+import { scanDeployed } from "./scan-deployed";
 import * as image from "./image";
+import * as imagePublish from "./publish";
+import * as imageRegistry from "./registry";
 import * as verify from "./verify";
 import { failureReport, runGates, summaryTable, type GateReport } from "./lib/summary";
 import { CHECKOUT_GIT_ONLY } from "./lib/gitleaks-input";
@@ -272,7 +275,7 @@ export class ObservatoryCi {
     registryPassword?: Secret,
   ): Promise<string> {
     const request = args.parseScanDeployedArgs({ kubeconfig, githubToken, githubRepository, environments, registryUsername, registryPassword });
-    return security.scanDeployed(await this.pipeline(), request);
+    return scanDeployed(await this.pipeline(), request);
   }
 
   // ---- image ----
@@ -355,7 +358,7 @@ export class ObservatoryCi {
    */
   @func()
   tags(ref: string, event: string, commit: string, prNumber?: number): string[] {
-    return image.tags(args.parseTagsArgs({ ref, event, commit, prNumber }));
+    return imagePublish.tags(args.parseTagsArgs({ ref, event, commit, prNumber }));
   }
 
   /**
@@ -388,7 +391,7 @@ export class ObservatoryCi {
     const request = args.parsePublishArgs({
       registryUsername, registryPassword, ref, event, commit, prNumber, githubRepository, registry, imageRepository, platforms,
     });
-    return image.publish(await this.pipeline(), request);
+    return imagePublish.publish(await this.pipeline(), request);
   }
 
   /**
@@ -419,7 +422,7 @@ export class ObservatoryCi {
     const request = args.parseSignArgs({
       digestRef, registryUsername, registryPassword, oidcToken, key, keyPassword, sbomFormat, oidcRequestUrl, oidcRequestToken,
     });
-    return image.sign(await this.pipeline(), request);
+    return imagePublish.sign(await this.pipeline(), request);
   }
 
   /**
@@ -433,7 +436,7 @@ export class ObservatoryCi {
   @func({ cache: "never" })
   async imageExists(reference: string, registryUsername?: string, registryPassword?: Secret): Promise<boolean> {
     const request = args.parseImageExistsArgs({ reference, registryUsername, registryPassword });
-    return image.imageExists(await this.pipeline(), request);
+    return imageRegistry.imageExists(await this.pipeline(), request);
   }
   /**
    * The publish job in one call: publish (gates first, one push per tag), then sign the pushed digest
@@ -478,7 +481,7 @@ export class ObservatoryCi {
       registryUsername, registryPassword, ref, event, commit, githubRepository, oidcToken, key, keyPassword, prNumber, registry, imageRepository,
       platforms, oidcRequestUrl, oidcRequestToken,
     });
-    return image.releaseImage(await this.pipeline(), request);
+    return imagePublish.releaseImage(await this.pipeline(), request);
   }
 
   /**

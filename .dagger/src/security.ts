@@ -1,11 +1,11 @@
 /**
- * Security gates (cargo audit, cargo deny, Trivy, Semgrep, Gitleaks), their SARIF reports, and the
- * daily scan of what runs in each environment. Every gate fails closed: a scanner that crashes,
+ * Security gates (cargo audit, cargo deny, Trivy, Semgrep, Gitleaks) and their SARIF reports (the
+ * daily scan of what runs in each environment is scan-deployed.ts). Every gate fails closed: a scanner that crashes,
  * times out or writes no parsable report is a failure, never a pass. Findings are judged in
  * TypeScript (lib/findings) with the allowlist of `ci/pipeline.json`.
  */
-import { dag, CacheSharingMode, type Container, type Directory, type File, type Secret } from "@dagger.io/dagger";
-import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
+import { dag, CacheSharingMode, type Container, type Directory, type File } from "@dagger.io/dagger";
+import { withRunNonce } from "./exec";
 import { CARGO_HOME, SOURCE_DIR, cargoAudit, cargoDeny, rustWorkspace } from "./rust";
 import type { Pipeline } from "./pipeline";
 import { cacheVolume } from "./cache";
@@ -28,12 +28,9 @@ import {
 } from "./scan";
 import { FINDINGS_EXIT_CODE, INCOMPLETE_SCAN_REASON, SCANNERS, TIMEOUT_EXIT_CODES } from "./lib/scanner-exit";
 import type { GateReport } from "./lib/summary";
-import { requireContainerImage } from "./lib/deploy/deployment-image";
-import type { ScanDeployedRequest } from "./lib/function-args";
 import {
   SEVERITIES,
   formatCounts,
-  markdownText,
   parseCargoAudit,
   parseCargoDeny,
   parseGitleaks,
@@ -51,10 +48,7 @@ import {
   type CheckoutGitEntry,
   type GitleaksInput,
 } from "./lib/gitleaks-input";
-import type { Environment } from "./lib/deploy/environment";
-import { colouredName, liveColour } from "./lib/deploy/bluegreen";
-import { parseImageReference } from "./lib/image-ref";
-import { curlSecretArgs, kubectl, withCurlSecret } from "./deploy-support";
+import { DEFAULT_DENY_TOML } from "./lib/default-deny";
 
 /**
  * The RustSec database's cache volume. cargo-audit's default is $CARGO_HOME/advisory-db, but rustsec
@@ -78,61 +72,6 @@ export const GITLEAKS_REPO_DIR = "/repo";
  */
 export const GITLEAKS_LEAKS_EXIT_CODE = FINDINGS_EXIT_CODE;
 
-export const GITHUB_API = "https://api.github.com";
-const ISSUE_LABELS = ["security", "critical"];
-
-/**
- * The deny.toml used when the repository has none at `security.denyConfig` (default
- * `.cargo/deny.toml`). A copy for humans lives in ci/deny.toml; keep both equal.
- */
-export const DEFAULT_DENY_TOML = `# observatory-ci default cargo-deny configuration (cargo-deny 0.18, v2 config format).
-# Used only when the repository has no deny.toml at security.denyConfig (default .cargo/deny.toml).
-
-[graph]
-all-features = true
-
-[output]
-feature-depth = 1
-
-[advisories]
-version = 2
-# Version 2: every advisory (vulnerability, unmaintained, unsound, notice) is an error; list accepted ids in "ignore".
-yanked = "deny"
-ignore = []
-
-[licenses]
-version = 2
-# Permissive licenses common in the Rust ecosystem; anything else is an error until reviewed.
-allow = [
-  "MIT",
-  "Apache-2.0",
-  "Apache-2.0 WITH LLVM-exception",
-  "BSD-2-Clause",
-  "BSD-3-Clause",
-  "ISC",
-  "Zlib",
-  "CC0-1.0",
-  "Unicode-3.0",
-  "Unicode-DFS-2016",
-  "MPL-2.0",
-]
-confidence-threshold = 0.93
-# Workspace crates with publish = false are the service itself, not third-party code.
-private = { ignore = true }
-
-[bans]
-multiple-versions = "warn"
-wildcards = "deny"
-allow-wildcard-paths = true
-deny = []
-
-[sources]
-unknown-registry = "deny"
-unknown-git = "deny"
-allow-registry = ["https://github.com/rust-lang/crates.io-index"]
-allow-git = []
-`;
-
 // ------------------------------------------------------------------ shared
 
 /**
@@ -142,7 +81,7 @@ allow-git = []
  */
 export const FAIL_ON_EVERY_FINDING: readonly ScannerName[] = ["cargo-audit", "semgrep"];
 
-function verdictOf(p: Pipeline, tool: ScannerName, report: ParsedReport): SecurityVerdict {
+export function verdictOf(p: Pipeline, tool: ScannerName, report: ParsedReport): SecurityVerdict {
   const { allowlist } = p.config.security;
   const failOn = FAIL_ON_EVERY_FINDING.includes(tool) ? [...SEVERITIES] : p.config.security.failOn;
   return securityVerdict(tool, report, { failOn, allowlist, today: new Date() });
@@ -471,179 +410,4 @@ export async function securityReports(p: Pipeline, history: GitHistoryInputs = {
     if (r.status === "fulfilled") dir = dir.withFile(sources[i].name, r.value);
   });
   return dir;
-}
-
-// ------------------------------------------------------------------ daily scan of the environments
-
-interface DeployedImage {
-  environment: Environment;
-  namespace: string;
-  deployment: string;
-  container: string;
-  image: string;
-}
-
-async function kubectlJson(p: Pipeline, kubeconfig: Secret, environment: Environment, args: string[], what: string): Promise<unknown> {
-  // the shared kubectl container: pinned image, kubeconfig as a secret file, a nonce on every read
-  const outcome = await kubectl(p, { environment, namespace: "", kubeconfig }, args, { namespaced: false });
-  if (outcome.exitCode !== 0) {
-    throw new Error(
-      `scanDeployed: environment ${environment}: cannot read ${what} (kubectl ${args.join(" ")} exited ${outcome.exitCode}): ${tail(outcome.stderr.trim() || outcome.stdout.trim(), 10)}`,
-    );
-  }
-  try {
-    return JSON.parse(outcome.stdout);
-  } catch {
-    throw new Error(`scanDeployed: environment ${environment}: kubectl returned no JSON for ${what}: ${tail(outcome.stdout, 5)}`);
-  }
-}
-
-/** The image of the configured container in a Deployment's pod template. */
-async function deployedImage(p: Pipeline, kubeconfig: Secret, environment: Environment): Promise<DeployedImage> {
-  const env = p.config.environments[environment];
-  let deployment = env.deployment;
-  if (environment === "production") {
-    // Blue-green: the Service's colour selector says which of <deployment>-blue/-green is live.
-    const service = await kubectlJson(p, kubeconfig, environment, ["get", "service", env.service, "-n", env.namespace, "-o", "json"], `service ${env.service} in namespace ${env.namespace}`);
-    try {
-      deployment = colouredName(env.deployment, liveColour(service));
-    } catch (e) {
-      throw new Error(`scanDeployed: environment ${environment}: ${errorMessage(e)}`);
-    }
-  }
-  const where = `deployment ${deployment} in namespace ${env.namespace}`;
-  const json = await kubectlJson(p, kubeconfig, environment, ["get", "deployment", deployment, "-n", env.namespace, "-o", "json"], where);
-  const running = requireContainerImage(json, env.container, `scanDeployed: environment ${environment}: ${where}`);
-  return { environment, namespace: env.namespace, deployment, container: env.container, image: running };
-}
-
-/**
- * Registry credentials reach only the configured registry (`image.registry`). Trivy 0.57 sends
- * TRIVY_USERNAME/TRIVY_PASSWORD to every registry it contacts, the vulnerability database's included
- * (aquasecurity/trivy v0.57.1 pkg/remote/remote.go authOptions; pkg/oci/artifact.go uses the same
- * options); a docker config.json keyed to one host is only read for that host (the DefaultKeychain that
- * authOptions tries last). An image from another registry is scanned without credentials.
- */
-function registryOf(reference: string): string | undefined {
-  try {
-    return parseImageReference(reference).registry;
-  } catch {
-    return undefined;
-  }
-}
-
-export function trivyImageRun(p: Pipeline, target: string, reportPath: string, auth: { username?: string; password?: Secret }): Container {
-  const registry = p.config.image.registry;
-  const trivyArgs = ["image", "--image-src", "remote", ...trivyScanArgs(p, reportPath), target];
-  const authenticated = Boolean(auth.username && auth.password) && registryOf(target) === registry;
-  // A new vulnerability can appear for an unchanged image: the daily scan always runs.
-  const ctr = withRunNonce(authenticated ? image.withDockerConfig(trivyBase(p), registry, auth.username, auth.password) : trivyBase(p));
-  const command = authenticated ? ["sh", "-euc", `${image.WRITE_DOCKER_CONFIG}\nexec trivy "$@"`, "trivy", ...trivyArgs] : ["trivy", ...trivyArgs];
-  return runTrivy(ctr, reportPath, command);
-}
-
-interface ScanSection {
-  title: string;
-  target: string;
-  verdict: SecurityVerdict;
-}
-
-function renderDailyReport(sections: ScanSection[], day: string): string {
-  const failed = sections.filter((s) => !s.verdict.passed);
-  const lines = [
-    `# Daily security scan (${day})`,
-    "",
-    failed.length > 0 ? `**Findings in:** ${failed.map((s) => s.title).join(", ")}.` : "No blocking finding in any environment.",
-    "",
-    `| scan | target | result | ${SEVERITIES.join(" | ")} | accepted |`,
-    `|---|---|---|${SEVERITIES.map(() => "---:").join("|")}|---:|`,
-    ...sections.map(
-      (s) =>
-        `| ${markdownText(s.title, 60)} | \`${markdownText(s.target, 120)}\` | ${s.verdict.passed ? "passed" : "**failed**"} | ${SEVERITIES.map((sev) => s.verdict.counts[sev]).join(" | ")} | ${s.verdict.accepted.length} |`,
-    ),
-    "",
-  ];
-  for (const s of sections) lines.push(`### ${s.title}: \`${markdownText(s.target, 120)}\``, "", s.verdict.details.replace(/^#### [^\n]*\n\n?/, ""), "");
-  return lines.join("\n").trimEnd() + "\n";
-}
-
-const ISSUE_TITLE = "Security scan: vulnerabilities in deployed images or dependencies";
-
-const GITHUB_TOKEN_SECRET = "github-token";
-
-function githubCurl(p: Pipeline, token: Secret): Container {
-  return withRunNonce(withCurlSecret(dag.container().from(p.config.images.curl), GITHUB_TOKEN_SECRET, token));
-}
-
-/** curl reads the token from its mounted secret file (deploy-support.ts withCurlSecret): it never is an argument. */
-const CURL_GITHUB = [
-  "curl", "--fail-with-body", "--silent", "--show-error",
-  ...curlSecretArgs(GITHUB_TOKEN_SECRET, "header", "Authorization: Bearer {{secret}}"),
-  "-H", "Accept: application/vnd.github+json", "-H", "X-GitHub-Api-Version: 2022-11-28",
-];
-const POST_JSON = ["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", "@/tmp/github-body.json"];
-
-async function githubRequest(ctr: Container, curlArgs: string[], url: string, what: string): Promise<unknown> {
-  const outcome = await outcomeOf(runAllowingFailure(ctr, [...curlArgs, url]));
-  if (outcome.exitCode !== 0) {
-    throw new Error(`scanDeployed: GitHub API ${what} failed (curl exit ${outcome.exitCode}): ${tail((outcome.stdout + "\n" + outcome.stderr).trim(), 10)}`);
-  }
-  try {
-    return JSON.parse(outcome.stdout);
-  } catch {
-    throw new Error(`scanDeployed: GitHub API ${what} returned no JSON: ${tail(outcome.stdout, 5)}`);
-  }
-}
-
-/** Comments on the open security issue, or opens one: exactly one write call per run. */
-async function reportToGitHub(p: Pipeline, token: Secret, repository: string, report: string): Promise<string> {
-  const ctr = githubCurl(p, token);
-  const repoUrl = `${GITHUB_API}/repos/${repository}`;
-  const open = await githubRequest(ctr, CURL_GITHUB, `${repoUrl}/issues?labels=${ISSUE_LABELS.join(",")}&state=open&per_page=100`, "listing open security issues");
-  const existing = Array.isArray(open)
-    ? (open as Array<{ number?: unknown; pull_request?: unknown }>).find((i) => typeof i.number === "number" && i.pull_request === undefined)
-    : undefined;
-  const post = [...CURL_GITHUB, ...POST_JSON];
-  if (existing) {
-    const bodyCtr = ctr.withNewFile("/tmp/github-body.json", JSON.stringify({ body: report }));
-    const answer = (await githubRequest(bodyCtr, post, `${repoUrl}/issues/${existing.number}/comments`, `commenting on issue #${existing.number}`)) as { html_url?: string };
-    return `Commented on the open security issue #${existing.number}${answer.html_url ? `: ${answer.html_url}` : ""}.`;
-  }
-  const bodyCtr = ctr.withNewFile("/tmp/github-body.json", JSON.stringify({ title: ISSUE_TITLE, body: report, labels: ISSUE_LABELS }));
-  const answer = (await githubRequest(bodyCtr, post, `${repoUrl}/issues`, "opening an issue")) as { number?: number; html_url?: string };
-  return `Opened security issue #${answer.number ?? "?"}${answer.html_url ? `: ${answer.html_url}` : ""}.`;
-}
-
-/**
- * The daily scan: the image each environment runs (Trivy) and the source's dependencies (cargo
- * audit), as one Markdown report; with a token, findings go to one GitHub issue.
- */
-export async function scanDeployed(p: Pipeline, request: ScanDeployedRequest<Secret>): Promise<string> {
-  const day = scanDay();
-  const images = await Promise.all(request.environments.map((environment) => deployedImage(p, request.kubeconfig, environment)));
-  const auth = { username: request.registry?.username, password: request.registry?.password };
-  const [auditReport, ...imageReports] = await Promise.all([
-    scanAudit(p, "scanDeployed (cargo audit)", { fresh: true }),
-    ...images.map((deployed) =>
-      trivyReport(
-        `scanDeployed (trivy, ${deployed.environment})`,
-        trivyImageRun(p, deployed.image, `${REPORTS_DIR}/trivy-image-${deployed.environment}.json`, auth),
-        `${REPORTS_DIR}/trivy-image-${deployed.environment}.json`,
-        `image ${deployed.image} of ${deployed.environment}`,
-      ),
-    ),
-  ]);
-  const sections: ScanSection[] = [
-    ...images.map((deployed, i) => ({
-      title: `${deployed.environment} (trivy)`,
-      target: `${deployed.image} (${deployed.namespace}/${deployed.deployment})`,
-      verdict: verdictOf(p, "trivy", imageReports[i]),
-    })),
-    { title: "source (cargo audit)", target: "Cargo.lock", verdict: verdictOf(p, "cargo-audit", auditReport) },
-  ];
-  const report = renderDailyReport(sections, day);
-  const found = sections.some((s) => !s.verdict.passed);
-  if (!found || !request.github) return report;
-  const issue = await reportToGitHub(p, request.github.token, request.github.repository, report);
-  return `${report}\n${issue}\n`;
 }

@@ -8,7 +8,7 @@
 import { dag, type Container, type Secret } from "@dagger.io/dagger";
 import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import type { Pipeline } from "./pipeline";
-import { checkCredentials, publishRepository, WRITE_DOCKER_CONFIG, withDockerConfig } from "./image";
+import { checkCredentials, publishRepository, WRITE_DOCKER_CONFIG, withDockerConfig } from "./registry";
 import { ConfigError, errorMessage } from "./lib/errors";
 import type { Environment } from "./lib/deploy/environment";
 import { deployableImage, type DigestReference } from "./lib/deploy-image";

@@ -1,6 +1,7 @@
 /**
- * One parser per concept: release tags (lib/tags.ts), image repositories (lib/image-ref.ts) and a Deployment's
- * image (lib/deploy/deployment-image.ts). A second exported reader of the same concept elsewhere fails here.
+ * One parser per concept: release tags (lib/tags.ts), image repositories (lib/image-ref.ts), a Deployment's
+ * image (lib/deploy/deployment-image.ts) and Markdown tables and their escaping (lib/markdown.ts). A second exported
+ * reader of the same concept elsewhere fails here, and so does a hand-written Markdown table or cell escaper.
  */
 import { describe, expect, it } from "vitest";
 import { readdirSync, readFileSync } from "node:fs";
@@ -34,6 +35,17 @@ const CONCEPTS: { concept: string; pattern: RegExp; owner: string; delegates?: R
   },
   { concept: "image repository", pattern: /parse.*Repository|resolve.*Repository|^imageRepository$|defaultImageRepository/, owner: "lib/image-ref.ts" },
   { concept: "Deployment image", pattern: /containerImage|deploymentImage|ContainerImage/, owner: "lib/deploy/deployment-image.ts" },
+  { concept: "Markdown table and escaping", pattern: /^markdown|^escape(Markdown|Cell|Pipe)|^(md)?[cC]ell$|^(render)?Table(Row)?$/, owner: "lib/markdown.ts" },
+];
+
+const MARKDOWN_OWNER = "lib/markdown.ts";
+/** What a hand-written table or escaper looks like: its rule, its row joiner, a header row, a pipe or backtick escape. */
+const HAND_WRITTEN_MARKDOWN: { what: string; pattern: RegExp }[] = [
+  { what: "a table rule", pattern: /["'`|]-{3}:?["'`|]/ },
+  { what: "a row joined with pipes", pattern: /join\(\s*["'`] \| ["'`]\s*\)/ },
+  { what: "a header row", pattern: /["'`]\| [\w ]+ \| / },
+  { what: "a pipe escaper", pattern: /replace\(\/\\\|\/g,\s*["'`]\\\\\|/ },
+  { what: "a backtick escaper", pattern: /replace\(\/`\/g/ },
 ];
 
 describe("one parser per concept", () => {
@@ -45,6 +57,21 @@ describe("one parser per concept", () => {
       for (const [file, body] of Object.entries(delegates)) expect(readFileSync(join(SRC, file), "utf8")).toMatch(body);
     });
   }
+
+  it("Markdown: only lib/markdown.ts writes a table or escapes a cell", () => {
+    const found = sourceFiles(SRC)
+      .filter((file) => relative(SRC, file) !== MARKDOWN_OWNER)
+      .flatMap((file) =>
+        readFileSync(file, "utf8")
+          .split("\n")
+          .flatMap((line, i) =>
+            HAND_WRITTEN_MARKDOWN.filter(({ pattern }) => pattern.test(line)).map(({ what }) => `${relative(SRC, file)}:${i + 1}: ${what}`),
+          ),
+      );
+    expect(found).toEqual([]);
+    const owner = readFileSync(join(SRC, MARKDOWN_OWNER), "utf8");
+    for (const { what, pattern } of HAND_WRITTEN_MARKDOWN.filter((h) => !h.what.startsWith("a header"))) expect(owner, what).toMatch(pattern);
+  });
 
   it("release tags: every reader agrees with the version publish pushes for refs/tags/<tag>", () => {
     for (const tag of ["v1.4.0", "v0.0.1", "v2.0.0-rc.1", "v10.20.30-alpha.beta.1"]) {

@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES, TOOLS } from "../../.dagger/src/versions";
-import { DEFAULT_DENY_PATH, DEFAULT_DENY_TOML, GITLEAKS_LEAKS_EXIT_CODE } from "../../.dagger/src/security";
+import { DEFAULT_DENY_PATH, GITLEAKS_LEAKS_EXIT_CODE } from "../../.dagger/src/security";
+import { DEFAULT_DENY_TOML } from "../../.dagger/src/lib/default-deny";
 import { SCANNER_CRASH_EXIT_CODE } from "../../.dagger/src/lib/scanner-exit";
 import { canarySecret, describeChain, type ExecResult, type ExecView } from "../support/recording-session";
 import { isScanExec, toolArgs } from "../support/scan-wrapper";
@@ -598,6 +599,14 @@ describe("scanDeployed", () => {
     expect(report).toContain("# Daily security scan");
     expect(report).toContain(IMAGE.production);
     expect(report).toContain("No blocking finding in any environment.");
+    expect(report).toContain(
+      [
+        "| scan | target | result | critical | high | medium | low | info | unknown | accepted |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        `| dev (trivy) | \`${IMAGE.dev} (llm-observatory-dev/analytics-api)\` | passed | 0 | 0 | 0 | 0 | 0 | 0 | 0 |`,
+      ].join("\n"),
+    );
+    expect(report).toContain("| source (cargo audit) | `Cargo.lock` | passed | 0 | 0 | 0 | 0 | 0 | 0 | 0 |\n\n### dev (trivy)");
     expect(githubCalls(r)).toEqual([]);
     expect(r.session.secretLeaks([report])).toEqual([]);
   });

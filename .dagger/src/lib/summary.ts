@@ -1,5 +1,6 @@
 /** The `ci` summary: one row per gate, rendered as a Markdown table. */
 import { errorMessage, GateFailure, UsageError } from "./errors";
+import { markdownTable, markdownText } from "./markdown";
 
 export interface GateReport {
   /** Key figure of a passing run, e.g. "92.3 % (≥ 90 %)" or "0 findings". */
@@ -48,19 +49,19 @@ export function formatDuration(ms: number): string {
   return `${m} min ${Math.round(s - m * 60)} s`;
 }
 
-function cell(text: string): string {
-  return text.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
-}
-
 export function summaryTable(outcomes: GateOutcome[]): string {
-  const rows = outcomes.map(
-    (o) => `| ${cell(o.gate)} | ${o.passed ? "✅ pass" : o.usage ? "⛔ usage error" : "❌ fail"} | ${formatDuration(o.durationMs)} | ${cell(o.figure)} |`,
-  );
+  const rows = outcomes.map((o) => [
+    markdownText(o.gate, Infinity),
+    o.passed ? "✅ pass" : o.usage ? "⛔ usage error" : "❌ fail",
+    formatDuration(o.durationMs),
+    markdownText(o.figure, Infinity),
+  ]);
   const failed = outcomes.filter((o) => !o.passed).length;
   const verdict = failed
     ? `**${failed} of ${outcomes.length} gates failed.**`
     : `**All ${outcomes.length} gates passed.**`;
-  return ["| gate | result | duration | key figure |", "|---|---|---|---|", ...rows, "", verdict].join("\n");
+  const columns = ["gate", "result", "duration", "key figure"].map((header) => ({ header }));
+  return [...markdownTable(columns, rows), "", verdict].join("\n");
 }
 
 /** The table followed by each failure's message, for the error `ci` throws. */

@@ -11,6 +11,7 @@ import {
   type ScannerName,
   type Severity,
 } from "./model";
+import { markdownCode, markdownTable, markdownText } from "../markdown";
 
 export const DEFAULT_FAIL_ON: readonly Severity[] = ["critical", "high"];
 
@@ -136,33 +137,17 @@ function summaryLine(verdict: SecurityVerdict): string {
   return parts.join("; ");
 }
 
-/** Text safe inside a Markdown table cell or list item: one line, no pipes, bounded length. */
-export function markdownText(text: string, maxLength = 200): string {
-  const oneLine = text.replace(/\s+/g, " ").trim();
-  const bounded = oneLine.length > maxLength ? `${oneLine.slice(0, maxLength - 1)}…` : oneLine;
-  // Only a `<` that could open an HTML tag is escaped: version ranges like `<1.0.0` stay readable in a terminal.
-  return bounded.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/<(?=[A-Za-z/!?])/g, "&lt;");
-}
-
-function code(text: string): string {
-  return `\`${text.replace(/`/g, "'").replace(/\|/g, "\\|")}\``;
-}
-
 export function findingsTable(findings: readonly Finding[], withTool = false): string[] {
-  const header = withTool ? "| severity | scanner | id | where | message | fixed in |" : "| severity | id | where | message | fixed in |";
-  const rule = withTool ? "|---|---|---|---|---|---|" : "|---|---|---|---|---|";
-  const rows = findings.map((finding) => {
-    const cells = [
-      finding.severity,
-      ...(withTool ? [finding.tool] : []),
-      code(finding.id),
-      markdownText(findingWhere(finding) ?? ""),
-      markdownText(finding.message),
-      markdownText(finding.fixedVersion ?? ""),
-    ];
-    return `| ${cells.join(" | ")} |`;
-  });
-  return [header, rule, ...rows];
+  const columns = ["severity", ...(withTool ? ["scanner"] : []), "id", "where", "message", "fixed in"].map((header) => ({ header }));
+  const rows = findings.map((finding) => [
+    finding.severity,
+    ...(withTool ? [finding.tool] : []),
+    markdownCode(finding.id),
+    markdownText(findingWhere(finding) ?? ""),
+    markdownText(finding.message),
+    markdownText(finding.fixedVersion ?? ""),
+  ]);
+  return markdownTable(columns, rows);
 }
 
 const MAX_LISTED_WARNINGS = 50;
@@ -190,12 +175,12 @@ function detailsMarkdown(verdict: SecurityVerdict): string {
   if (verdict.blocking.length > 0) lines.push(...findingsTable(verdict.blocking), "");
   if (verdict.expired.length > 0) {
     lines.push("**Expired allowlist entries** (they accept nothing until renewed with a new expiry, or removed):");
-    for (const entry of verdict.expired) lines.push(`- ${code(describeEntry(entry))}: ${markdownText(entry.reason)}`);
+    for (const entry of verdict.expired) lines.push(`- ${markdownCode(describeEntry(entry))}: ${markdownText(entry.reason)}`);
     lines.push("");
   }
   if (verdict.invalid.length > 0) {
     lines.push("**Invalid allowlist entries** (they accept nothing until corrected):");
-    for (const { entry, problem } of verdict.invalid) lines.push(`- ${code(describeEntry(entry))}: ${markdownText(problem)}`);
+    for (const { entry, problem } of verdict.invalid) lines.push(`- ${markdownCode(describeEntry(entry))}: ${markdownText(problem)}`);
     lines.push("");
   }
   if (verdict.belowThreshold.length > 0) {
@@ -204,13 +189,13 @@ function detailsMarkdown(verdict: SecurityVerdict): string {
   if (verdict.accepted.length > 0) {
     lines.push("**Accepted by the allowlist:**");
     for (const { finding, entry } of verdict.accepted) {
-      lines.push(`- ${finding.severity} ${code(describeFindingBriefly(finding))}: ${markdownText(entry.reason)} (until ${entry.expires})`);
+      lines.push(`- ${finding.severity} ${markdownCode(describeFindingBriefly(finding))}: ${markdownText(entry.reason)} (until ${entry.expires})`);
     }
     lines.push("");
   }
   if (verdict.stale.length > 0) {
     lines.push("**Stale allowlist entries** (matched no finding; remove them):");
-    for (const entry of verdict.stale) lines.push(`- ${code(describeEntry(entry))}: ${markdownText(entry.reason)}`);
+    for (const entry of verdict.stale) lines.push(`- ${markdownCode(describeEntry(entry))}: ${markdownText(entry.reason)}`);
     lines.push("");
   }
   if (verdict.warnings.length > 0) {
@@ -225,7 +210,7 @@ function detailsMarkdown(verdict: SecurityVerdict): string {
 
 function describeWarning(warning: ScanWarning): string {
   const subject = [warning.id, warning.package, warning.location?.path].filter(Boolean).join(" ");
-  return `${markdownText(warning.kind, 60)}${subject ? ` ${code(subject)}` : ""}: ${markdownText(warning.message)}`;
+  return `${markdownText(warning.kind, 60)}${subject ? ` ${markdownCode(subject)}` : ""}: ${markdownText(warning.message)}`;
 }
 
 const MAX_TOP_FINDINGS = 10;
@@ -242,16 +227,18 @@ export function renderFindingsMarkdown(verdicts: readonly SecurityVerdict[]): st
     "",
     failed.length > 0 ? `**Failed:** ${failed.join(", ")}.` : "All scanners passed.",
     "",
-    `| scanner | result | ${SEVERITIES.join(" | ")} | accepted | warnings |`,
-    `|---|---|${SEVERITIES.map(() => "---:").join("|")}|---:|---:|`,
+    ...markdownTable(
+      [{ header: "scanner" }, { header: "result" }, ...[...SEVERITIES, "accepted", "warnings"].map((header) => ({ header, align: "right" as const }))],
+      verdicts.map((verdict) => [
+        verdict.tool,
+        verdict.passed ? "passed" : "**failed**",
+        ...SEVERITIES.map((severity) => verdict.counts[severity]),
+        verdict.accepted.length,
+        verdict.warnings.length,
+      ]),
+    ),
+    "",
   ];
-  for (const verdict of verdicts) {
-    const counts = SEVERITIES.map((severity) => String(verdict.counts[severity]));
-    lines.push(
-      `| ${verdict.tool} | ${verdict.passed ? "passed" : "**failed**"} | ${counts.join(" | ")} | ${verdict.accepted.length} | ${verdict.warnings.length} |`,
-    );
-  }
-  lines.push("");
 
   const worstFirst = (a: Finding, b: Finding) => compareSeverity(a.severity, b.severity);
   const blocking = verdicts.flatMap((verdict) => verdict.blocking).sort(worstFirst);
@@ -271,17 +258,17 @@ export function renderFindingsMarkdown(verdicts: readonly SecurityVerdict[]): st
   const invalid = new Map(verdicts.flatMap((verdict) => verdict.invalid).map((i) => [entryKey(i.entry), i]));
   if (invalid.size > 0) {
     lines.push("### Invalid allowlist entries", "");
-    for (const { entry, problem } of invalid.values()) lines.push(`- ${code(describeEntry(entry))}: ${markdownText(problem)}`);
+    for (const { entry, problem } of invalid.values()) lines.push(`- ${markdownCode(describeEntry(entry))}: ${markdownText(problem)}`);
     lines.push("");
   }
   if (expired.length > 0) {
     lines.push("### Expired allowlist entries", "");
-    for (const entry of expired) lines.push(`- ${code(describeEntry(entry))}: ${markdownText(entry.reason)}`);
+    for (const entry of expired) lines.push(`- ${markdownCode(describeEntry(entry))}: ${markdownText(entry.reason)}`);
     lines.push("");
   }
   if (stale.length > 0) {
     lines.push("### Stale allowlist entries (matched nothing)", "");
-    for (const entry of stale) lines.push(`- ${code(describeEntry(entry))}: ${markdownText(entry.reason)}`);
+    for (const entry of stale) lines.push(`- ${markdownCode(describeEntry(entry))}: ${markdownText(entry.reason)}`);
     lines.push("");
   }
   return lines.join("\n").trimEnd() + "\n";

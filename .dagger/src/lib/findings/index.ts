@@ -1,7 +1,7 @@
 export * from "./model";
 export { cvss3BaseScore, severityFromCvssVector } from "./cvss";
 export { parseSarif, type SarifOptions } from "./sarif";
-export { parseTrivy } from "./trivy";
+export { parseTrivy, trivyImageFigure } from "./trivy";
 export { parseSemgrep } from "./semgrep";
 export { parseGitleaks } from "./gitleaks";
 export { parseCargoAudit } from "./cargo-audit";

@@ -186,3 +186,20 @@ export function findingWhere(finding: Finding): string | undefined {
 function formatLocation({ path, line }: FindingLocation): string {
   return line === undefined ? path : `${path}:${line}`;
 }
+
+/** The same vulnerability in every platform's image is one finding. */
+export function mergeReports(reports: ParsedReport[]): ParsedReport {
+  const merged: ParsedReport = { findings: [], warnings: [], suppressed: 0 };
+  const seen = new Set<string>();
+  for (const report of reports) {
+    merged.suppressed += report.suppressed;
+    merged.warnings.push(...report.warnings);
+    for (const finding of report.findings) {
+      const key = JSON.stringify([finding.id, finding.package ?? "", finding.location?.path ?? "", finding.location?.line ?? 0]);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      merged.findings.push(finding);
+    }
+  }
+  return merged;
+}

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { checkShape, parseJsonReport } from "./json";
-import { severityFromTrivy, type Finding, type ParsedReport } from "./model";
+import { severityFromTrivy, type Finding, type ParsedReport, type Severity } from "./model";
+import { formatCounts } from "./gate";
 
 const TRIVY_SEVERITIES = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN"] as const;
 const severity = z.enum(TRIVY_SEVERITIES);
@@ -117,4 +118,21 @@ export function parseTrivy(text: string, source: string): ParsedReport {
 
 function firstLine(text: string | undefined): string | undefined {
   return text?.split("\n").find((line) => line.trim() !== "")?.trim();
+}
+
+/** The severities Trivy reports (`security.trivy.severity`), lower-cased, worst first. */
+function reportedSeverities(trivySeverity: string): Severity[] {
+  return trivySeverity
+    .split(",")
+    .map((value) => severityFromTrivy(value))
+    .filter((value): value is Severity => value !== undefined);
+}
+
+/** The image gate's key figure: the counts of the severities Trivy was asked for, or all counts when others occur. */
+export function trivyImageFigure(trivySeverity: string, counts: Record<Severity, number>, accepted: number, findings: readonly Finding[]): string {
+  const shown = reportedSeverities(trivySeverity);
+  const parts = shown.map((severity) => `${counts[severity]} ${severity}`);
+  const others = findings.filter((finding) => !shown.includes(finding.severity)).length;
+  const text = others > 0 ? formatCounts(counts) : parts.join(", ");
+  return accepted > 0 ? `${text} (${accepted} accepted)` : text;
 }
