@@ -14,12 +14,12 @@
 import { dag, type Secret } from "@dagger.io/dagger";
 import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import type { Pipeline } from "./pipeline";
-import { publishRepository, registryImageExistence } from "./image";
-import { checkSigner, ImageRefused, verifyImage, type VerifiedImage, type VerifyImageOptions } from "./verify";
+import { registryImageExistence } from "./image";
+import { ImageRefused, verifyImage, type VerifiedImage } from "./verify";
 import { errorMessage, tail } from "./lib/errors";
-import { parseImageReference, withTag } from "./lib/image-ref";
+import type { ProductionRequest, RollbackRequest } from "./lib/function-args";
+import { parseImageReference } from "./lib/image-ref";
 import { pinnedDigest, scaleUpImage } from "./lib/deploy-image";
-import { Environment } from "./lib/deploy/environment";
 import {
   canaryIngress,
   canaryIngressName,
@@ -42,8 +42,7 @@ import {
   type UndoScope,
 } from "./lib/deploy/bluegreen";
 import { canaryVerdict, intervalsRequired, type CanarySample, type CanaryVerdict } from "./lib/deploy/canary";
-import { parsePrometheusResponse, prometheusQueryRequest, renderQuery, singleValue, type PrometheusEndpoint } from "./lib/deploy/prometheus";
-import { parseProductionArgs, type ProductionRequest } from "./lib/deploy/production-request";
+import { parsePrometheusResponse, prometheusQueryRequest, renderQuery, singleValue } from "./lib/deploy/prometheus";
 import {
   curlProbe,
   curlSecretArgs,
@@ -74,22 +73,6 @@ export const PREVIOUS_COLOUR_ANNOTATION = "observatory-ci.dev/previous-colour";
  * re-pin that colour to when its spec still names a tag (a release deployed before deploys were by digest).
  */
 export const PREVIOUS_DIGEST_ANNOTATION = "observatory-ci.dev/previous-digest";
-
-export interface ProductionOptions {
-  tag: string;
-  kubeconfig: Secret;
-  registryUsername?: string;
-  registryPassword?: Secret;
-  githubRepository?: string;
-  prometheusUrl?: string;
-  prometheusToken?: Secret;
-  slackWebhook?: Secret;
-  runUrl?: string;
-  publicKey?: Secret;
-}
-
-/** What the rollout runs on: the parsed arguments and the secrets that are not arguments of the schema. */
-type ProductionRun = ProductionRequest<Secret> & { kubeconfig: Secret; slackWebhook?: Secret };
 
 /** A failure the canary analysis decided: carries the verdict and the samples as evidence. */
 class CanaryRollback extends Error {
@@ -197,14 +180,14 @@ class ProductionRollout {
   private image: string;
   private verified?: VerifiedImage;
 
+  private readonly tagReference: string;
+
   constructor(
     private readonly p: Pipeline,
-    private readonly options: ProductionRun,
-    private readonly tagReference: string,
-    private readonly signer: Omit<VerifyImageOptions, "digestRef">,
-    private readonly endpoint: PrometheusEndpoint,
+    private readonly options: ProductionRequest<Secret>,
   ) {
-    this.image = tagReference;
+    this.tagReference = options.tagReference;
+    this.image = options.tagReference;
     this.cfg = p.config.environments.production;
     this.target = { environment: "production", namespace: this.cfg.namespace, kubeconfig: options.kubeconfig };
   }
@@ -241,9 +224,10 @@ class ProductionRollout {
         `pre-check: image ${tagged} does not exist in the registry (${found.answer}); publish the tag first (the tag's CI run pushes it)`,
       );
     }
-    const digestRef = `${parseImageReference(tagged).registry}/${parseImageReference(tagged).repository}@${found.digest}`;
+    const parsed = parseImageReference(tagged);
+    const repository = `${parsed.registry}/${parsed.repository}`;
     try {
-      return await verifyImage(this.p, { ...this.signer, digestRef });
+      return await verifyImage(this.p, { reference: `${repository}@${found.digest}`, repository, digest: found.digest }, this.options.verification);
     } catch (e) {
       const why = e instanceof ImageRefused ? "refused" : "could not be verified";
       throw new PreCheckFailed("image signature", `pre-check: ${tagged} resolves to ${found.digest}, whose signature ${why}: ${errorMessage(e)}`);
@@ -302,7 +286,7 @@ class ProductionRollout {
   }
 
   private async query(name: string, template: string, values: Parameters<typeof renderQuery>[1]): Promise<{ value: number | null; error?: string }> {
-    const request = prometheusQueryRequest(this.endpoint, renderQuery(template, values));
+    const request = prometheusQueryRequest(this.options.prometheus, renderQuery(template, values));
     let text: string;
     if (request.kind === "api-proxy") {
       const out = await kubectl(this.p, this.target, ["get", "--raw", request.path], { namespaced: false });
@@ -360,7 +344,7 @@ class ProductionRollout {
         return;
       }
       if (verdict.decision === "rollback") {
-        throw new CanaryRollback(verdict, weight, `Samples (${this.endpoint.url ? this.endpoint.url : "Prometheus through the API server proxy"}):\n${lines.join("\n")}`);
+        throw new CanaryRollback(verdict, weight, `Samples (${this.options.prometheus.url ? this.options.prometheus.url : "Prometheus through the API server proxy"}):\n${lines.join("\n")}`);
       }
     }
     throw new CanaryRollback(
@@ -594,45 +578,13 @@ class ProductionRollout {
   }
 }
 
-/** Parses every argument before any container, then runs the blue-green rollout. */
-export async function deployProduction(p: Pipeline, options: ProductionOptions): Promise<string> {
-  const cfg = p.config.environments.production;
-  const request = parseProductionArgs<Secret>({
-    tag: options.tag,
-    registryUsername: options.registryUsername,
-    registryPassword: options.registryPassword,
-    prometheusUrl: options.prometheusUrl ?? cfg.prometheus.url,
-    prometheusToken: options.prometheusToken,
-    runUrl: options.runUrl,
-  });
-  const tagReference = withTag(publishRepository(p, { githubRepository: options.githubRepository }), request.version);
-  const signer: Omit<VerifyImageOptions, "digestRef"> = {
-    environment: Environment.Production,
-    releaseTag: request.tag,
-    githubRepository: options.githubRepository,
-    ...(request.registry ? { username: request.registry.username, password: request.registry.password } : {}),
-    publicKey: options.publicKey,
-    caller: { fn: "deployProduction", flag: "--tag" },
-  };
-  checkSigner(p, signer);
-  const endpoint: PrometheusEndpoint = {
-    ...(request.prometheusUrl ? { url: request.prometheusUrl } : {}),
-    service: cfg.prometheus.service,
-    namespace: cfg.prometheus.namespace,
-    port: cfg.prometheus.port,
-  };
-  return new ProductionRollout(p, { ...request, kubeconfig: options.kubeconfig, slackWebhook: options.slackWebhook }, tagReference, signer, endpoint).execute();
+/** Runs the blue-green rollout of a parsed request. */
+export async function deployProduction(p: Pipeline, request: ProductionRequest<Secret>): Promise<string> {
+  return new ProductionRollout(p, request).execute();
 }
 
 // ---------------------------------------------------------------------------------------------
 // rollback --env production
-
-export interface ProductionRollbackOptions {
-  kubeconfig: Secret;
-  reason: string;
-  slackWebhook?: Secret;
-  runUrl?: string;
-}
 
 /**
  * Production rollback. During a canary (the canary Ingress exists): remove it and park the idle
@@ -640,7 +592,7 @@ export interface ProductionRollbackOptions {
  * scaling it up first when the grace period already scaled it down. Refuses when that colour no
  * longer runs the release that was live before (the Service records it at each switch).
  */
-export async function rollbackProduction(p: Pipeline, options: ProductionRollbackOptions): Promise<string> {
+export async function rollbackProduction(p: Pipeline, options: RollbackRequest<Secret>): Promise<string> {
   const cfg = p.config.environments.production;
   const target: KubeTarget = { environment: "production", namespace: cfg.namespace, kubeconfig: options.kubeconfig };
   const started = now();

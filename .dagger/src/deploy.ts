@@ -11,19 +11,23 @@
 import { dag, type Secret } from "@dagger.io/dagger";
 import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import type { Pipeline } from "./pipeline";
-import { publishRepository, registryImageExistence } from "./image";
-import { checkSigner, verifyImage, type VerifiedImage } from "./verify";
+import { registryImageExistence } from "./image";
+import { verifyImage, type VerifiedImage } from "./verify";
 import { ConfigError, UsageError, errorMessage, flagName, tail } from "./lib/errors";
-import type { LoadTestRequest, NotifyRequest, ReleaseRequest } from "./lib/function-args";
+import type {
+  DeployRequest,
+  LoadTestRequest,
+  NotifyRequest,
+  RegistryAuth,
+  ReleaseRequest,
+  RollbackRequest,
+  SmokeRequest,
+} from "./lib/function-args";
 import { sourcePath } from "./lib/args";
-import { withTag } from "./lib/image-ref";
-import { pinnedDigest, requestedImage, type RequestedImage } from "./lib/deploy-image";
-import { REGISTRY_USERNAME } from "./lib/deploy/production-request";
-import { computeImageTags } from "./lib/tags";
-import { Environment, parseEnvironment } from "./lib/deploy/environment";
+import { pinnedDigest, type DigestReference, type RequestedImage } from "./lib/deploy-image";
+import { Environment } from "./lib/deploy/environment";
 import { DEFAULT_K6_SCRIPT, K6_SUMMARY_PATH, k6Options, missingThresholds, parseK6Summary, type K6Summary } from "./lib/deploy/k6";
 import { releaseNotesFromChangelog } from "./lib/deploy/changelog";
-import { COMMIT_TAG } from "./lib/deploy/smoke";
 import {
   containerImage,
   curlProbe,
@@ -38,7 +42,6 @@ import {
   waitRollout,
   sendSlack,
   smokeTest,
-  validateHttpUrl,
   type KubeTarget,
   type SmokeResult,
 } from "./deploy-support";
@@ -67,135 +70,19 @@ export interface DeploymentRecord {
   notification: string;
 }
 
-function environmentOf(env: Environment | string): Environment {
-  try {
-    return parseEnvironment(String(env));
-  } catch (e) {
-    throw new ConfigError(errorMessage(e));
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// deploy (dev, staging)
-
-export interface DeployOptions {
-  env: Environment | string;
-  kubeconfig: Secret;
-  /** The image by digest (`repo@sha256:...`, `repo:tag@sha256:...`), or its `<branch>-<sha7>` tag (alone or in the repository). */
-  image?: string;
-  commit?: string;
-  /** With --commit: the branch it was built on. Staging: also the release branch the image must be signed on. */
-  branch?: string;
-  githubRepository?: string;
-  /** Registry credentials: resolving a tag to its digest and reading the signatures of a private repository. */
-  registryUsername?: string;
-  registryPassword?: Secret;
-  /** cosign public key (PEM) when image.sign.keyless is false. */
-  publicKey?: Secret;
-  slackWebhook?: Secret;
-  runUrl?: string;
-}
-
-const DEPLOY_IMAGE = { fn: "deploy", flag: "--image" };
-
-/**
- * What `deploy` was asked for, validated before any container: `--image` (a digest reference of the configured
- * repository, or a `<branch>-<sha7>` tag, alone or in that repository), or the `<branch>-<sha7>` tag publish
- * pushed for `--commit` on `--branch`. A tag is resolved to its digest by the registry later; only a verified
- * digest is deployed.
- */
-export function resolveDeployImage(p: Pipeline, options: Pick<DeployOptions, "image" | "commit" | "branch" | "githubRepository">): RequestedImage {
-  const repository = publishRepository(p, { githubRepository: options.githubRepository });
-  const image = options.image?.trim();
-  let reference: string;
-  if (image) {
-    reference = image.includes("/") ? image : image.startsWith("sha256:") ? `${repository}@${image}` : withTag(repository, image);
-  } else {
-    if (!options.commit || !options.branch) {
-      throw new ConfigError("deploy: pass --image <reference> (its digest or <branch>-<sha7> tag), or --commit <sha> with --branch <name>");
-    }
-    if (!/^[0-9a-f]{40}$/.test(options.commit)) {
-      throw new ConfigError(`deploy: --commit must be a full 40-character commit SHA, got ${JSON.stringify(options.commit)}`);
-    }
-    const branch = options.branch.replace(/^refs\/heads\//, "");
-    const computed = computeImageTags({ ref: `refs/heads/${branch}`, event: "push", sha: options.commit });
-    const tag = computed.tags.find((t) => t.endsWith(`-${computed.shortSha}`));
-    if (!tag) throw new ConfigError(`deploy: branch ${JSON.stringify(branch)} yields no <branch>-<sha7> tag`);
-    reference = withTag(repository, tag);
-  }
-  try {
-    return requestedImage(reference, repository, DEPLOY_IMAGE, COMMIT_TAG);
-  } catch (e) {
-    throw new ConfigError(errorMessage(e));
-  }
-}
-
-/** The ref dev and staging images are signed on: main for dev; for staging, --branch when given (a release/* branch). */
-function signedOnBranch(environment: Environment, branch: string | undefined): string | undefined {
-  const name = branch?.trim().replace(/^refs\/heads\//, "");
-  if (!name) return undefined;
-  if (environment === Environment.Dev && name !== "main") {
-    throw new UsageError({
-      fn: "deploy",
-      flag: "--branch",
-      problem: "dev deploys images that the publish job of main signed",
-      found: branch!,
-      expected: "main (or no --branch with --image)",
-    });
-  }
-  return environment === Environment.Staging ? name : undefined;
-}
-
-function registryAuth(username: string | undefined, password: Secret | undefined): { username: string; password: Secret } | undefined {
-  if ((username === undefined) !== (password === undefined)) {
-    throw new UsageError({
-      fn: "deploy",
-      flag: username === undefined ? "--registry-username" : "--registry-password",
-      problem: "is missing: registry authentication needs both --registry-username and --registry-password",
-      expected: "both or neither",
-    });
-  }
-  if (username === undefined || password === undefined) return undefined;
-  if (!REGISTRY_USERNAME.test(username)) {
-    throw new UsageError({
-      fn: "deploy",
-      flag: "--registry-username",
-      problem: "is not a valid registry user name",
-      found: username,
-      expected: 'a registry user name without spaces, control characters or ":"',
-    });
-  }
-  return { username, password };
-}
-
 /** The registry's digest for a commit tag (crane digest, read-only); an absent or unreadable tag stops the deploy. */
-async function digestOfTag(p: Pipeline, requested: Extract<RequestedImage, { kind: "commit-tag" }>, auth?: { username: string; password: Secret }): Promise<string> {
+async function digestOfTag(p: Pipeline, requested: Extract<RequestedImage, { kind: "commit-tag" }>, auth?: RegistryAuth<Secret>): Promise<DigestReference> {
   const found = await registryImageExistence(p, requested.reference, auth);
-  if (found.outcome === "exists") return `${requested.repository}@${found.digest}`;
+  if (found.outcome === "exists") return { reference: `${requested.repository}@${found.digest}`, repository: requested.repository, digest: found.digest };
   if (found.outcome === "absent") {
     throw new Error(`${requested.reference} is not in the registry (${found.answer}); was the commit published by the ci workflow's publish job?`);
   }
   throw new Error(`cannot resolve ${requested.reference} to its digest, the registry answered: ${found.answer}; check --registry-username/--registry-password`);
 }
 
-export async function deploy(p: Pipeline, options: DeployOptions): Promise<string> {
-  const environment = environmentOf(options.env);
-  if (environment === Environment.Production) {
-    throw new ConfigError("deploy: production is deployed with deployProduction --tag vX.Y.Z (blue-green with canary analysis)");
-  }
-  const requested = resolveDeployImage(p, options);
-  if (options.runUrl) validateHttpUrl(options.runUrl, "--run-url");
-  const auth = registryAuth(options.registryUsername, options.registryPassword);
-  const signer = {
-    environment,
-    githubRepository: options.githubRepository,
-    releaseBranch: signedOnBranch(environment, options.branch),
-    username: auth?.username,
-    password: auth?.password,
-    publicKey: options.publicKey,
-    caller: DEPLOY_IMAGE,
-  };
-  checkSigner(p, signer);
+/** Deploys a parsed request to dev or staging: resolve and verify the digest, then set image, rollout, smoke. */
+export async function deploy(p: Pipeline, options: DeployRequest<Secret>): Promise<string> {
+  const { environment, image: requested } = options;
   const cfg = p.config.environments[environment];
   const target: KubeTarget = { environment, namespace: cfg.namespace, kubeconfig: options.kubeconfig };
   const started = now();
@@ -205,10 +92,9 @@ export async function deploy(p: Pipeline, options: DeployOptions): Promise<strin
   // Resolve and verify before the first kubectl: a refusal leaves the cluster exactly as it was.
   let verified: VerifiedImage;
   try {
-    const digestRef = requested.kind === "digest" ? requested.image.reference : await digestOfTag(p, requested, auth);
-    verified = await verifyImage(p, { ...signer, digestRef });
+    const image = requested.kind === "digest" ? requested.image : await digestOfTag(p, requested, options.registry);
+    verified = await verifyImage(p, image, options.verification);
   } catch (e) {
-    if (e instanceof ConfigError) throw e;
     const reason = errorMessage(e);
     const notification = await notifyQuietly(p, options.slackWebhook, {
       status: "failure",
@@ -303,17 +189,11 @@ export async function deploy(p: Pipeline, options: DeployOptions): Promise<strin
 // ---------------------------------------------------------------------------------------------
 // smoke
 
-export async function smoke(p: Pipeline, url?: string, env?: Environment | string): Promise<string> {
-  const environment = env === undefined ? Environment.Staging : environmentOf(env);
-  const base = (() => {
-    try {
-      return validateHttpUrl(url ?? p.config.environments[environment].url, "smoke --url");
-    } catch (e) {
-      throw new ConfigError(errorMessage(e));
-    }
-  })();
-  const { paths, deadlineSeconds } = p.config.environments[environment].smoke;
-  const result = await smokeTest(curlProbe(p, base), paths, deadlineSeconds, base);
+export async function smoke(p: Pipeline, request: SmokeRequest): Promise<string> {
+  const cfg = p.config.environments[request.environment];
+  // environments.<name>.url is an http(s) URL by the config schema.
+  const base = request.url ?? cfg.url.replace(/\/+$/, "");
+  const result = await smokeTest(curlProbe(p, base), cfg.smoke.paths, cfg.smoke.deadlineSeconds, base);
   return `smoke test of ${base} passed: ${result.checked.join(", ")} (${result.attempts} attempt(s), ${result.seconds}s)`;
 }
 
@@ -421,19 +301,9 @@ export async function loadTest(p: Pipeline, request: LoadTestRequest): Promise<s
 // ---------------------------------------------------------------------------------------------
 // rollback
 
-export interface RollbackOptions {
-  env: Environment | string;
-  kubeconfig: Secret;
-  reason?: string;
-  slackWebhook?: Secret;
-  runUrl?: string;
-}
-
-export async function rollback(p: Pipeline, options: RollbackOptions): Promise<string> {
-  const environment = environmentOf(options.env);
-  if (options.runUrl) validateHttpUrl(options.runUrl, "--run-url");
-  const reason = options.reason?.trim() || "manual rollback";
-  if (environment === Environment.Production) return rollbackProduction(p, { ...options, reason });
+export async function rollback(p: Pipeline, options: RollbackRequest<Secret>): Promise<string> {
+  const { environment, reason } = options;
+  if (environment === Environment.Production) return rollbackProduction(p, options);
 
   const cfg = p.config.environments[environment];
   const target: KubeTarget = { environment, namespace: cfg.namespace, kubeconfig: options.kubeconfig };

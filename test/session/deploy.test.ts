@@ -170,11 +170,11 @@ describe("deploy (dev, staging)", () => {
     const dev = await failureOf(call((ci) => deployTo(ci, Environment.Dev, undefined, { commit: sha, branch: "feature/x" })));
     expect(dev.message).toBe('deploy --branch: dev deploys images that the publish job of main signed (found "feature/x"; expected main (or no --branch with --image))');
     const staging = await failureOf(call((ci) => deployTo(ci, Environment.Staging, undefined, { commit: sha, branch: "main" })));
-    expect(staging.message).toContain('deploy: staging images are signed on a release/* branch, got branch "main"');
+    expect(staging.message).toContain('deploy --branch: is not a release/* branch: staging images are signed by the publish job of one (found "main"');
     const half = await failureOf(call((ci) => ci.deploy(Environment.Dev, secrets().kubeconfig, NEW, undefined, undefined, GITHUB_REPOSITORY, undefined, undefined, "ci-bot")));
     expect(half.message).toContain("deploy --registry-password: is missing");
     const unsigned = await failureOf(call((ci) => ci.deploy(Environment.Dev, secrets().kubeconfig, NEW)));
-    expect(unsigned.message).toContain("no image repository");
+    expect(unsigned.message).toContain("deploy --github-repository: is required when image.repository does not name the image repository");
     const production = await failureOf(call((ci) => deployTo(ci, Environment.Production, PINNED)));
     expect(production.message).toContain("deployProduction");
     expect(session.execs).toEqual([]);
