@@ -437,7 +437,7 @@ class ProductionRollout {
     } catch (e) {
       return {
         ok: false,
-        text: `AUTOMATIC ROLLBACK FAILED after [${this.undone.map(describeChange).join(", ")}]: ${errorMessage(e)}; re-run deployProduction (it repairs) or rollback --env production`,
+        text: `AUTOMATIC ROLLBACK FAILED after [${this.undone.map(describeChange).join(", ")}]: ${errorMessage(e)}; re-run deployProduction (it repairs) or rollback --environment production`,
       };
     } finally {
       this.undoing = false;
@@ -528,7 +528,7 @@ class ProductionRollout {
           record,
           `${this.image} is live, but finishing failed at ${this.step}: ${message}\n` +
             `No rollback was made. Re-run deployProduction --tag ${version} to finish (it removes the canary and scales the old colour down); ` +
-            `to return to the previous release, rollback --env production.`,
+            `to return to the previous release, rollback --environment production.`,
         );
       }
 
@@ -584,7 +584,7 @@ export async function deployProduction(p: Pipeline, request: ProductionRequest<S
 }
 
 // ---------------------------------------------------------------------------------------------
-// rollback --env production
+// rollback --environment production
 
 /**
  * Production rollback. During a canary (the canary Ingress exists): remove it and park the idle

@@ -327,7 +327,7 @@ describe("deployProduction", () => {
   });
 });
 
-describe("rollback --env production", () => {
+describe("rollback --environment production", () => {
   async function promoted(): Promise<{ cluster: FakeCluster; call: ModuleRun["call"]; session: ModuleRun["session"] }> {
     const cluster = productionCluster();
     cluster.prometheus = healthy;

@@ -487,7 +487,7 @@ export function observeProduction(input: {
 }
 
 /**
- * Rolling back `badImage` on an operator's request (`rollback --env production` during a canary): if the
+ * Rolling back `badImage` on an operator's request (`rollback --environment production` during a canary): if the
  * canary is still running, drop it and park the idle colour; if the switch already happened and the
  * previous colour is still up (grace period), switch back to it. The automatic rollback of a failed
  * deployProduction run uses planUndo instead: it only undoes that run's own changes.
