@@ -63,7 +63,7 @@ import {
   type Probe,
   type SmokeResult,
 } from "./deploy-support";
-import type { DeploymentRecord } from "./deploy";
+import type { DeploymentRecord } from "./lib/deploy/record";
 
 /** Written on the Service at each switch: what was live before, so a rollback returns to exactly that. */
 export const PREVIOUS_IMAGE_ANNOTATION = "observatory-ci.dev/previous-image";

@@ -26,6 +26,7 @@ import type {
 import { sourcePath } from "./lib/args";
 import { pinnedDigest, type DigestReference, type RequestedImage } from "./lib/deploy-image";
 import { Environment } from "./lib/deploy/environment";
+import type { DeploymentRecord } from "./lib/deploy/record";
 import { DEFAULT_K6_SCRIPT, K6_SUMMARY_PATH, k6Options, missingThresholds, parseK6Summary, type K6Summary } from "./lib/deploy/k6";
 import { releaseNotesFromChangelog } from "./lib/deploy/changelog";
 import {
@@ -47,28 +48,6 @@ import {
 } from "./deploy-support";
 import { rollbackProduction } from "./deploy-production";
 
-export { Environment } from "./lib/deploy/environment";
-export { deployProduction } from "./deploy-production";
-
-/** What `deploy` and `rollback` return (as JSON). */
-export interface DeploymentRecord {
-  environment: string;
-  namespace: string;
-  deployment: string;
-  operation: "deploy" | "rollback" | "deploy-production";
-  image: string;
-  /** sha256 digest the pods run (from their imageID), or of the reference; null when unknown. */
-  digest: string | null;
-  previousImage?: string | null;
-  commit?: string;
-  reason?: string;
-  startedAt: string;
-  finishedAt: string;
-  durationSeconds: number;
-  result: "success" | "failure" | "rolled-back";
-  details: Record<string, unknown>;
-  notification: string;
-}
 
 /** The registry's digest for a commit tag (crane digest, read-only); an absent or unreadable tag stops the deploy. */
 async function digestOfTag(p: Pipeline, requested: Extract<RequestedImage, { kind: "commit-tag" }>, auth?: RegistryAuth<Secret>): Promise<DigestReference> {

@@ -19,6 +19,7 @@ import { loadPipeline, type Pipeline } from "./pipeline";
 import * as quality from "./quality";
 import * as tests from "./tests";
 import * as deploy from "./deploy";
+import * as production from "./deploy-production";
 import * as security from "./security";
 import * as image from "./image";
 import * as verify from "./verify";
@@ -618,7 +619,7 @@ export class ObservatoryCi {
     const request = args.parseDeployProductionArgs(p, {
       tag, kubeconfig, registryUsername, registryPassword, githubRepository, prometheusUrl, prometheusToken, slackWebhook, runUrl, publicKey,
     });
-    return deploy.deployProduction(p, request);
+    return production.deployProduction(p, request);
   }
 
   /**
