@@ -2,7 +2,7 @@
  * Production: blue-green with an nginx-ingress canary analysed on Prometheus, automatic rollback,
  * and the manual rollback. The decisions are lib/deploy/bluegreen.ts (productionState, planUndo,
  * planRollback) and lib/deploy/canary.ts (canaryVerdict); this file observes the cluster, runs the
- * planned actions with kubectl and waits between analysis intervals with the injectable clock.
+ * planned actions with kubectl and waits between analysis intervals on the clock it is given.
  *
  * A run records each change it makes; when it fails, only those are undone (planUndo), and a failure
  * before its first change undoes nothing.
@@ -47,15 +47,12 @@ import {
   curlProbe,
   curlSecretArgs,
   getObject,
-  isoTime,
   kubectl,
   kubectlOk,
   MANIFEST_PATH,
   notifyQuietly,
-  now,
   rolloutEvidence,
   runningDigest,
-  sleep,
   smokeTest,
   waitRollout,
   withCurlSecret,
@@ -64,6 +61,7 @@ import {
   type SmokeResult,
 } from "./deploy-support";
 import type { DeploymentRecord } from "./lib/deploy/record";
+import { isoTime, type Clock } from "./lib/clock";
 
 /** Written on the Service at each switch: what was live before, so a rollback returns to exactly that. */
 export const PREVIOUS_IMAGE_ANNOTATION = "observatory-ci.dev/previous-image";
@@ -185,6 +183,7 @@ class ProductionRollout {
   constructor(
     private readonly p: Pipeline,
     private readonly options: ProductionRequest<Secret>,
+    private readonly clock: Clock,
   ) {
     this.tagReference = options.tagReference;
     this.image = options.tagReference;
@@ -239,7 +238,7 @@ class ProductionRollout {
     const staging = this.p.config.environments.staging;
     const [image, stagingHealth] = await Promise.allSettled([
       this.resolveAndVerify(),
-      smokeTest(curlProbe(this.p, staging.url), healthPaths(staging.smoke.paths), staging.smoke.deadlineSeconds, `staging (${staging.url})`),
+      smokeTest(this.clock, curlProbe(this.p, staging.url), healthPaths(staging.smoke.paths), staging.smoke.deadlineSeconds, `staging (${staging.url})`),
     ]);
     if (image.status === "rejected") throw image.reason;
     this.verified = image.value;
@@ -324,8 +323,8 @@ class ProductionRollout {
     const lines: string[] = [];
     const limit = intervalsRequired(canary) + Math.max(canary.errorRate.consecutive, canary.latencyP95.consecutive);
     for (let interval = 1; interval <= limit; interval++) {
-      await sleep(canary.intervalSeconds * 1000);
-      const at = now();
+      await this.clock.sleep(canary.intervalSeconds * 1000);
+      const at = this.clock.now();
       const [errorRate, latency, health] = await Promise.all([
         this.query("canary error rate", queries.errorRate, values),
         this.query("canary P95 latency", queries.latencyP95, values),
@@ -381,7 +380,7 @@ class ProductionRollout {
         if (!service) throw new Error(`production: Service ${name} (the ${action.colour} colour's own Service) does not exist`);
         const ports = ((service.spec ?? {}) as { ports?: { name?: string; port?: number }[] }).ports ?? [];
         const port = ports[0]?.name ?? String(ports[0]?.port ?? 80);
-        this.smoke = await smokeTest(proxyProbe(this.p, this.target, name, port), this.cfg.smoke.paths, this.cfg.smoke.deadlineSeconds, `Service ${name}`);
+        this.smoke = await smokeTest(this.clock, proxyProbe(this.p, this.target, name, port), this.cfg.smoke.paths, this.cfg.smoke.deadlineSeconds, `Service ${name}`);
         return;
       }
       case "set-canary":
@@ -405,7 +404,7 @@ class ProductionRollout {
       case "scale-down-old":
         if (action.afterSeconds > 0) {
           this.log.push(`keeping ${action.colour} for ${action.afterSeconds}s (instant rollback) before scaling it down`);
-          await sleep(action.afterSeconds * 1000);
+          await this.clock.sleep(action.afterSeconds * 1000);
         }
         await this.scale(action.colour, 0);
         return;
@@ -453,8 +452,8 @@ class ProductionRollout {
       image: this.image,
       digest: this.verified?.digest ?? null,
       startedAt: isoTime(started),
-      finishedAt: isoTime(),
-      durationSeconds: Math.round((now() - started) / 1000),
+      finishedAt: isoTime(this.clock.now()),
+      durationSeconds: Math.round((this.clock.now() - started) / 1000),
       result,
       notification: "",
       ...extra,
@@ -470,7 +469,7 @@ class ProductionRollout {
   }
 
   async execute(): Promise<string> {
-    const started = now();
+    const started = this.clock.now();
     const version = this.options.tag;
     const notify = (status: "success" | "failure" | "rollback", reason?: string, details?: Record<string, string>) =>
       notifyQuietly(this.p, this.options.slackWebhook, {
@@ -579,8 +578,8 @@ class ProductionRollout {
 }
 
 /** Runs the blue-green rollout of a parsed request. */
-export async function deployProduction(p: Pipeline, request: ProductionRequest<Secret>): Promise<string> {
-  return new ProductionRollout(p, request).execute();
+export async function deployProduction(p: Pipeline, request: ProductionRequest<Secret>, clock: Clock): Promise<string> {
+  return new ProductionRollout(p, request, clock).execute();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -592,10 +591,10 @@ export async function deployProduction(p: Pipeline, request: ProductionRequest<S
  * scaling it up first when the grace period already scaled it down. Refuses when that colour no
  * longer runs the release that was live before (the Service records it at each switch).
  */
-export async function rollbackProduction(p: Pipeline, options: RollbackRequest<Secret>): Promise<string> {
+export async function rollbackProduction(p: Pipeline, options: RollbackRequest<Secret>, clock: Clock): Promise<string> {
   const cfg = p.config.environments.production;
   const target: KubeTarget = { environment: "production", namespace: cfg.namespace, kubeconfig: options.kubeconfig };
-  const started = now();
+  const started = clock.now();
   const { observed, service } = await observe(p, target);
   const live = observed.serviceColour;
   const previous = otherColour(live);
@@ -687,8 +686,8 @@ export async function rollbackProduction(p: Pipeline, options: RollbackRequest<S
     previousImage: fromImage,
     reason: options.reason,
     startedAt: isoTime(started),
-    finishedAt: isoTime(),
-    durationSeconds: Math.round((now() - started) / 1000),
+    finishedAt: isoTime(clock.now()),
+    durationSeconds: Math.round((clock.now() - started) / 1000),
     result: "success",
     details: { steps, liveBefore: live },
     notification,

@@ -5,7 +5,7 @@
  *
  * Every function that changes a cluster or sends a message is `cache: "never"` in index.ts, and each
  * exec that must really run again carries a nonce (withRunNonce). Waiting happens in TypeScript
- * (deploy-support.ts' clock). Secrets (kubeconfig, webhook, tokens) are Dagger Secrets, mounted or
+ * (the clock index.ts passes in). Secrets (kubeconfig, webhook, tokens) are Dagger Secrets, mounted or
  * set as secret variables, never in an argument or a message.
  */
 import { dag, type Secret } from "@dagger.io/dagger";
@@ -27,17 +27,16 @@ import { sourcePath } from "./lib/args";
 import { pinnedDigest, type DigestReference, type RequestedImage } from "./lib/deploy-image";
 import { Environment } from "./lib/deploy/environment";
 import type { DeploymentRecord } from "./lib/deploy/record";
+import { isoTime, type Clock } from "./lib/clock";
 import { DEFAULT_K6_SCRIPT, K6_SUMMARY_PATH, k6Options, missingThresholds, parseK6Summary, type K6Summary } from "./lib/deploy/k6";
 import { releaseNotesFromChangelog } from "./lib/deploy/changelog";
 import {
   containerImage,
   curlProbe,
   getObject,
-  isoTime,
   kubectl,
   kubectlOk,
   notifyQuietly,
-  now,
   rolloutEvidence,
   runningDigest,
   waitRollout,
@@ -60,11 +59,11 @@ async function digestOfTag(p: Pipeline, requested: Extract<RequestedImage, { kin
 }
 
 /** Deploys a parsed request to dev or staging: resolve and verify the digest, then set image, rollout, smoke. */
-export async function deploy(p: Pipeline, options: DeployRequest<Secret>): Promise<string> {
+export async function deploy(p: Pipeline, options: DeployRequest<Secret>, clock: Clock): Promise<string> {
   const { environment, image: requested } = options;
   const cfg = p.config.environments[environment];
   const target: KubeTarget = { environment, namespace: cfg.namespace, kubeconfig: options.kubeconfig };
-  const started = now();
+  const started = clock.now();
   const requestedText = requested.kind === "digest" ? requested.image.reference : requested.reference;
   const version = requested.tag ?? (requested.kind === "digest" ? requested.image.digest : requested.reference);
 
@@ -97,8 +96,8 @@ export async function deploy(p: Pipeline, options: DeployRequest<Secret>): Promi
     digest: verified.digest,
     ...(options.commit ? { commit: options.commit } : {}),
     startedAt: isoTime(started),
-    finishedAt: isoTime(),
-    durationSeconds: Math.round((now() - started) / 1000),
+    finishedAt: isoTime(clock.now()),
+    durationSeconds: Math.round((clock.now() - started) / 1000),
     result,
     details: { requested: requestedText, verification: verified.summary, ...details },
     notification: "",
@@ -118,7 +117,7 @@ export async function deploy(p: Pipeline, options: DeployRequest<Secret>): Promi
     failure = `rollout of ${image} did not complete within ${cfg.rolloutTimeout} (${rolloutProblem})\n${evidence}`;
   } else {
     try {
-      smoke = await smokeTest(curlProbe(p, cfg.url), cfg.smoke.paths, cfg.smoke.deadlineSeconds, cfg.url);
+      smoke = await smokeTest(clock, curlProbe(p, cfg.url), cfg.smoke.paths, cfg.smoke.deadlineSeconds, cfg.url);
     } catch (e) {
       failure = errorMessage(e);
     }
@@ -168,11 +167,11 @@ export async function deploy(p: Pipeline, options: DeployRequest<Secret>): Promi
 // ---------------------------------------------------------------------------------------------
 // smoke
 
-export async function smoke(p: Pipeline, request: SmokeRequest): Promise<string> {
+export async function smoke(p: Pipeline, request: SmokeRequest, clock: Clock): Promise<string> {
   const cfg = p.config.environments[request.environment];
   // environments.<name>.url is an http(s) URL by the config schema.
   const base = request.url ?? cfg.url.replace(/\/+$/, "");
-  const result = await smokeTest(curlProbe(p, base), cfg.smoke.paths, cfg.smoke.deadlineSeconds, base);
+  const result = await smokeTest(clock, curlProbe(p, base), cfg.smoke.paths, cfg.smoke.deadlineSeconds, base);
   return `smoke test of ${base} passed: ${result.checked.join(", ")} (${result.attempts} attempt(s), ${result.seconds}s)`;
 }
 
@@ -280,13 +279,13 @@ export async function loadTest(p: Pipeline, request: LoadTestRequest): Promise<s
 // ---------------------------------------------------------------------------------------------
 // rollback
 
-export async function rollback(p: Pipeline, options: RollbackRequest<Secret>): Promise<string> {
+export async function rollback(p: Pipeline, options: RollbackRequest<Secret>, clock: Clock): Promise<string> {
   const { environment, reason } = options;
-  if (environment === Environment.Production) return rollbackProduction(p, options);
+  if (environment === Environment.Production) return rollbackProduction(p, options, clock);
 
   const cfg = p.config.environments[environment];
   const target: KubeTarget = { environment, namespace: cfg.namespace, kubeconfig: options.kubeconfig };
-  const started = now();
+  const started = clock.now();
   const before = await getObject(p, target, "deployment", cfg.deployment);
   if (!before) throw new Error(`rollback: deployment ${cfg.deployment} does not exist in ${environment} (namespace ${cfg.namespace})`);
   const fromImage = containerImage(before, cfg.container) ?? "(unknown)";
@@ -329,8 +328,8 @@ export async function rollback(p: Pipeline, options: RollbackRequest<Secret>): P
     previousImage: fromImage,
     reason,
     startedAt: isoTime(started),
-    finishedAt: isoTime(),
-    durationSeconds: Math.round((now() - started) / 1000),
+    finishedAt: isoTime(clock.now()),
+    durationSeconds: Math.round((clock.now() - started) / 1000),
     result: "success",
     details: { method: "kubectl rollout undo", pinnedByDigest: pinned !== undefined, ...(unpinned ? { warning: unpinned } : {}) },
     notification,

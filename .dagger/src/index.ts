@@ -30,6 +30,7 @@ import { NotifyStatus } from "./lib/deploy/slack";
 import { SbomFormat } from "./lib/sbom";
 import * as args from "./lib/function-args";
 import { Trust } from "./lib/trust";
+import { REAL_CLOCK, type Clock } from "./lib/clock";
 
 export { Trust } from "./lib/trust";
 
@@ -76,6 +77,11 @@ export class ObservatoryCi {
       pipelines.set(this, loaded);
     }
     return loaded;
+  }
+
+  /** What deployments read the time from and wait on: the real clock (a test's subclass gives a fake one). */
+  protected clock(): Clock {
+    return REAL_CLOCK;
   }
 
   private async gate(run: (p: Pipeline) => Promise<GateReport>): Promise<void> {
@@ -554,7 +560,7 @@ export class ObservatoryCi {
     const request = args.parseDeployArgs(p, {
       environment, kubeconfig, image, commit, branch, githubRepository, slackWebhook, runUrl, registryUsername, registryPassword, publicKey,
     });
-    return deploy.deploy(p, request);
+    return deploy.deploy(p, request, this.clock());
   }
 
   /**
@@ -566,7 +572,7 @@ export class ObservatoryCi {
   @func({ cache: "never" })
   async smoke(url?: string, environment?: Environment): Promise<string> {
     const request = args.parseSmokeArgs({ url, environment });
-    return deploy.smoke(await this.pipeline(), request);
+    return deploy.smoke(await this.pipeline(), request, this.clock());
   }
 
   /**
@@ -619,7 +625,7 @@ export class ObservatoryCi {
     const request = args.parseDeployProductionArgs(p, {
       tag, kubeconfig, registryUsername, registryPassword, githubRepository, prometheusUrl, prometheusToken, slackWebhook, runUrl, publicKey,
     });
-    return production.deployProduction(p, request);
+    return production.deployProduction(p, request, this.clock());
   }
 
   /**
@@ -635,7 +641,7 @@ export class ObservatoryCi {
   @func({ cache: "never" })
   async rollback(environment: Environment, kubeconfig: Secret, reason?: string, slackWebhook?: Secret, runUrl?: string): Promise<string> {
     const request = args.parseRollbackArgs({ environment, kubeconfig, reason, slackWebhook, runUrl });
-    return deploy.rollback(await this.pipeline(), request);
+    return deploy.rollback(await this.pipeline(), request, this.clock());
   }
 
   /**

@@ -3,11 +3,11 @@
  * 5xx breach, on unreachable Prometheus and on a failed rollout, resumption after interruptions,
  * and the manual production rollback. Time is a fake clock: the 10-minute window takes no time.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES } from "../../.dagger/src/versions";
 import { Environment } from "../../.dagger/src/lib/deploy/environment";
-import { setClockForTests, KUBECONFIG_PATH, MANIFEST_PATH } from "../../.dagger/src/deploy-support";
+import { KUBECONFIG_PATH, MANIFEST_PATH } from "../../.dagger/src/deploy-support";
 import { PREVIOUS_DIGEST_ANNOTATION, PREVIOUS_IMAGE_ANNOTATION } from "../../.dagger/src/deploy-production";
 import { canarySecret } from "../support/recording-session";
 import { failureOf, GOOD, startPerTest, type ModuleRun } from "../support/module";
@@ -17,11 +17,8 @@ import { GITHUB_ACTIONS_ISSUER } from "../support/cosign-output";
 
 const startRun = startPerTest();
 let clock: FakeClock;
-afterEach(() => {
-  setClockForTests();
-});
 beforeEach(() => {
-  clock = new FakeClock().install();
+  clock = new FakeClock();
 });
 
 const NS = "llm-observatory";
@@ -68,7 +65,7 @@ function prometheusBy(values: (metric: Metric, interval: number) => string | nul
 const healthy = prometheusBy((metric) => (metric === "errorRate" ? "0.002" : metric === "latency" ? "0.21" : "0"));
 
 async function start(cluster: FakeCluster): Promise<ModuleRun> {
-  return startRun(cluster.script(), GOOD);
+  return startRun(cluster.script(), GOOD, { clock });
 }
 
 function deployProduction(ci: Parameters<Parameters<ModuleRun["call"]>[0]>[0], extra: { prometheusUrl?: string; token?: boolean; registryUsername?: string } = {}) {

@@ -2,12 +2,12 @@
  * Recording-session tests of the dev/staging deployment, smoke, load test, rollback, Slack and
  * release functions, against a scripted cluster (deploy-fake-cluster.ts) and a fake clock.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES, TOOLS } from "../../.dagger/src/versions";
 import { Environment } from "../../.dagger/src/lib/deploy/environment";
 import { NotifyStatus } from "../../.dagger/src/lib/deploy/slack";
-import { setClockForTests, KUBECONFIG_PATH } from "../../.dagger/src/deploy-support";
+import { KUBECONFIG_PATH } from "../../.dagger/src/deploy-support";
 import { canarySecret } from "../support/recording-session";
 import { failureOf, GOOD, startPerTest, sourceWith, type ModuleRun } from "../support/module";
 import { DIGEST, FakeClock, FakeCluster, HEALTHY_BODY, k6Fixture, newFile, PINNED, publishIdentity, REPO } from "./deploy-fake-cluster";
@@ -15,11 +15,8 @@ import { GITHUB_ACTIONS_ISSUER } from "../support/cosign-output";
 
 const startRun = startPerTest();
 let clock: FakeClock;
-afterEach(() => {
-  setClockForTests();
-});
 beforeEach(() => {
-  clock = new FakeClock().install();
+  clock = new FakeClock();
 });
 
 const DEV_NS = "llm-observatory-dev";
@@ -36,7 +33,7 @@ function devCluster(): FakeCluster {
 }
 
 async function start(cluster: FakeCluster, source = GOOD): Promise<ModuleRun> {
-  return startRun(cluster.script(), source);
+  return startRun(cluster.script(), source, { clock });
 }
 
 /** The secrets every call gets, each carrying a canary marker. */
