@@ -9,7 +9,7 @@ import type { Clock } from "./lib/clock";
 import { errorMessage, tail } from "./lib/errors";
 import { describeRolloutFailure, parseRolloutStatus } from "./lib/deploy/rollout";
 import { backoffMs, digestFromImageId, isHealthyBody, prometheusTextProblem } from "./lib/deploy/smoke";
-import { slackMessage, type DeploymentStatus, type SlackMessageInput } from "./lib/deploy/slack";
+import { slackMessage, type SlackMessageInput } from "./lib/deploy/slack";
 
 // ---------------------------------------------------------------------------------------------
 // kubectl
@@ -189,8 +189,6 @@ export async function smokeTest(clock: Clock, probe: Probe, paths: readonly stri
   }
 }
 
-export { validateHttpUrl } from "./lib/deploy/http-url";
-
 // ---------------------------------------------------------------------------------------------
 // Secrets for curl
 
@@ -214,14 +212,6 @@ export function curlSecretArgs(name: string, option: "url" | "header", template:
 // Slack
 
 export const SLACK_WEBHOOK_SECRET = "slack-webhook";
-
-const SLACK_STATUSES: readonly DeploymentStatus[] = ["started", "success", "failure", "rollback"];
-
-export function parseSlackStatus(status: string): DeploymentStatus {
-  const found = SLACK_STATUSES.find((s) => s === status.trim().toLowerCase());
-  if (!found) throw new Error(`notify: unknown status ${JSON.stringify(status)}; expected one of ${SLACK_STATUSES.join(", ")}`);
-  return found;
-}
 
 /** Posts the message to the incoming webhook. The JSON is built in TypeScript and written as a file; curl reads the URL from the mounted secret. */
 export async function sendSlack(p: Pipeline, webhook: Secret, input: SlackMessageInput): Promise<string> {

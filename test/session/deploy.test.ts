@@ -528,14 +528,4 @@ describe("what a smoke test and a deployment accept (pure rules, lib/deploy/smok
     expect(prometheusTextProblem("# HELP only comments\n")).toBe("no metric samples");
     expect(prometheusTextProblem('{"metrics": []}')).toContain("line 1 is not a metric sample");
   });
-
-  it("deployment references", async () => {
-    const { validateDeployReference, releaseVersion } = await import("../../.dagger/src/lib/deploy/smoke");
-    expect(validateDeployReference(`${REPO}:main-1a2b3c4`)).toEqual({ tag: "main-1a2b3c4" });
-    expect(validateDeployReference(`${REPO}:1.4.0@${DIGEST}`)).toEqual({ digest: DIGEST, tag: "1.4.0" });
-    expect(() => validateDeployReference(`${REPO}:v1.4.0`)).toThrow("is not a commit tag");
-    expect(releaseVersion("v1.4.0")).toBe("1.4.0");
-    expect(releaseVersion("v2.0.0-rc.1")).toBe("2.0.0-rc.1");
-    expect(() => releaseVersion("1.4.0")).toThrow("is not vX.Y.Z");
-  });
 });

@@ -52,12 +52,12 @@ export function otherColour(colour: Colour): Colour {
   return colour === "blue" ? "green" : "blue";
 }
 
-export function isColour(value: unknown): value is Colour {
+function isColour(value: unknown): value is Colour {
   return value === "blue" || value === "green";
 }
 
 /** `analytics-api-green` -> `analytics-api`; names without a colour suffix are returned unchanged. */
-export function baseName(name: string): string {
+function baseName(name: string): string {
   return name.replace(/-(blue|green)$/, "");
 }
 

@@ -1,5 +1,3 @@
-import { parsePrometheusResponse, singleValue } from "./prometheus";
-
 /**
  * Canary analysis: one sample per interval, judged against the rollback rules.
  *
@@ -184,18 +182,4 @@ export function canaryVerdict(samples: readonly CanarySample[], thresholds: Cana
     return verdict("promote", `${analysed} interval(s) analysed without breaching a rollback rule`, analysed);
   }
   return verdict("continue", undefined, analysed);
-}
-
-/** Builds one sample from the three instant-query responses (text or decoded JSON) of an interval. */
-export function sampleFromPrometheus(
-  at: Date | number,
-  responses: { errorRate: unknown; latencyP95: unknown; healthFailures: unknown },
-): CanarySample {
-  const read = (response: unknown, source: string) => singleValue(parsePrometheusResponse(response, source), source);
-  return {
-    at,
-    errorRate: read(responses.errorRate, "canary error rate"),
-    latencyP95Seconds: read(responses.latencyP95, "canary P95 latency"),
-    healthFailureRate: read(responses.healthFailures, "canary health failures"),
-  };
 }
