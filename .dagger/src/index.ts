@@ -20,6 +20,8 @@ import * as quality from "./quality";
 import * as tests from "./tests";
 import * as deploy from "./deploy";
 import * as production from "./deploy-production";
+import * as traffic from "./load-test";
+import * as announce from "./announce";
 import * as security from "./security";
 import * as image from "./image";
 import * as verify from "./verify";
@@ -572,7 +574,7 @@ export class ObservatoryCi {
   @func({ cache: "never" })
   async smoke(url?: string, environment?: Environment): Promise<string> {
     const request = args.parseSmokeArgs({ url, environment });
-    return deploy.smoke(await this.pipeline(), request, this.clock());
+    return traffic.smoke(await this.pipeline(), request, this.clock());
   }
 
   /**
@@ -585,7 +587,7 @@ export class ObservatoryCi {
   @func({ cache: "never" })
   async loadTest(url?: string, script?: string): Promise<string> {
     const request = args.parseLoadTestArgs({ url, script });
-    return deploy.loadTest(await this.pipeline(), request);
+    return traffic.loadTest(await this.pipeline(), request);
   }
 
   /**
@@ -656,7 +658,7 @@ export class ObservatoryCi {
   @func({ cache: "never" })
   async notify(slackWebhook: Secret, status: NotifyStatus, environment: string, version: string, runUrl?: string, reason?: string): Promise<string> {
     const request = args.parseNotifyArgs({ slackWebhook, status, environment, version, runUrl, reason });
-    return deploy.notify(await this.pipeline(), request);
+    return announce.notify(await this.pipeline(), request);
   }
 
   /**
@@ -669,6 +671,6 @@ export class ObservatoryCi {
   @func({ cache: "never" })
   async release(tag: string, githubToken: Secret, githubRepository: string): Promise<string> {
     const request = args.parseReleaseArgs({ tag, githubToken, githubRepository });
-    return deploy.release(await this.pipeline(), request);
+    return announce.release(await this.pipeline(), request);
   }
 }

@@ -183,3 +183,9 @@ export function canaryVerdict(samples: readonly CanarySample[], thresholds: Cana
   }
   return verdict("continue", undefined, analysed);
 }
+
+/** A sample's value as a report line shows it: a percentage or seconds, "no data" for a missing one. */
+export function formatMetric(value: number | null, unit: "%" | "s"): string {
+  if (value === null || Number.isNaN(value)) return "no data";
+  return unit === "s" ? `${Number(value.toFixed(3))}s` : `${Number((value * 100).toFixed(2))}%`;
+}

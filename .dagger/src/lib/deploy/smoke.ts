@@ -64,3 +64,9 @@ export function digestFromImageId(imageId: string): string | null {
   const match = /@(sha256:[a-f0-9]{64})$/.exec(imageId.trim());
   return match ? match[1] : null;
 }
+
+/** The health paths of a smoke configuration (production's pre-check only asks whether staging is healthy). */
+export function healthPaths(paths: readonly string[]): string[] {
+  const health = paths.filter((path) => /health/.test(path));
+  return health.length > 0 ? health : ["/health"];
+}
