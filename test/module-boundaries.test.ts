@@ -25,14 +25,6 @@ const files = sources(SRC).map((path) => ({ path, text: readFileSync(path, "utf8
 
 /** A stage file (a file directly in .dagger/src) over this many lines holds more than one concern. */
 const MAX_STAGE_LINES = 450;
-/**
- * Temporary allowances, each naming why. deploy.ts and deploy-production.ts are being split by concern in the
- * deploy family's own change; remove each entry when its file is under the limit.
- */
-const OVERSIZED_STAGES: Record<string, string> = {
-  "deploy.ts": "split of the deploy family in progress",
-  "deploy-production.ts": "split of the deploy family in progress",
-};
 
 interface ImportUse {
   path: string;
@@ -109,9 +101,7 @@ describe("module boundaries", () => {
     const lineCount = (text: string) => text.split("\n").length - (text.endsWith("\n") ? 1 : 0);
     const stages = files.filter(({ path }) => dirname(path) === SRC && !exempt.has(relative(SRC, path)));
     const over = stages.filter(({ text }) => lineCount(text) > MAX_STAGE_LINES).map(({ path, text }) => ({ file: relative(SRC, path), lines: lineCount(text) }));
-    expect(over.filter(({ file }) => !(file in OVERSIZED_STAGES)).map(({ file, lines }) => `${file}: ${lines} lines`)).toEqual([]);
-    // An allowance ends with the split it waits for: remove the file from OVERSIZED_STAGES then.
-    expect(Object.keys(OVERSIZED_STAGES).filter((file) => !over.some((o) => o.file === file))).toEqual([]);
+    expect(over.map(({ file, lines }) => `${file}: ${lines} lines`)).toEqual([]);
     expect(stages.length).toBeGreaterThan(10);
   });
 });

@@ -240,9 +240,10 @@ describe("registration through the SDK entrypoint", () => {
 
   it("registers the Environment enum and uses it for deploy, smoke and rollback", () => {
     expect(enums.get("Environment")).toEqual(["dev", "staging", "production"]);
-    expect(functions.get("deploy")!.args.find((a) => a.name === "env")).toMatchObject({ type: "Environment", optional: false });
-    expect(functions.get("rollback")!.args.find((a) => a.name === "env")).toMatchObject({ type: "Environment", optional: false });
-    expect(functions.get("smoke")!.args.find((a) => a.name === "env")).toMatchObject({ type: "Environment", optional: true });
+    expect(functions.get("deploy")!.args.find((a) => a.name === "environment")).toMatchObject({ type: "Environment", optional: false });
+    expect(functions.get("rollback")!.args.find((a) => a.name === "environment")).toMatchObject({ type: "Environment", optional: false });
+    expect(functions.get("smoke")!.args.find((a) => a.name === "environment")).toMatchObject({ type: "Environment", optional: true });
+    expect(functions.get("verifyImage")!.args.find((a) => a.name === "environment")).toMatchObject({ type: "Environment", optional: false });
   });
 
   it("registers SbomFormat and NotifyStatus as enums for sbom, sign and notify", () => {
@@ -265,11 +266,19 @@ describe("registration through the SDK entrypoint", () => {
     expect(names("release")).toEqual(["tag", "githubToken", "githubRepository"]);
     expect(names("notify")).toEqual(["slackWebhook", "status", "environment", "version", "runUrl", "reason"]);
     expect(names("scanDeployed")).toEqual(["kubeconfig", "githubToken", "githubRepository", "environments", "registryUsername", "registryPassword"]);
+    expect(names("deploy")).toEqual([
+      "environment", "kubeconfig", "image", "commit", "branch", "githubRepository", "slackWebhook", "runUrl", "registryUsername", "registryPassword", "publicKey",
+    ]);
+    expect(names("deployProduction")).toEqual([
+      "tag", "kubeconfig", "registryUsername", "registryPassword", "githubRepository", "prometheusUrl", "prometheusToken", "slackWebhook", "runUrl", "publicKey",
+    ]);
+    expect(names("verifyImage")).toEqual(["image", "environment", "githubRepository", "tag", "branch", "registryUsername", "registryPassword", "publicKey"]);
+    expect(names("rollback")).toEqual(["environment", "kubeconfig", "reason", "slackWebhook", "runUrl"]);
+    expect(names("smoke")).toEqual(["url", "environment"]);
     const ambiguous = [...functions.values()].flatMap((f) =>
-      f.args.filter((a) => ["repository", "username", "password", "token", "webhook", "sha"].includes(a.name)).map((a) => `${f.name} --${a.name}`),
+      f.args.filter((a) => ["repository", "username", "password", "token", "webhook", "sha", "env"].includes(a.name)).map((a) => `${f.name} --${a.name}`),
     );
-    // verifyImage belongs to the deploy family, whose arguments move to lib/function-args.ts in their own step.
-    expect(ambiguous).toEqual(["verifyImage --username", "verifyImage --password"]);
+    expect(ambiguous).toEqual([]);
   });
 
   it("takes every credential as a Secret", () => {

@@ -5,12 +5,11 @@
  * does not list and on a table flag no recorded plan sends: a new flag, or a version bump (the version
  * column follows versions.ts), names the rows to re-check against the tool's source.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES, TOOLS } from "../.dagger/src/versions";
 import { NotifyStatus } from "../.dagger/src/lib/deploy/slack";
 import { Environment } from "../.dagger/src/lib/deploy/environment";
-import { setClockForTests } from "../.dagger/src/deploy-support";
 import { VERIFY_ATTESTATION, VERIFY_SIGNATURE } from "../.dagger/src/verify";
 import type { ObservatoryCi } from "../.dagger/src/index";
 import type { ExecView, Script } from "./support/recording-session";
@@ -331,13 +330,9 @@ const SCENARIOS: Scenario[] = [
   },
 ];
 
-const start = startPerTest();
-beforeEach(() => {
-  new FakeClock().install();
-});
-afterEach(() => {
-  setClockForTests();
-});
+const startRun = startPerTest();
+/** Every scenario on a fake clock: the canary window and the grace period take no time. */
+const start = (script: Script, source: string) => startRun(script, source, { clock: new FakeClock() });
 
 /** Records every scenario's plan; the flags, and per plan the tools it ran. */
 async function recordAll(): Promise<{ found: RecordedFlag[]; toolsByPlan: Map<string, Set<string>> }> {

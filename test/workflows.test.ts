@@ -188,6 +188,30 @@ describe("GitHub Actions workflows", () => {
     expect(unknown).toEqual([]);
   });
 
+  it("pass only flags the called function has (one concept, one flag name)", () => {
+    const functions = moduleFunctions();
+    const unknown: string[] = [];
+    let flags = 0;
+    for (const { where, job } of allJobs) {
+      for (const step of job.steps.filter(isDagger)) {
+        if (withOf(step).verb !== "call") continue;
+        const words = String(withOf(step).args ?? "").trim().split(/\s+/);
+        const at = words.findIndex((word) => !word.startsWith("-"));
+        const params = functions.get(kebabToCamel(words[at] ?? ""));
+        if (!params) continue;
+        // the function's flags run up to a chained call on its result (`security-reports export --path=...`)
+        const end = words.findIndex((word, i) => i > at && word === "export");
+        for (const word of words.slice(at + 1, end < 0 ? undefined : end).filter((w) => w.startsWith("--"))) {
+          flags++;
+          const name = kebabToCamel(word.slice(2).split("=")[0]!);
+          if (!params.some((p) => p.name === name)) unknown.push(`${where}: ${words[at]} ${word.split("=")[0]}`);
+        }
+      }
+    }
+    expect(flags).toBeGreaterThan(20);
+    expect(unknown).toEqual([]);
+  });
+
   it("sign keyless with credentials cosign uses when it signs, never a token fetched before the build (5-minute lifetime)", () => {
     const ci = workflows.find((w) => w.name === "ci.yml")!.text;
     expect(ci).not.toMatch(/audience=sigstore|SIGSTORE_ID_TOKEN/);
@@ -212,10 +236,10 @@ describe("GitHub Actions workflows", () => {
 describe("workflow YAML reader", () => {
   it("reads a folded block to its end, so an expression on its second line is seen", () => {
     const step = parseWorkflowYaml(
-      "steps:\n  - uses: dagger/dagger-for-github@x # v8\n    with:\n      args: >-\n        deploy --env dev\n        --commit ${{ github.event.workflow_run.head_branch }}\n      version: \"0.21.9\"\n",
+      "steps:\n  - uses: dagger/dagger-for-github@x # v8\n    with:\n      args: >-\n        deploy --environment dev\n        --commit ${{ github.event.workflow_run.head_branch }}\n      version: \"0.21.9\"\n",
     ).steps as Step[];
-    expect(withOf(step[0]).args).toBe("deploy --env dev --commit ${{ github.event.workflow_run.head_branch }}");
-    expect(expressionsPastedIntoScript(step[0])).toEqual(["args: deploy --env dev --commit ${{ github.event.workflow_run.head_branch }}"]);
+    expect(withOf(step[0]).args).toBe("deploy --environment dev --commit ${{ github.event.workflow_run.head_branch }}");
+    expect(expressionsPastedIntoScript(step[0])).toEqual(["args: deploy --environment dev --commit ${{ github.event.workflow_run.head_branch }}"]);
   });
 
   it("keeps literal blocks, quotes, flow sequences and `on` as they are", () => {

@@ -1,8 +1,8 @@
 /**
- * Production: blue-green with an nginx-ingress canary analysed on Prometheus, automatic rollback,
- * and the manual rollback. The decisions are lib/deploy/bluegreen.ts (productionState, planUndo,
- * planRollback) and lib/deploy/canary.ts (canaryVerdict); this file observes the cluster, runs the
- * planned actions with kubectl and waits between analysis intervals with the injectable clock.
+ * Production: the blue-green rollout with an nginx-ingress canary and its automatic rollback. The decisions
+ * are lib/deploy/bluegreen.ts (productionState, planUndo); the pre-checks are production-checks.ts, the canary
+ * analysis canary-analysis.ts, the manual rollback production-rollback.ts. This file runs the planned actions
+ * with kubectl, waiting on the clock it is given.
  *
  * A run records each change it makes; when it fails, only those are undone (planUndo), and a failure
  * before its first change undoes nothing.
@@ -11,15 +11,17 @@
  * repair: the Service always selects exactly one colour, and the other colour only gets traffic
  * through the canary Ingress once it runs the target image, is ready and passed the smoke test.
  */
-import { dag, type Secret } from "@dagger.io/dagger";
-import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
+import type { Secret } from "@dagger.io/dagger";
 import type { Pipeline } from "./pipeline";
-import { publishRepository, registryImageExistence } from "./registry";
-import { checkSigner, ImageRefused, verifyImage, type VerifiedImage, type VerifyImageOptions } from "./verify";
-import { errorMessage, tail } from "./lib/errors";
-import { parseImageReference, withTag } from "./lib/image-ref";
-import { pinnedDigest, scaleUpImage } from "./lib/deploy-image";
-import { Environment } from "./lib/deploy/environment";
+import type { VerifiedImage } from "./verify";
+import { getObject, kubectlOk, MANIFEST_PATH, notifyQuietly, rolloutEvidence, runningDigest, smokeTest, waitRollout, type KubeTarget, type SmokeResult } from "./deploy-support";
+import { analyseCanary, CanaryRollback, type CanaryReport } from "./canary-analysis";
+import { observe, proxyProbe } from "./production-cluster";
+import { PreCheckFailed, productionPreChecks } from "./production-checks";
+import { isoTime, type Clock } from "./lib/clock";
+import { errorMessage } from "./lib/errors";
+import type { ProductionRequest } from "./lib/function-args";
+import { pinnedDigest } from "./lib/deploy-image";
 import {
   canaryIngress,
   canaryIngressName,
@@ -27,164 +29,23 @@ import {
   describeAction,
   describeChange,
   greenFromBlue,
-  ingressBackendPort,
-  observeProduction,
   otherColour,
-  planRollback,
   planUndo,
   productionState,
-  serviceSelectorPatch,
   type Colour,
-  type ObservedDeployment,
-  type ObservedProduction,
   type ProductionAction,
   type ProductionChange,
   type UndoScope,
 } from "./lib/deploy/bluegreen";
-import { canaryVerdict, intervalsRequired, type CanarySample, type CanaryVerdict } from "./lib/deploy/canary";
-import { parsePrometheusResponse, prometheusQueryRequest, renderQuery, singleValue, type PrometheusEndpoint } from "./lib/deploy/prometheus";
-import { parseProductionArgs, type ProductionRequest } from "./lib/deploy/production-request";
-import {
-  curlProbe,
-  curlSecretArgs,
-  getObject,
-  isoTime,
-  kubectl,
-  kubectlOk,
-  MANIFEST_PATH,
-  notifyQuietly,
-  now,
-  rolloutEvidence,
-  runningDigest,
-  sleep,
-  smokeTest,
-  waitRollout,
-  withCurlSecret,
-  type KubeTarget,
-  type Probe,
-  type SmokeResult,
-} from "./deploy-support";
-import type { DeploymentRecord } from "./deploy";
-
-/** Written on the Service at each switch: what was live before, so a rollback returns to exactly that. */
-export const PREVIOUS_IMAGE_ANNOTATION = "observatory-ci.dev/previous-image";
-export const PREVIOUS_COLOUR_ANNOTATION = "observatory-ci.dev/previous-colour";
-/**
- * The digest the previously live colour ran (its pods' imageID, or its digest reference): what a rollback may
- * re-pin that colour to when its spec still names a tag (a release deployed before deploys were by digest).
- */
-export const PREVIOUS_DIGEST_ANNOTATION = "observatory-ci.dev/previous-digest";
-
-export interface ProductionOptions {
-  tag: string;
-  kubeconfig: Secret;
-  registryUsername?: string;
-  registryPassword?: Secret;
-  githubRepository?: string;
-  prometheusUrl?: string;
-  prometheusToken?: Secret;
-  slackWebhook?: Secret;
-  runUrl?: string;
-  publicKey?: Secret;
-}
-
-/** What the rollout runs on: the parsed arguments and the secrets that are not arguments of the schema. */
-type ProductionRun = ProductionRequest<Secret> & { kubeconfig: Secret; slackWebhook?: Secret };
-
-/** A failure the canary analysis decided: carries the verdict and the samples as evidence. */
-class CanaryRollback extends Error {
-  constructor(
-    readonly verdict: CanaryVerdict,
-    readonly weight: number,
-    evidence: string,
-  ) {
-    super(`canary at ${weight} % failed its analysis: ${verdict.reason}\n${evidence}`);
-    this.name = "CanaryRollback";
-  }
-}
-
-/** A check before the first change failed (the image, staging, the production state the planner reads). */
-class PreCheckFailed extends Error {
-  constructor(
-    readonly check: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = "PreCheckFailed";
-  }
-}
-
-function isReady(deployment: ObservedDeployment | null): deployment is ObservedDeployment {
-  return deployment !== null && deployment.replicas > 0 && deployment.readyReplicas >= deployment.replicas;
-}
-
-function formatMetric(value: number | null, unit: "%" | "s"): string {
-  if (value === null || Number.isNaN(value)) return "no data";
-  return unit === "s" ? `${Number(value.toFixed(3))}s` : `${Number((value * 100).toFixed(2))}%`;
-}
-
-interface Observation {
-  observed: ObservedProduction;
-  service: Record<string, unknown>;
-  raw: Record<Colour, Record<string, unknown> | null>;
-}
-
-/** Reads the production objects and builds the planner's view of them. */
-async function observe(p: Pipeline, target: KubeTarget): Promise<Observation> {
-  const cfg = p.config.environments.production;
-  const [service, blue, green, canary] = await Promise.all([
-    getObject(p, target, "service", cfg.service),
-    getObject(p, target, "deployment", colouredName(cfg.deployment, "blue")),
-    getObject(p, target, "deployment", colouredName(cfg.deployment, "green")),
-    getObject(p, target, "ingress", canaryIngressName(cfg.ingress)),
-  ]);
-  if (!service) {
-    throw new Error(`production: Service ${cfg.service} does not exist (namespace ${cfg.namespace}); bootstrap with kubectl apply -k ci/k8s/overlays/production`);
-  }
-  const observed = observeProduction({ service, blue, green, canaryIngress: canary, container: cfg.container, serviceBase: cfg.service });
-  return { observed, service, raw: { blue, green } };
-}
-
-function annotationsOf(object: Record<string, unknown>): Record<string, string> {
-  const metadata = (object.metadata ?? {}) as { annotations?: Record<string, string> };
-  return metadata.annotations ?? {};
-}
-
-/** The Service patch for a switch: the selector, and where it came from (for `rollback`). */
-function switchPatch(colour: Colour, fromColour: Colour, fromImage: string | undefined, fromDigest: string | null): string {
-  return JSON.stringify({
-    ...serviceSelectorPatch(colour),
-    metadata: {
-      annotations: { [PREVIOUS_COLOUR_ANNOTATION]: fromColour, [PREVIOUS_IMAGE_ANNOTATION]: fromImage ?? "", [PREVIOUS_DIGEST_ANNOTATION]: fromDigest ?? "" },
-    },
-  });
-}
-
-/** Smoke through the API server's service proxy: the colour's own Service, no public traffic involved. */
-function proxyProbe(p: Pipeline, target: KubeTarget, serviceName: string, port: string): Probe {
-  return async (path) => {
-    const out = await kubectl(p, target, ["get", "--raw", `/api/v1/namespaces/${target.namespace}/services/${serviceName}:${port}/proxy${path}`], {
-      namespaced: false,
-    });
-    // kubectl get --raw exits non-zero on any non-2xx answer.
-    return out.exitCode === 0 ? { status: 200, body: out.stdout } : { status: null, body: "", error: tail(out.stderr || out.stdout, 3) };
-  };
-}
-
-const PROMETHEUS_TOKEN_SECRET = "prometheus-token";
-
-/** The health paths of a smoke configuration (staging's pre-check only asks whether it is healthy). */
-function healthPaths(paths: readonly string[]): string[] {
-  const health = paths.filter((path) => /health/.test(path));
-  return health.length > 0 ? health : ["/health"];
-}
+import type { DeploymentRecord } from "./lib/deploy/record";
+import { switchPatch } from "./lib/deploy/service-switch";
 
 class ProductionRollout {
   private readonly cfg;
   private readonly target: KubeTarget;
   private readonly log: string[] = [];
   private mainIngress: Record<string, unknown> | null = null;
-  private readonly canaryReports: { weight: number; intervals: number; reason: string }[] = [];
+  private readonly canaryReports: CanaryReport[] = [];
   private smoke?: SmokeResult;
   /** Every change this run made, in order: what a rollback may undo, and nothing else. */
   private readonly changes: ProductionChange[] = [];
@@ -197,14 +58,15 @@ class ProductionRollout {
   private image: string;
   private verified?: VerifiedImage;
 
+  private readonly tagReference: string;
+
   constructor(
     private readonly p: Pipeline,
-    private readonly options: ProductionRun,
-    private readonly tagReference: string,
-    private readonly signer: Omit<VerifyImageOptions, "digestRef">,
-    private readonly endpoint: PrometheusEndpoint,
+    private readonly options: ProductionRequest<Secret>,
+    private readonly clock: Clock,
   ) {
-    this.image = tagReference;
+    this.tagReference = options.tagReference;
+    this.image = options.tagReference;
     this.cfg = p.config.environments.production;
     this.target = { environment: "production", namespace: this.cfg.namespace, kubeconfig: options.kubeconfig };
   }
@@ -217,53 +79,17 @@ class ProductionRollout {
     return colouredName(this.cfg.service, colour);
   }
 
-  /**
-   * The tag's digest (crane digest), then that digest's signature and SBOM attestation (verifyImage, signed on
-   * refs/tags/vX.Y.Z). Sets the image to deploy to the verified digest reference. Changes nothing.
-   */
-  private async resolveAndVerify(): Promise<VerifiedImage> {
-    const tagged = this.tagReference;
-    let found;
-    try {
-      found = await registryImageExistence(this.p, tagged, this.options.registry);
-    } catch (e) {
-      throw new PreCheckFailed("image exists", `pre-check: could not ask the registry whether ${tagged} exists: ${errorMessage(e)}`);
-    }
-    if (found.outcome === "unknown") {
-      throw new PreCheckFailed(
-        "image exists",
-        `pre-check: cannot tell whether ${tagged} exists, the registry answered: ${found.answer}\nCheck --registry-username/--registry-password and the registry, then re-run.`,
-      );
-    }
-    if (found.outcome === "absent") {
-      throw new PreCheckFailed(
-        "image exists",
-        `pre-check: image ${tagged} does not exist in the registry (${found.answer}); publish the tag first (the tag's CI run pushes it)`,
-      );
-    }
-    const digestRef = `${parseImageReference(tagged).registry}/${parseImageReference(tagged).repository}@${found.digest}`;
-    try {
-      return await verifyImage(this.p, { ...this.signer, digestRef });
-    } catch (e) {
-      const why = e instanceof ImageRefused ? "refused" : "could not be verified";
-      throw new PreCheckFailed("image signature", `pre-check: ${tagged} resolves to ${found.digest}, whose signature ${why}: ${errorMessage(e)}`);
-    }
-  }
-
-  /** The image (digest, signature) and staging health, in parallel; a failure names its check. Changes nothing. */
+  /** The pre-checks (image digest and signature, staging health): they change nothing. */
   private async preChecks(): Promise<void> {
-    const staging = this.p.config.environments.staging;
-    const [image, stagingHealth] = await Promise.allSettled([
-      this.resolveAndVerify(),
-      smokeTest(curlProbe(this.p, staging.url), healthPaths(staging.smoke.paths), staging.smoke.deadlineSeconds, `staging (${staging.url})`),
-    ]);
-    if (image.status === "rejected") throw image.reason;
-    this.verified = image.value;
-    this.image = image.value.reference;
-    if (stagingHealth.status === "rejected") {
-      throw new PreCheckFailed("staging healthy", `pre-check: staging does not answer healthy, refusing to promote:\n${errorMessage(stagingHealth.reason)}`);
+    try {
+      this.verified = await productionPreChecks(this.p, this.options, this.clock);
+    } catch (e) {
+      if (e instanceof PreCheckFailed && e.verified) this.verified = e.verified;
+      throw e;
+    } finally {
+      if (this.verified) this.image = this.verified.reference;
     }
-    this.log.push(`pre-checks passed: ${this.tagReference} is ${this.image}, ${image.value.summary}; staging healthy`);
+    this.log.push(`pre-checks passed: ${this.tagReference} is ${this.image}, ${this.verified.summary}; staging healthy`);
   }
 
   private async main(): Promise<Record<string, unknown>> {
@@ -301,75 +127,6 @@ class ProductionRollout {
     await this.mutate({ change: "scaled", object: `deployment/${name}`, detail: `to ${replicas}` }, ["scale", `deployment/${name}`, `--replicas=${replicas}`]);
   }
 
-  private async query(name: string, template: string, values: Parameters<typeof renderQuery>[1]): Promise<{ value: number | null; error?: string }> {
-    const request = prometheusQueryRequest(this.endpoint, renderQuery(template, values));
-    let text: string;
-    if (request.kind === "api-proxy") {
-      const out = await kubectl(this.p, this.target, ["get", "--raw", request.path], { namespaced: false });
-      if (out.exitCode !== 0) return { value: null, error: `${name}: query through the API server proxy failed (exit ${out.exitCode}): ${tail(out.stderr, 3)}` };
-      text = out.stdout;
-    } else {
-      let ctr = withRunNonce(dag.container().from(this.p.config.images.curl));
-      const token = this.options.prometheusToken ? curlSecretArgs(PROMETHEUS_TOKEN_SECRET, "header", "Authorization: Bearer {{secret}}") : [];
-      if (this.options.prometheusToken) ctr = withCurlSecret(ctr, PROMETHEUS_TOKEN_SECRET, this.options.prometheusToken);
-      const out = await outcomeOf(runAllowingFailure(ctr, ["curl", "-sS", "--fail-with-body", "--max-time", "20", ...token, request.url]));
-      if (out.exitCode !== 0) return { value: null, error: `${name}: Prometheus unreachable (curl exit ${out.exitCode}): ${tail(out.stderr || out.stdout, 3)}` };
-      text = out.stdout;
-    }
-    try {
-      return { value: singleValue(parsePrometheusResponse(text, name), name) };
-    } catch (e) {
-      return { value: null, error: errorMessage(e) };
-    }
-  }
-
-  /** One sample per interval, for the window; waits in TypeScript between the (nonce-carrying) queries. */
-  private async analyse(colour: Colour, weight: number): Promise<void> {
-    const canary = this.cfg.canary;
-    const queries = this.cfg.prometheus.queries;
-    const port = ingressBackendPort(await this.main(), this.cfg.service);
-    const values = {
-      namespace: this.cfg.namespace,
-      ingress: canaryIngressName(this.cfg.ingress),
-      canaryService: this.serviceName(colour),
-      canaryServicePort: port,
-      canaryDeployment: this.deploymentName(colour),
-      interval: `${canary.intervalSeconds}s`,
-    };
-    const samples: CanarySample[] = [];
-    const lines: string[] = [];
-    const limit = intervalsRequired(canary) + Math.max(canary.errorRate.consecutive, canary.latencyP95.consecutive);
-    for (let interval = 1; interval <= limit; interval++) {
-      await sleep(canary.intervalSeconds * 1000);
-      const at = now();
-      const [errorRate, latency, health] = await Promise.all([
-        this.query("canary error rate", queries.errorRate, values),
-        this.query("canary P95 latency", queries.latencyP95, values),
-        this.query("canary health failures", queries.healthFailures, values),
-      ]);
-      samples.push({ at, errorRate: errorRate.value, latencyP95Seconds: latency.value, healthFailureRate: health.value });
-      const errors = [errorRate.error, latency.error, health.error].filter(Boolean);
-      lines.push(
-        `  interval ${interval} (${isoTime(at)}): 5xx ${formatMetric(errorRate.value, "%")}, P95 ${formatMetric(latency.value, "s")}, health failures ${formatMetric(health.value, "%")}` +
-          (errors.length ? ` [${errors.join("; ")}]` : ""),
-      );
-      const verdict = canaryVerdict(samples, canary);
-      if (verdict.decision === "promote") {
-        this.canaryReports.push({ weight, intervals: verdict.intervalsAnalysed, reason: verdict.reason ?? "promoted" });
-        this.log.push(`canary ${weight} %: promote (${verdict.reason})`);
-        return;
-      }
-      if (verdict.decision === "rollback") {
-        throw new CanaryRollback(verdict, weight, `Samples (${this.endpoint.url ? this.endpoint.url : "Prometheus through the API server proxy"}):\n${lines.join("\n")}`);
-      }
-    }
-    throw new CanaryRollback(
-      { decision: "rollback", reason: `no verdict after ${limit} intervals`, breaches: [], intervalsAnalysed: samples.length, intervalsRequired: intervalsRequired(canary) },
-      weight,
-      lines.join("\n"),
-    );
-  }
-
   private async run(action: ProductionAction, live: Colour, liveImage: string | undefined): Promise<void> {
     switch (action.type) {
       case "blocked":
@@ -397,15 +154,18 @@ class ProductionRollout {
         if (!service) throw new Error(`production: Service ${name} (the ${action.colour} colour's own Service) does not exist`);
         const ports = ((service.spec ?? {}) as { ports?: { name?: string; port?: number }[] }).ports ?? [];
         const port = ports[0]?.name ?? String(ports[0]?.port ?? 80);
-        this.smoke = await smokeTest(proxyProbe(this.p, this.target, name, port), this.cfg.smoke.paths, this.cfg.smoke.deadlineSeconds, `Service ${name}`);
+        this.smoke = await smokeTest(this.clock, proxyProbe(this.p, this.target, name, port), this.cfg.smoke.paths, this.cfg.smoke.deadlineSeconds, `Service ${name}`);
         return;
       }
       case "set-canary":
         await this.apply(canaryIngress(await this.main(), action.weight, this.serviceName(action.colour)), `${action.weight} % to ${this.serviceName(action.colour)}`);
         return;
-      case "analyse":
-        await this.analyse(action.colour, action.weight);
+      case "analyse": {
+        const report = await analyseCanary({ p: this.p, target: this.target, request: this.options, clock: this.clock }, await this.main(), action.colour, action.weight);
+        this.canaryReports.push(report);
+        this.log.push(`canary ${report.weight} %: promote (${report.reason})`);
         return;
+      }
       case "switch": {
         const liveDigest = await this.liveDigest(live, liveImage);
         await this.mutate({ change: "switched", object: `service/${this.cfg.service}`, detail: `from ${live} to ${action.colour}` }, [
@@ -421,7 +181,7 @@ class ProductionRollout {
       case "scale-down-old":
         if (action.afterSeconds > 0) {
           this.log.push(`keeping ${action.colour} for ${action.afterSeconds}s (instant rollback) before scaling it down`);
-          await sleep(action.afterSeconds * 1000);
+          await this.clock.sleep(action.afterSeconds * 1000);
         }
         await this.scale(action.colour, 0);
         return;
@@ -453,7 +213,7 @@ class ProductionRollout {
     } catch (e) {
       return {
         ok: false,
-        text: `AUTOMATIC ROLLBACK FAILED after [${this.undone.map(describeChange).join(", ")}]: ${errorMessage(e)}; re-run deployProduction (it repairs) or rollback --env production`,
+        text: `AUTOMATIC ROLLBACK FAILED after [${this.undone.map(describeChange).join(", ")}]: ${errorMessage(e)}; re-run deployProduction (it repairs) or rollback --environment production`,
       };
     } finally {
       this.undoing = false;
@@ -469,8 +229,8 @@ class ProductionRollout {
       image: this.image,
       digest: this.verified?.digest ?? null,
       startedAt: isoTime(started),
-      finishedAt: isoTime(),
-      durationSeconds: Math.round((now() - started) / 1000),
+      finishedAt: isoTime(this.clock.now()),
+      durationSeconds: Math.round((this.clock.now() - started) / 1000),
       result,
       notification: "",
       ...extra,
@@ -486,7 +246,7 @@ class ProductionRollout {
   }
 
   async execute(): Promise<string> {
-    const started = now();
+    const started = this.clock.now();
     const version = this.options.tag;
     const notify = (status: "success" | "failure" | "rollback", reason?: string, details?: Record<string, string>) =>
       notifyQuietly(this.p, this.options.slackWebhook, {
@@ -544,7 +304,7 @@ class ProductionRollout {
           record,
           `${this.image} is live, but finishing failed at ${this.step}: ${message}\n` +
             `No rollback was made. Re-run deployProduction --tag ${version} to finish (it removes the canary and scales the old colour down); ` +
-            `to return to the previous release, rollback --env production.`,
+            `to return to the previous release, rollback --environment production.`,
         );
       }
 
@@ -594,152 +354,7 @@ class ProductionRollout {
   }
 }
 
-/** Parses every argument before any container, then runs the blue-green rollout. */
-export async function deployProduction(p: Pipeline, options: ProductionOptions): Promise<string> {
-  const cfg = p.config.environments.production;
-  const request = parseProductionArgs<Secret>({
-    tag: options.tag,
-    registryUsername: options.registryUsername,
-    registryPassword: options.registryPassword,
-    prometheusUrl: options.prometheusUrl ?? cfg.prometheus.url,
-    prometheusToken: options.prometheusToken,
-    runUrl: options.runUrl,
-  });
-  const tagReference = withTag(publishRepository(p, { githubRepository: options.githubRepository }), request.version);
-  const signer: Omit<VerifyImageOptions, "digestRef"> = {
-    environment: Environment.Production,
-    releaseTag: request.tag,
-    githubRepository: options.githubRepository,
-    ...(request.registry ? { username: request.registry.username, password: request.registry.password } : {}),
-    publicKey: options.publicKey,
-    caller: { fn: "deployProduction", flag: "--tag" },
-  };
-  checkSigner(p, signer);
-  const endpoint: PrometheusEndpoint = {
-    ...(request.prometheusUrl ? { url: request.prometheusUrl } : {}),
-    service: cfg.prometheus.service,
-    namespace: cfg.prometheus.namespace,
-    port: cfg.prometheus.port,
-  };
-  return new ProductionRollout(p, { ...request, kubeconfig: options.kubeconfig, slackWebhook: options.slackWebhook }, tagReference, signer, endpoint).execute();
-}
-
-// ---------------------------------------------------------------------------------------------
-// rollback --env production
-
-export interface ProductionRollbackOptions {
-  kubeconfig: Secret;
-  reason: string;
-  slackWebhook?: Secret;
-  runUrl?: string;
-}
-
-/**
- * Production rollback. During a canary (the canary Ingress exists): remove it and park the idle
- * colour; the live colour is untouched. Otherwise: switch the Service back to the other colour,
- * scaling it up first when the grace period already scaled it down. Refuses when that colour no
- * longer runs the release that was live before (the Service records it at each switch).
- */
-export async function rollbackProduction(p: Pipeline, options: ProductionRollbackOptions): Promise<string> {
-  const cfg = p.config.environments.production;
-  const target: KubeTarget = { environment: "production", namespace: cfg.namespace, kubeconfig: options.kubeconfig };
-  const started = now();
-  const { observed, service } = await observe(p, target);
-  const live = observed.serviceColour;
-  const previous = otherColour(live);
-  const liveDeployment = observed.deployments[live];
-  const previousDeployment = observed.deployments[previous];
-  const steps: string[] = [];
-  let image: string;
-  let fromImage: string | null = liveDeployment?.image ?? null;
-
-  const notify = (status: "rollback" | "failure", reason: string, details?: Record<string, string>) =>
-    notifyQuietly(p, options.slackWebhook, {
-      status,
-      environment: "production",
-      version: image ?? "(unknown)",
-      ...(options.runUrl ? { runUrl: options.runUrl } : {}),
-      reason,
-      ...(details ? { details } : {}),
-    });
-
-  if (observed.canary) {
-    // A rollout stopped mid-canary: the candidate is the idle colour, the live one stays.
-    const candidate = previousDeployment?.image ?? "(none)";
-    for (const action of planRollback(observed, candidate)) {
-      if (action.type === "remove-canary") {
-        await kubectlOk(p, target, ["delete", "ingress", canaryIngressName(cfg.ingress), "--ignore-not-found"]);
-        steps.push("removed the canary Ingress");
-      } else if (action.type === "scale-down-old") {
-        await kubectlOk(p, target, ["scale", `deployment/${colouredName(cfg.deployment, action.colour)}`, "--replicas=0"]);
-        steps.push(`scaled ${action.colour} (${candidate}) to 0`);
-      }
-    }
-    image = liveDeployment?.image ?? "(unknown)";
-    fromImage = candidate;
-  } else {
-    if (!previousDeployment) {
-      throw new Error(`rollback: production has no ${previous} Deployment to switch back to; redeploy a previous version with deployProduction`);
-    }
-    const recorded = annotationsOf(service)[PREVIOUS_IMAGE_ANNOTATION];
-    if (recorded && recorded !== previousDeployment.image) {
-      throw new Error(
-        `rollback: the ${previous} colour runs ${previousDeployment.image}, not ${recorded} (the release that was live before ${live}); ` +
-          `switching to it would not restore the previous release. Redeploy the previous version with deployProduction --tag`,
-      );
-    }
-    if (previousDeployment.image === liveDeployment?.image) {
-      throw new Error(`rollback: both colours run ${previousDeployment.image}; there is no different previous release to return to`);
-    }
-    image = previousDeployment.image;
-    if (!isReady(previousDeployment)) {
-      const annotations = annotationsOf(service);
-      const pull = scaleUpImage(image, annotations[PREVIOUS_IMAGE_ANNOTATION], annotations[PREVIOUS_DIGEST_ANNOTATION]);
-      if (pull.kind === "refuse") {
-        throw new Error(
-          `rollback: refusing to scale ${previous} back up: ${pull.reason}. Nothing was changed; the Service still selects ${live}. ` +
-            `Redeploy the previous release by digest with deployProduction --tag <its vX.Y.Z> (it resolves and verifies the digest).`,
-        );
-      }
-      if (pull.kind === "re-pin") {
-        // a parked colour (0 replicas): the new pod template starts no pod until the scale-up below
-        await kubectlOk(p, target, ["set", "image", `deployment/${colouredName(cfg.deployment, previous)}`, `${cfg.container}=${pull.image}`]);
-        steps.push(`pinned ${previous} from ${pull.from} to ${pull.image} (the digest it ran when it was live)`);
-        image = pull.image;
-      }
-      const replicas = Math.max(1, liveDeployment?.replicas ?? 1);
-      await kubectlOk(p, target, ["scale", `deployment/${colouredName(cfg.deployment, previous)}`, `--replicas=${replicas}`]);
-      steps.push(`scaled ${previous} up to ${replicas}`);
-      const problem = await waitRollout(p, target, colouredName(cfg.deployment, previous), cfg.rolloutTimeout);
-      if (problem) {
-        const evidence = await rolloutEvidence(p, target, colouredName(cfg.deployment, previous));
-        const notification = await notify("failure", `rollback (${options.reason}): ${previous} did not become ready`);
-        throw new Error(
-          `rollback: ${previous} (${image}) did not become ready (${problem}), the Service still selects ${live}; reason: ${options.reason}\n${evidence}\nSlack: ${notification}`,
-        );
-      }
-    }
-    const liveDigest = liveDeployment?.image === undefined ? null : (pinnedDigest(liveDeployment.image) ?? (await runningDigest(p, target, await getObject(p, target, "deployment", colouredName(cfg.deployment, live)), cfg.container)));
-    await kubectlOk(p, target, ["patch", "service", cfg.service, "--type=strategic", "-p", switchPatch(previous, live, liveDeployment?.image, liveDigest)]);
-    steps.push(`switched Service ${cfg.service} from ${live} to ${previous}`);
-  }
-
-  const notification = await notify("rollback", options.reason, { From: fromImage ?? "(unknown)", To: image });
-  const record: DeploymentRecord = {
-    environment: "production",
-    namespace: cfg.namespace,
-    deployment: cfg.deployment,
-    operation: "rollback",
-    image,
-    digest: pinnedDigest(image) ?? null,
-    previousImage: fromImage,
-    reason: options.reason,
-    startedAt: isoTime(started),
-    finishedAt: isoTime(),
-    durationSeconds: Math.round((now() - started) / 1000),
-    result: "success",
-    details: { steps, liveBefore: live },
-    notification,
-  };
-  return JSON.stringify(record, null, 2);
+/** Runs the blue-green rollout of a parsed request. */
+export async function deployProduction(p: Pipeline, request: ProductionRequest<Secret>, clock: Clock): Promise<string> {
+  return new ProductionRollout(p, request, clock).execute();
 }

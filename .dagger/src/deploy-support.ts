@@ -1,47 +1,15 @@
 /**
- * What every deployment function shares: the clock (injectable, so tests never wait), kubectl with
- * the kubeconfig as a mounted Secret, the smoke test, and Slack notifications.
+ * What every deployment function shares: kubectl with the kubeconfig as a mounted Secret, the smoke test
+ * (waiting on the caller's clock), and Slack notifications.
  */
 import { dag, type Container, type Secret } from "@dagger.io/dagger";
 import { outcomeOf, runAllowingFailure, withRunNonce, type ExecOutcome } from "./exec";
 import type { Pipeline } from "./pipeline";
+import type { Clock } from "./lib/clock";
 import { errorMessage, tail } from "./lib/errors";
 import { describeRolloutFailure, parseRolloutStatus } from "./lib/deploy/rollout";
 import { backoffMs, digestFromImageId, isHealthyBody, prometheusTextProblem } from "./lib/deploy/smoke";
-import { slackMessage, type DeploymentStatus, type SlackMessageInput } from "./lib/deploy/slack";
-
-// ---------------------------------------------------------------------------------------------
-// Clock
-
-/** Wall time and waiting. Waiting happens here, in TypeScript, between execs that carry a nonce. */
-export interface Clock {
-  now(): number;
-  sleep(ms: number): Promise<void>;
-}
-
-const REAL_CLOCK: Clock = {
-  now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms))),
-};
-
-let clock: Clock = REAL_CLOCK;
-
-export function now(): number {
-  return clock.now();
-}
-
-export function sleep(ms: number): Promise<void> {
-  return clock.sleep(ms);
-}
-
-/** TEST ONLY: replaces the clock (a fake that advances instantly); call without argument to restore the real one. */
-export function setClockForTests(fake?: Clock): void {
-  clock = fake ?? REAL_CLOCK;
-}
-
-export function isoTime(ms: number = now()): string {
-  return new Date(ms).toISOString();
-}
+import { slackMessage, type SlackMessageInput } from "./lib/deploy/slack";
 
 // ---------------------------------------------------------------------------------------------
 // kubectl
@@ -192,8 +160,8 @@ function judge(path: string, result: ProbeResult): string | null {
  * backoff until the deadline (new pods may still be warming up). No fixed sleeps: it stops as soon
  * as everything passed.
  */
-export async function smokeTest(probe: Probe, paths: readonly string[], deadlineSeconds: number, target: string): Promise<SmokeResult> {
-  const started = now();
+export async function smokeTest(clock: Clock, probe: Probe, paths: readonly string[], deadlineSeconds: number, target: string): Promise<SmokeResult> {
+  const started = clock.now();
   const deadline = started + deadlineSeconds * 1000;
   let pending = [...paths];
   const failures = new Map<string, string>();
@@ -208,20 +176,18 @@ export async function smokeTest(probe: Probe, paths: readonly string[], deadline
       }
     }
     if (pending.length === 0) {
-      return { target, attempts: attempt + 1, seconds: Math.round((now() - started) / 1000), checked: [...paths] };
+      return { target, attempts: attempt + 1, seconds: Math.round((clock.now() - started) / 1000), checked: [...paths] };
     }
-    const remaining = deadline - now();
+    const remaining = deadline - clock.now();
     if (remaining <= 0) {
       throw new Error(
         `smoke test of ${target} failed after ${attempt + 1} attempt(s) over ${deadlineSeconds}s:\n` +
           [...failures].map(([path, problem]) => `  ${path}: ${problem}`).join("\n"),
       );
     }
-    await sleep(backoffMs(attempt, remaining));
+    await clock.sleep(backoffMs(attempt, remaining));
   }
 }
-
-export { validateHttpUrl } from "./lib/deploy/http-url";
 
 // ---------------------------------------------------------------------------------------------
 // Secrets for curl
@@ -246,14 +212,6 @@ export function curlSecretArgs(name: string, option: "url" | "header", template:
 // Slack
 
 export const SLACK_WEBHOOK_SECRET = "slack-webhook";
-
-const SLACK_STATUSES: readonly DeploymentStatus[] = ["started", "success", "failure", "rollback"];
-
-export function parseSlackStatus(status: string): DeploymentStatus {
-  const found = SLACK_STATUSES.find((s) => s === status.trim().toLowerCase());
-  if (!found) throw new Error(`notify: unknown status ${JSON.stringify(status)}; expected one of ${SLACK_STATUSES.join(", ")}`);
-  return found;
-}
 
 /** Posts the message to the incoming webhook. The JSON is built in TypeScript and written as a file; curl reads the URL from the mounted secret. */
 export async function sendSlack(p: Pipeline, webhook: Secret, input: SlackMessageInput): Promise<string> {

@@ -1,214 +1,65 @@
 /**
- * The deployment stage: dev and staging (`kubectl set image`, rollout, smoke, undo on failure), the
- * smoke and k6 load tests, rollback, Slack notifications and GitHub releases. Production's
- * blue-green rollout lives in deploy-production.ts.
+ * Dev and staging: deploy (`kubectl set image` by verified digest, rollout, smoke, undo on failure) and
+ * rollback (`rollout undo`; production's is production-rollback.ts). Production's blue-green rollout is
+ * deploy-production.ts, the smoke and load tests load-test.ts, Slack and GitHub releases announce.ts.
  *
  * Every function that changes a cluster or sends a message is `cache: "never"` in index.ts, and each
  * exec that must really run again carries a nonce (withRunNonce). Waiting happens in TypeScript
- * (deploy-support.ts' clock). Secrets (kubeconfig, webhook, tokens) are Dagger Secrets, mounted or
+ * (the clock index.ts passes in). Secrets (kubeconfig, webhook, tokens) are Dagger Secrets, mounted or
  * set as secret variables, never in an argument or a message.
  */
-import { dag, type Secret } from "@dagger.io/dagger";
-import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
+import type { Secret } from "@dagger.io/dagger";
 import type { Pipeline } from "./pipeline";
-import { publishRepository, registryImageExistence } from "./registry";
-import { checkSigner, verifyImage, type VerifiedImage } from "./verify";
-import { ConfigError, UsageError, errorMessage, flagName, tail } from "./lib/errors";
-import type { LoadTestRequest, NotifyRequest, ReleaseRequest } from "./lib/function-args";
-import { sourcePath } from "./lib/args";
-import { withTag } from "./lib/image-ref";
-import { pinnedDigest, requestedImage, type RequestedImage } from "./lib/deploy-image";
-import { REGISTRY_USERNAME } from "./lib/deploy/production-request";
-import { computeImageTags } from "./lib/tags";
-import { Environment, parseEnvironment } from "./lib/deploy/environment";
-import { DEFAULT_K6_SCRIPT, K6_SUMMARY_PATH, k6Options, missingThresholds, parseK6Summary, type K6Summary } from "./lib/deploy/k6";
-import { releaseNotesFromChangelog } from "./lib/deploy/changelog";
-import { COMMIT_TAG } from "./lib/deploy/smoke";
+import { registryImageExistence } from "./registry";
+import { verifyImage, type VerifiedImage } from "./verify";
+import { errorMessage, tail } from "./lib/errors";
+import type { DeployRequest, RegistryAuth, RollbackRequest } from "./lib/function-args";
+import { pinnedDigest, type DigestReference, type RequestedImage } from "./lib/deploy-image";
+import { Environment } from "./lib/deploy/environment";
+import type { DeploymentRecord } from "./lib/deploy/record";
+import { isoTime, type Clock } from "./lib/clock";
 import {
   containerImage,
   curlProbe,
   getObject,
-  isoTime,
   kubectl,
   kubectlOk,
   notifyQuietly,
-  now,
   rolloutEvidence,
   runningDigest,
   waitRollout,
-  sendSlack,
   smokeTest,
-  validateHttpUrl,
   type KubeTarget,
   type SmokeResult,
 } from "./deploy-support";
-import { rollbackProduction } from "./deploy-production";
+import { rollbackProduction } from "./production-rollback";
 
-export { Environment } from "./lib/deploy/environment";
-export { deployProduction } from "./deploy-production";
-
-/** What `deploy` and `rollback` return (as JSON). */
-export interface DeploymentRecord {
-  environment: string;
-  namespace: string;
-  deployment: string;
-  operation: "deploy" | "rollback" | "deploy-production";
-  image: string;
-  /** sha256 digest the pods run (from their imageID), or of the reference; null when unknown. */
-  digest: string | null;
-  previousImage?: string | null;
-  commit?: string;
-  reason?: string;
-  startedAt: string;
-  finishedAt: string;
-  durationSeconds: number;
-  result: "success" | "failure" | "rolled-back";
-  details: Record<string, unknown>;
-  notification: string;
-}
-
-function environmentOf(env: Environment | string): Environment {
-  try {
-    return parseEnvironment(String(env));
-  } catch (e) {
-    throw new ConfigError(errorMessage(e));
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// deploy (dev, staging)
-
-export interface DeployOptions {
-  env: Environment | string;
-  kubeconfig: Secret;
-  /** The image by digest (`repo@sha256:...`, `repo:tag@sha256:...`), or its `<branch>-<sha7>` tag (alone or in the repository). */
-  image?: string;
-  commit?: string;
-  /** With --commit: the branch it was built on. Staging: also the release branch the image must be signed on. */
-  branch?: string;
-  githubRepository?: string;
-  /** Registry credentials: resolving a tag to its digest and reading the signatures of a private repository. */
-  registryUsername?: string;
-  registryPassword?: Secret;
-  /** cosign public key (PEM) when image.sign.keyless is false. */
-  publicKey?: Secret;
-  slackWebhook?: Secret;
-  runUrl?: string;
-}
-
-const DEPLOY_IMAGE = { fn: "deploy", flag: "--image" };
-
-/**
- * What `deploy` was asked for, validated before any container: `--image` (a digest reference of the configured
- * repository, or a `<branch>-<sha7>` tag, alone or in that repository), or the `<branch>-<sha7>` tag publish
- * pushed for `--commit` on `--branch`. A tag is resolved to its digest by the registry later; only a verified
- * digest is deployed.
- */
-export function resolveDeployImage(p: Pipeline, options: Pick<DeployOptions, "image" | "commit" | "branch" | "githubRepository">): RequestedImage {
-  const repository = publishRepository(p, { githubRepository: options.githubRepository });
-  const image = options.image?.trim();
-  let reference: string;
-  if (image) {
-    reference = image.includes("/") ? image : image.startsWith("sha256:") ? `${repository}@${image}` : withTag(repository, image);
-  } else {
-    if (!options.commit || !options.branch) {
-      throw new ConfigError("deploy: pass --image <reference> (its digest or <branch>-<sha7> tag), or --commit <sha> with --branch <name>");
-    }
-    if (!/^[0-9a-f]{40}$/.test(options.commit)) {
-      throw new ConfigError(`deploy: --commit must be a full 40-character commit SHA, got ${JSON.stringify(options.commit)}`);
-    }
-    const branch = options.branch.replace(/^refs\/heads\//, "");
-    const computed = computeImageTags({ ref: `refs/heads/${branch}`, event: "push", sha: options.commit });
-    const tag = computed.tags.find((t) => t.endsWith(`-${computed.shortSha}`));
-    if (!tag) throw new ConfigError(`deploy: branch ${JSON.stringify(branch)} yields no <branch>-<sha7> tag`);
-    reference = withTag(repository, tag);
-  }
-  try {
-    return requestedImage(reference, repository, DEPLOY_IMAGE, COMMIT_TAG);
-  } catch (e) {
-    throw new ConfigError(errorMessage(e));
-  }
-}
-
-/** The ref dev and staging images are signed on: main for dev; for staging, --branch when given (a release/* branch). */
-function signedOnBranch(environment: Environment, branch: string | undefined): string | undefined {
-  const name = branch?.trim().replace(/^refs\/heads\//, "");
-  if (!name) return undefined;
-  if (environment === Environment.Dev && name !== "main") {
-    throw new UsageError({
-      fn: "deploy",
-      flag: "--branch",
-      problem: "dev deploys images that the publish job of main signed",
-      found: branch!,
-      expected: "main (or no --branch with --image)",
-    });
-  }
-  return environment === Environment.Staging ? name : undefined;
-}
-
-function registryAuth(username: string | undefined, password: Secret | undefined): { username: string; password: Secret } | undefined {
-  if ((username === undefined) !== (password === undefined)) {
-    throw new UsageError({
-      fn: "deploy",
-      flag: username === undefined ? "--registry-username" : "--registry-password",
-      problem: "is missing: registry authentication needs both --registry-username and --registry-password",
-      expected: "both or neither",
-    });
-  }
-  if (username === undefined || password === undefined) return undefined;
-  if (!REGISTRY_USERNAME.test(username)) {
-    throw new UsageError({
-      fn: "deploy",
-      flag: "--registry-username",
-      problem: "is not a valid registry user name",
-      found: username,
-      expected: 'a registry user name without spaces, control characters or ":"',
-    });
-  }
-  return { username, password };
-}
 
 /** The registry's digest for a commit tag (crane digest, read-only); an absent or unreadable tag stops the deploy. */
-async function digestOfTag(p: Pipeline, requested: Extract<RequestedImage, { kind: "commit-tag" }>, auth?: { username: string; password: Secret }): Promise<string> {
+async function digestOfTag(p: Pipeline, requested: Extract<RequestedImage, { kind: "commit-tag" }>, auth?: RegistryAuth<Secret>): Promise<DigestReference> {
   const found = await registryImageExistence(p, requested.reference, auth);
-  if (found.outcome === "exists") return `${requested.repository}@${found.digest}`;
+  if (found.outcome === "exists") return { reference: `${requested.repository}@${found.digest}`, repository: requested.repository, digest: found.digest };
   if (found.outcome === "absent") {
     throw new Error(`${requested.reference} is not in the registry (${found.answer}); was the commit published by the ci workflow's publish job?`);
   }
   throw new Error(`cannot resolve ${requested.reference} to its digest, the registry answered: ${found.answer}; check --registry-username/--registry-password`);
 }
 
-export async function deploy(p: Pipeline, options: DeployOptions): Promise<string> {
-  const environment = environmentOf(options.env);
-  if (environment === Environment.Production) {
-    throw new ConfigError("deploy: production is deployed with deployProduction --tag vX.Y.Z (blue-green with canary analysis)");
-  }
-  const requested = resolveDeployImage(p, options);
-  if (options.runUrl) validateHttpUrl(options.runUrl, "--run-url");
-  const auth = registryAuth(options.registryUsername, options.registryPassword);
-  const signer = {
-    environment,
-    githubRepository: options.githubRepository,
-    releaseBranch: signedOnBranch(environment, options.branch),
-    username: auth?.username,
-    password: auth?.password,
-    publicKey: options.publicKey,
-    caller: DEPLOY_IMAGE,
-  };
-  checkSigner(p, signer);
+/** Deploys a parsed request to dev or staging: resolve and verify the digest, then set image, rollout, smoke. */
+export async function deploy(p: Pipeline, options: DeployRequest<Secret>, clock: Clock): Promise<string> {
+  const { environment, image: requested } = options;
   const cfg = p.config.environments[environment];
   const target: KubeTarget = { environment, namespace: cfg.namespace, kubeconfig: options.kubeconfig };
-  const started = now();
+  const started = clock.now();
   const requestedText = requested.kind === "digest" ? requested.image.reference : requested.reference;
   const version = requested.tag ?? (requested.kind === "digest" ? requested.image.digest : requested.reference);
 
   // Resolve and verify before the first kubectl: a refusal leaves the cluster exactly as it was.
   let verified: VerifiedImage;
   try {
-    const digestRef = requested.kind === "digest" ? requested.image.reference : await digestOfTag(p, requested, auth);
-    verified = await verifyImage(p, { ...signer, digestRef });
+    const image = requested.kind === "digest" ? requested.image : await digestOfTag(p, requested, options.registry);
+    verified = await verifyImage(p, image, options.verification);
   } catch (e) {
-    if (e instanceof ConfigError) throw e;
     const reason = errorMessage(e);
     const notification = await notifyQuietly(p, options.slackWebhook, {
       status: "failure",
@@ -232,8 +83,8 @@ export async function deploy(p: Pipeline, options: DeployOptions): Promise<strin
     digest: verified.digest,
     ...(options.commit ? { commit: options.commit } : {}),
     startedAt: isoTime(started),
-    finishedAt: isoTime(),
-    durationSeconds: Math.round((now() - started) / 1000),
+    finishedAt: isoTime(clock.now()),
+    durationSeconds: Math.round((clock.now() - started) / 1000),
     result,
     details: { requested: requestedText, verification: verified.summary, ...details },
     notification: "",
@@ -253,7 +104,7 @@ export async function deploy(p: Pipeline, options: DeployOptions): Promise<strin
     failure = `rollout of ${image} did not complete within ${cfg.rolloutTimeout} (${rolloutProblem})\n${evidence}`;
   } else {
     try {
-      smoke = await smokeTest(curlProbe(p, cfg.url), cfg.smoke.paths, cfg.smoke.deadlineSeconds, cfg.url);
+      smoke = await smokeTest(clock, curlProbe(p, cfg.url), cfg.smoke.paths, cfg.smoke.deadlineSeconds, cfg.url);
     } catch (e) {
       failure = errorMessage(e);
     }
@@ -301,143 +152,15 @@ export async function deploy(p: Pipeline, options: DeployOptions): Promise<strin
 }
 
 // ---------------------------------------------------------------------------------------------
-// smoke
-
-export async function smoke(p: Pipeline, url?: string, env?: Environment | string): Promise<string> {
-  const environment = env === undefined ? Environment.Staging : environmentOf(env);
-  const base = (() => {
-    try {
-      return validateHttpUrl(url ?? p.config.environments[environment].url, "smoke --url");
-    } catch (e) {
-      throw new ConfigError(errorMessage(e));
-    }
-  })();
-  const { paths, deadlineSeconds } = p.config.environments[environment].smoke;
-  const result = await smokeTest(curlProbe(p, base), paths, deadlineSeconds, base);
-  return `smoke test of ${base} passed: ${result.checked.join(", ")} (${result.attempts} attempt(s), ${result.seconds}s)`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// loadTest
-
-const K6_SCRIPT_PATH = "/scripts/load.js";
-const K6_EXPORT_PATH = "/out/summary-export.json";
-
-export interface LoadTestResult {
-  url: string;
-  script: string;
-  p95Ms: number;
-  errorRate: number;
-  requestsPerSecond: number;
-  requests: number | null;
-  thresholds: { metric: string; expression: string; ok: boolean }[];
-}
-
-function describeThresholds(summary: K6Summary): string {
-  const stat = (metric: string) =>
-    metric === "http_req_duration" ? ` (p95 ${summary.p95Ms.toFixed(1)} ms)` : metric === "http_req_failed" ? ` (error rate ${(summary.errorRate * 100).toFixed(2)} %)` : "";
-  return summary.failedThresholds.map((t) => `${t.metric} ${t.expression}${stat(t.metric)}`).join("; ");
-}
-
-export async function loadTest(p: Pipeline, request: LoadTestRequest): Promise<string> {
-  const cfg = p.config.environments.staging;
-  // environments.staging.url is an http(s) URL by the config schema.
-  const base = request.url ?? cfg.url.replace(/\/+$/, "");
-  const scriptPath = request.script ?? cfg.loadTest.script;
-  if (request.script === undefined && scriptPath !== undefined && !sourcePath.safeParse(scriptPath).success) {
-    throw new ConfigError(`environments.staging.loadTest.script ${JSON.stringify(scriptPath)} must be a path inside the source directory (e.g. ci/load/staging.js)`);
-  }
-  if (scriptPath !== undefined && !(await p.source.exists(scriptPath))) {
-    throw new UsageError({
-      fn: "loadTest",
-      flag: flagName("script"),
-      problem: `names no file in the source directory${request.script === undefined ? " (from environments.staging.loadTest.script)" : ""}`,
-      found: scriptPath,
-      expected: "a k6 script in the source, e.g. ci/load/staging.js",
-    });
-  }
-  let options;
-  try {
-    options = k6Options(cfg.loadTest.stages, cfg.loadTest.thresholds);
-  } catch (e) {
-    throw new ConfigError(`environments.staging.loadTest: ${errorMessage(e)}`);
-  }
-
-  let ctr = dag
-    .container()
-    .from(p.config.images.k6)
-    .withDirectory("/out", dag.directory(), { owner: "k6" })
-    .withEnvVariable("BASE_URL", base)
-    .withEnvVariable("K6_OPTIONS", JSON.stringify(options))
-    .withEnvVariable("API_PATH", cfg.loadTest.apiPath)
-    .withEnvVariable("K6_NO_USAGE_REPORT", "true");
-  ctr = scriptPath === undefined ? ctr.withNewFile(K6_SCRIPT_PATH, DEFAULT_K6_SCRIPT) : ctr.withFile(K6_SCRIPT_PATH, p.source.file(scriptPath));
-  const ran = runAllowingFailure(withRunNonce(ctr), ["k6", "run", "--summary-export", K6_EXPORT_PATH, K6_SCRIPT_PATH]);
-  const { exitCode, stdout, stderr } = await outcomeOf(ran);
-  const scriptName = scriptPath ?? "built-in script";
-
-  let summary: K6Summary | undefined;
-  let summaryProblem = "";
-  for (const path of [K6_SUMMARY_PATH, K6_EXPORT_PATH]) {
-    try {
-      summary = parseK6Summary(await ran.file(path).contents());
-      break;
-    } catch (e) {
-      summaryProblem += `${path}: ${errorMessage(e)}; `;
-    }
-  }
-  // k6 exit codes: 99 = a threshold failed; anything else non-zero = the test itself broke.
-  if (exitCode === 99) {
-    const which = summary && summary.failedThresholds.length > 0 ? describeThresholds(summary) : `(summary unreadable: ${summaryProblem})`;
-    throw new Error(`loadTest: k6 thresholds failed against ${base}: ${which}\n${tail(stdout, 25)}`);
-  }
-  if (exitCode !== 0) {
-    throw new Error(`loadTest: k6 failed (exit ${exitCode}) against ${base} with ${scriptName}:\n${tail(stderr || stdout, 30)}`);
-  }
-  if (!summary) throw new Error(`loadTest: k6 passed but its summary could not be read, refusing to report a result: ${summaryProblem}`);
-  if (summary.failedThresholds.length > 0) {
-    throw new Error(`loadTest: k6 exited 0 but its summary reports failed thresholds: ${describeThresholds(summary)}`);
-  }
-  const missing = missingThresholds(summary, options.thresholds);
-  if (missing.length > 0) {
-    throw new Error(
-      `loadTest: ${scriptName} did not evaluate the configured threshold(s) ${missing.join("; ")} ` +
-        "(environments.staging.loadTest.thresholds), so k6 passing proves nothing: export `options = JSON.parse(__ENV.K6_OPTIONS)` " +
-        "in the script, or declare those thresholds in its options",
-    );
-  }
-  const result: LoadTestResult = {
-    url: base,
-    script: scriptName,
-    p95Ms: summary.p95Ms,
-    errorRate: summary.errorRate,
-    requestsPerSecond: summary.requestsPerSecond,
-    requests: summary.requests,
-    thresholds: summary.thresholds,
-  };
-  return JSON.stringify(result, null, 2);
-}
-
-// ---------------------------------------------------------------------------------------------
 // rollback
 
-export interface RollbackOptions {
-  env: Environment | string;
-  kubeconfig: Secret;
-  reason?: string;
-  slackWebhook?: Secret;
-  runUrl?: string;
-}
-
-export async function rollback(p: Pipeline, options: RollbackOptions): Promise<string> {
-  const environment = environmentOf(options.env);
-  if (options.runUrl) validateHttpUrl(options.runUrl, "--run-url");
-  const reason = options.reason?.trim() || "manual rollback";
-  if (environment === Environment.Production) return rollbackProduction(p, { ...options, reason });
+export async function rollback(p: Pipeline, options: RollbackRequest<Secret>, clock: Clock): Promise<string> {
+  const { environment, reason } = options;
+  if (environment === Environment.Production) return rollbackProduction(p, options, clock);
 
   const cfg = p.config.environments[environment];
   const target: KubeTarget = { environment, namespace: cfg.namespace, kubeconfig: options.kubeconfig };
-  const started = now();
+  const started = clock.now();
   const before = await getObject(p, target, "deployment", cfg.deployment);
   if (!before) throw new Error(`rollback: deployment ${cfg.deployment} does not exist in ${environment} (namespace ${cfg.namespace})`);
   const fromImage = containerImage(before, cfg.container) ?? "(unknown)";
@@ -480,77 +203,11 @@ export async function rollback(p: Pipeline, options: RollbackOptions): Promise<s
     previousImage: fromImage,
     reason,
     startedAt: isoTime(started),
-    finishedAt: isoTime(),
-    durationSeconds: Math.round((now() - started) / 1000),
+    finishedAt: isoTime(clock.now()),
+    durationSeconds: Math.round((clock.now() - started) / 1000),
     result: "success",
     details: { method: "kubectl rollout undo", pinnedByDigest: pinned !== undefined, ...(unpinned ? { warning: unpinned } : {}) },
     notification,
   };
   return JSON.stringify(record, null, 2);
-}
-
-// ---------------------------------------------------------------------------------------------
-// notify
-
-export async function notify(p: Pipeline, request: NotifyRequest<Secret>): Promise<string> {
-  return sendSlack(p, request.slackWebhook, {
-    status: request.status,
-    environment: request.environment,
-    version: request.version,
-    ...(request.runUrl ? { runUrl: request.runUrl } : {}),
-    ...(request.reason ? { reason: request.reason } : {}),
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// release
-
-const GH_INSTALL = [
-  'v="$1"',
-  'case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) echo "unsupported architecture $(uname -m)" >&2; exit 1 ;; esac',
-  'name="gh_${v}_linux_${arch}"',
-  "cd /tmp",
-  'wget -q "https://github.com/cli/cli/releases/download/v${v}/${name}.tar.gz"',
-  'wget -q "https://github.com/cli/cli/releases/download/v${v}/gh_${v}_checksums.txt"',
-  'grep " ${name}.tar.gz\\$" "gh_${v}_checksums.txt" | sha256sum -c -',
-  'tar -xzf "${name}.tar.gz"',
-  'install -m 0755 "${name}/bin/gh" /usr/local/bin/gh',
-  'rm -rf "${name}" "${name}.tar.gz" "gh_${v}_checksums.txt"',
-  "gh --version",
-].join("\n");
-
-const GH_RELEASE = [
-  'tag="$1"; repo="$2"; notes="$3"; prerelease="$4"',
-  'extra=""; if [ "$prerelease" = yes ]; then extra="--prerelease"; fi',
-  'if gh release view "$tag" --repo "$repo" >/dev/null 2>&1; then',
-  '  if [ "$notes" = file ]; then gh release edit "$tag" --repo "$repo" --notes-file /release/notes.md >/dev/null; fi',
-  '  gh release view "$tag" --repo "$repo" --json url --jq .url',
-  'elif [ "$notes" = file ]; then',
-  '  gh release create "$tag" --repo "$repo" --verify-tag --title "$tag" $extra --notes-file /release/notes.md',
-  "else",
-  '  gh release create "$tag" --repo "$repo" --verify-tag --title "$tag" $extra --generate-notes',
-  "fi",
-].join("\n");
-
-export async function release(p: Pipeline, request: ReleaseRequest<Secret>): Promise<string> {
-  const { tag } = request.tag;
-  const repository = request.githubRepository;
-  let notes: string | null = null;
-  if (await p.source.exists("CHANGELOG.md")) {
-    notes = releaseNotesFromChangelog(await p.source.file("CHANGELOG.md").contents(), tag);
-  }
-  const useFile = notes !== null && notes.trim() !== "";
-  // gh is TOOLS.gh from its GitHub release, checked against the release's checksums, in a cached layer.
-  let ctr = dag
-    .container()
-    .from(p.config.images.alpine)
-    .withExec(["sh", "-euc", GH_INSTALL, "install-gh", p.config.tools.gh]);
-  if (useFile) ctr = ctr.withNewFile("/release/notes.md", `${notes}\n`);
-  ctr = ctr.withSecretVariable("GH_TOKEN", request.githubToken);
-  const { exitCode, stdout, stderr } = await outcomeOf(
-    runAllowingFailure(withRunNonce(ctr), ["sh", "-euc", GH_RELEASE, "gh-release", tag, repository, useFile ? "file" : "generate", request.tag.prerelease ? "yes" : "no"]),
-  );
-  if (exitCode !== 0) throw new Error(`release: gh release for ${tag} in ${repository} failed (exit ${exitCode}):\n${tail(stderr || stdout, 15)}`);
-  const url = stdout.trim().split("\n").pop() ?? "";
-  return `release ${tag} of ${repository}: ${url} (notes: ${useFile ? "CHANGELOG.md section" : "generated by GitHub"})`;
 }

@@ -19,6 +19,9 @@ import { loadPipeline, type Pipeline } from "./pipeline";
 import * as quality from "./quality";
 import * as tests from "./tests";
 import * as deploy from "./deploy";
+import * as production from "./deploy-production";
+import * as traffic from "./load-test";
+import * as announce from "./announce";
 import * as security from "./security";
 import { scanDeployed } from "./scan-deployed";
 import * as image from "./image";
@@ -27,10 +30,12 @@ import * as imageRegistry from "./registry";
 import * as verify from "./verify";
 import { failureReport, runGates, summaryTable, type GateReport } from "./lib/summary";
 import { CHECKOUT_GIT_ONLY } from "./lib/gitleaks-input";
+import { Environment } from "./lib/deploy/environment";
 import { NotifyStatus } from "./lib/deploy/slack";
 import { SbomFormat } from "./lib/sbom";
 import * as args from "./lib/function-args";
 import { Trust } from "./lib/trust";
+import { REAL_CLOCK, type Clock } from "./lib/clock";
 
 export { Trust } from "./lib/trust";
 
@@ -77,6 +82,11 @@ export class ObservatoryCi {
       pipelines.set(this, loaded);
     }
     return loaded;
+  }
+
+  /** What deployments read the time from and wait on: the real clock (a test's subclass gives a fake one). */
+  protected clock(): Clock {
+    return REAL_CLOCK;
   }
 
   private async gate(run: (p: Pipeline) => Promise<GateReport>): Promise<void> {
@@ -491,28 +501,28 @@ export class ObservatoryCi {
    * image.sign.oidcIssuer (or matching image.sign.certificateIdentityRegexp); with image.sign.keyless false, the
    * public key. A tag, an unsigned digest or another signer is refused. Returns what was verified.
    * @param image The image by digest: <registry>/<repository>@sha256:<64 hex> (a line of publish's output is accepted).
-   * @param env Environment the image is for; it decides the git ref the signature must come from.
+   * @param environment Environment the image is for; it decides the git ref the signature must come from.
    * @param githubRepository owner/repo (GITHUB_REPOSITORY) whose publish workflow signs; also the default image repository.
    * @param tag production: the release tag (vX.Y.Z) the image was signed on.
    * @param branch staging: the release branch the image was signed on (default: any release/* branch).
-   * @param username Registry user name, for a private registry.
-   * @param password Registry password or token.
+   * @param registryUsername Registry user name, for a private registry.
+   * @param registryPassword Registry password or token.
    * @param publicKey cosign public key (PEM), when image.sign.keyless is false.
    */
   @func({ cache: "never" })
   async verifyImage(
     image: string,
-    env: deploy.Environment,
+    environment: Environment,
     githubRepository?: string,
     tag?: string,
     branch?: string,
-    username?: string,
-    password?: Secret,
+    registryUsername?: string,
+    registryPassword?: Secret,
     publicKey?: Secret,
   ): Promise<string> {
-    const verified = await verify.verifyImage(await this.pipeline(), {
-      digestRef: image, environment: env, githubRepository, releaseTag: tag, releaseBranch: branch, username, password, publicKey,
-    });
+    const p = await this.pipeline();
+    const request = args.parseVerifyImageArgs(p, { image, environment, githubRepository, tag, branch, registryUsername, registryPassword, publicKey });
+    const verified = await verify.verifyImage(p, request.image, request.verification);
     return verified.summary;
   }
 
@@ -525,7 +535,7 @@ export class ObservatoryCi {
    * environment's timeout and the smoke test. A refused image changes nothing in the cluster. A failed or
    * timed-out rollout (or smoke test) is undone with kubectl rollout undo and fails with the rollout's
    * conditions and recent events. Returns the deployment record (JSON: environment, image, digest, start/end, result).
-   * @param env dev or staging (production: deployProduction).
+   * @param environment dev or staging (production: deployProduction).
    * @param kubeconfig Kubeconfig of the cluster (mounted as a file, never echoed).
    * @param image What publish pushed for the commit: <repository>@sha256:... (a publish line <repository>:<tag>@sha256:... too), or its <branch>-<sha7> tag (a bare tag names the publish repository), resolved to its digest. Moving tags (latest, main, versions), other registries and repositories are refused.
    * @param commit Instead of --image: the full commit SHA whose <branch>-<sha7> tag publish pushed.
@@ -539,7 +549,7 @@ export class ObservatoryCi {
    */
   @func({ cache: "never" })
   async deploy(
-    env: deploy.Environment,
+    environment: Environment,
     kubeconfig: Secret,
     image?: string,
     commit?: string,
@@ -551,20 +561,23 @@ export class ObservatoryCi {
     registryPassword?: Secret,
     publicKey?: Secret,
   ): Promise<string> {
-    return deploy.deploy(await this.pipeline(), {
-      env, kubeconfig, image, commit, branch, githubRepository, slackWebhook, runUrl, registryUsername, registryPassword, publicKey,
+    const p = await this.pipeline();
+    const request = args.parseDeployArgs(p, {
+      environment, kubeconfig, image, commit, branch, githubRepository, slackWebhook, runUrl, registryUsername, registryPassword, publicKey,
     });
+    return deploy.deploy(p, request, this.clock());
   }
 
   /**
    * Smoke test: GET /health (HTTP 200 and a body that says healthy) and /metrics (Prometheus text
    * format), retried with backoff until the environment's smoke deadline.
    * @param url Base URL of the service; default the environment's configured URL.
-   * @param env Whose URL and smoke settings (paths, deadline) to use; default staging.
+   * @param environment Whose URL and smoke settings (paths, deadline) to use; default staging.
    */
   @func({ cache: "never" })
-  async smoke(url?: string, env?: deploy.Environment): Promise<string> {
-    return deploy.smoke(await this.pipeline(), url, env);
+  async smoke(url?: string, environment?: Environment): Promise<string> {
+    const request = args.parseSmokeArgs({ url, environment });
+    return traffic.smoke(await this.pipeline(), request, this.clock());
   }
 
   /**
@@ -577,7 +590,7 @@ export class ObservatoryCi {
   @func({ cache: "never" })
   async loadTest(url?: string, script?: string): Promise<string> {
     const request = args.parseLoadTestArgs({ url, script });
-    return deploy.loadTest(await this.pipeline(), request);
+    return traffic.loadTest(await this.pipeline(), request);
   }
 
   /**
@@ -613,33 +626,27 @@ export class ObservatoryCi {
     runUrl?: string,
     publicKey?: Secret,
   ): Promise<string> {
-    return deploy.deployProduction(await this.pipeline(), {
-      tag,
-      kubeconfig,
-      registryUsername,
-      registryPassword,
-      githubRepository,
-      prometheusUrl,
-      prometheusToken,
-      slackWebhook,
-      runUrl,
-      publicKey,
+    const p = await this.pipeline();
+    const request = args.parseDeployProductionArgs(p, {
+      tag, kubeconfig, registryUsername, registryPassword, githubRepository, prometheusUrl, prometheusToken, slackWebhook, runUrl, publicKey,
     });
+    return production.deployProduction(p, request, this.clock());
   }
 
   /**
    * Rollback: production switches the Service back to the previous colour (scaling it up first
    * when needed; during a canary it removes the canary instead); dev and staging kubectl rollout
    * undo. Returns the record (JSON) with the reason, also sent to Slack.
-   * @param env Environment to roll back.
+   * @param environment Environment to roll back.
    * @param kubeconfig Kubeconfig of the cluster.
    * @param reason Why (recorded and notified).
    * @param slackWebhook Slack incoming-webhook URL.
    * @param runUrl Link to the CI run.
    */
   @func({ cache: "never" })
-  async rollback(env: deploy.Environment, kubeconfig: Secret, reason?: string, slackWebhook?: Secret, runUrl?: string): Promise<string> {
-    return deploy.rollback(await this.pipeline(), { env, kubeconfig, reason, slackWebhook, runUrl });
+  async rollback(environment: Environment, kubeconfig: Secret, reason?: string, slackWebhook?: Secret, runUrl?: string): Promise<string> {
+    const request = args.parseRollbackArgs({ environment, kubeconfig, reason, slackWebhook, runUrl });
+    return deploy.rollback(await this.pipeline(), request, this.clock());
   }
 
   /**
@@ -654,7 +661,7 @@ export class ObservatoryCi {
   @func({ cache: "never" })
   async notify(slackWebhook: Secret, status: NotifyStatus, environment: string, version: string, runUrl?: string, reason?: string): Promise<string> {
     const request = args.parseNotifyArgs({ slackWebhook, status, environment, version, runUrl, reason });
-    return deploy.notify(await this.pipeline(), request);
+    return announce.notify(await this.pipeline(), request);
   }
 
   /**
@@ -667,6 +674,6 @@ export class ObservatoryCi {
   @func({ cache: "never" })
   async release(tag: string, githubToken: Secret, githubRepository: string): Promise<string> {
     const request = args.parseReleaseArgs({ tag, githubToken, githubRepository });
-    return deploy.release(await this.pipeline(), request);
+    return announce.release(await this.pipeline(), request);
   }
 }

@@ -44,19 +44,6 @@ export function withDockerConfig(ctr: Container, registry: string, username?: st
   return out;
 }
 
-export function checkCredentials(fn: string, username?: string, password?: Secret): void {
-  if ((username === undefined) !== (password === undefined)) {
-    throw new ConfigError(`${fn}: pass both --username and --password for registry authentication, or neither`);
-  }
-  if (username !== undefined) checkUsername(fn, username);
-}
-
-function checkUsername(fn: string, username: string): void {
-  if (username.length === 0 || /[\s\x00-\x1f\x7f:]/.test(username)) {
-    throw new ConfigError(`${fn}: --username must be a non-empty registry user name without spaces or ":", got ${JSON.stringify(username)}`);
-  }
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Image repository
 

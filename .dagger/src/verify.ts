@@ -8,42 +8,12 @@
 import { dag, type Container, type Secret } from "@dagger.io/dagger";
 import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import type { Pipeline } from "./pipeline";
-import { checkCredentials, publishRepository, WRITE_DOCKER_CONFIG, withDockerConfig } from "./registry";
-import { ConfigError, errorMessage } from "./lib/errors";
-import type { Environment } from "./lib/deploy/environment";
-import { deployableImage, type DigestReference } from "./lib/deploy-image";
+import { WRITE_DOCKER_CONFIG, withDockerConfig } from "./registry";
+import { errorMessage } from "./lib/errors";
+import type { DigestReference } from "./lib/deploy-image";
+import type { VerificationPlan } from "./lib/function-args";
 import { parseImageReference } from "./lib/image-ref";
-import {
-  ATTESTATION_TYPES,
-  cosignPolicyArgs,
-  cosignRefusal,
-  describeSigner,
-  expectedSigningRef,
-  signerPolicy,
-  verifiedAttestations,
-  verifiedSignatures,
-  type AttestationType,
-  type SignerPolicy,
-} from "./lib/signing";
-
-export interface VerifyImageOptions {
-  /** `<registry>/<repository>@sha256:<64 hex>` (a publish line `repo:tag@sha256:...` is accepted, the tag dropped). */
-  digestRef: string;
-  environment: Environment;
-  /** production: the release tag the image was signed on (vX.Y.Z). */
-  releaseTag?: string;
-  /** staging: the release branch the image was signed on, when known; else any release/* branch. */
-  releaseBranch?: string;
-  /** owner/repo whose publish workflow signs (keyless), also the default image repository. */
-  githubRepository?: string;
-  /** Registry credentials, to read the signatures of a private repository. */
-  username?: string;
-  password?: Secret;
-  /** Key-based signing (image.sign.keyless false): the cosign public key (PEM). */
-  publicKey?: Secret;
-  /** For messages: the function and flag the image came from; default `verifyImage --image`. */
-  caller?: { fn: string; flag: string };
-}
+import { cosignPolicyArgs, cosignRefusal, describeSigner, verifiedAttestations, verifiedSignatures, type SignerPolicy } from "./lib/signing";
 
 export interface VerifiedImage {
   /** The digest reference to deploy: `<registry>/<repository>@sha256:...`. */
@@ -55,7 +25,7 @@ export interface VerifiedImage {
   summary: string;
 }
 
-/** A verification that ran and said no (as opposed to bad input, a ConfigError): nothing may be deployed. */
+/** A verification that ran and said no (bad input is a UsageError, found before): nothing may be deployed. */
 export class ImageRefused extends Error {
   constructor(message: string) {
     super(message);
@@ -70,61 +40,12 @@ export const VERIFY_ATTESTATION = "cosign-verify-attestation";
 /** The arguments after $0 are cosign's own: a subcommand, its flags, the digest reference. */
 const RUN_COSIGN = [WRITE_DOCKER_CONFIG, 'exec cosign "$@"'].join("\n");
 
-/** Everything checked before any container starts. */
-interface VerifyPlan extends SignerCheck {
-  image: DigestReference;
-}
-
-/** The expected signer and SBOM attestation, checked without the image. */
-export interface SignerCheck {
-  policy: SignerPolicy;
-  attestationType: AttestationType;
-  fn: string;
-}
-
-/**
- * Checks everything verifyImage needs except the image itself (credentials, the expected ref, the signer
- * policy, the public key), so a deploy that still has to resolve its digest can refuse bad input before
- * any container starts.
- */
-export function checkSigner(pipeline: Pipeline, options: Omit<VerifyImageOptions, "digestRef">): SignerCheck {
-  const fn = (options.caller ?? { fn: "verifyImage", flag: "--image" }).fn;
-  checkCredentials(fn, options.username, options.password);
-  const sign = pipeline.config.image.sign;
-  let policy: SignerPolicy;
-  try {
-    const expected = expectedSigningRef({ environment: options.environment, releaseTag: options.releaseTag, releaseBranch: options.releaseBranch });
-    policy = signerPolicy(sign, options.githubRepository, expected);
-  } catch (e) {
-    throw new ConfigError(`${fn}: ${errorMessage(e)} (config from ${pipeline.configOrigin})`);
-  }
-  if (policy.mode === "key" && options.publicKey === undefined) {
-    throw new ConfigError(`${fn}: image.sign.keyless is false, so pass --public-key (the cosign public key, PEM) to verify the signature`);
-  }
-  if (policy.mode === "keyless" && options.publicKey !== undefined) {
-    throw new ConfigError(`${fn}: --public-key is for key-based signing (image.sign.keyless false); keyless signatures are checked against the signer's identity`);
-  }
-  return { policy, attestationType: ATTESTATION_TYPES[pipeline.config.image.sbomFormat], fn };
-}
-
-function plan(pipeline: Pipeline, options: VerifyImageOptions): VerifyPlan {
-  const caller = options.caller ?? { fn: "verifyImage", flag: "--image" };
-  const expectedRepository = publishRepository(pipeline, { githubRepository: options.githubRepository });
-  let image: DigestReference;
-  try {
-    image = deployableImage(options.digestRef, expectedRepository, caller);
-  } catch (e) {
-    throw new ConfigError(errorMessage(e));
-  }
-  return { image, ...checkSigner(pipeline, options) };
-}
-
 /** The pinned cosign binary in alpine (the cosign image has no shell), with registry credentials and the key. */
-function cosignContainer(pipeline: Pipeline, options: VerifyImageOptions, image: DigestReference): Container {
+function cosignContainer(pipeline: Pipeline, plan: VerificationPlan<Secret>, image: DigestReference): Container {
   const cosignBinary = dag.container().from(pipeline.config.images.cosign).file("/ko-app/cosign");
   let ctr = dag.container().from(pipeline.config.images.alpine).withFile("/usr/local/bin/cosign", cosignBinary);
-  ctr = withDockerConfig(ctr, parseImageReference(image.reference).registry, options.username, options.password);
-  if (options.publicKey) ctr = ctr.withMountedSecret(COSIGN_PUBLIC_KEY_PATH, options.publicKey);
+  ctr = withDockerConfig(ctr, parseImageReference(image.reference).registry, plan.registry?.username, plan.registry?.password);
+  if (plan.publicKey) ctr = ctr.withMountedSecret(COSIGN_PUBLIC_KEY_PATH, plan.publicKey);
   return withRunNonce(ctr);
 }
 
@@ -136,15 +57,15 @@ function acceptedSubject(policy: SignerPolicy, subject: string): boolean {
 
 /**
  * Verifies the cosign signature and the SBOM attestation of an image digest against the signer expected for the
- * environment. Resolves with what was verified; rejects with ImageRefused (unsigned, foreign signer, foreign ref,
- * missing attestation, cosign crashed or printed nothing checkable) or ConfigError (bad input, before any container).
+ * environment (the plan, parsed with the arguments). Resolves with what was verified; rejects with ImageRefused
+ * (unsigned, foreign signer, foreign ref, missing attestation, cosign crashed or printed nothing checkable).
  */
-export async function verifyImage(pipeline: Pipeline, options: VerifyImageOptions): Promise<VerifiedImage> {
-  const { image, policy, attestationType, fn } = plan(pipeline, options);
+export async function verifyImage(pipeline: Pipeline, image: DigestReference, plan: VerificationPlan<Secret>): Promise<VerifiedImage> {
+  const { policy, attestationType, fn } = plan;
   const expected = describeSigner(policy);
   const refuse = (why: string) => new ImageRefused(`${fn}: refusing ${image.reference}: ${why}; expected a signature by ${expected}`);
   const policyArgs = cosignPolicyArgs(policy, COSIGN_PUBLIC_KEY_PATH);
-  const cosign = cosignContainer(pipeline, options, image);
+  const cosign = cosignContainer(pipeline, plan, image);
 
   const signature = await outcomeOf(
     runAllowingFailure(cosign, ["sh", "-euc", RUN_COSIGN, VERIFY_SIGNATURE, "verify", ...policyArgs, image.reference]),

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { environmentsConfigSchema } from "../../.dagger/src/lib/config/environments";
-import { type CanarySample, canaryVerdict, sampleFromPrometheus } from "../../.dagger/src/lib/deploy/canary";
+import { type CanarySample, canaryVerdict } from "../../.dagger/src/lib/deploy/canary";
+import { parsePrometheusResponse, singleValue } from "../../.dagger/src/lib/deploy/prometheus";
 
 const thresholds = environmentsConfigSchema.parse({}).production.canary;
 const start = Date.UTC(2024, 4, 1, 12, 0, 0);
@@ -111,7 +112,18 @@ describe("canaryVerdict", () => {
   });
 });
 
-describe("sampleFromPrometheus", () => {
+/** A sample as deployProduction reads it: one instant query per metric, through parsePrometheusResponse and singleValue. */
+function sampleFromPrometheus(at: number, responses: { errorRate: unknown; latencyP95: unknown; healthFailures: unknown }): CanarySample {
+  const read = (response: unknown, source: string) => singleValue(parsePrometheusResponse(response, source), source);
+  return {
+    at,
+    errorRate: read(responses.errorRate, "canary error rate"),
+    latencyP95Seconds: read(responses.latencyP95, "canary P95 latency"),
+    healthFailureRate: read(responses.healthFailures, "canary health failures"),
+  };
+}
+
+describe("canary samples from Prometheus answers", () => {
   it("builds a sample from three instant-query responses", () => {
     const sample = sampleFromPrometheus(start, {
       errorRate: JSON.stringify(vector("0.004")),

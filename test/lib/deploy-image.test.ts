@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { deployableImage, digestFromPublished, pinnedDigest, requestedImage, scaleUpImage } from "../../.dagger/src/lib/deploy-image";
+import { deployableImage, pinnedDigest, requestedImage, scaleUpImage } from "../../.dagger/src/lib/deploy-image";
 import { COMMIT_TAG } from "../../.dagger/src/lib/deploy/smoke";
+import { UsageError } from "../../.dagger/src/lib/errors";
 
 const REPO = "ghcr.io/acme/observatory/analytics-api";
 const D1 = `sha256:${"1".repeat(64)}`;
@@ -14,30 +15,14 @@ describe("deployableImage", () => {
   });
 
   it("refuses a tag, another registry, another repository and garbage, naming the flag and the value", () => {
-    expect(() => deployableImage(`${REPO}:1.4.0`, REPO, AT)).toThrow(`deploy --image: "${REPO}:1.4.0" names a tag, not a digest`);
+    expect(() => deployableImage(`${REPO}:1.4.0`, REPO, AT)).toThrow(`deploy --image: names a tag, not a digest; a tag can be moved after it was signed (found "${REPO}:1.4.0"`);
     expect(() => deployableImage(`docker.io/acme/observatory/analytics-api@${D1}`, REPO, AT)).toThrow(
-      `deploy --image: "docker.io/acme/observatory/analytics-api@${D1}" is not from the configured repository ${REPO}`,
+      `deploy --image: is not from the configured repository ${REPO} (image.registry / image.repository); only images this repository's publish job pushed are deployed (found "docker.io/acme/observatory/analytics-api@${D1}"`,
     );
+    expect(() => deployableImage(`${REPO}:1.4.0`, REPO, AT)).toThrow(UsageError);
     expect(() => deployableImage(`ghcr.io/evil/observatory/analytics-api@${D1}`, REPO, AT)).toThrow("is not from the configured repository");
     expect(() => deployableImage(`analytics-api@${D1}`, REPO, AT)).toThrow("is not from the configured repository");
-    expect(() => deployableImage(`${REPO}@sha256:abc`, REPO, AT)).toThrow("deploy --image: invalid image reference");
-  });
-});
-
-describe("digestFromPublished", () => {
-  const record = `${REPO}:1.4.0@${D1}\n${REPO}:1.4@${D1}\n${REPO}:main-0123456@${D1}\n`;
-
-  it("resolves the digest publish recorded, optionally for a given tag", () => {
-    expect(digestFromPublished(record, REPO, AT)).toEqual({ reference: `${REPO}@${D1}`, repository: REPO, digest: D1, tag: "1.4.0" });
-    expect(digestFromPublished(record, REPO, AT, "main-0123456").reference).toBe(`${REPO}@${D1}`);
-  });
-
-  it("refuses an empty record, a missing tag, two digests, a foreign line and a line without a tag", () => {
-    expect(() => digestFromPublished("\n", REPO, AT)).toThrow("the publish record is empty");
-    expect(() => digestFromPublished(record, REPO, AT, "2.0.0")).toThrow('tag "2.0.0" is not in the publish record (recorded: 1.4.0, 1.4, main-0123456)');
-    expect(() => digestFromPublished(`${REPO}:1.4.0@${D1}\n${REPO}:1.4@${D2}`, REPO, AT)).toThrow("names 2 different digests");
-    expect(() => digestFromPublished(`ghcr.io/evil/app:1.4.0@${D1}`, REPO, AT)).toThrow("is not from the configured repository");
-    expect(() => digestFromPublished(`${REPO}@${D1}`, REPO, AT)).toThrow("is not a publish record line");
+    expect(() => deployableImage(`${REPO}@sha256:abc`, REPO, AT)).toThrow("deploy --image: is not an image reference: invalid image reference");
   });
 });
 
@@ -58,7 +43,7 @@ describe("requestedImage (deploy --image)", () => {
 
   it("refuses moving tags, a name without tag or digest, another registry or repository, naming the flag", () => {
     for (const tag of ["latest", "main", "1.4.0", "v1.4.0", "main-012345"]) {
-      expect(() => requestedImage(`${REPO}:${tag}`, REPO, AT, COMMIT_TAG)).toThrow(`deploy --image: image tag "${tag}" is not a commit tag`);
+      expect(() => requestedImage(`${REPO}:${tag}`, REPO, AT, COMMIT_TAG)).toThrow(`deploy --image: is not a commit tag: deploy accepts only what publish pushed for one commit; moving tags such as latest, main or a version move to other builds (found "${REPO}:${tag}"`);
     }
     expect(() => requestedImage(REPO, REPO, AT, COMMIT_TAG)).toThrow("has neither a tag nor a digest");
     expect(() => requestedImage("docker.io/acme/observatory/analytics-api:main-0123456", REPO, AT, COMMIT_TAG)).toThrow("is not from the configured repository");

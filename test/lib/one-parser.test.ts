@@ -8,7 +8,6 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { computeImageTags, parseReleaseTag } from "../../.dagger/src/lib/tags";
-import { releaseVersion } from "../../.dagger/src/lib/deploy/smoke";
 import { expectedSigningRef } from "../../.dagger/src/lib/signing";
 import { Environment } from "../../.dagger/src/lib/deploy/environment";
 
@@ -30,8 +29,6 @@ const CONCEPTS: { concept: string; pattern: RegExp; owner: string; delegates?: R
     concept: "release tag",
     pattern: /parse.*Tag|releaseVersion|ReleaseTag/,
     owner: "lib/tags.ts",
-    // deployProduction's request reads the version through it; it must stay a delegate.
-    delegates: { "lib/deploy/smoke.ts": /return parseReleaseTag\(tag\.trim\(\)\)\.version;/ },
   },
   { concept: "image repository", pattern: /parse.*Repository|resolve.*Repository|^imageRepository$|defaultImageRepository/, owner: "lib/image-ref.ts" },
   { concept: "Deployment image", pattern: /containerImage|deploymentImage|ContainerImage/, owner: "lib/deploy/deployment-image.ts" },
@@ -77,13 +74,11 @@ describe("one parser per concept", () => {
     for (const tag of ["v1.4.0", "v0.0.1", "v2.0.0-rc.1", "v10.20.30-alpha.beta.1"]) {
       const pushed = computeImageTags({ ref: `refs/tags/${tag}`, event: "push", sha: "0123456" }).version;
       expect(parseReleaseTag(tag).version, tag).toBe(pushed);
-      expect(releaseVersion(tag), tag).toBe(pushed);
       expect(expectedSigningRef({ environment: Environment.Production, releaseTag: tag }).exact).toBe(`refs/tags/${tag}`);
     }
     // publish pushes no version for these, so no reader may accept them
     for (const tag of ["v01.2.3", "v1.02.3", "1.2.3", "v1.2", "v1.2.3+build.1", "V1.2.3", "v1.2.3-01"]) {
       expect(() => parseReleaseTag(tag), tag).toThrow(/is not vX\.Y\.Z/);
-      expect(() => releaseVersion(tag), tag).toThrow();
       expect(() => expectedSigningRef({ environment: Environment.Production, releaseTag: tag }), tag).toThrow();
     }
   });

@@ -9,6 +9,7 @@ import type { ObservatoryCi } from "../../.dagger/src/index";
 import { UsageError } from "../../.dagger/src/lib/errors";
 import type { SbomFormat } from "../../.dagger/src/lib/sbom";
 import type { NotifyStatus } from "../../.dagger/src/lib/deploy/slack";
+import { Environment } from "../../.dagger/src/lib/deploy/environment";
 import { canarySecret } from "../support/recording-session";
 import { failureOf, startPerTest } from "../support/module";
 
@@ -63,6 +64,29 @@ const CASES: Record<string, Case[]> = {
   ],
   release: [["bad tag and repository, missing secret", (ci) => ci.release("v01.2.3", undefined as unknown as Secret, "x"), ["--tag", "--github-token", "--github-repository"]]],
   loadTest: [["bad URL and path", (ci) => ci.loadTest("ftp://x", "../x.js"), ["--url", "--script"]]],
+  deploy: [
+    ["production, a foreign image with a commit, bad formats, missing pair", (ci) =>
+      ci.deploy("production" as Environment, s("kube"), `ghcr.io/evil/app@sha256:${"a".repeat(64)}`, "abc", undefined, "acme/obs", undefined, "ftp://x", "a b"),
+      ["--environment", "--image", "--commit", "--commit", "--commit", "--run-url", "--registry-username", "--registry-password"]],
+    ["no image, no repository, missing secret", (ci) => ci.deploy(Environment.Dev, undefined as unknown as Secret), ["--kubeconfig", "--image", "--github-repository"]],
+    ["a moving tag, a branch dev does not deploy from", (ci) => ci.deploy(Environment.Dev, s("kube"), "latest", undefined, "feature/x", "acme/obs"), ["--image", "--branch"]],
+  ],
+  deployProduction: [
+    ["bad tag and formats, token over http, missing secret and pair", (ci) =>
+      ci.deployProduction("v01.2.3", undefined as unknown as Secret, "a b", undefined, "acme/obs", "http://prom.example", s("token"), undefined, "x"),
+      ["--tag", "--kubeconfig", "--registry-username", "--registry-password", "--prometheus-url", "--run-url"]],
+    ["no repository, a stray public key", (ci) =>
+      ci.deployProduction("v1.2.3", s("kube"), undefined, undefined, undefined, undefined, undefined, undefined, undefined, s("pub")),
+      ["--github-repository", "--public-key"]],
+  ],
+  rollback: [["bad enum and URL, missing secret", (ci) => ci.rollback("qa" as Environment, undefined as unknown as Secret, "x", undefined, "nope"), ["--environment", "--kubeconfig", "--run-url"]]],
+  smoke: [["bad URL and enum", (ci) => ci.smoke("ftp://x", "qa" as Environment), ["--url", "--environment"]]],
+  verifyImage: [
+    ["a tag for production without its release tag, a stray branch, missing pair, stray key", (ci) =>
+      ci.verifyImage("ghcr.io/acme/obs/analytics-api:1.4.0", Environment.Production, "acme/obs", undefined, "release/1", "u", undefined, s("pub")),
+      ["--image", "--tag", "--branch", "--registry-password", "--public-key"]],
+    ["bad enum, bad formats", (ci) => ci.verifyImage(DIGEST, "qa" as Environment, "x", "1.2", undefined, "a:b", s("pw")), ["--environment", "--github-repository", "--tag", "--registry-username"]],
+  ],
 };
 
 describe("arguments are parsed at the boundary", () => {

@@ -7,7 +7,8 @@
  */
 import { readFileSync } from "node:fs";
 import { isRef, type ExecResult, type ExecView, type Script, type Step } from "../support/recording-session";
-import { setClockForTests, MANIFEST_PATH } from "../../.dagger/src/deploy-support";
+import { MANIFEST_PATH } from "../../.dagger/src/deploy-support";
+import type { Clock } from "../../.dagger/src/lib/clock";
 import { VERIFY_ATTESTATION, VERIFY_SIGNATURE } from "../../.dagger/src/verify";
 import { attestationStdout, identityMismatch, NO_SIGNATURES, verifyStdout } from "../support/cosign-output";
 
@@ -34,8 +35,8 @@ export const craneHead404 = (tag: string) =>
   `2025/06/02 10:00:00 HEAD request failed, falling back on GET: HEAD ${manifestUrl(tag)}: unexpected status code 404 Not Found (HEAD responses have no body, use GET for details)`;
 export const craneFailure = (tag: string, answer: string): ExecResult => ({ exitCode: 1, stderr: `${craneHead404(tag)}\nError: GET ${manifestUrl(tag)}: ${answer}\n` });
 
-/** A fake clock: sleeping advances time instantly and is recorded. */
-export class FakeClock {
+/** A fake clock, passed to the module run (moduleRun's `clock`): sleeping advances time instantly and is recorded. */
+export class FakeClock implements Clock {
   time = Date.parse("2025-06-02T10:00:00Z");
   sleeps: number[] = [];
   onSleep?: (ms: number, clock: FakeClock) => void;
@@ -45,10 +46,6 @@ export class FakeClock {
     this.time += ms;
     this.onSleep?.(ms, this);
   };
-  install(): this {
-    setClockForTests({ now: this.now, sleep: this.sleep });
-    return this;
-  }
 }
 
 export function promVector(value: string | null): string {

@@ -3,12 +3,12 @@
  * 5xx breach, on unreachable Prometheus and on a failed rollout, resumption after interruptions,
  * and the manual production rollback. Time is a fake clock: the 10-minute window takes no time.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES } from "../../.dagger/src/versions";
 import { Environment } from "../../.dagger/src/lib/deploy/environment";
-import { setClockForTests, KUBECONFIG_PATH, MANIFEST_PATH } from "../../.dagger/src/deploy-support";
-import { PREVIOUS_DIGEST_ANNOTATION, PREVIOUS_IMAGE_ANNOTATION } from "../../.dagger/src/deploy-production";
+import { KUBECONFIG_PATH, MANIFEST_PATH } from "../../.dagger/src/deploy-support";
+import { PREVIOUS_DIGEST_ANNOTATION, PREVIOUS_IMAGE_ANNOTATION } from "../../.dagger/src/lib/deploy/service-switch";
 import { canarySecret } from "../support/recording-session";
 import { failureOf, GOOD, startPerTest, type ModuleRun } from "../support/module";
 import { canaryIngress } from "../../.dagger/src/lib/deploy/bluegreen";
@@ -17,11 +17,8 @@ import { GITHUB_ACTIONS_ISSUER } from "../support/cosign-output";
 
 const startRun = startPerTest();
 let clock: FakeClock;
-afterEach(() => {
-  setClockForTests();
-});
 beforeEach(() => {
-  clock = new FakeClock().install();
+  clock = new FakeClock();
 });
 
 const NS = "llm-observatory";
@@ -68,7 +65,7 @@ function prometheusBy(values: (metric: Metric, interval: number) => string | nul
 const healthy = prometheusBy((metric) => (metric === "errorRate" ? "0.002" : metric === "latency" ? "0.21" : "0"));
 
 async function start(cluster: FakeCluster): Promise<ModuleRun> {
-  return startRun(cluster.script(), GOOD);
+  return startRun(cluster.script(), GOOD, { clock });
 }
 
 function deployProduction(ci: Parameters<Parameters<ModuleRun["call"]>[0]>[0], extra: { prometheusUrl?: string; token?: boolean; registryUsername?: string } = {}) {
@@ -316,8 +313,9 @@ describe("deployProduction", () => {
     const cluster = productionCluster();
     const { session, call } = await start(cluster);
     const err = await failureOf(call((ci) => deployProduction(ci, { prometheusUrl: "http://prometheus.example:9090/prom", token: true })));
-    expect(err.message).toContain("deployProduction --prometheus-url: sends the --prometheus-token bearer token over plain http, refused (http://prometheus.example:9090/prom)");
-    expect(err.message).toContain("expected an https URL, or no token");
+    expect(err.message).toBe(
+      'deployProduction --prometheus-url: sends the --prometheus-token bearer token over plain http, refused (found "http://prometheus.example:9090/prom"; expected an https URL, or no token)',
+    );
     expect(session.execs).toEqual([]);
     // without a token, plain http stays allowed (a Prometheus inside a trusted network)
     const { session: plain, call: callPlain } = await start(productionCluster());
@@ -326,7 +324,7 @@ describe("deployProduction", () => {
   });
 });
 
-describe("rollback --env production", () => {
+describe("rollback --environment production", () => {
   async function promoted(): Promise<{ cluster: FakeCluster; call: ModuleRun["call"]; session: ModuleRun["session"] }> {
     const cluster = productionCluster();
     cluster.prometheus = healthy;

@@ -4,11 +4,11 @@
  * makes (test/support/kubectl-rbac.ts), and (a) each request is allowed by the Role of its namespace,
  * (b) each thing a Role grants is used by some request, (c) nothing is a wildcard or cluster-scoped.
  */
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { dag } from "@dagger.io/dagger";
 import { Environment } from "../../.dagger/src/lib/deploy/environment";
 import { environmentsConfigSchema } from "../../.dagger/src/lib/config/environments";
-import { MANIFEST_PATH, setClockForTests } from "../../.dagger/src/deploy-support";
+import { MANIFEST_PATH } from "../../.dagger/src/deploy-support";
 import { canarySecret, type ExecView, type Script } from "../support/recording-session";
 import { GOOD, failureOf, healthyScript, startPerTest } from "../support/module";
 import {
@@ -23,13 +23,9 @@ import {
 } from "../support/kubectl-rbac";
 import { FakeClock, FakeCluster, newFile, promVector, REPO } from "./deploy-fake-cluster";
 
-const startRun = startPerTest();
-beforeEach(() => {
-  new FakeClock().install();
-});
-afterEach(() => {
-  setClockForTests();
-});
+const start = startPerTest();
+/** Every run on a fake clock: the canary window and the grace period take no time. */
+const startRun = (script: Parameters<typeof start>[0], source: string) => start(script, source, { clock: new FakeClock() });
 
 const config = environmentsConfigSchema.parse({});
 /** A distinct sha256 digest per label, for the registry's tags. */

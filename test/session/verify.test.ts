@@ -151,15 +151,15 @@ describe("verifyImage", () => {
     const r = await start(cosignScript({}));
     const s = (name: string) => dag.setSecret(name, canarySecret(name));
     const cases: [Parameters<typeof r.call>[0], string][] = [
-      [(ci) => ci.verifyImage(`${REPO}:1.4.0`, Environment.Production, GITHUB_REPOSITORY, "v1.4.0"), `verifyImage --image: "${REPO}:1.4.0" names a tag, not a digest`],
+      [(ci) => ci.verifyImage(`${REPO}:1.4.0`, Environment.Production, GITHUB_REPOSITORY, "v1.4.0"), `verifyImage --image: names a tag, not a digest; a tag can be moved after it was signed (found "${REPO}:1.4.0"`],
       [(ci) => ci.verifyImage(`docker.io/acme/analytics-api@${DIGEST}`, Environment.Dev, GITHUB_REPOSITORY), `is not from the configured repository ${REPO}`],
       [(ci) => ci.verifyImage(`ghcr.io/evil/observatory/analytics-api@${DIGEST}`, Environment.Dev, GITHUB_REPOSITORY), "is not from the configured repository"],
-      [(ci) => ci.verifyImage(IMAGE, Environment.Production, GITHUB_REPOSITORY), "the tag (vX.Y.Z) is required"],
-      [(ci) => ci.verifyImage(IMAGE, Environment.Production, GITHUB_REPOSITORY, "1.4.0"), 'release tag "1.4.0" is not vX.Y.Z'],
-      [(ci) => ci.verifyImage(IMAGE, Environment.Staging, GITHUB_REPOSITORY, undefined, "feature/x"), 'got branch "feature/x"'],
-      [(ci) => ci.verifyImage(IMAGE, Environment.Dev, GITHUB_REPOSITORY, undefined, undefined, "octocat"), "pass both --username and --password"],
-      [(ci) => ci.verifyImage(IMAGE, Environment.Dev, GITHUB_REPOSITORY, undefined, undefined, undefined, undefined, s("pub")), "--public-key is for key-based signing"],
-      [(ci) => ci.verifyImage(IMAGE, Environment.Dev), "no image repository"],
+      [(ci) => ci.verifyImage(IMAGE, Environment.Production, GITHUB_REPOSITORY), "verifyImage --tag: is required for production: its images are signed on their release tag (expected vX.Y.Z)"],
+      [(ci) => ci.verifyImage(IMAGE, Environment.Production, GITHUB_REPOSITORY, "1.4.0"), 'verifyImage --tag: is not a release tag (found "1.4.0"'],
+      [(ci) => ci.verifyImage(IMAGE, Environment.Staging, GITHUB_REPOSITORY, undefined, "feature/x"), 'verifyImage --branch: is not a release/* branch: staging images are signed by the publish job of one (found "feature/x"'],
+      [(ci) => ci.verifyImage(IMAGE, Environment.Dev, GITHUB_REPOSITORY, undefined, undefined, "octocat"), "verifyImage --registry-password: is missing: --registry-username needs it"],
+      [(ci) => ci.verifyImage(IMAGE, Environment.Dev, GITHUB_REPOSITORY, undefined, undefined, undefined, undefined, s("pub")), "verifyImage --public-key: is for key-based signing (image.sign.keyless false)"],
+      [(ci) => ci.verifyImage(IMAGE, Environment.Dev), "verifyImage --github-repository: is required when image.repository does not name the image repository"],
     ];
     for (const [fn, message] of cases) expect((await failureOf(r.call(fn))).message).toContain(message);
     expect(r.session.execs).toEqual([]);
@@ -178,7 +178,7 @@ describe("verifyImage", () => {
   it("key-based signing without --public-key is a usage error", async () => {
     const r = await start(cosignScript({}), sourceWithConfig({ image: { repository: "acme/observatory/analytics-api", sign: { keyless: false } } }));
     const err = await failureOf(r.call((ci) => ci.verifyImage(IMAGE, Environment.Dev)));
-    expect(err.message).toContain("image.sign.keyless is false, so pass --public-key");
+    expect(err.message).toBe("verifyImage --public-key: is required: image.sign.keyless is false, so the signature is checked with the cosign public key (expected the cosign public key (PEM))");
     expect(r.session.execs).toEqual([]);
   });
 });

@@ -4,7 +4,8 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterEach, onTestFinished } from "vitest";
-import { dag } from "@dagger.io/dagger";
+import { dag, type Directory, type File } from "@dagger.io/dagger";
+import type { Clock } from "../../.dagger/src/lib/clock";
 import { ObservatoryCi } from "../../.dagger/src/index";
 import type { Trust } from "../../.dagger/src/lib/trust";
 import { recordingSession, type RecordingSession, type Script, type ExecView } from "./recording-session";
@@ -71,15 +72,26 @@ export interface ModuleRun {
   call<T>(fn: (ci: ObservatoryCi) => Promise<T>, options?: { config?: string; trust?: Trust }): Promise<T>;
 }
 
-export async function moduleRun(script: Script = healthyScript(), sourceDir = GOOD): Promise<ModuleRun> {
+/** The module object as the engine builds it; with `clock`, deployments read the time from it and wait on it. */
+function moduleObject(source: Directory, config: File | undefined, trust: Trust | undefined, clock?: Clock): ObservatoryCi {
+  if (!clock) return new ObservatoryCi(source, config, trust);
+  const OnClock = class extends ObservatoryCi {
+    protected override clock(): Clock {
+      return clock;
+    }
+  };
+  return new OnClock(source, config, trust);
+}
+
+export async function moduleRun(script: Script = healthyScript(), sourceDir = GOOD, options: { clock?: Clock } = {}): Promise<ModuleRun> {
   const session = await recordingSession(script);
   return {
     session,
-    call: (fn, options = {}) =>
+    call: (fn, callOptions = {}) =>
       session.run(() => {
         const source = dag.host().directory(sourceDir);
-        const config = options.config ? dag.host().file(options.config) : undefined;
-        return fn(new ObservatoryCi(source, config, options.trust));
+        const config = callOptions.config ? dag.host().file(callOptions.config) : undefined;
+        return fn(moduleObject(source, config, callOptions.trust, options.clock));
       }),
   };
 }

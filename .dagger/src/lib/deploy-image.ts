@@ -2,6 +2,7 @@
  * Which image references a deploy accepts: the configured repository, pinned by digest. A tag can be moved
  * by anyone who can push; a digest names exactly the manifest that was gated, pushed and signed.
  */
+import { UsageError } from "./errors";
 import { formatImageReference, parseImageReference } from "./image-ref";
 
 /** A deployable image: `<registry>/<repository>@sha256:<64 hex>`. */
@@ -26,66 +27,47 @@ function normalisedRepository(repository: string): string {
   return formatImageReference({ registry: parsed.registry, repository: parsed.repository });
 }
 
+/** A refusal of the value at `origin`, in the one usage format. */
+function refuse(origin: ValueOrigin, value: string, problem: string, expected?: string): UsageError {
+  return new UsageError({ fn: origin.fn, flag: origin.flag, problem, found: value, ...(expected ? { expected } : {}) });
+}
+
+function foreign(origin: ValueOrigin, value: string, expected: string): UsageError {
+  return refuse(
+    origin,
+    value,
+    `is not from the configured repository ${expected} (image.registry / image.repository); only images this repository's publish job pushed are deployed`,
+    `${expected}@sha256:<64 hex>`,
+  );
+}
+
+function parsedAt(origin: ValueOrigin, value: string) {
+  try {
+    return parseImageReference(value);
+  } catch (e) {
+    throw refuse(origin, value, `is not an image reference: ${(e as Error).message}`, "<registry>/<repository>@sha256:<64 hex>");
+  }
+}
+
 /**
  * Accepts `<configured repository>@sha256:<64 hex>` only; a tag beside the digest (`repo:1.4.0@sha256:...`, as
  * publish prints it) is dropped because the digest is what is pulled. A tag alone, another registry or another
- * repository is refused, naming the flag and the value.
+ * repository is refused with a UsageError naming the flag and the value.
  */
 export function deployableImage(value: string, expectedRepository: string, origin: ValueOrigin): DigestReference {
-  const where = `${origin.fn} ${origin.flag}`;
-  let parsed;
-  try {
-    parsed = parseImageReference(value);
-  } catch (e) {
-    throw new Error(`${where}: ${(e as Error).message}`);
-  }
+  const parsed = parsedAt(origin, value);
   const repository = formatImageReference({ registry: parsed.registry, repository: parsed.repository });
   const expected = normalisedRepository(expectedRepository);
-  if (repository !== expected) {
-    throw new Error(
-      `${where}: ${JSON.stringify(value)} is not from the configured repository ${expected} ` +
-        "(image.registry / image.repository); only images this repository's publish job pushed are deployed",
-    );
-  }
+  if (repository !== expected) throw foreign(origin, value, expected);
   if (parsed.digest === undefined) {
-    throw new Error(
-      `${where}: ${JSON.stringify(value)} names a tag, not a digest; a tag can be moved after it was signed. ` +
-        `Pass ${expected}@sha256:<64 hex> as publish recorded it (references.txt of the publish run)`,
+    throw refuse(
+      origin,
+      value,
+      "names a tag, not a digest; a tag can be moved after it was signed",
+      `${expected}@sha256:<64 hex> as publish recorded it (references.txt of the publish run)`,
     );
   }
   return { reference: `${expected}@${parsed.digest}`, repository: expected, digest: parsed.digest };
-}
-
-/** One line of what publish / releaseImage recorded: `<repository>:<tag>@<digest>`. */
-export interface PublishedReference extends DigestReference {
-  tag: string;
-}
-
-/**
- * Reads publish's output or releaseImage's references.txt (one `<repository>:<tag>@<digest>` per line). Every
- * line must be from the configured repository and name one and the same digest (publish pushes one manifest
- * under every tag). With `tag`, that tag must be among the recorded ones. Returns the digest reference to deploy.
- */
-export function digestFromPublished(recorded: string, expectedRepository: string, origin: ValueOrigin, tag?: string): PublishedReference {
-  const where = `${origin.fn} ${origin.flag}`;
-  const lines = recorded.split("\n").map((line) => line.trim()).filter((line) => line !== "");
-  if (lines.length === 0) throw new Error(`${where}: the publish record is empty; expected <repository>:<tag>@sha256:<digest> lines`);
-  const entries = lines.map((line) => {
-    const entry = deployableImage(line, expectedRepository, origin);
-    const parsedTag = parseImageReference(line).tag;
-    if (parsedTag === undefined) throw new Error(`${where}: ${JSON.stringify(line)} is not a publish record line (<repository>:<tag>@<digest>)`);
-    return { ...entry, tag: parsedTag };
-  });
-  const digests = [...new Set(entries.map((entry) => entry.digest))];
-  if (digests.length > 1) {
-    throw new Error(`${where}: the publish record names ${digests.length} different digests (${digests.join(", ")}); one publish pushes one digest`);
-  }
-  if (tag === undefined) return entries[0]!;
-  const match = entries.find((entry) => entry.tag === tag);
-  if (!match) {
-    throw new Error(`${where}: tag ${JSON.stringify(tag)} is not in the publish record (recorded: ${entries.map((e) => e.tag).join(", ")})`);
-  }
-  return match;
 }
 
 /** What a deploy was asked for: a digest to verify as is, or a commit tag the registry resolves to its digest. */
@@ -100,32 +82,21 @@ export type RequestedImage =
  * cluster. A moving tag (latest, main, 1.4.0), another registry or another repository is refused.
  */
 export function requestedImage(value: string, expectedRepository: string, origin: ValueOrigin, commitTag: RegExp): RequestedImage {
-  const where = `${origin.fn} ${origin.flag}`;
-  let parsed;
-  try {
-    parsed = parseImageReference(value);
-  } catch (e) {
-    throw new Error(`${where}: ${(e as Error).message}`);
-  }
+  const parsed = parsedAt(origin, value);
   if (parsed.digest !== undefined) {
     return { kind: "digest", image: deployableImage(value, expectedRepository, origin), ...(parsed.tag !== undefined ? { tag: parsed.tag } : {}) };
   }
   const repository = formatImageReference({ registry: parsed.registry, repository: parsed.repository });
   const expected = normalisedRepository(expectedRepository);
-  if (repository !== expected) {
-    throw new Error(
-      `${where}: ${JSON.stringify(value)} is not from the configured repository ${expected} ` +
-        "(image.registry / image.repository); only images this repository's publish job pushed are deployed",
-    );
-  }
-  if (parsed.tag === undefined) {
-    throw new Error(`${where}: ${JSON.stringify(value)} has neither a tag nor a digest: pass the digest or the <branch>-<sha7> tag publish pushed`);
-  }
+  if (repository !== expected) throw foreign(origin, value, expected);
+  const accepted = `its digest (${expected}@sha256:<64 hex>) or its <branch>-<sha7> tag (e.g. main-1a2b3c4)`;
+  if (parsed.tag === undefined) throw refuse(origin, value, "has neither a tag nor a digest", accepted);
   if (!commitTag.test(parsed.tag)) {
-    throw new Error(
-      `${where}: image tag ${JSON.stringify(parsed.tag)} is not a commit tag: deploy accepts only what publish pushed for one commit, ` +
-        "its digest (<repository>@sha256:<64 hex>) or its <branch>-<sha7> tag (e.g. main-1a2b3c4); " +
-        "moving tags such as latest, main or a version move to other builds",
+    throw refuse(
+      origin,
+      value,
+      "is not a commit tag: deploy accepts only what publish pushed for one commit; moving tags such as latest, main or a version move to other builds",
+      accepted,
     );
   }
   return { kind: "commit-tag", reference: `${expected}:${parsed.tag}`, repository: expected, tag: parsed.tag };

@@ -52,12 +52,12 @@ export function otherColour(colour: Colour): Colour {
   return colour === "blue" ? "green" : "blue";
 }
 
-export function isColour(value: unknown): value is Colour {
+function isColour(value: unknown): value is Colour {
   return value === "blue" || value === "green";
 }
 
 /** `analytics-api-green` -> `analytics-api`; names without a colour suffix are returned unchanged. */
-export function baseName(name: string): string {
+function baseName(name: string): string {
   return name.replace(/-(blue|green)$/, "");
 }
 
@@ -487,7 +487,7 @@ export function observeProduction(input: {
 }
 
 /**
- * Rolling back `badImage` on an operator's request (`rollback --env production` during a canary): if the
+ * Rolling back `badImage` on an operator's request (`rollback --environment production` during a canary): if the
  * canary is still running, drop it and park the idle colour; if the switch already happened and the
  * previous colour is still up (grace period), switch back to it. The automatic rollback of a failed
  * deployProduction run uses planUndo instead: it only undoes that run's own changes.

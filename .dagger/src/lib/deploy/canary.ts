@@ -1,5 +1,3 @@
-import { parsePrometheusResponse, singleValue } from "./prometheus";
-
 /**
  * Canary analysis: one sample per interval, judged against the rollback rules.
  *
@@ -186,16 +184,8 @@ export function canaryVerdict(samples: readonly CanarySample[], thresholds: Cana
   return verdict("continue", undefined, analysed);
 }
 
-/** Builds one sample from the three instant-query responses (text or decoded JSON) of an interval. */
-export function sampleFromPrometheus(
-  at: Date | number,
-  responses: { errorRate: unknown; latencyP95: unknown; healthFailures: unknown },
-): CanarySample {
-  const read = (response: unknown, source: string) => singleValue(parsePrometheusResponse(response, source), source);
-  return {
-    at,
-    errorRate: read(responses.errorRate, "canary error rate"),
-    latencyP95Seconds: read(responses.latencyP95, "canary P95 latency"),
-    healthFailureRate: read(responses.healthFailures, "canary health failures"),
-  };
+/** A sample's value as a report line shows it: a percentage or seconds, "no data" for a missing one. */
+export function formatMetric(value: number | null, unit: "%" | "s"): string {
+  if (value === null || Number.isNaN(value)) return "no data";
+  return unit === "s" ? `${Number(value.toFixed(3))}s` : `${Number((value * 100).toFixed(2))}%`;
 }

@@ -10,11 +10,3 @@ export function httpUrlProblem(url: string): string | null {
   if (parsed.username || parsed.password) return "must not carry credentials";
   return null;
 }
-
-/** The URL without trailing slashes; throws `<what> ...` when httpUrlProblem finds something. */
-export function validateHttpUrl(url: string, what: string): string {
-  const problem = httpUrlProblem(url);
-  if (problem === "is not a URL") throw new Error(`${what} ${JSON.stringify(url)} is not a URL: expected http(s)://host[/path]`);
-  if (problem) throw new Error(`${what} ${problem}`);
-  return url.replace(/\/+$/, "");
-}

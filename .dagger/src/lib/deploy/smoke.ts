@@ -1,9 +1,7 @@
 /**
- * What a smoke test accepts, and the references a deployment accepts. Pure: the Dagger glue in
- * deploy*.ts fetches the bodies and resolves the references.
+ * What a smoke test accepts, and the commit tag a deployment accepts. Pure: the Dagger glue in
+ * deploy*.ts fetches the bodies.
  */
-import { parseImageReference } from "../image-ref";
-import { parseReleaseTag } from "../tags";
 
 /**
  * A health body that says healthy: JSON with `status` (or `state`) ok/healthy/up/pass, or
@@ -61,34 +59,14 @@ export function backoffMs(attempt: number, remainingMs: number): number {
 /** The immutable commit tag `publish` pushes (docker/metadata-action `type=sha,prefix={{branch}}-`). */
 export const COMMIT_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]*-[0-9a-f]{7}$/;
 
-/**
- * Throws unless `reference` names one pushed build: a digest (`...@sha256:<64 hex>`) or a
- * `<branch>-<sha7>` commit tag. Moving tags (latest, main, semver) are refused: the record must say
- * which build ran, and a rollback must be able to return to it.
- */
-export function validateDeployReference(reference: string): { digest?: string; tag?: string } {
-  const parsed = parseImageReference(reference);
-  if (parsed.digest) return { digest: parsed.digest, ...(parsed.tag ? { tag: parsed.tag } : {}) };
-  if (parsed.tag === undefined) {
-    throw new Error(`image ${JSON.stringify(reference)} has neither a tag nor a digest: pass the digest or the <branch>-<sha7> tag publish pushed`);
-  }
-  if (!COMMIT_TAG.test(parsed.tag)) {
-    throw new Error(
-      `image tag ${JSON.stringify(parsed.tag)} is not a commit tag: deploy accepts only what publish pushed for one commit, ` +
-        "its digest (<repository>@sha256:<64 hex>) or its <branch>-<sha7> tag (e.g. main-1a2b3c4); " +
-        "moving tags such as latest, main or a version move to other builds",
-    );
-  }
-  return { tag: parsed.tag };
-}
-
-/** `v1.2.3` (optionally `-rc.1`) -> `1.2.3`, the version tag publish pushes (lib/tags.ts parseReleaseTag). */
-export function releaseVersion(tag: string): string {
-  return parseReleaseTag(tag.trim()).version;
-}
-
 /** The sha256 digest in a container status imageID (`docker-pullable://repo@sha256:...`, `repo@sha256:...`). */
 export function digestFromImageId(imageId: string): string | null {
   const match = /@(sha256:[a-f0-9]{64})$/.exec(imageId.trim());
   return match ? match[1] : null;
+}
+
+/** The health paths of a smoke configuration (production's pre-check only asks whether staging is healthy). */
+export function healthPaths(paths: readonly string[]): string[] {
+  const health = paths.filter((path) => /health/.test(path));
+  return health.length > 0 ? health : ["/health"];
 }

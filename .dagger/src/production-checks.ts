@@ -1,0 +1,82 @@
+/**
+ * deployProduction's pre-checks: the release tag resolved to its digest by the registry, that digest's signature
+ * and SBOM attestation, and staging's health. They change nothing; a failure names its check.
+ */
+import type { Secret } from "@dagger.io/dagger";
+import type { Pipeline } from "./pipeline";
+import { registryImageExistence } from "./registry";
+import { ImageRefused, verifyImage, type VerifiedImage } from "./verify";
+import { curlProbe, smokeTest } from "./deploy-support";
+import type { Clock } from "./lib/clock";
+import { errorMessage } from "./lib/errors";
+import type { ProductionRequest } from "./lib/function-args";
+import { parseImageReference } from "./lib/image-ref";
+import { healthPaths } from "./lib/deploy/smoke";
+
+/** A check before the first change failed (the image, staging, the production state the planner reads). */
+export class PreCheckFailed extends Error {
+  constructor(
+    readonly check: string,
+    message: string,
+    /** The image, when it was verified before another check failed (the record names the digest). */
+    readonly verified?: VerifiedImage,
+  ) {
+    super(message);
+    this.name = "PreCheckFailed";
+  }
+}
+
+/**
+ * The tag's digest (crane digest), then that digest's signature and SBOM attestation (verifyImage, signed on
+ * refs/tags/vX.Y.Z). Changes nothing.
+ */
+async function resolveAndVerify(p: Pipeline, request: ProductionRequest<Secret>): Promise<VerifiedImage> {
+  const tagged = request.tagReference;
+  let found;
+  try {
+    found = await registryImageExistence(p, tagged, request.registry);
+  } catch (e) {
+    throw new PreCheckFailed("image exists", `pre-check: could not ask the registry whether ${tagged} exists: ${errorMessage(e)}`);
+  }
+  if (found.outcome === "unknown") {
+    throw new PreCheckFailed(
+      "image exists",
+      `pre-check: cannot tell whether ${tagged} exists, the registry answered: ${found.answer}\nCheck --registry-username/--registry-password and the registry, then re-run.`,
+    );
+  }
+  if (found.outcome === "absent") {
+    throw new PreCheckFailed(
+      "image exists",
+      `pre-check: image ${tagged} does not exist in the registry (${found.answer}); publish the tag first (the tag's CI run pushes it)`,
+    );
+  }
+  const parsed = parseImageReference(tagged);
+  const repository = `${parsed.registry}/${parsed.repository}`;
+  try {
+    return await verifyImage(p, { reference: `${repository}@${found.digest}`, repository, digest: found.digest }, request.verification);
+  } catch (e) {
+    const why = e instanceof ImageRefused ? "refused" : "could not be verified";
+    throw new PreCheckFailed("image signature", `pre-check: ${tagged} resolves to ${found.digest}, whose signature ${why}: ${errorMessage(e)}`);
+  }
+}
+
+/**
+ * The image (digest, signature) and staging health, in parallel. Resolves with the verified image; rejects with
+ * PreCheckFailed naming the check. Changes nothing.
+ */
+export async function productionPreChecks(p: Pipeline, request: ProductionRequest<Secret>, clock: Clock): Promise<VerifiedImage> {
+  const staging = p.config.environments.staging;
+  const [image, stagingHealth] = await Promise.allSettled([
+    resolveAndVerify(p, request),
+    smokeTest(clock, curlProbe(p, staging.url), healthPaths(staging.smoke.paths), staging.smoke.deadlineSeconds, `staging (${staging.url})`),
+  ]);
+  if (image.status === "rejected") throw image.reason;
+  if (stagingHealth.status === "rejected") {
+    throw new PreCheckFailed(
+      "staging healthy",
+      `pre-check: staging does not answer healthy, refusing to promote:\n${errorMessage(stagingHealth.reason)}`,
+      image.value,
+    );
+  }
+  return image.value;
+}
