@@ -83,20 +83,6 @@ describe("module graph", () => {
     expect(cycles).toEqual([]);
   });
 
-  it("deploy family: every exported function has a caller in the module, not only in tests (files and names listed)", () => {
-    const texts = new Map([...graph.keys()].map((file) => [file, readFileSync(join(SRC, file), "utf8")]));
-    const deployFiles = [...texts.keys()].filter((file) => /^(deploy[\w-]*|production-[\w-]+|canary-analysis|load-test|announce|verify)\.ts$|^lib\/deploy\/|^lib\/deploy-image\.ts$|^lib\/clock\.ts$/.test(file));
-    expect(deployFiles.length).toBeGreaterThan(15);
-    const uncalled = deployFiles.flatMap((file) =>
-      [...texts.get(file)!.matchAll(/^export (?:async )?function (\w+)/gm)]
-        .map((m) => m[1]!)
-        // its declaration is one use; a caller, in its own file or another, is a second
-        .filter((name) => [...texts.values()].reduce((uses, text) => uses + (text.match(new RegExp(`\\b${name}\\b`, "g"))?.length ?? 0), 0) < 2)
-        .map((name) => `${file}: ${name}`),
-    );
-    expect(uncalled).toEqual([]);
-  });
-
   it("finds a cycle and names its files", () => {
     const fixture = new Map([
       ["a.ts", ["b.ts"]],
