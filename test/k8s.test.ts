@@ -3,30 +3,9 @@ import { describe, expect, it } from "vitest";
 import { environmentsConfigSchema } from "../.dagger/src/lib/config/environments";
 import { canaryIngress, greenFromBlue, liveColour } from "../.dagger/src/lib/deploy/bluegreen";
 import { ENVIRONMENTS, Environment } from "../.dagger/src/lib/deploy/environment";
+import { parseConcatenatedJson } from "./support/kubectl-rbac";
 
 type K8sObject = Record<string, any>;
-
-/** kubectl prints several objects as concatenated JSON documents; split them at top-level braces. */
-function parseConcatenatedJson(text: string): K8sObject[] {
-  const objects: K8sObject[] = [];
-  let depth = 0;
-  let start = -1;
-  let inString = false;
-  for (let index = 0; index < text.length; index++) {
-    const char = text[index];
-    if (inString) {
-      if (char === "\\") index++;
-      else if (char === '"') inString = false;
-    } else if (char === '"') inString = true;
-    else if (char === "{") {
-      if (depth++ === 0) start = index;
-    } else if (char === "}" && --depth === 0) {
-      objects.push(JSON.parse(text.slice(start, index + 1)));
-    }
-  }
-  if (depth !== 0) throw new Error("unbalanced JSON from kubectl");
-  return objects;
-}
 
 /**
  * `kubectl kustomize` prints YAML. `kubectl create --dry-run=client -o json` needs an API server for

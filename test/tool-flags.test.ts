@@ -21,7 +21,7 @@ import { attestationStdout as cosignAttestationStdout, keyVerifyStdout, VERIFY_D
 
 const verifyStdout = (subject: string) => cosignVerifyStdout(VERIFY_REPO, VERIFY_DIGEST, subject);
 const attestationStdout = () => cosignAttestationStdout(VERIFY_REPO, VERIFY_DIGEST);
-import { FakeClock, FakeCluster, k6Fixture, PINNED, promVector, REPO } from "./session/deploy-fake-cluster";
+import { bootstrappedProduction, FakeClock, FakeCluster, k6Fixture, PINNED, promVector, REPO } from "./session/deploy-fake-cluster";
 import { recordedFlags, type RecordedFlag } from "./support/recorded-flags";
 
 interface FlagRow {
@@ -155,13 +155,7 @@ function k6Summary() {
 
 /** Production as deploy-production.test.ts bootstraps it: 1.3.0 live on blue. */
 function productionCluster(errorRate = "0.002"): FakeCluster {
-  const cluster = new FakeCluster({ namespace: "llm-observatory" });
-  cluster.addDeployment("analytics-api-blue", `${REPO}:1.3.0`, 3, { color: "blue" });
-  cluster.addDeployment("analytics-api-green", `${REPO}:1.3.0`, 0, { color: "green" });
-  cluster.addService("analytics-api", { color: "blue" });
-  cluster.addService("analytics-api-blue", { color: "blue" });
-  cluster.addService("analytics-api-green", { color: "green" });
-  cluster.addIngress("analytics-api", "analytics.llm-observatory.example");
+  const cluster = bootstrappedProduction();
   cluster.prometheus = (query) =>
     promVector(query.includes("histogram_quantile") ? "0.21" : query.includes("kube_deployment") ? "0" : errorRate);
   return cluster;

@@ -447,3 +447,19 @@ export function secretNames(chain: Step[]): string[] {
   }
   return out;
 }
+
+/**
+ * Production as the kustomize overlay bootstraps it, after a 1.3.0 release on blue: both colours'
+ * Deployments (green idle), the live Service and one per colour, the public Ingress.
+ */
+export function bootstrappedProduction(namespace = "llm-observatory"): FakeCluster {
+  const live = `${REPO}:1.3.0`;
+  const cluster = new FakeCluster({ namespace });
+  cluster.addDeployment("analytics-api-blue", live, 3, { color: "blue" });
+  cluster.addDeployment("analytics-api-green", live, 0, { color: "green" });
+  cluster.addService("analytics-api", { color: "blue" });
+  cluster.addService("analytics-api-blue", { color: "blue" });
+  cluster.addService("analytics-api-green", { color: "green" });
+  cluster.addIngress("analytics-api", "analytics.llm-observatory.example");
+  return cluster;
+}

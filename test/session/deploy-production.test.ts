@@ -12,7 +12,7 @@ import { PREVIOUS_DIGEST_ANNOTATION, PREVIOUS_IMAGE_ANNOTATION } from "../../.da
 import { canarySecret } from "../support/recording-session";
 import { failureOf, GOOD, startPerTest, type ModuleRun } from "../support/module";
 import { canaryIngress } from "../../.dagger/src/lib/deploy/bluegreen";
-import { craneFailure, DIGEST, FakeClock, FakeCluster, newFile, OLD_DIGEST, PINNED, promVector, publishIdentity, REPO } from "./deploy-fake-cluster";
+import { bootstrappedProduction, craneFailure, DIGEST, FakeClock, FakeCluster, newFile, OLD_DIGEST, PINNED, promVector, publishIdentity, REPO } from "./deploy-fake-cluster";
 import { GITHUB_ACTIONS_ISSUER } from "../support/cosign-output";
 
 const startRun = startPerTest();
@@ -35,13 +35,7 @@ const GRACE = 300_000;
 
 /** Production as the kustomize overlay bootstraps it, after a 1.3.0 release on blue. */
 function productionCluster(): FakeCluster {
-  const cluster = new FakeCluster({ namespace: NS });
-  cluster.addDeployment("analytics-api-blue", LIVE, 3, { color: "blue" });
-  cluster.addDeployment("analytics-api-green", LIVE, 0, { color: "green" });
-  cluster.addService("analytics-api", { color: "blue" });
-  cluster.addService("analytics-api-blue", { color: "blue" });
-  cluster.addService("analytics-api-green", { color: "green" });
-  cluster.addIngress("analytics-api", "analytics.llm-observatory.example");
+  const cluster = bootstrappedProduction(NS);
   cluster.runningDigests.set(LIVE, OLD_DIGEST);
   return cluster;
 }

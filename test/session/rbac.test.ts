@@ -21,7 +21,7 @@ import {
   renderKustomization,
   type ApiRequest,
 } from "../support/kubectl-rbac";
-import { FakeClock, FakeCluster, newFile, promVector, REPO } from "./deploy-fake-cluster";
+import { bootstrappedProduction, FakeClock, FakeCluster, newFile, promVector, REPO } from "./deploy-fake-cluster";
 
 const start = startPerTest();
 /** Every run on a fake clock: the canary window and the grace period take no time. */
@@ -58,13 +58,7 @@ function rollingCluster(environment: "dev" | "staging"): FakeCluster {
 }
 
 function productionCluster(): FakeCluster {
-  const cluster = new FakeCluster({ namespace: config.production.namespace });
-  cluster.addDeployment("analytics-api-blue", `${REPO}:1.3.0`, 3, { color: "blue" });
-  cluster.addDeployment("analytics-api-green", `${REPO}:1.3.0`, 0, { color: "green" });
-  cluster.addService("analytics-api", { color: "blue" });
-  cluster.addService("analytics-api-blue", { color: "blue" });
-  cluster.addService("analytics-api-green", { color: "green" });
-  cluster.addIngress("analytics-api", "analytics.llm-observatory.example");
+  const cluster = bootstrappedProduction(config.production.namespace);
   cluster.prometheus = (query) => promVector(query.includes("histogram_quantile") ? "0.21" : "0");
   return cluster;
 }

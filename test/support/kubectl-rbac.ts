@@ -177,7 +177,7 @@ export function describeRequest(r: ApiRequest): string {
 }
 
 /** kubectl prints several objects as concatenated JSON documents; split them at top-level braces. */
-function parseConcatenatedJson(text: string): K8sObject[] {
+export function parseConcatenatedJson(text: string): K8sObject[] {
   const objects: K8sObject[] = [];
   let depth = 0;
   let start = -1;
