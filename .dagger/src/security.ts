@@ -43,7 +43,7 @@ import {
 import {
   NO_HISTORY_NOTE,
   gitleaksInput,
-  notAGitDirMessage,
+  notAGitDir,
   shallowHistoryMessage,
   type CheckoutGitEntry,
   type GitleaksInput,
@@ -297,7 +297,7 @@ async function gitleaksScan(p: Pipeline, history: GitHistoryInputs, fn = "gitlea
   }
   const { dir: gitDir, input } = await historyToScan(fn, history);
   if (gitDir && input.mode === "git") {
-    if (!(await gitDir.exists("HEAD"))) throw new ConfigError(notAGitDirMessage(fn));
+    if (!(await gitDir.exists("HEAD"))) throw notAGitDir(fn);
     if (await gitDir.exists("shallow")) throw new GateFailure("gitleaks", shallowHistoryMessage(input.origin), "shallow clone");
   }
   // safe.directory: the mounted repository belongs to another uid than the container user (git's "dubious ownership").

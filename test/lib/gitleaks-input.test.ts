@@ -198,7 +198,7 @@ describe("gitleaksInput", () => {
   });
 
   it("names the function that failed", () => {
-    expect(() => gitleaksInput(false, { gitDirectory: false, gitEntry: true }, "securityReports")).toThrow(/^securityReports: \.git in the caller's checkout is a file, as in/);
+    expect(() => gitleaksInput(false, { gitDirectory: false, gitEntry: true }, "securityReports")).toThrow(/^securityReports --git-dir: is needed: \.git in the caller's checkout is a file, as in/);
   });
 
   it("the shallow message names --git-dir for the default history, not for an explicit one", () => {

@@ -423,14 +423,14 @@ describe("gitleaks", () => {
   it("a .git file (worktree, submodule) fails before any container, naming --git-dir and where .git points", async () => {
     const { session, call } = await start();
     const err = await failureOf(call((ci) => ci.gitleaks(undefined, dag.host().directory(checkoutOnDisk("file")))));
-    expect(err.message).toMatch(/^gitleaks: \.git in the caller's checkout is a file/);
+    expect(err.message).toMatch(/^gitleaks --git-dir: is needed: \.git in the caller's checkout is a file/);
     expect(err.message).toContain("/home/dev/service/.git/worktrees/feature");
     expect(err.message).toContain('--git-dir="$(git rev-parse --git-common-dir)"');
     expect(session.execs).toEqual([]);
 
     const { session: s2, call: c2 } = await start();
     const reports = await failureOf(c2((ci) => ci.securityReports(undefined, dag.host().directory(checkoutOnDisk("file")))));
-    expect(reports.message).toContain("securityReports: .git in the caller's checkout is a file");
+    expect(reports.message).toContain("securityReports --git-dir: is needed: .git in the caller's checkout is a file");
     expect(s2.execs.filter(isGitleaks)).toEqual([]);
   });
 
@@ -447,7 +447,7 @@ describe("gitleaks", () => {
   it("an explicit --git-dir without HEAD is refused, naming the flag", async () => {
     const { session, call } = await start();
     const err = await failureOf(call((ci) => ci.gitleaks(dag.host().directory(checkoutOnDisk("none")))));
-    expect(err.message).toMatch(/^gitleaks: --git-dir has no HEAD/);
+    expect(err.message).toBe("gitleaks --git-dir: has no HEAD: it is not a repository's .git directory (expected a .git directory, e.g. --git-dir=.git)");
     expect(session.execs).toEqual([]);
   });
 

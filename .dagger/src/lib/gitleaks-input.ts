@@ -9,7 +9,7 @@
  * core/modulesource.go LoadContextDir -> host.directory, whose internal/fsutil/fs.go NewFS
  * refuses a missing path and a non-directory).
  */
-import { ConfigError } from "./errors";
+import { UsageError } from "./errors";
 
 /**
  * `ignore` of the `checkout` argument: everything but `.git` (a directory with its contents, or
@@ -37,8 +37,7 @@ export type GitleaksInput =
 /** The summary note of a working-tree scan. */
 export const NO_HISTORY_NOTE = "no git history: scanned the working tree";
 
-const WORKTREE_HINT =
-  'pass the repository\'s git directory with --git-dir (in a worktree or submodule: --git-dir="$(git rev-parse --git-common-dir)")';
+const WORKTREE_HINT = 'the repository\'s git directory (in a worktree or submodule: --git-dir="$(git rev-parse --git-common-dir)")';
 
 /**
  * Chooses the scan. An explicit `--git-dir` wins. A `.git` directory in the checkout is the
@@ -52,17 +51,19 @@ export function gitleaksInput(explicitGitDir: boolean, checkout: CheckoutGitEntr
   if (checkout?.gitDirectory) return { mode: "git", origin: "checkout" };
   if (checkout?.gitEntry) {
     const points = checkout.pointer?.trim() ? ` (it points to ${JSON.stringify(checkout.pointer.trim())})` : "";
-    throw new ConfigError(
-      `${fn}: .git in the caller's checkout is a file${points}, as in a git worktree or submodule, ` +
-        `so its history cannot be loaded from there: ${WORKTREE_HINT}`,
-    );
+    throw new UsageError({
+      fn,
+      flag: "--git-dir",
+      problem: `is needed: .git in the caller's checkout is a file${points}, as in a git worktree or submodule, so its history cannot be loaded from there`,
+      expected: WORKTREE_HINT,
+    });
   }
   return { mode: "dir", note: NO_HISTORY_NOTE };
 }
 
 /** The error for a git directory without HEAD: only an explicit `--git-dir` can be one. */
-export function notAGitDirMessage(fn = "gitleaks"): string {
-  return `${fn}: --git-dir has no HEAD: it is not a repository's .git directory (pass e.g. --git-dir=.git)`;
+export function notAGitDir(fn = "gitleaks"): UsageError {
+  return new UsageError({ fn, flag: "--git-dir", problem: "has no HEAD: it is not a repository's .git directory", expected: "a .git directory, e.g. --git-dir=.git" });
 }
 
 /**
