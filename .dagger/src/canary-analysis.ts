@@ -8,7 +8,7 @@ import type { Pipeline } from "./pipeline";
 import { curlSecretArgs, kubectl, withCurlSecret, type KubeTarget } from "./deploy-support";
 import { isoTime, type Clock } from "./lib/clock";
 import { errorMessage, tail } from "./lib/errors";
-import type { ProductionRequest } from "./lib/function-args";
+import type { ProductionRequest } from "./lib/deploy-args";
 import { canaryIngressName, colouredName, ingressBackendPort, type Colour } from "./lib/deploy/bluegreen";
 import { canaryVerdict, formatMetric, intervalsRequired, type CanarySample, type CanaryVerdict } from "./lib/deploy/canary";
 import { parsePrometheusResponse, prometheusQueryRequest, renderQuery, singleValue } from "./lib/deploy/prometheus";

@@ -20,7 +20,7 @@ import { observe, proxyProbe } from "./production-cluster";
 import { PreCheckFailed, productionPreChecks } from "./production-checks";
 import { isoTime, type Clock } from "./lib/clock";
 import { errorMessage } from "./lib/errors";
-import type { ProductionRequest } from "./lib/function-args";
+import type { ProductionRequest } from "./lib/deploy-args";
 import { pinnedDigest } from "./lib/deploy-image";
 import {
   canaryIngress,

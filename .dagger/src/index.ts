@@ -34,6 +34,7 @@ import { Environment } from "./lib/deploy/environment";
 import { NotifyStatus } from "./lib/deploy/slack";
 import { SbomFormat } from "./lib/sbom";
 import * as args from "./lib/function-args";
+import * as deployArgs from "./lib/deploy-args";
 import { Trust } from "./lib/trust";
 import { REAL_CLOCK, type Clock } from "./lib/clock";
 
@@ -521,7 +522,7 @@ export class ObservatoryCi {
     publicKey?: Secret,
   ): Promise<string> {
     const p = await this.pipeline();
-    const request = args.parseVerifyImageArgs(p, { image, environment, githubRepository, tag, branch, registryUsername, registryPassword, publicKey });
+    const request = deployArgs.parseVerifyImageArgs(p, { image, environment, githubRepository, tag, branch, registryUsername, registryPassword, publicKey });
     const verified = await verify.verifyImage(p, request.image, request.verification);
     return verified.summary;
   }
@@ -562,7 +563,7 @@ export class ObservatoryCi {
     publicKey?: Secret,
   ): Promise<string> {
     const p = await this.pipeline();
-    const request = args.parseDeployArgs(p, {
+    const request = deployArgs.parseDeployArgs(p, {
       environment, kubeconfig, image, commit, branch, githubRepository, slackWebhook, runUrl, registryUsername, registryPassword, publicKey,
     });
     return deploy.deploy(p, request, this.clock());
@@ -576,7 +577,7 @@ export class ObservatoryCi {
    */
   @func({ cache: "never" })
   async smoke(url?: string, environment?: Environment): Promise<string> {
-    const request = args.parseSmokeArgs({ url, environment });
+    const request = deployArgs.parseSmokeArgs({ url, environment });
     return traffic.smoke(await this.pipeline(), request, this.clock());
   }
 
@@ -627,7 +628,7 @@ export class ObservatoryCi {
     publicKey?: Secret,
   ): Promise<string> {
     const p = await this.pipeline();
-    const request = args.parseDeployProductionArgs(p, {
+    const request = deployArgs.parseDeployProductionArgs(p, {
       tag, kubeconfig, registryUsername, registryPassword, githubRepository, prometheusUrl, prometheusToken, slackWebhook, runUrl, publicKey,
     });
     return production.deployProduction(p, request, this.clock());
@@ -645,7 +646,7 @@ export class ObservatoryCi {
    */
   @func({ cache: "never" })
   async rollback(environment: Environment, kubeconfig: Secret, reason?: string, slackWebhook?: Secret, runUrl?: string): Promise<string> {
-    const request = args.parseRollbackArgs({ environment, kubeconfig, reason, slackWebhook, runUrl });
+    const request = deployArgs.parseRollbackArgs({ environment, kubeconfig, reason, slackWebhook, runUrl });
     return deploy.rollback(await this.pipeline(), request, this.clock());
   }
 

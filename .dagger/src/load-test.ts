@@ -8,7 +8,8 @@ import type { Pipeline } from "./pipeline";
 import { curlProbe, smokeTest } from "./deploy-support";
 import type { Clock } from "./lib/clock";
 import { ConfigError, UsageError, errorMessage, flagName, tail } from "./lib/errors";
-import type { LoadTestRequest, SmokeRequest } from "./lib/function-args";
+import type { LoadTestRequest } from "./lib/function-args";
+import type { SmokeRequest } from "./lib/deploy-args";
 import { sourcePath } from "./lib/args";
 import { DEFAULT_K6_SCRIPT, K6_SUMMARY_PATH, k6Options, missingThresholds, parseK6Summary, type K6Summary } from "./lib/deploy/k6";
 

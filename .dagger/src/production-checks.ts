@@ -9,7 +9,7 @@ import { ImageRefused, verifyImage, type VerifiedImage } from "./verify";
 import { curlProbe, smokeTest } from "./deploy-support";
 import type { Clock } from "./lib/clock";
 import { errorMessage } from "./lib/errors";
-import type { ProductionRequest } from "./lib/function-args";
+import type { ProductionRequest } from "./lib/deploy-args";
 import { parseImageReference } from "./lib/image-ref";
 import { healthPaths } from "./lib/deploy/smoke";
 

@@ -7,7 +7,7 @@ import type { Pipeline } from "./pipeline";
 import { getObject, kubectlOk, notifyQuietly, rolloutEvidence, runningDigest, waitRollout, type KubeTarget } from "./deploy-support";
 import { observe } from "./production-cluster";
 import { isoTime, type Clock } from "./lib/clock";
-import type { RollbackRequest } from "./lib/function-args";
+import type { RollbackRequest } from "./lib/deploy-args";
 import { pinnedDigest, scaleUpImage } from "./lib/deploy-image";
 import { canaryIngressName, colouredName, otherColour, planRollback } from "./lib/deploy/bluegreen";
 import type { DeploymentRecord } from "./lib/deploy/record";

@@ -11,7 +11,7 @@ import type { Pipeline } from "./pipeline";
 import { WRITE_DOCKER_CONFIG, withDockerConfig } from "./registry";
 import { errorMessage } from "./lib/errors";
 import type { DigestReference } from "./lib/deploy-image";
-import type { VerificationPlan } from "./lib/function-args";
+import type { VerificationPlan } from "./lib/deploy-args";
 import { parseImageReference } from "./lib/image-ref";
 import { cosignPolicyArgs, cosignRefusal, describeSigner, verifiedAttestations, verifiedSignatures, type SignerPolicy } from "./lib/signing";
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../../.dagger/src/lib/errors";
 import { parseConfig } from "../../.dagger/src/lib/pipeline-config";
-import { parseDeployArgs, parseDeployProductionArgs, parseVerifyImageArgs, type DeployContext } from "../../.dagger/src/lib/function-args";
+import { parseDeployArgs, parseDeployProductionArgs, parseVerifyImageArgs, type DeployContext } from "../../.dagger/src/lib/deploy-args";
 import { Environment } from "../../.dagger/src/lib/deploy/environment";
 
 const SECRET = { secret: "registry" };
