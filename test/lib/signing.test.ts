@@ -52,6 +52,12 @@ describe("signerPolicy", () => {
     ]);
   });
 
+  it("pins the building commit when the deploy names one (--certificate-github-workflow-sha)", () => {
+    const policy = signerPolicy(SIGN, REPO, expectedSigningRef({ environment: Environment.Production, releaseTag: "v1.4.0" }));
+    const sha = "1a2b3c4d5e6f70811223344556677889900aabbc";
+    expect(cosignPolicyArgs({ ...policy, workflowSha: sha } as typeof policy, "/k").slice(-2)).toEqual(["--certificate-github-workflow-sha", sha]);
+  });
+
   it("staging without a known branch: an anchored regexp over release/* branches of ci.yml only", () => {
     const policy = signerPolicy(SIGN, REPO, expectedSigningRef({ environment: Environment.Staging }));
     expect(policy.mode === "keyless" && policy.identityRegexp).toBe(

@@ -129,6 +129,11 @@ export class FakeCluster {
    * is asked for (the success path), one in `unsigned` has no signature, one in `unattested` no SBOM attestation.
    */
   signers = new Map<string, string>();
+  /**
+   * The commit each digest's signing run built (its certificate's GitHub workflow SHA); a digest not
+   * listed was built from whatever commit cosign is asked for.
+   */
+  builtFrom = new Map<string, string>();
   unsigned = new Set<string>();
   unattested = new Set<string>();
   /** Every image reference cosign was asked to verify, in order (signature checks only). */
@@ -244,6 +249,12 @@ export class FakeCluster {
     const subject = this.signers.get(digest) ?? expected;
     const accepted = identity !== undefined ? subject === identity : new RegExp(pattern!).test(subject);
     if (!accepted) return { exitCode: 12, stderr: identityMismatch(subject) };
+    // cosign v2.4.1 pkg/cosign/verify.go CheckCertificatePolicy: a VerificationFailure, so no signature matches (exit 12)
+    const commit = flag("--certificate-github-workflow-sha");
+    if (commit !== undefined && (this.builtFrom.get(digest) ?? commit) !== commit) {
+      const message = "no matching signatures: expected GitHub Workflow SHA not found in certificate";
+      return { exitCode: 12, stderr: `Error: ${message}\nmain.go:74: error during command execution: ${message}\n` };
+    }
     if (marker === VERIFY_SIGNATURE) return { stdout: verifyStdout(repository, digest, subject) };
     if (this.unattested.has(digest)) return { exitCode: 1, stderr: "Error: none of the attestations matched the predicate type: https://spdx.dev/Document, found: https://slsa.dev/provenance/v0.2\n" };
     return { stdout: attestationStdout(repository, digest) };

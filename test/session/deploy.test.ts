@@ -121,10 +121,25 @@ describe("deploy (dev, staging)", () => {
     const out = await call((ci) => deployTo(ci, Environment.Staging, undefined, { commit: sha, branch: "release/1.4" }));
     expect(session.exec("image-exists").args.at(-1)).toBe(`${REPO}:release-1.4-1a2b3c4`);
     expect(cosignExecs(session)[0]!.args.slice(5, 7)).toEqual(["--certificate-identity", publishIdentity(GITHUB_REPOSITORY, "refs/heads/release/1.4")]);
+    // --commit names the build: the certificate must come from the run that built exactly that commit
+    for (const e of cosignExecs(session)) expect(e.args.join(" ")).toContain(`--certificate-github-workflow-sha ${sha}`);
     expect(cluster.mutations()).toEqual([`set image deployment/analytics-api analytics-api=${REPO}@${OTHER_DIGEST}`]);
     expect(JSON.parse(out)).toMatchObject({ image: `${REPO}@${OTHER_DIGEST}`, digest: OTHER_DIGEST, commit: sha, environment: "staging" });
     expect(cluster.commands).toContainEqual(["rollout", "status", "deployment/analytics-api", "--timeout=10m"]);
     expect(cluster.curls).toEqual([`${STAGING_URL}/health`, `${STAGING_URL}/metrics`]);
+  });
+
+  it("--commit: an older build re-tagged with the commit's tag is refused before the cluster changes", async () => {
+    const cluster = devCluster();
+    cluster.tags.set("main-1a2b3c4", OTHER_DIGEST);
+    cluster.builtFrom.set(OTHER_DIGEST, "0".repeat(40));
+    const before = cluster.snapshot();
+    const { call } = await start(cluster);
+    const err = await failureOf(call((ci) => deployTo(ci, Environment.Dev, undefined, { commit: "1a2b3c4d5e6f70811223344556677889900aabbc", branch: "main" })));
+    expect(err.message).toContain("expected GitHub Workflow SHA not found in certificate");
+    expect(err.message).toContain("refused");
+    expect(cluster.mutations()).toEqual([]);
+    expect(cluster.snapshot()).toEqual(before);
   });
 
   it("a digest reference (or publish's repo:tag@digest line) is verified as is, without asking the registry; staging without --branch accepts any release/* branch", async () => {

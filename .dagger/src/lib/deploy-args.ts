@@ -88,6 +88,8 @@ function deployRepository(context: DeployContext, raw: unknown): { repository?: 
 
 interface SignerInput<S> {
   expected?: ExpectedRef;
+  /** The commit the image must have been built from, when the caller names it. */
+  workflowSha?: string;
   githubRepository: unknown;
   publicKey?: S;
   registry?: RegistryAuth<S>;
@@ -111,6 +113,7 @@ function verificationPlan<S>(fn: string, context: DeployContext, input: SignerIn
   let policy: SignerPolicy;
   try {
     policy = signerPolicy(sign, github, input.expected);
+    if (policy.mode === "keyless" && input.workflowSha !== undefined) policy = { ...policy, workflowSha: input.workflowSha };
   } catch (e) {
     throw new ConfigError(`${fn}: ${errorMessage(e)} (config from ${context.configOrigin})`);
   }
@@ -243,7 +246,14 @@ export function parseDeployArgs<S>(context: DeployContext, args: DeployArgs<S>):
     }
     const ref = deploySigningRef(environment, typeof a.branch === "string" ? a.branch : undefined);
     problems.push(...ref.problems);
-    const signer = verificationPlan("deploy", context, { expected: ref.expected, githubRepository: a.githubRepository, publicKey: a.publicKey, registry: rawRegistry(a) });
+    const signer = verificationPlan("deploy", context, {
+      expected: ref.expected,
+      githubRepository: a.githubRepository,
+      publicKey: a.publicKey,
+      registry: rawRegistry(a),
+      // --commit names the build: its signature must come from the run that built exactly that commit
+      workflowSha: valid(commitSha, a.commit),
+    });
     problems.push(...signer.problems);
     if (image && signer.plan) planned = { image, verification: signer.plan };
     return firstPerArg(problems);

@@ -93,6 +93,12 @@ export interface KeylessIdentity {
   issuer: string;
   /** Where the identity came from, for messages. */
   source: "computed" | "image.sign.certificateIdentityRegexp";
+  /**
+   * The commit the signing run built, when the deploy names one (`deploy --commit`): the certificate's
+   * GitHub workflow SHA must equal it, so an older build of the same branch re-tagged with a newer
+   * commit's tag is refused (Fulcio's OID 1.3.6.1.4.1.57264.1.3; cosign's --certificate-github-workflow-sha).
+   */
+  workflowSha?: string;
 }
 
 export interface KeyIdentity {
@@ -183,21 +189,23 @@ export function signerPolicy(sign: SignConfig, githubRepository: string | undefi
 
 /**
  * cosign's verification flags for the policy (cmd/cosign/cli/options/certificate.go at v2.4.1:
- * --certificate-identity, --certificate-identity-regexp, --certificate-oidc-issuer; options/verify.go: --key).
+ * --certificate-identity, --certificate-identity-regexp, --certificate-oidc-issuer,
+ * --certificate-github-workflow-sha; options/verify.go: --key).
  */
 export function cosignPolicyArgs(policy: SignerPolicy, publicKeyPath: string): string[] {
   if (policy.mode === "key") return ["--key", publicKeyPath];
   const identity = policy.identity !== undefined
     ? ["--certificate-identity", policy.identity]
     : ["--certificate-identity-regexp", policy.identityRegexp!];
-  return [...identity, "--certificate-oidc-issuer", policy.issuer];
+  const commit = policy.workflowSha !== undefined ? ["--certificate-github-workflow-sha", policy.workflowSha] : [];
+  return [...identity, "--certificate-oidc-issuer", policy.issuer, ...commit];
 }
 
 /** One line describing the accepted signer, for messages. */
 export function describeSigner(policy: SignerPolicy): string {
   if (policy.mode === "key") return "the configured public key";
   const who = policy.identity ?? `identity matching ${policy.identityRegexp}`;
-  return `${who} (issuer ${policy.issuer})`;
+  return `${who} (issuer ${policy.issuer}${policy.workflowSha !== undefined ? `, commit ${policy.workflowSha}` : ""})`;
 }
 
 // ---------------------------------------------------------------------------------------------------------
