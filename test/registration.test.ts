@@ -270,7 +270,7 @@ describe("registration through the SDK entrypoint", () => {
       "environment", "kubeconfig", "image", "commit", "branch", "githubRepository", "slackWebhook", "runUrl", "registryUsername", "registryPassword", "publicKey",
     ]);
     expect(names("deployProduction")).toEqual([
-      "tag", "kubeconfig", "registryUsername", "registryPassword", "githubRepository", "prometheusUrl", "prometheusToken", "slackWebhook", "runUrl", "publicKey",
+      "tag", "kubeconfig", "registryUsername", "registryPassword", "githubRepository", "prometheusUrl", "prometheusToken", "slackWebhook", "runUrl", "publicKey", "commit",
     ]);
     expect(names("verifyImage")).toEqual(["image", "environment", "githubRepository", "tag", "branch", "registryUsername", "registryPassword", "publicKey"]);
     expect(names("rollback")).toEqual(["environment", "kubeconfig", "reason", "slackWebhook", "runUrl"]);

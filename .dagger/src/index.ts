@@ -613,6 +613,7 @@ export class ObservatoryCi {
    * @param slackWebhook Slack incoming-webhook URL.
    * @param runUrl Link to the CI run.
    * @param publicKey cosign public key (PEM), when image.sign.keyless is false.
+   * @param commit Full SHA of the tag's commit: the signature must come from the run that built exactly it.
    */
   @func({ cache: "never" })
   async deployProduction(
@@ -626,10 +627,11 @@ export class ObservatoryCi {
     slackWebhook?: Secret,
     runUrl?: string,
     publicKey?: Secret,
+    commit?: string,
   ): Promise<string> {
     const p = await this.pipeline();
     const request = deployArgs.parseDeployProductionArgs(p, {
-      tag, kubeconfig, registryUsername, registryPassword, githubRepository, prometheusUrl, prometheusToken, slackWebhook, runUrl, publicKey,
+      tag, kubeconfig, registryUsername, registryPassword, githubRepository, prometheusUrl, prometheusToken, slackWebhook, runUrl, publicKey, commit,
     });
     return production.deployProduction(p, request, this.clock());
   }

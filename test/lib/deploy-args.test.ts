@@ -31,7 +31,7 @@ function inOrder<T extends object>(order: (keyof T)[], defaults: Partial<T>, arg
 
 type ProductionArgs = Parameters<typeof parseDeployProductionArgs>[1];
 const PRODUCTION_ORDER: (keyof ProductionArgs)[] = [
-  "tag", "kubeconfig", "registryUsername", "registryPassword", "githubRepository", "prometheusUrl", "prometheusToken", "slackWebhook", "runUrl", "publicKey",
+  "tag", "kubeconfig", "registryUsername", "registryPassword", "githubRepository", "prometheusUrl", "prometheusToken", "slackWebhook", "runUrl", "publicKey", "commit",
 ];
 const production = (args: Partial<ProductionArgs>, config: object = {}) =>
   parseDeployProductionArgs(context(config), inOrder(PRODUCTION_ORDER, { tag: "v1.4.0", kubeconfig: KUBE, githubRepository: "acme/observatory" }, args));
@@ -63,7 +63,8 @@ describe("parseDeployProductionArgs", () => {
       { registryUsername: "ci bot", registryPassword: SECRET },
       'deployProduction --registry-username: is not a valid registry user name (found "ci bot"; expected a registry user name without spaces, control characters or ":")',
     ],
-    [{ registryUsername: "", registryPassword: SECRET }, 'deployProduction --registry-username: is not a valid registry user name (found ""; expected'],
+    // a blank user (an unset CI variable) is no user: the password alone is the problem
+    [{ registryUsername: "", registryPassword: SECRET }, "deployProduction --registry-username: is missing: --registry-password needs it"],
     [{ registryUsername: "ci-bot" }, "deployProduction --registry-password: is missing: --registry-username needs it"],
     [{ registryPassword: SECRET }, "deployProduction --registry-username: is missing"],
     [{ prometheusUrl: "ftp://prom" }, 'deployProduction --prometheus-url: must be http(s), got ftp: (found "ftp://prom"; expected an http(s) URL without credentials)'],
@@ -107,6 +108,23 @@ describe("parseDeployArgs", () => {
   ];
   const deploy = (args: Partial<DeployArgs>, config: object = {}) =>
     parseDeployArgs(context(config), inOrder(order, { environment: Environment.Dev, kubeconfig: KUBE, githubRepository: "acme/observatory" }, args));
+
+  it("takes a blank optional flag as not given (a CI variable unset on this trigger), a blank required one is still refused", () => {
+    // cd-staging.yml passes --image "$IMAGE" --commit "$COMMIT" --branch "$BRANCH": one side is empty on each trigger
+    const pushed = deploy({ environment: Environment.Staging, image: "", commit: "1a2b3c4d5e6f70811223344556677889900aabbc", branch: "release/1.4" });
+    expect(pushed.image).toMatchObject({ kind: "commit-tag", tag: "release-1.4-1a2b3c4" });
+    const manual = deploy({ environment: Environment.Staging, image: `${REPO}@${DIGEST}`, commit: "", branch: " " });
+    expect(manual.image).toMatchObject({ kind: "digest" });
+    expect(problem(() => deploy({ image: "", commit: "", branch: "" })).message).toContain("deploy --image: is missing");
+    expect(problem(() => production({ tag: "" })).message).toMatch(/^deployProduction --tag: /);
+  });
+
+  it("pins the signing run's commit when --commit is given", () => {
+    const sha = "1a2b3c4d5e6f70811223344556677889900aabbc";
+    expect(deploy({ commit: sha, branch: "main" }).verification.policy).toMatchObject({ workflowSha: sha });
+    expect(production({ commit: sha }).verification.policy).toMatchObject({ workflowSha: sha });
+    expect(production({}).verification.policy).not.toHaveProperty("workflowSha");
+  });
 
   it("reads --image by digest or commit tag, or --commit on --branch; the signer is main for dev, --branch for staging", () => {
     expect(deploy({ image: `${REPO}@${DIGEST}` }).image).toEqual({ kind: "digest", image: { reference: `${REPO}@${DIGEST}`, repository: REPO, digest: DIGEST } });

@@ -62,7 +62,7 @@ async function start(cluster: FakeCluster): Promise<ModuleRun> {
   return startRun(cluster.script(), GOOD, { clock });
 }
 
-function deployProduction(ci: Parameters<Parameters<ModuleRun["call"]>[0]>[0], extra: { prometheusUrl?: string; token?: boolean; registryUsername?: string } = {}) {
+function deployProduction(ci: Parameters<Parameters<ModuleRun["call"]>[0]>[0], extra: { prometheusUrl?: string; token?: boolean; registryUsername?: string; commit?: string } = {}) {
   return ci.deployProduction(
     "v1.4.0",
     dag.setSecret("kubeconfig", canarySecret("kubeconfig")),
@@ -73,6 +73,8 @@ function deployProduction(ci: Parameters<Parameters<ModuleRun["call"]>[0]>[0], e
     extra.token ? dag.setSecret("prometheus-token", canarySecret("prom")) : undefined,
     dag.setSecret("slack-webhook", `https://hooks.slack.com/services/T0/B0/${canarySecret("slack")}`),
     RUN_URL,
+    undefined,
+    extra.commit,
   );
 }
 
@@ -667,5 +669,28 @@ describe("after a change, only this run's changes are rolled back", () => {
       "deleted ingress/analytics-api-canary",
       "scaled deployment/analytics-api-blue",
     ]);
+  });
+});
+
+describe("deployProduction --commit", () => {
+  const TAG_COMMIT = "1a2b3c4d5e6f70811223344556677889900aabbc";
+
+  it("pins the tag's commit in the signature check, and refuses a digest built from another commit before any change", async () => {
+    const ok = productionCluster();
+    const { session, call } = await start(ok);
+    await call((ci) => deployProduction(ci, { commit: TAG_COMMIT }));
+    const cosign = session.execs.filter((e) => e.args[0] === "sh" && String(e.args[3]).startsWith("cosign-verify"));
+    expect(cosign.length).toBeGreaterThan(0);
+    for (const e of cosign) expect(e.args.join(" ")).toContain(`--certificate-github-workflow-sha ${TAG_COMMIT}`);
+
+    const cluster = productionCluster();
+    cluster.builtFrom.set(DIGEST, "0".repeat(40));
+    const before = cluster.snapshot();
+    const { call: callOld } = await start(cluster);
+    const err = await failureOf(callOld((ci) => deployProduction(ci, { commit: TAG_COMMIT })));
+    expect(err.message).toContain("expected GitHub Workflow SHA not found in certificate");
+    expect(err.message).not.toMatch(/rolled back/i);
+    expect(cluster.mutations()).toEqual([]);
+    expect(cluster.snapshot()).toEqual(before);
   });
 });

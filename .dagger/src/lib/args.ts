@@ -114,9 +114,10 @@ function issueProblem(fn: string, args: Record<string, unknown>, issue: z.core.$
 export function parseArgs<S extends z.ZodType, A extends object>(
   fn: string,
   schema: S,
-  args: A,
+  given: A,
   rules: Rule<A>[] = [],
 ): z.output<S> {
+  const args = blankOptionalsUnset(schema, given);
   const parsed = schema.safeParse(args);
   const raw = args as Record<string, unknown>;
   const problems: UsageProblem[] = parsed.success ? [] : parsed.error.issues.map((issue) => issueProblem(fn, raw, issue));
@@ -132,6 +133,22 @@ export function parseArgs<S extends z.ZodType, A extends object>(
     throw new UsageError([...problems].sort((a, b) => rank(a) - rank(b)));
   }
   return (parsed as { data: z.output<S> }).data;
+}
+
+/**
+ * An optional string argument given as blank counts as not given. CI systems paste an unset variable
+ * as "" (`--commit "$COMMIT"` on a run that has no commit), and the dagger CLI sends a flag that was
+ * on the command line even when empty (dagger v0.21.8 cmd/dagger/functions.go only skips flags that
+ * were not set). A required argument keeps its value, so a blank one is still refused.
+ */
+function blankOptionalsUnset<A extends object>(schema: z.ZodType, args: A): A {
+  const shape = (schema as unknown as { shape?: Record<string, z.ZodType> }).shape;
+  if (!shape) return args;
+  const out = { ...args } as Record<string, unknown>;
+  for (const [key, value] of Object.entries(out)) {
+    if (typeof value === "string" && value.trim() === "" && shape[key]?.safeParse(undefined).success) out[key] = undefined;
+  }
+  return out as A;
 }
 
 // ---------------------------------------------------------------------------------------------------------

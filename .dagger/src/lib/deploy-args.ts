@@ -388,6 +388,7 @@ interface ProductionArgs<S> {
   slackWebhook?: S;
   runUrl?: string;
   publicKey?: S;
+  commit?: string;
 }
 
 export function parseDeployProductionArgs<S>(context: DeployContext, args: ProductionArgs<S>): ProductionRequest<S> {
@@ -402,6 +403,7 @@ export function parseDeployProductionArgs<S>(context: DeployContext, args: Produ
     slackWebhook: secret<S>().optional(),
     runUrl: httpUrl.optional(),
     publicKey: secret<S>().optional(),
+    commit: commitSha.optional(),
   });
   type A = typeof args;
   const configured = context.config.environments.production.prometheus.url;
@@ -423,7 +425,14 @@ export function parseDeployProductionArgs<S>(context: DeployContext, args: Produ
     const { repository, problems } = deployRepository(context, a.githubRepository);
     const tag = valid(releaseTag, a.tag);
     const expected = tag ? expectedSigningRef({ environment: Environment.Production, releaseTag: tag.tag }) : undefined;
-    const signer = verificationPlan("deployProduction", context, { expected, githubRepository: a.githubRepository, publicKey: a.publicKey, registry: rawRegistry(a) });
+    const signer = verificationPlan("deployProduction", context, {
+      expected,
+      githubRepository: a.githubRepository,
+      publicKey: a.publicKey,
+      registry: rawRegistry(a),
+      // --commit: the tag's commit (cd-production.yml's verify-tag): the signing run must have built exactly it
+      workflowSha: valid(commitSha, a.commit),
+    });
     problems.push(...signer.problems);
     if (repository !== undefined && tag && signer.plan) planned = { tagReference: withTag(repository, tag.version), verification: signer.plan };
     return firstPerArg(problems);
