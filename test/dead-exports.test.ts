@@ -39,8 +39,21 @@ function exportedFunctions(path: string, text: string): string[] {
   return names;
 }
 
-function uses(text: string, name: string): number {
-  return (text.match(new RegExp(`\\b${name}\\b`, "g")) ?? []).length;
+/** Identifiers in the code (comments and string contents are not code), counted per name. */
+function identifierCounts(path: string, text: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  const visit = (node: ts.Node): void => {
+    if (ts.isIdentifier(node)) counts.set(node.text, (counts.get(node.text) ?? 0) + 1);
+    ts.forEachChild(node, visit);
+  };
+  visit(ts.createSourceFile(path, text, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS));
+  return counts;
+}
+
+const identifiers = new Map(sources.map(({ path, text }) => [path, identifierCounts(path, text)]));
+
+function uses(path: string, name: string): number {
+  return identifiers.get(path)!.get(name) ?? 0;
 }
 
 describe("module exports", () => {
@@ -48,7 +61,7 @@ describe("module exports", () => {
     const unused: string[] = [];
     for (const { path, text } of sources) {
       for (const name of exportedFunctions(path, text)) {
-        const used = sources.some((other) => (other.path === path ? uses(other.text, name) > 1 : uses(other.text, name) > 0));
+        const used = sources.some((other) => (other.path === path ? uses(other.path, name) > 1 : uses(other.path, name) > 0));
         if (!used) unused.push(`${relative(SRC, path)}: ${name}`);
       }
     }

@@ -219,7 +219,7 @@ export class ObservatoryCi {
     await this.gate(security.deny);
   }
 
-  /** Trivy filesystem scan of the source: --severity CRITICAL,HIGH --exit-code 1, database in a cache volume. */
+  /** Trivy filesystem scan of the source: --severity CRITICAL,HIGH --exit-code 42 for findings (every Trivy error exits 1), database in a cache volume. */
   @func({ cache: "24h" })
   @check()
   async trivyFs(): Promise<void> {
@@ -251,7 +251,7 @@ export class ObservatoryCi {
   }
 
   /**
-   * Every SARIF report (trivy-fs.sarif, semgrep.sarif, gitleaks.sarif) for GitHub code scanning:
+   * Every SARIF report (trivy-fs.sarif, semgrep.sarif, gitleaks.sarif, trivy-image.sarif) for GitHub code scanning:
    * `dagger call security-reports export --path=reports`. Findings do not fail it; a missing report does.
    * @param gitDir A .git directory whose history gitleaks scans (e.g. --git-dir=.git); overrides --checkout.
    * @param checkout The caller's checkout, of which only .git is read (defaults to the repository the module sits in).

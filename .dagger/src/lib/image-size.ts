@@ -33,25 +33,11 @@ export interface SizeVerdict {
   message: string;
 }
 
-const UNITS = [
-  { unit: "GB", bytes: 1e9 },
-  { unit: "MB", bytes: 1e6 },
-  { unit: "kB", bytes: 1e3 },
-] as const;
 
 function assertByteCount(bytes: number, what: string): void {
   if (typeof bytes !== "number" || !Number.isFinite(bytes) || bytes < 0 || !Number.isInteger(bytes)) {
     throw new Error(`${what} must be a whole, non-negative number of bytes, got ${String(bytes)}`);
   }
-}
-
-/** Decimal units as docker shows them: `999 B`, `12.3 kB`, `123.4 MB`, `1.2 GB`. */
-export function formatBytes(bytes: number): string {
-  assertByteCount(bytes, "formatBytes input");
-  for (const { unit, bytes: size } of UNITS) {
-    if (bytes >= size) return `${(bytes / size).toFixed(1)} ${unit}`;
-  }
-  return `${bytes} B`;
 }
 
 /**

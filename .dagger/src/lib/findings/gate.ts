@@ -45,11 +45,6 @@ export interface SecurityVerdict {
   invalid: InvalidEntry[];
   /** Entries scoped to this scanner (`tool` set) that matched nothing. */
   stale: AllowlistEntry[];
-  /**
-   * Entries without `tool` that matched nothing here: one gate cannot call them stale (they may be
-   * for another scanner); renderFindingsMarkdown reports those no gate used.
-   */
-  unmatchedUnscoped: AllowlistEntry[];
   warnings: ScanWarning[];
   suppressed: number;
   /** One line for the CI summary table. */
@@ -88,7 +83,6 @@ export function securityVerdict(
     expired: outcome.expired,
     invalid,
     stale: outcome.stale.filter((entry) => entry.tool !== undefined),
-    unmatchedUnscoped: outcome.stale.filter((entry) => entry.tool === undefined),
     warnings: [...(isParsedReport(report) ? report.warnings : []), ...(options.warnings ?? [])],
     suppressed: isParsedReport(report) ? report.suppressed : 0,
     summary: "",
@@ -213,73 +207,3 @@ function describeWarning(warning: ScanWarning): string {
   return `${markdownText(warning.kind, 60)}${subject ? ` ${markdownCode(subject)}` : ""}: ${markdownText(warning.message)}`;
 }
 
-const MAX_TOP_FINDINGS = 10;
-
-/**
- * A combined security report (the daily scan's issue body): counts per scanner, the worst
- * findings across scanners, and the allowlist entries that need attention.
- */
-export function renderFindingsMarkdown(verdicts: readonly SecurityVerdict[]): string {
-  if (verdicts.length === 0) return "## Security scan\n\nNo scanner verdicts to report.\n";
-  const failed = verdicts.filter((verdict) => !verdict.passed).map((verdict) => verdict.tool);
-  const lines = [
-    "## Security scan",
-    "",
-    failed.length > 0 ? `**Failed:** ${failed.join(", ")}.` : "All scanners passed.",
-    "",
-    ...markdownTable(
-      [{ header: "scanner" }, { header: "result" }, ...[...SEVERITIES, "accepted", "warnings"].map((header) => ({ header, align: "right" as const }))],
-      verdicts.map((verdict) => [
-        verdict.tool,
-        verdict.passed ? "passed" : "**failed**",
-        ...SEVERITIES.map((severity) => verdict.counts[severity]),
-        verdict.accepted.length,
-        verdict.warnings.length,
-      ]),
-    ),
-    "",
-  ];
-
-  const worstFirst = (a: Finding, b: Finding) => compareSeverity(a.severity, b.severity);
-  const blocking = verdicts.flatMap((verdict) => verdict.blocking).sort(worstFirst);
-  const others = verdicts.flatMap((verdict) => verdict.belowThreshold).sort(worstFirst);
-  const top = [...blocking, ...others].slice(0, MAX_TOP_FINDINGS);
-  if (top.length > 0) {
-    const total = blocking.length + others.length;
-    lines.push(`### Top findings${total > top.length ? ` (${top.length} of ${total})` : ""}`, "", ...findingsTable(top, true), "");
-  }
-
-  const expired = uniqueEntries(verdicts.flatMap((verdict) => verdict.expired));
-  const usedSomewhere = new Set(verdicts.flatMap((verdict) => verdict.accepted.map(({ entry }) => entryKey(entry))));
-  const unscopedUnused = uniqueEntries(verdicts.flatMap((verdict) => verdict.unmatchedUnscoped)).filter(
-    (entry) => !usedSomewhere.has(entryKey(entry)),
-  );
-  const stale = uniqueEntries([...verdicts.flatMap((verdict) => verdict.stale), ...unscopedUnused]);
-  const invalid = new Map(verdicts.flatMap((verdict) => verdict.invalid).map((i) => [entryKey(i.entry), i]));
-  if (invalid.size > 0) {
-    lines.push("### Invalid allowlist entries", "");
-    for (const { entry, problem } of invalid.values()) lines.push(`- ${markdownCode(describeEntry(entry))}: ${markdownText(problem)}`);
-    lines.push("");
-  }
-  if (expired.length > 0) {
-    lines.push("### Expired allowlist entries", "");
-    for (const entry of expired) lines.push(`- ${markdownCode(describeEntry(entry))}: ${markdownText(entry.reason)}`);
-    lines.push("");
-  }
-  if (stale.length > 0) {
-    lines.push("### Stale allowlist entries (matched nothing)", "");
-    for (const entry of stale) lines.push(`- ${markdownCode(describeEntry(entry))}: ${markdownText(entry.reason)}`);
-    lines.push("");
-  }
-  return lines.join("\n").trimEnd() + "\n";
-}
-
-function entryKey(entry: AllowlistEntry): string {
-  return JSON.stringify([entry.id, entry.tool ?? null, entry.path ?? null, entry.added, entry.expires]);
-}
-
-function uniqueEntries(entries: readonly AllowlistEntry[]): AllowlistEntry[] {
-  const seen = new Map<string, AllowlistEntry>();
-  for (const entry of entries) if (!seen.has(entryKey(entry))) seen.set(entryKey(entry), entry);
-  return [...seen.values()];
-}
