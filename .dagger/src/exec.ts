@@ -1,5 +1,6 @@
 /** Running a tool whose exit status the module interprets itself. */
 import { ReturnType, type Container } from "@dagger.io/dagger";
+import { isExecFailure, type ExecFailure } from "./lib/errors";
 
 export interface ExecOutcome {
   exitCode: number;
@@ -19,6 +20,19 @@ export function runAllowingFailure(container: Container, args: string[]): Contai
 export async function outcomeOf(ran: Container): Promise<ExecOutcome> {
   const [exitCode, stdout, stderr] = await Promise.all([ran.exitCode(), ran.stdout(), ran.stderr()]);
   return { exitCode, stdout, stderr };
+}
+
+/**
+ * The outcome of an exec that fails only for a crash (a wrapped scanner, a classified cargo run): the
+ * engine does not cache a failed exec, and `crash` turns it into the gate's error.
+ */
+export async function outcomeUnlessCrashed(ran: Container, crash: (failure: ExecFailure) => Error): Promise<ExecOutcome> {
+  try {
+    return await outcomeOf(ran);
+  } catch (e) {
+    if (!isExecFailure(e)) throw e;
+    throw crash(e);
+  }
 }
 
 /** An env var whose value changes every call: an exec that must really run again (a poll, a push). */

@@ -5,8 +5,8 @@
  */
 import { dag, CacheSharingMode, type Container, type File } from "@dagger.io/dagger";
 import type { Pipeline } from "./pipeline";
-import { outcomeOf, type ExecOutcome } from "./exec";
-import { GateFailure, isExecFailure, tail } from "./lib/errors";
+import { outcomeUnlessCrashed, type ExecOutcome } from "./exec";
+import { GateFailure, tail } from "./lib/errors";
 import { crashReason, finishedExitCode } from "./lib/test-run";
 import { cacheVolume } from "./cache";
 
@@ -107,18 +107,14 @@ export function rustWorkspace(pipeline: Pipeline, options: WorkspaceOptions = {}
  * Returns the outcome of a verdict; a crash becomes the gate's failure, saying nothing was cached.
  */
 export async function cargoGateOutcome(gate: string, ran: Container, what: string): Promise<ExecOutcome> {
-  let outcome: ExecOutcome;
-  try {
-    outcome = await outcomeOf(ran);
-  } catch (e) {
-    if (!isExecFailure(e)) throw e;
+  const outcome = await outcomeUnlessCrashed(ran, (e) => {
     const reason = crashReason(e.stderr) ?? `the ${what} run failed (exit ${e.exitCode})`;
-    throw new GateFailure(
+    return new GateFailure(
       gate,
       `${reason}: not a ${what} verdict, nothing was cached, calling again re-runs it\n${tail(e.stdout + "\n" + e.stderr, 40)}`,
       /timed out/.test(reason) ? "timed out" : "crashed",
     );
-  }
+  });
   const code = finishedExitCode(outcome.stderr);
   if (code === undefined) {
     throw new GateFailure(gate, `the ${what} run announced no outcome (exit ${outcome.exitCode}):\n${tail(outcome.stderr)}`, "crashed");

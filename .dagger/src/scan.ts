@@ -5,10 +5,10 @@
  * passes it.
  */
 import { dag, CacheSharingMode, type Container } from "@dagger.io/dagger";
-import { outcomeOf, type ExecOutcome } from "./exec";
+import { outcomeUnlessCrashed, type ExecOutcome } from "./exec";
 import { cacheVolume } from "./cache";
 import type { Pipeline } from "./pipeline";
-import { GateFailure, isExecFailure, tail } from "./lib/errors";
+import { GateFailure, tail } from "./lib/errors";
 import { parseTrivy, ReportParseError, utcDay, type ParsedReport } from "./lib/findings";
 import { FINDINGS_EXIT_CODE, SCANNERS, scanCommand, scanStatus, toolStderr, type ReportChannel, type ScannerAdapter } from "./lib/scanner-exit";
 
@@ -51,15 +51,11 @@ export type CrashDescription = (crash: { toolExit?: number; reason: string }) =>
 
 /** The outcome of a wrapped scanner; its failed exec (a crash) becomes the gate's failure. */
 export async function scanOutcome(gate: string, ran: Container, describeCrash: CrashDescription): Promise<ScanOutcome> {
-  let outcome: ExecOutcome;
-  try {
-    outcome = await outcomeOf(ran);
-  } catch (e) {
-    if (!isExecFailure(e)) throw e;
+  const outcome = await outcomeUnlessCrashed(ran, (e) => {
     const status = scanStatus(e.stderr);
     const crash = status?.verdict === "crash" ? status : { reason: `the exec failed (exit ${e.exitCode})` };
-    throw scannerCrash(gate, describeCrash(crash), { exitCode: e.exitCode, stdout: e.stdout, stderr: e.stderr });
-  }
+    return scannerCrash(gate, describeCrash(crash), { exitCode: e.exitCode, stdout: e.stdout, stderr: e.stderr });
+  });
   const status = scanStatus(outcome.stderr);
   if (status === undefined || status.verdict === "crash") {
     throw scannerCrash(gate, `the scanner wrapper reported no result (exit ${outcome.exitCode})`, outcome);
