@@ -58,9 +58,10 @@ describe("fmt", () => {
 
   it("tells a rustfmt crash (a failed exec, never cached) apart from unformatted code", async () => {
     const stderr = "error: couldn't parse Cargo.toml\nobservatory-ci: crashed: cargo exited 1 without a finding or a compile error\n";
-    const { call } = await start(healthyScript({ exec: (e) => (isCargo(e, "fmt") ? { exitCode: 1, stderr } : undefined) }));
+    const { session, call } = await start(healthyScript({ exec: (e) => (isCargo(e, "fmt") ? { exitCode: 1, stderr } : undefined) }));
     const err = await failureOf(call((ci) => ci.fmt()));
     expect(err.message).toContain("fmt: cargo exited 1 without a finding or a compile error: not a rustfmt verdict, nothing was cached");
+    expect(session.queries.some((q) => q.error?.includes("did not complete successfully: exit code: 1"))).toBe(true);
     expect(err.message).toContain("couldn't parse Cargo.toml");
   });
 });
@@ -90,9 +91,10 @@ describe("clippy and doc", () => {
 
   it("a clippy run that could not download its dependencies is a crash, not a lint verdict", async () => {
     const stderr = "error: failed to download from `https://index.crates.io/config.json`\nobservatory-ci: crashed: cargo exited 101 without a finding or a compile error\n";
-    const { call } = await start(healthyScript({ exec: (e) => (isCargo(e, "clippy") ? { exitCode: 101, stderr } : undefined) }));
+    const { session, call } = await start(healthyScript({ exec: (e) => (isCargo(e, "clippy") ? { exitCode: 101, stderr } : undefined) }));
     const err = await failureOf(call((ci) => ci.clippy()));
     expect(err.message).toContain("clippy: cargo exited 101 without a finding or a compile error: not a clippy verdict, nothing was cached");
+    expect(session.queries.some((q) => q.error?.includes("did not complete successfully: exit code: 101"))).toBe(true);
   });
 
   it("doc builds with RUSTDOCFLAGS=-D warnings and fails on a rustdoc warning", async () => {
@@ -110,9 +112,10 @@ describe("clippy and doc", () => {
 
   it("a killed rustdoc (OOM) is a crash", async () => {
     const stderr = "observatory-ci: crashed: a process was killed (SIGKILL: out of memory?), exit 101\n";
-    const { call } = await start(healthyScript({ exec: (e) => (isCargo(e, "doc") ? { exitCode: 101, stderr } : undefined) }));
+    const { session, call } = await start(healthyScript({ exec: (e) => (isCargo(e, "doc") ? { exitCode: 101, stderr } : undefined) }));
     const err = await failureOf(call((ci) => ci.doc()));
     expect(err.message).toContain("doc: a process was killed (SIGKILL: out of memory?), exit 101: not a rustdoc verdict");
+    expect(session.queries.some((q) => q.error?.includes("did not complete successfully: exit code: 101"))).toBe(true);
   });
 });
 
@@ -168,11 +171,14 @@ describe("unitTest", () => {
   it("uses the configured threshold", async () => {
     const dir = sourceWithConfig({ coverage: { threshold: 80 } });
     const { call } = await start(healthyScript({ file: (p) => (p === "/reports/cobertura.xml" ? cobertura(85, 100) : undefined) }), dir);
-    await call((ci) => ci.unitTest());
+    await expect(call((ci) => ci.unitTest())).resolves.toBeUndefined();
+    // the same 85 % fails the plan's default 90 %
+    const strict = await start(healthyScript({ file: (p) => (p === "/reports/cobertura.xml" ? cobertura(85, 100) : undefined) }));
+    expect((await failureOf(strict.call((ci) => ci.unitTest()))).message).toContain("below the required 90 %");
   });
 
   it("fails closed when tarpaulin wrote no report or an unparsable one", async () => {
-    const missing = await start(healthyScript({ file: (p) => (p === "/reports/cobertura.xml" ? undefined : undefined) }));
+    const missing = await start(healthyScript({ file: () => undefined }));
     missing.session.script.file = () => undefined;
     expect((await failureOf(missing.call((ci) => ci.unitTest()))).message).toContain("tarpaulin wrote no coverage report at /reports/cobertura.xml");
 
@@ -291,12 +297,20 @@ describe("integrationTest: cache and verdicts", () => {
     expect(err.message).not.toContain("integration tests failed");
   });
 
+  it("failing tests are a verdict: the exec succeeds (cacheable), the gate fails", async () => {
+    const { session, call } = await start(healthyScript({ exec: (e) => (isTestRun(e) ? testVerdict(101, "test result: FAILED. 2 passed; 1 failed;") : undefined) }));
+    const err = await failureOf(call((ci) => ci.integrationTest()));
+    expect(err.message).toContain("integration tests failed (exit 101, 1 failed)");
+    expect(session.queries.filter((q) => q.error)).toEqual([]);
+  });
+
   it("a crash is a failed exec reported as such", async () => {
-    const { call } = await start(
+    const { session, call } = await start(
       healthyScript({ exec: (e) => (isTestRun(e) ? { exitCode: 101, stderr: "observatory-ci: crashed: a process was killed (SIGKILL: out of memory?), exit 101\n" } : undefined) }),
     );
     const err = await failureOf(call((ci) => ci.integrationTest()));
     expect(err.message).toContain("integrationTest: a process was killed (SIGKILL: out of memory?), exit 101: not a test verdict");
+    expect(session.queries.some((q) => q.error?.includes("did not complete successfully: exit code: 101"))).toBe(true);
   });
 });
 

@@ -217,6 +217,15 @@ describe("imageSize", () => {
     expect(describeChain([tarball])).toContain("platformVariants");
   });
 
+  it("a failed measuring exec fails the gate, never passes it", async () => {
+    const script = imageScript();
+    const healthy = script.exec!;
+    const r = await start({ ...script, exec: (e) => (e.args[0] === "sh" && e.args[2]?.includes("tar -xf") ? { exitCode: 1, stderr: "tar: short read" } : healthy(e)) });
+    const err = await failureOf(r.call((ci) => ci.imageSize()));
+    expect(err.message).toMatch(/^imageSize: could not measure the image, refusing to pass it: /);
+    expect(r.session.queries.some((q) => q.error?.includes("exit code: 1"))).toBe(true);
+  });
+
   it("fails closed when the layout cannot be read", async () => {
     const r = await start(imageScript({ layout: new Map() }));
     const err = await failureOf(r.call((ci) => ci.imageSize()));
@@ -621,6 +630,7 @@ describe("releaseImage", () => {
     expect(syft.map((x) => x.args[2])).toEqual([`registry:${repo}${digest}`]);
     expect(syft[0]!.secretEnv).toEqual({ SYFT_REGISTRY_AUTH_PASSWORD: "ghcr-token" });
     const sbomReads = r.session.queries.filter((q) => q.leaf === "contents" && JSON.stringify(q.chain).includes("/sbom/sbom.spdx.json"));
+    expect(sbomReads.length).toBeGreaterThan(0);
     for (const q of sbomReads) expect(JSON.stringify(q.chain)).toContain(`registry:${repo}${digest}`);
     expect(r.session.secretLeaks([files.references, files.signature])).toEqual([]);
   });
