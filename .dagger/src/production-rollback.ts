@@ -9,9 +9,9 @@ import { observe } from "./production-cluster";
 import { isoTime, type Clock } from "./lib/clock";
 import type { RollbackRequest } from "./lib/deploy-args";
 import { pinnedDigest, scaleUpImage } from "./lib/deploy-image";
-import { canaryIngressName, colouredName, otherColour, planRollback } from "./lib/deploy/bluegreen";
+import { canaryIngressName, colouredName, isReady, otherColour, planRollback } from "./lib/deploy/bluegreen";
 import type { DeploymentRecord } from "./lib/deploy/record";
-import { annotationsOf, isReady, PREVIOUS_DIGEST_ANNOTATION, PREVIOUS_IMAGE_ANNOTATION, switchPatch } from "./lib/deploy/service-switch";
+import { annotationsOf, PREVIOUS_DIGEST_ANNOTATION, PREVIOUS_IMAGE_ANNOTATION, switchPatch } from "./lib/deploy/service-switch";
 
 /**
  * Production rollback. During a canary (the canary Ingress exists): remove it and park the idle

@@ -6,7 +6,7 @@ import { dag, type Directory, type File, type Secret } from "@dagger.io/dagger";
 import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import type { Pipeline } from "./pipeline";
 import { SBOM_DIR, buildPlatforms, checkBuildInputs, checkedSbom, describeSbom, imageSize, resolvePlatforms, sbomFileName, trivyImage } from "./image";
-import { WRITE_DOCKER_CONFIG, publishRepository, withDockerConfig } from "./registry";
+import { WRITE_DOCKER_CONFIG, cosignContainer, publishRepository } from "./registry";
 import { UsageError, errorMessage, flagName, tail } from "./lib/errors";
 import type { PublishRequest, ReleaseImageRequest, Signer, SignRequest, TagsRequest } from "./lib/function-args";
 import { formatImageReference, parseImageReference, validateDigest, withTag } from "./lib/image-ref";
@@ -173,13 +173,7 @@ async function signDigest(
     `cosign attest --yes${keyFlags} --type ${ATTESTATION_TYPES[format]} --predicate ${predicate} "$1"`,
   ].join("\n");
 
-  const cosignBinary = dag.container().from(pipeline.config.images.cosign).file("/ko-app/cosign");
-  let ctr = dag
-    .container()
-    .from(pipeline.config.images.alpine)
-    .withFile("/usr/local/bin/cosign", cosignBinary)
-    .withMountedFile(predicate, sbomFile);
-  ctr = withDockerConfig(ctr, reference.registry, auth?.username, auth?.password);
+  let ctr = cosignContainer(pipeline, reference.registry, auth?.username, auth?.password).withMountedFile(predicate, sbomFile);
   if (signer.mode === "keyless-request") {
     // cosign's github-actions provider requests the token (audience sigstore) when it signs, so it is fresh.
     ctr = ctr
@@ -214,9 +208,11 @@ export async function releaseImage(pipeline: Pipeline, request: ReleaseImageRequ
   const format: SbomFormatName = pipeline.config.image.sbomFormat;
   const pushed = await publish(pipeline, request, "releaseImage");
   const [first] = pushed.split("\n");
+  // publish prints `<repository>:<tag>@<digest>` with the digest checked (digestOf)
+  const digestRef = parseImageReference(first!) as SignRequest<Secret>["digestRef"];
   const signed = await signDigest(
     pipeline,
-    { digestRef: { ...parseImageReference(first!), digest: first!.slice(first!.lastIndexOf("@") + 1) }, registryAuth: request.registryAuth, signer: request.signer },
+    { digestRef, registryAuth: request.registryAuth, signer: request.signer },
     "releaseImage",
     request.platforms,
   );

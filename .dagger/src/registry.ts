@@ -44,6 +44,16 @@ export function withDockerConfig(ctr: Container, registry: string, username?: st
   return out;
 }
 
+/**
+ * The pinned cosign binary (taken out of its distroless image, which has no shell) in the pinned alpine,
+ * with a registry login for `registry` when given: what signing and verification both run in.
+ */
+export function cosignContainer(pipeline: Pipeline, registry: string, username?: string, password?: Secret): Container {
+  const cosignBinary = dag.container().from(pipeline.config.images.cosign).file("/ko-app/cosign");
+  const ctr = dag.container().from(pipeline.config.images.alpine).withFile("/usr/local/bin/cosign", cosignBinary);
+  return withDockerConfig(ctr, registry, username, password);
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Image repository
 

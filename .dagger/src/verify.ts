@@ -5,10 +5,10 @@
  * Never cached: a verdict is only true for the run that checked it (the exec gets a run nonce, the function
  * is `cache: "never"`).
  */
-import { dag, type Container, type Secret } from "@dagger.io/dagger";
+import type { Container, Secret } from "@dagger.io/dagger";
 import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import type { Pipeline } from "./pipeline";
-import { WRITE_DOCKER_CONFIG, withDockerConfig } from "./registry";
+import { WRITE_DOCKER_CONFIG, cosignContainer } from "./registry";
 import { errorMessage } from "./lib/errors";
 import type { DigestReference } from "./lib/deploy-image";
 import type { VerificationPlan } from "./lib/deploy-args";
@@ -41,10 +41,8 @@ export const VERIFY_ATTESTATION = "cosign-verify-attestation";
 const RUN_COSIGN = [WRITE_DOCKER_CONFIG, 'exec cosign "$@"'].join("\n");
 
 /** The pinned cosign binary in alpine (the cosign image has no shell), with registry credentials and the key. */
-function cosignContainer(pipeline: Pipeline, plan: VerificationPlan<Secret>, image: DigestReference): Container {
-  const cosignBinary = dag.container().from(pipeline.config.images.cosign).file("/ko-app/cosign");
-  let ctr = dag.container().from(pipeline.config.images.alpine).withFile("/usr/local/bin/cosign", cosignBinary);
-  ctr = withDockerConfig(ctr, parseImageReference(image.reference).registry, plan.registry?.username, plan.registry?.password);
+function verifierContainer(pipeline: Pipeline, plan: VerificationPlan<Secret>, image: DigestReference): Container {
+  let ctr = cosignContainer(pipeline, parseImageReference(image.reference).registry, plan.registry?.username, plan.registry?.password);
   if (plan.publicKey) ctr = ctr.withMountedSecret(COSIGN_PUBLIC_KEY_PATH, plan.publicKey);
   return withRunNonce(ctr);
 }
@@ -65,7 +63,7 @@ export async function verifyImage(pipeline: Pipeline, image: DigestReference, pl
   const expected = describeSigner(policy);
   const refuse = (why: string) => new ImageRefused(`${fn}: refusing ${image.reference}: ${why}; expected a signature by ${expected}`);
   const policyArgs = cosignPolicyArgs(policy, COSIGN_PUBLIC_KEY_PATH);
-  const cosign = cosignContainer(pipeline, plan, image);
+  const cosign = verifierContainer(pipeline, plan, image);
 
   const signature = await outcomeOf(
     runAllowingFailure(cosign, ["sh", "-euc", RUN_COSIGN, VERIFY_SIGNATURE, "verify", ...policyArgs, image.reference]),

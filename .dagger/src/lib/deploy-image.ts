@@ -3,7 +3,7 @@
  * by anyone who can push; a digest names exactly the manifest that was gated, pushed and signed.
  */
 import { UsageError } from "./errors";
-import { formatImageReference, parseImageReference } from "./image-ref";
+import { bareRepository, formatImageReference, parseImageReference } from "./image-ref";
 
 /** A deployable image: `<registry>/<repository>@sha256:<64 hex>`. */
 export interface DigestReference {
@@ -17,14 +17,6 @@ export interface DigestReference {
 export interface ValueOrigin {
   fn: string;
   flag: string;
-}
-
-function normalisedRepository(repository: string): string {
-  const parsed = parseImageReference(repository);
-  if (parsed.tag !== undefined || parsed.digest !== undefined) {
-    throw new Error(`expected a repository without tag or digest, got ${JSON.stringify(repository)}`);
-  }
-  return formatImageReference({ registry: parsed.registry, repository: parsed.repository });
 }
 
 /** A refusal of the value at `origin`, in the one usage format. */
@@ -57,7 +49,7 @@ function parsedAt(origin: ValueOrigin, value: string) {
 export function deployableImage(value: string, expectedRepository: string, origin: ValueOrigin): DigestReference {
   const parsed = parsedAt(origin, value);
   const repository = formatImageReference({ registry: parsed.registry, repository: parsed.repository });
-  const expected = normalisedRepository(expectedRepository);
+  const expected = bareRepository(expectedRepository);
   if (repository !== expected) throw foreign(origin, value, expected);
   if (parsed.digest === undefined) {
     throw refuse(
@@ -87,7 +79,7 @@ export function requestedImage(value: string, expectedRepository: string, origin
     return { kind: "digest", image: deployableImage(value, expectedRepository, origin), ...(parsed.tag !== undefined ? { tag: parsed.tag } : {}) };
   }
   const repository = formatImageReference({ registry: parsed.registry, repository: parsed.repository });
-  const expected = normalisedRepository(expectedRepository);
+  const expected = bareRepository(expectedRepository);
   if (repository !== expected) throw foreign(origin, value, expected);
   const accepted = `its digest (${expected}@sha256:<64 hex>) or its <branch>-<sha7> tag (e.g. main-1a2b3c4)`;
   if (parsed.tag === undefined) throw refuse(origin, value, "has neither a tag nor a digest", accepted);

@@ -134,16 +134,18 @@ export function formatImageReference(reference: ImageReference): string {
   return text;
 }
 
-function requireBareRepository(repository: string): void {
+/** A repository without tag or digest, normalised (`docker.io/library/...` spelled out); anything else throws. */
+export function bareRepository(repository: string): string {
   const parsed = parseImageReference(repository);
   if (parsed.tag !== undefined || parsed.digest !== undefined) {
     throw new Error(`expected a repository without tag or digest, got ${JSON.stringify(repository)}`);
   }
+  return formatImageReference({ registry: parsed.registry, repository: parsed.repository });
 }
 
 /** `ghcr.io/acme/app` + `1.2.3` -> `ghcr.io/acme/app:1.2.3` (both validated). */
 export function withTag(repository: string, tag: string): string {
-  requireBareRepository(repository);
+  bareRepository(repository);
   validateTag(tag);
   return `${repository}:${tag}`;
 }

@@ -295,7 +295,8 @@ export interface ProductionPlan {
   actions: ProductionAction[];
 }
 
-function isReady(deployment: ObservedDeployment | null): boolean {
+/** Scaled up and every replica ready. */
+export function isReady(deployment: ObservedDeployment | null): boolean {
   return deployment !== null && deployment.replicas > 0 && deployment.readyReplicas >= deployment.replicas;
 }
 

@@ -2,7 +2,7 @@
  * What production's Service records at each switch, so a rollback returns to exactly the release that was live:
  * the colour, its image and the digest its pods ran.
  */
-import { serviceSelectorPatch, type Colour, type ObservedDeployment } from "./bluegreen";
+import { serviceSelectorPatch, type Colour } from "./bluegreen";
 
 /** Written on the Service at each switch: what was live before, so a rollback returns to exactly that. */
 export const PREVIOUS_IMAGE_ANNOTATION = "observatory-ci.dev/previous-image";
@@ -12,10 +12,6 @@ export const PREVIOUS_COLOUR_ANNOTATION = "observatory-ci.dev/previous-colour";
  * re-pin that colour to when its spec still names a tag (a release deployed before deploys were by digest).
  */
 export const PREVIOUS_DIGEST_ANNOTATION = "observatory-ci.dev/previous-digest";
-
-export function isReady(deployment: ObservedDeployment | null): deployment is ObservedDeployment {
-  return deployment !== null && deployment.replicas > 0 && deployment.readyReplicas >= deployment.replicas;
-}
 
 export function annotationsOf(object: Record<string, unknown>): Record<string, string> {
   const metadata = (object.metadata ?? {}) as { annotations?: Record<string, string> };
