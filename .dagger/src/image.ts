@@ -220,7 +220,7 @@ export async function trivyImageSarif(pipeline: Pipeline, platforms?: string[]):
 // ---------------------------------------------------------------------------------------------------------
 // SBOM
 
-export const SBOM_DIR = "/sbom";
+const SBOM_DIR = "/sbom";
 
 export function sbomFileName(format: SbomFormatName): string {
   return format === "spdx-json" ? "sbom.spdx.json" : "sbom.cdx.json";
@@ -234,15 +234,25 @@ export async function sbom(pipeline: Pipeline, request: SbomRequest): Promise<Fi
 }
 
 async function sbomOf(pipeline: Pipeline, image: PlatformImage, format: SbomFormatName): Promise<File> {
+  return syftSbom(pipeline, "oci-archive:/image.tar", format, image.platform, (ctr) => ctr.withMountedFile("/image.tar", image.container.asTarball()));
+}
+
+/**
+ * The pinned Syft reading `source` (`oci-archive:...`, `registry:...`) into an SBOM of `format`, checked before
+ * it is returned. `prepare` adds what the source needs (the tarball, a registry login); `label` names it in errors.
+ */
+export async function syftSbom(
+  pipeline: Pipeline,
+  source: string,
+  format: SbomFormatName,
+  label: string,
+  prepare: (ctr: Container) => Container = (ctr) => ctr,
+  extraArgs: string[] = [],
+): Promise<File> {
   const path = `${SBOM_DIR}/${sbomFileName(format)}`;
-  const ran = dag
-    .container()
-    .from(pipeline.config.images.syft)
-    .withEnvVariable("SYFT_CHECK_FOR_APP_UPDATE", "false")
-    .withMountedFile("/image.tar", image.container.asTarball())
-    .withDirectory(SBOM_DIR, dag.directory())
-    .withExec(["/syft", "scan", "oci-archive:/image.tar", "--source-name", "analytics-api", "--output", `${format}=${path}`]);
-  return checkedSbom(ran.file(path), format, `${path} (${image.platform})`);
+  const base = dag.container().from(pipeline.config.images.syft).withEnvVariable("SYFT_CHECK_FOR_APP_UPDATE", "false").withDirectory(SBOM_DIR, dag.directory());
+  const ran = prepare(base).withExec(["/syft", "scan", source, ...extraArgs, "--source-name", "analytics-api", "--output", `${format}=${path}`]);
+  return checkedSbom(ran.file(path), format, `${path} (${label})`);
 }
 
 export async function checkedSbom(file: File, format: SbomFormatName, source: string): Promise<File> {

@@ -2,10 +2,10 @@
  * Publishing the image: docker/metadata-action tags, the gated push, the cosign signature and SBOM attestation of
  * the pushed digest, and releaseImage (all three in one call). No credential is ever an argument.
  */
-import { dag, type Directory, type File, type Secret } from "@dagger.io/dagger";
+import { dag, type Container, type Directory, type File, type Secret } from "@dagger.io/dagger";
 import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import type { Pipeline } from "./pipeline";
-import { SBOM_DIR, buildPlatforms, checkBuildInputs, checkedSbom, describeSbom, imageSize, resolvePlatforms, sbomFileName, trivyImage } from "./image";
+import { buildPlatforms, checkBuildInputs, describeSbom, imageSize, resolvePlatforms, sbomFileName, syftSbom, trivyImage } from "./image";
 import { WRITE_DOCKER_CONFIG, cosignContainer, publishRepository } from "./registry";
 import { UsageError, errorMessage, flagName, tail } from "./lib/errors";
 import type { PublishRequest, ReleaseImageRequest, Signer, SignRequest, TagsRequest } from "./lib/function-args";
@@ -99,26 +99,15 @@ async function pushedSbom(
   auth: { registry: string; username?: string; password?: Secret },
   pushedPlatforms?: string[],
 ): Promise<File> {
-  const path = `${SBOM_DIR}/${sbomFileName(format)}`;
   const platforms = resolvePlatforms(pipeline, pushedPlatforms);
-  let ctr = dag
-    .container()
-    .from(pipeline.config.images.syft)
-    .withEnvVariable("SYFT_CHECK_FOR_APP_UPDATE", "false")
-    .withDirectory(SBOM_DIR, dag.directory());
-  if (auth.username !== undefined && auth.password !== undefined) {
-    ctr = ctr
-      .withEnvVariable("SYFT_REGISTRY_AUTH_AUTHORITY", auth.registry)
-      .withEnvVariable("SYFT_REGISTRY_AUTH_USERNAME", auth.username)
-      .withSecretVariable("SYFT_REGISTRY_AUTH_PASSWORD", auth.password);
-  }
-  const ran = ctr.withExec([
-    "/syft", "scan", `registry:${digestRef}`,
-    ...(platforms.length > 1 ? ["--platform", platforms[0]!] : []),
-    "--source-name", "analytics-api",
-    "--output", `${format}=${path}`,
-  ]);
-  return checkedSbom(ran.file(path), format, `${path} (${digestRef})`);
+  const login = (ctr: Container) =>
+    auth.username !== undefined && auth.password !== undefined
+      ? ctr
+          .withEnvVariable("SYFT_REGISTRY_AUTH_AUTHORITY", auth.registry)
+          .withEnvVariable("SYFT_REGISTRY_AUTH_USERNAME", auth.username)
+          .withSecretVariable("SYFT_REGISTRY_AUTH_PASSWORD", auth.password)
+      : ctr;
+  return syftSbom(pipeline, `registry:${digestRef}`, format, digestRef, login, platforms.length > 1 ? ["--platform", platforms[0]!] : []);
 }
 
 // ---------------------------------------------------------------------------------------------------------
