@@ -15,7 +15,7 @@ import { verifyImage, type VerifiedImage } from "./verify";
 import { errorMessage, tail } from "./lib/errors";
 import type { RegistryAuth } from "./lib/function-args";
 import type { DeployRequest, RollbackRequest } from "./lib/deploy-args";
-import { pinnedDigest, type DigestReference, type RequestedImage } from "./lib/deploy-image";
+import { pinnedDigest, resolvedDigest, type DigestReference, type RequestedImage } from "./lib/deploy-image";
 import { Environment } from "./lib/deploy/environment";
 import type { DeploymentRecord } from "./lib/deploy/record";
 import { isoTime, type Clock } from "./lib/clock";
@@ -39,7 +39,7 @@ import { rollbackProduction } from "./production-rollback";
 /** The registry's digest for a commit tag (crane digest, read-only); an absent or unreadable tag stops the deploy. */
 async function digestOfTag(p: Pipeline, requested: Extract<RequestedImage, { kind: "commit-tag" }>, auth?: RegistryAuth<Secret>): Promise<DigestReference> {
   const found = await registryImageExistence(p, requested.reference, auth);
-  if (found.outcome === "exists") return { reference: `${requested.repository}@${found.digest}`, repository: requested.repository, digest: found.digest };
+  if (found.outcome === "exists") return resolvedDigest(requested.reference, found.digest);
   if (found.outcome === "absent") {
     throw new Error(`${requested.reference} is not in the registry (${found.answer}); was the commit published by the ci workflow's publish job?`);
   }

@@ -10,7 +10,7 @@ import { curlProbe, smokeTest } from "./deploy-support";
 import type { Clock } from "./lib/clock";
 import { errorMessage } from "./lib/errors";
 import type { ProductionRequest } from "./lib/deploy-args";
-import { parseImageReference } from "./lib/image-ref";
+import { resolvedDigest } from "./lib/deploy-image";
 import { healthPaths } from "./lib/deploy/smoke";
 
 /** A check before the first change failed (the image, staging, the production state the planner reads). */
@@ -50,10 +50,8 @@ async function resolveAndVerify(p: Pipeline, request: ProductionRequest<Secret>)
       `pre-check: image ${tagged} does not exist in the registry (${found.answer}); publish the tag first (the tag's CI run pushes it)`,
     );
   }
-  const parsed = parseImageReference(tagged);
-  const repository = `${parsed.registry}/${parsed.repository}`;
   try {
-    return await verifyImage(p, { reference: `${repository}@${found.digest}`, repository, digest: found.digest }, request.verification);
+    return await verifyImage(p, resolvedDigest(tagged, found.digest), request.verification);
   } catch (e) {
     const why = e instanceof ImageRefused ? "refused" : "could not be verified";
     throw new PreCheckFailed("image signature", `pre-check: ${tagged} resolves to ${found.digest}, whose signature ${why}: ${errorMessage(e)}`);

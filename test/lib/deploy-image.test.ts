@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { deployableImage, pinnedDigest, requestedImage, scaleUpImage } from "../../.dagger/src/lib/deploy-image";
+import { deployableImage, pinnedDigest, requestedImage, resolvedDigest, scaleUpImage } from "../../.dagger/src/lib/deploy-image";
 import { COMMIT_TAG } from "../../.dagger/src/lib/deploy/smoke";
 import { UsageError } from "../../.dagger/src/lib/errors";
 
@@ -73,5 +73,16 @@ describe("scaleUpImage (a rollback's scale-up pulls what the spec names)", () =>
       expect(decision.kind).toBe("refuse");
       expect(decision.kind === "refuse" && decision.reason).toContain(`its Deployment names ${REPO}:1.3.0, a tag, not a digest`);
     }
+  });
+});
+
+describe("resolvedDigest", () => {
+  it("drops the tag and keeps the repository the registry resolved it in", () => {
+    const digest = `sha256:${"ef".repeat(32)}`;
+    expect(resolvedDigest("ghcr.io/acme/observatory/analytics-api:main-1a2b3c4", digest)).toEqual({
+      reference: `ghcr.io/acme/observatory/analytics-api@${digest}`,
+      repository: "ghcr.io/acme/observatory/analytics-api",
+      digest,
+    });
   });
 });

@@ -13,6 +13,13 @@ export interface DigestReference {
   digest: string;
 }
 
+/** What a tag reference resolved to in the registry: its repository at `digest` (the tag dropped). */
+export function resolvedDigest(tagReference: string, digest: string): DigestReference {
+  const parsed = parseImageReference(tagReference);
+  const repository = formatImageReference({ registry: parsed.registry, repository: parsed.repository });
+  return { reference: `${repository}@${digest}`, repository, digest };
+}
+
 /** Where a value came from, for messages: `deploy --image`. */
 export interface ValueOrigin {
   fn: string;
