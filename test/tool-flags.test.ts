@@ -17,10 +17,7 @@ import { failureOf, GOOD, healthyScript, sourceWith, sourceWithConfig, startPerT
 import { toolArgs } from "./support/scan-wrapper";
 import { TRIVY_FINDINGS } from "./support/security-reports";
 import { ociLayout } from "./support/image-reports";
-import { attestationStdout as cosignAttestationStdout, keyVerifyStdout, VERIFY_DIGEST, VERIFY_REPO, verifyStdout as cosignVerifyStdout } from "./support/cosign-output";
-
-const verifyStdout = (subject: string) => cosignVerifyStdout(VERIFY_REPO, VERIFY_DIGEST, subject);
-const attestationStdout = () => cosignAttestationStdout(VERIFY_REPO, VERIFY_DIGEST);
+import { attestationStdout, keyVerifyStdout, VERIFY_DIGEST, VERIFY_REPO, verifyStdout } from "./support/cosign-output";
 import { bootstrappedProduction, FakeClock, FakeCluster, k6Fixture, PINNED, promVector, REPO } from "./session/deploy-fake-cluster";
 import { recordedFlags, type RecordedFlag } from "./support/recorded-flags";
 

@@ -255,9 +255,9 @@ export class FakeCluster {
       const message = "no matching signatures: expected GitHub Workflow SHA not found in certificate";
       return { exitCode: 12, stderr: `Error: ${message}\nmain.go:74: error during command execution: ${message}\n` };
     }
-    if (marker === VERIFY_SIGNATURE) return { stdout: verifyStdout(repository, digest, subject) };
+    if (marker === VERIFY_SIGNATURE) return { stdout: verifyStdout(subject, digest, repository) };
     if (this.unattested.has(digest)) return { exitCode: 1, stderr: "Error: none of the attestations matched the predicate type: https://spdx.dev/Document, found: https://slsa.dev/provenance/v0.2\n" };
-    return { stdout: attestationStdout(repository, digest) };
+    return { stdout: attestationStdout(undefined, digest, repository) };
   }
 
   private promAnswer(query: string): ExecResult {
@@ -473,4 +473,9 @@ export function bootstrappedProduction(namespace = "llm-observatory"): FakeClust
   cluster.addService("analytics-api-green", { color: "green" });
   cluster.addIngress("analytics-api", "analytics.llm-observatory.example");
   return cluster;
+}
+
+/** The cosign verify and verify-attestation execs of a session, in order (verify.ts runs them as `cosign-verify*`). */
+export function cosignVerifications(session: { execs: ExecView[] }): ExecView[] {
+  return session.execs.filter((e) => e.args[0] === "sh" && String(e.args[3]).startsWith("cosign-verify"));
 }

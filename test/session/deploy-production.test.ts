@@ -12,7 +12,7 @@ import { PREVIOUS_DIGEST_ANNOTATION, PREVIOUS_IMAGE_ANNOTATION } from "../../.da
 import { canarySecret } from "../support/recording-session";
 import { failureOf, GOOD, startPerTest, type ModuleRun } from "../support/module";
 import { canaryIngress } from "../../.dagger/src/lib/deploy/bluegreen";
-import { bootstrappedProduction, craneFailure, DIGEST, FakeClock, FakeCluster, newFile, OLD_DIGEST, PINNED, promVector, publishIdentity, REPO } from "./deploy-fake-cluster";
+import { bootstrappedProduction, cosignVerifications, craneFailure, DIGEST, FakeClock, FakeCluster, newFile, OLD_DIGEST, PINNED, promVector, publishIdentity, REPO } from "./deploy-fake-cluster";
 import { GITHUB_ACTIONS_ISSUER } from "../support/cosign-output";
 
 const startRun = startPerTest();
@@ -133,7 +133,7 @@ describe("deployProduction", () => {
     expect(crane.args.at(-1)).toBe(TARGET);
     expect(crane.secretEnv.REGISTRY_PASSWORD).toBe("registry-password");
     // the resolved digest verified against ci.yml on refs/tags/v1.4.0, before the first kubectl
-    const cosign = session.execs.filter((e) => e.args[0] === "sh" && String(e.args[3]).startsWith("cosign-verify"));
+    const cosign = cosignVerifications(session);
     expect(cosign.map((e) => e.args.slice(4, 5).concat(e.args.slice(-5)))).toEqual([
       ["verify", "--certificate-identity", TAG_SIGNER, "--certificate-oidc-issuer", GITHUB_ACTIONS_ISSUER, DEPLOYED],
       ["verify-attestation", "--certificate-identity", TAG_SIGNER, "--certificate-oidc-issuer", GITHUB_ACTIONS_ISSUER, DEPLOYED],
@@ -679,7 +679,7 @@ describe("deployProduction --commit", () => {
     const ok = productionCluster();
     const { session, call } = await start(ok);
     await call((ci) => deployProduction(ci, { commit: TAG_COMMIT }));
-    const cosign = session.execs.filter((e) => e.args[0] === "sh" && String(e.args[3]).startsWith("cosign-verify"));
+    const cosign = cosignVerifications(session);
     expect(cosign.length).toBeGreaterThan(0);
     for (const e of cosign) expect(e.args.join(" ")).toContain(`--certificate-github-workflow-sha ${TAG_COMMIT}`);
 

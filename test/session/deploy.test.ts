@@ -10,7 +10,7 @@ import { NotifyStatus } from "../../.dagger/src/lib/deploy/slack";
 import { KUBECONFIG_PATH } from "../../.dagger/src/deploy-support";
 import { canarySecret } from "../support/recording-session";
 import { failureOf, GOOD, startPerTest, sourceWith, type ModuleRun } from "../support/module";
-import { DIGEST, FakeClock, FakeCluster, HEALTHY_BODY, k6Fixture, newFile, PINNED, publishIdentity, REPO } from "./deploy-fake-cluster";
+import { cosignVerifications, DIGEST, FakeClock, FakeCluster, HEALTHY_BODY, k6Fixture, newFile, PINNED, publishIdentity, REPO } from "./deploy-fake-cluster";
 import { GITHUB_ACTIONS_ISSUER } from "../support/cosign-output";
 
 const startRun = startPerTest();
@@ -67,7 +67,6 @@ function deployTo(ci: Ci, env: Environment, image: string | undefined, extra: { 
   );
 }
 
-const cosignExecs = (session: ModuleRun["session"]) => session.execs.filter((e) => e.args[0] === "sh" && String(e.args[3]).startsWith("cosign-verify"));
 
 describe("deploy (dev, staging)", () => {
   it("resolves the commit tag to its digest, verifies it, sets the image by digest, waits for the rollout, smoke-tests and returns the record", async () => {
@@ -84,7 +83,7 @@ describe("deploy (dev, staging)", () => {
     expect(crane.image).toBe(IMAGES.crane);
     expect(crane.args.at(-1)).toBe(NEW);
     expect(crane.secretEnv.REGISTRY_PASSWORD).toBe("registry-password");
-    const [signature, attestation] = cosignExecs(session);
+    const [signature, attestation] = cosignVerifications(session);
     expect(signature!.args.slice(4)).toEqual(["verify", "--certificate-identity", MAIN_SIGNER, "--certificate-oidc-issuer", GITHUB_ACTIONS_ISSUER, PINNED]);
     expect(attestation!.args.slice(4, 7)).toEqual(["verify-attestation", "--type", "spdxjson"]);
     // both before the first kubectl: a refusal could not have changed anything
@@ -120,9 +119,9 @@ describe("deploy (dev, staging)", () => {
     const sha = "1a2b3c4d5e6f70811223344556677889900aabbc";
     const out = await call((ci) => deployTo(ci, Environment.Staging, undefined, { commit: sha, branch: "release/1.4" }));
     expect(session.exec("image-exists").args.at(-1)).toBe(`${REPO}:release-1.4-1a2b3c4`);
-    expect(cosignExecs(session)[0]!.args.slice(5, 7)).toEqual(["--certificate-identity", publishIdentity(GITHUB_REPOSITORY, "refs/heads/release/1.4")]);
+    expect(cosignVerifications(session)[0]!.args.slice(5, 7)).toEqual(["--certificate-identity", publishIdentity(GITHUB_REPOSITORY, "refs/heads/release/1.4")]);
     // --commit names the build: the certificate must come from the run that built exactly that commit
-    for (const e of cosignExecs(session)) expect(e.args.join(" ")).toContain(`--certificate-github-workflow-sha ${sha}`);
+    for (const e of cosignVerifications(session)) expect(e.args.join(" ")).toContain(`--certificate-github-workflow-sha ${sha}`);
     expect(cluster.mutations()).toEqual([`set image deployment/analytics-api analytics-api=${REPO}@${OTHER_DIGEST}`]);
     expect(JSON.parse(out)).toMatchObject({ image: `${REPO}@${OTHER_DIGEST}`, digest: OTHER_DIGEST, commit: sha, environment: "staging" });
     expect(cluster.commands).toContainEqual(["rollout", "status", "deployment/analytics-api", "--timeout=10m"]);
@@ -147,7 +146,7 @@ describe("deploy (dev, staging)", () => {
     const { session, call } = await start(cluster);
     const out = await call((ci) => deployTo(ci, Environment.Staging, `${REPO}:release-1.4-1a2b3c4@${DIGEST}`));
     expect(session.execs.some((e) => e.args.includes("image-exists"))).toBe(false);
-    expect(cosignExecs(session)[0]!.args.slice(5, 7)).toEqual([
+    expect(cosignVerifications(session)[0]!.args.slice(5, 7)).toEqual([
       "--certificate-identity-regexp",
       "^https://github\\.com/acme/observatory/\\.github/workflows/ci\\.yml@refs/heads/release/.+$",
     ]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES } from "../../.dagger/src/versions";
 import * as image from "../../.dagger/src/image";
@@ -11,20 +11,19 @@ import { isScanExec, toolArgs, withScanWrapper } from "../support/scan-wrapper";
 import { SCANNER_CRASH_EXIT_CODE } from "../../.dagger/src/lib/scanner-exit";
 import { validDates } from "../support/allowlist-dates";
 import { SbomFormat } from "../../.dagger/src/lib/sbom";
+import { reportFixture, TRIVY_IMAGE_FINDINGS } from "../support/security-reports";
 
-const REPORTS = new URL("../fixtures/reports/", import.meta.url);
-const report = (path: string) => readFileSync(new URL(path, REPORTS), "utf8");
-const SPDX_RUST = report("syft/spdx23-real-syft-0.83.0-rust-dir.json");
+const SPDX_RUST = reportFixture("syft/spdx23-real-syft-0.83.0-rust-dir.json");
 const TRIVY_NO_RESULTS = TRIVY_IMAGE_CLEAN;
 /** The genuine alpine 3.10 scan with its four MEDIUM findings raised to HIGH/CRITICAL, as a CRITICAL,HIGH scan reports them. */
 const TRIVY_BLOCKING = (() => {
-  const doc = JSON.parse(report("trivy/image-alpine310-vulns.json"));
+  const doc = JSON.parse(TRIVY_IMAGE_FINDINGS);
   const vulns = doc.Results[0].Vulnerabilities as { Severity: string }[];
   vulns[0]!.Severity = "CRITICAL";
   for (const vuln of vulns.slice(1)) vuln.Severity = "HIGH";
   return JSON.stringify(doc);
 })();
-const SARIF = report("trivy/image-alpine310.sarif");
+const SARIF = reportFixture("trivy/image-alpine310.sarif");
 const CYCLONEDX = CYCLONEDX_IMAGE;
 
 const SHA = "0123456789abcdef0123456789abcdef01234567";
@@ -353,9 +352,10 @@ describe("sbom", () => {
   });
 
   it("accepts every genuine Syft SPDX sample", async () => {
-    const dir = new URL("syft/", REPORTS);
-    for (const name of readdirSync(dir).filter((n) => n.endsWith(".json"))) {
-      const text = readFileSync(new URL(name, dir), "utf8");
+    const names = readdirSync(new URL("../fixtures/reports/syft/", import.meta.url)).filter((n) => n.endsWith(".json"));
+    expect(names.length).toBeGreaterThan(3);
+    for (const name of names) {
+      const text = reportFixture(`syft/${name}`);
       const r = await start(imageScript({ syft: text }));
       expect(await r.call(async (ci) => (await ci.sbom()).contents())).toBe(text);
     }

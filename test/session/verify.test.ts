@@ -5,7 +5,7 @@ import { VERIFY_ATTESTATION, VERIFY_SIGNATURE } from "../../.dagger/src/verify";
 import { Environment } from "../../.dagger/src/lib/deploy/environment";
 import { canarySecret, type ExecView, type Script } from "../support/recording-session";
 import { failureOf, GOOD, healthyScript, sourceWithConfig, startPerTest, type ModuleRun } from "../support/module";
-import { attestationStdout as cosignAttestationStdout, keyVerifyStdout, VERIFY_DIGEST, VERIFY_REPO, verifyStdout as cosignVerifyStdout } from "../support/cosign-output";
+import { attestationStdout, keyVerifyStdout, VERIFY_DIGEST, VERIFY_REPO, verifyStdout } from "../support/cosign-output";
 
 const REPO = VERIFY_REPO;
 const DIGEST = VERIFY_DIGEST;
@@ -14,14 +14,6 @@ const GITHUB_REPOSITORY = "Acme/observatory";
 const IDENTITY_V140 = "https://github.com/Acme/observatory/.github/workflows/ci.yml@refs/tags/v1.4.0";
 const IDENTITY_MAIN = "https://github.com/Acme/observatory/.github/workflows/ci.yml@refs/heads/main";
 const ISSUER = "https://token.actions.githubusercontent.com";
-
-function verifyStdout(subject: string, digest = DIGEST): string {
-  return cosignVerifyStdout(REPO, digest, subject);
-}
-
-function attestationStdout(predicateType = "https://spdx.dev/Document", digest = DIGEST): string {
-  return cosignAttestationStdout(REPO, digest, predicateType);
-}
 
 interface Outcome {
   exitCode?: number;

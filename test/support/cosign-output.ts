@@ -10,7 +10,8 @@ export const GITHUB_ACTIONS_ISSUER = "https://token.actions.githubusercontent.co
 export const VERIFY_REPO = "ghcr.io/acme/observatory/analytics-api";
 export const VERIFY_DIGEST = `sha256:${"d".repeat(64)}`;
 
-export function verifyStdout(repository: string, digest: string, subject: string): string {
+/** `cosign verify` stdout: `digest` of `repository` signed by the certificate subject `subject`. */
+export function verifyStdout(subject: string, digest = VERIFY_DIGEST, repository = VERIFY_REPO): string {
   const genuine = readFileSync(new URL("../fixtures/reports/cosign/verify-guac-v0.1.2.stdout", import.meta.url), "utf8");
   return genuine
     .replaceAll("ghcr.io/guacsec/guac", repository)
@@ -18,7 +19,8 @@ export function verifyStdout(repository: string, digest: string, subject: string
     .replace("https://github.com/guacsec/guac/.github/workflows/release.yaml@refs/tags/v0.1.2", subject);
 }
 
-export function attestationStdout(repository: string, digest: string, predicateType = "https://spdx.dev/Document"): string {
+/** `cosign verify-attestation` stdout: one DSSE envelope whose in-toto statement is about `digest` of `repository`. */
+export function attestationStdout(predicateType = "https://spdx.dev/Document", digest = VERIFY_DIGEST, repository = VERIFY_REPO): string {
   const statement = { _type: "https://in-toto.io/Statement/v0.1", predicateType, subject: [{ name: repository, digest: { sha256: digest.slice(7) } }], predicate: {} };
   return `${JSON.stringify({ payloadType: "application/vnd.in-toto+json", payload: Buffer.from(JSON.stringify(statement)).toString("base64"), signatures: [{ keyid: "", sig: "MEUC" }] })}\n`;
 }
