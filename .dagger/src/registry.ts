@@ -65,15 +65,10 @@ export function cosignContainer(pipeline: Pipeline, registry: string, username?:
 export function publishRepository(
   pipeline: Pipeline,
   options: { registry?: string; imageRepository?: string; githubRepository?: string },
-  fn?: string,
+  fn: string,
 ): string {
   const repository = options.imageRepository ?? pipeline.config.image.repository;
   if (repository === undefined && options.githubRepository === undefined) {
-    if (fn === undefined) {
-      throw new ConfigError(
-        "no image repository: pass --github-repository owner/name, or set image.repository in the config (the default is <owner>/<repo>/analytics-api)",
-      );
-    }
     throw new UsageError({
       fn,
       flag: flagName("githubRepository"),
@@ -84,7 +79,7 @@ export function publishRepository(
   try {
     return imageRepository({ registry: options.registry ?? pipeline.config.image.registry, repository, githubRepository: options.githubRepository });
   } catch (e) {
-    throw new ConfigError(fn === undefined ? errorMessage(e) : `${fn}: ${errorMessage(e)}`);
+    throw new ConfigError(`${fn}: ${errorMessage(e)}`);
   }
 }
 

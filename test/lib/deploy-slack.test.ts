@@ -64,7 +64,7 @@ describe("slackMessage", () => {
     const message = slackMessage({ status: "started", environment: "dev", version: "1", runUrl: "https://ci.example/run?a=1|b>c" });
     expect((message.blocks.at(-1) as any).elements[0].text).toBe("<https://ci.example/run?a=1%7Cb%3Ec|View the pipeline run>");
     expect(() => slackMessage({ status: "started", environment: "dev", version: "1", runUrl: "javascript:alert(1)" })).toThrow("runUrl must be http(s)");
-    expect(() => slackMessage({ status: "started", environment: "dev", version: "1", runUrl: "not a url" })).toThrow("runUrl is not a valid URL");
+    expect(() => slackMessage({ status: "started", environment: "dev", version: "1", runUrl: "not a url" })).toThrow("runUrl is not a URL");
   });
 
   it("rejects an unknown status", () => {

@@ -2,6 +2,7 @@
  * Slack message payloads (chat.postMessage / incoming webhook body) for deployment notifications:
  * a plain-text fallback (`text`, shown in notifications) and Block Kit blocks.
  */
+import { httpUrlProblem } from "./http-url";
 
 /** A notification's status; on the command line `--status started` (enum member names, matched case-insensitively). */
 export enum NotifyStatus {
@@ -51,16 +52,11 @@ const STATUS: Record<DeploymentStatus, { emoji: string; verb: string }> = {
   rollback: { emoji: ":rewind:", verb: "rolled back" },
 };
 
-/** A link target safe inside `<url|label>`: http(s) only, and no `|`, `<`, `>` left unencoded. */
+/** A link target safe inside `<url|label>`: an http(s) URL without credentials, and no `|`, `<`, `>` left unencoded. */
 function linkTarget(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new Error(`runUrl is not a valid URL: ${JSON.stringify(url)}`);
-  }
-  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") throw new Error(`runUrl must be http(s), got ${parsed.protocol}`);
-  return parsed.href.replace(/\|/g, "%7C").replace(/</g, "%3C").replace(/>/g, "%3E");
+  const problem = httpUrlProblem(url);
+  if (problem) throw new Error(`runUrl ${problem}: ${JSON.stringify(url)}`);
+  return new URL(url).href.replace(/\|/g, "%7C").replace(/</g, "%3C").replace(/>/g, "%3E");
 }
 
 export function slackMessage(input: SlackMessageInput): SlackMessage {
