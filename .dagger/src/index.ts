@@ -28,6 +28,9 @@ import * as image from "./image";
 import * as imagePublish from "./publish";
 import * as imageRegistry from "./registry";
 import * as verify from "./verify";
+import * as scheduled from "./benchmark";
+import { cleanup as runCleanup } from "./cleanup";
+import * as scheduledArgs from "./lib/scheduled-args";
 import { failureReport, runGates, summaryTable, type GateReport } from "./lib/summary";
 import { CHECKOUT_GIT_ONLY } from "./lib/gitleaks-input";
 import { Environment } from "./lib/deploy/environment";
@@ -287,6 +290,51 @@ export class ObservatoryCi {
   ): Promise<string> {
     const request = args.parseScanDeployedArgs({ kubeconfig, githubToken, githubRepository, environments, registryUsername, registryPassword });
     return scanDeployed(await this.pipeline(), request);
+  }
+
+  // ---- scheduled operations ----
+
+  /**
+   * Criterion benchmarks (`cargo bench --benches`, scoped by benchmarks.package and benchmarks.filter) compared
+   * with a baseline: fails when a benchmark's mean got slower by more than benchmarks.regressionPercent (default
+   * 10 %) with a 95 % interval that excludes no change. Improvements, new and removed benchmarks are listed.
+   * Returns criterion/ (the next run's baseline), benchmark.md and benchmark.json
+   * (`export --path=bench`). Without a baseline the run records the first one and passes.
+   * @param baseline The criterion/ directory a previous run returned (a target/criterion directory works too).
+   * @param baselineFile Instead of --baseline: a previous run's benchmark.json, for a CI that keeps one file.
+   */
+  @func({ cache: "never" })
+  async benchmark(baseline?: Directory, baselineFile?: File): Promise<Directory> {
+    const request = scheduledArgs.parseBenchmarkArgs({ baseline, baselineFile });
+    return scheduled.benchmark(await this.pipeline(), request);
+  }
+
+  /**
+   * Retention: image versions in the GitHub package of the image repository (untagged ones older than
+   * cleanup.untaggedDays, tags beyond the newest cleanup.keepTagsPerStream of their stream), never one an
+   * environment runs (read from the clusters), a release tag, or a manifest a kept index lists; workflow
+   * artifacts older than cleanup.artifactDays and caches unused for cleanup.cacheDays. A dry run unless --apply:
+   * returns the report (Markdown) of what goes and why each kept version stays.
+   * @param kubeconfig kubeconfig with read access to the environments' Deployments.
+   * @param githubToken Token that can read and delete the package's versions, artifacts and caches.
+   * @param githubRepository owner/name (GITHUB_REPOSITORY): the artifacts' repository and the default image repository.
+   * @param environments Environments whose running images are protected; all when absent.
+   * @param apply Delete; without it nothing is deleted.
+   * @param registryUsername Registry user, to read the manifests of a private image.
+   * @param registryPassword Registry password or token.
+   */
+  @func({ cache: "never" })
+  async cleanup(
+    kubeconfig: Secret,
+    githubToken: Secret,
+    githubRepository: string,
+    environments?: string[],
+    apply?: boolean,
+    registryUsername?: string,
+    registryPassword?: Secret,
+  ): Promise<string> {
+    const request = scheduledArgs.parseCleanupArgs({ kubeconfig, githubToken, githubRepository, environments, apply, registryUsername, registryPassword });
+    return runCleanup(await this.pipeline(), request, this.clock());
   }
 
   // ---- image ----

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
 import {
+  cleanupReport,
   expiredCiItems,
+  splitManifests,
   indexChildren,
   manifestsToRead,
   planRetention,
@@ -193,5 +195,31 @@ describe("GitHub listings", () => {
   it("names the package of a ghcr.io repository", () => {
     expect(ghcrPackage(REPO)).toEqual({ owner: "acme", packageName: "observatory/analytics-api" });
     expect(() => ghcrPackage("docker.io/acme/api")).toThrow(/not a ghcr\.io image repository/);
+  });
+});
+
+describe("cleanup report and crane output", () => {
+  it("splits the crane script's output by digest and fails on a missing manifest", () => {
+    const image = JSON.stringify({ schemaVersion: 2, config: { digest: digest("c") }, layers: [] });
+    const index = JSON.stringify({ schemaVersion: 2, manifests: [{ digest: digest("a") }] });
+    const out = `=== manifest ${digest("i")}\n${index}\n=== manifest ${digest("a")}\n${image}`;
+    expect(splitManifests(out, [digest("i"), digest("a")])).toEqual(new Map([[digest("i"), [digest("a")]], [digest("a"), []]]));
+    expect(() => splitManifests(out, [digest("z")])).toThrow(`crane printed no manifest for ${digest("z")}`);
+  });
+
+  it("says what a dry run would delete and why each kept version stays", () => {
+    const { l, input: i } = input();
+    const report = cleanupReport({
+      repository: REPO,
+      applied: false,
+      images: planRetention(i),
+      artifacts: [],
+      caches: [],
+      policy: { untaggedDays: 14, keepTagsPerStream: 10, artifactDays: 30, cacheDays: 7 },
+    });
+    expect(report).toContain("would be deleted (dry run: call with --apply to delete)");
+    expect(report).toContain(`| \`${l.oldRelease.index.slice(0, 19)}\` | \`1.3.0\` |`);
+    expect(report).toContain("release tag 1.3.0");
+    expect(report).toContain("deployed in staging");
   });
 });

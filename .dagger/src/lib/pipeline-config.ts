@@ -9,6 +9,7 @@ import { ConfigError } from "./errors";
 import { securityConfigSchema } from "./config/security";
 import { imageConfigSchema } from "./config/image";
 import { environmentsConfigSchema } from "./config/environments";
+import { benchmarksConfigSchema, cleanupConfigSchema } from "./config/scheduled";
 
 export const DEFAULT_CONFIG_PATH = "ci/pipeline.json";
 
@@ -107,6 +108,8 @@ export const pipelineConfigSchema = z
     security: securityConfigSchema,
     image: imageConfigSchema,
     environments: environmentsConfigSchema,
+    benchmarks: benchmarksConfigSchema,
+    cleanup: cleanupConfigSchema,
   })
   .describe("observatory-ci pipeline configuration");
 

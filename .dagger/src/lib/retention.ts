@@ -206,3 +206,63 @@ export function expiredCiItems(items: readonly CiItem[], maxAgeDays: number, now
   const protectedIds = new Set([...newestOf.values()].map((i) => i.id));
   return items.filter((item) => !protectedIds.has(item.id) && now.getTime() - item.at.getTime() >= maxAgeDays * DAY_MS);
 }
+
+/** The marker line cleanup.ts's crane script prints before each manifest. */
+export const MANIFEST_MARKER = "=== manifest";
+
+/** `=== manifest sha256:...` + the manifest, repeated: the children of each, by digest. */
+export function splitManifests(output: string, expected: readonly string[]): Map<string, string[]> {
+  const parts = output.split(new RegExp(`^${MANIFEST_MARKER} (sha256:[a-f0-9]{64})$`, "m"));
+  const manifests = new Map<string, string[]>();
+  for (let i = 1; i < parts.length; i += 2) manifests.set(parts[i]!, indexChildren(parts[i + 1]!.trim(), `crane manifest ${parts[i]}`));
+  const missing = expected.filter((d) => !manifests.has(d));
+  if (missing.length) throw new Error(`crane printed no manifest for ${missing.join(", ")}`);
+  return manifests;
+}
+
+function shortDigest(digest: string): string {
+  return digest.slice(0, 19);
+}
+
+export interface CleanupReportInput {
+  repository: string;
+  applied: boolean;
+  images: readonly RetentionDecision[];
+  artifacts: readonly CiItem[];
+  caches: readonly CiItem[];
+  policy: { untaggedDays: number; keepTagsPerStream: number; artifactDays: number; cacheDays: number };
+}
+
+/** The cleanup report: what goes (or went, with --apply) and why each kept image version stays. */
+export function cleanupReport(input: CleanupReportInput): string {
+  const { images, artifacts, caches, policy } = input;
+  const gone = images.filter((d) => !d.keep);
+  const kept = images.filter((d) => d.keep);
+  const verb = input.applied ? "deleted" : "would be deleted (dry run: call with --apply to delete)";
+  const row = (d: RetentionDecision) => [
+    `\`${shortDigest(d.version.digest)}\``,
+    d.version.tags.length ? d.version.tags.map((t) => `\`${t.replace(/\|/g, "\\|")}\``).join(" ") : "–",
+    d.version.createdAt.toISOString().slice(0, 10),
+    d.reasons.join("; ").replace(/\|/g, "\\|"),
+  ];
+  const header = "| digest | tags | created | why |\n|---|---|---|---|";
+  const mb = (items: readonly CiItem[]) => (items.reduce((n, i) => n + i.sizeBytes, 0) / 1e6).toFixed(1);
+  return [
+    `## Cleanup of ${input.repository}`,
+    "",
+    `Policy: untagged versions older than ${policy.untaggedDays} days, tags beyond the newest ${policy.keepTagsPerStream} per stream; artifacts older than ${policy.artifactDays} days; caches unused for ${policy.cacheDays} days. Deployed versions, release tags and the platform manifests of kept indexes are always kept.`,
+    "",
+    `- image versions: ${gone.length} ${verb}, ${kept.length} kept`,
+    `- workflow artifacts: ${artifacts.length} ${verb} (${mb(artifacts)} MB)`,
+    `- caches: ${caches.length} ${verb} (${mb(caches)} MB)`,
+    "",
+    `### Image versions ${input.applied ? "deleted" : "to delete"}`,
+    "",
+    ...(gone.length ? [header, ...gone.map((d) => `| ${row(d).join(" | ")} |`)] : ["None."]),
+    "",
+    "### Image versions kept",
+    "",
+    ...(kept.length ? [header, ...kept.map((d) => `| ${row(d).join(" | ")} |`)] : ["None."]),
+    "",
+  ].join("\n");
+}
