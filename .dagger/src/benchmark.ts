@@ -94,10 +94,8 @@ export async function benchmark(p: Pipeline, request: BenchmarkRequest<Directory
   if (request.baseline) ctr = ctr.withDirectory(BASELINE_DIR, request.baseline);
   // a measurement, not a build: an unchanged source is measured again
   const ran = withRunNonce(ctr).withExec(benchCommand(p));
-  const results = ran.directory(CRITERION_HOME);
-  let files: Map<string, string>;
   try {
-    files = await readCriterion(results);
+    await ran.sync();
   } catch (e) {
     if (!isExecFailure(e)) throw e;
     const timedOut = e.exitCode === 124 || e.exitCode === 137;
@@ -107,6 +105,8 @@ export async function benchmark(p: Pipeline, request: BenchmarkRequest<Directory
       timedOut ? "timed out" : "crashed",
     );
   }
+  const results = ran.directory(CRITERION_HOME);
+  const files = await readCriterion(results);
   let report;
   try {
     report = compareBenchmarks(parseCriterionDirectory(files, "criterion"), baseline, p.config.benchmarks.regressionPercent);
