@@ -180,6 +180,8 @@ describe("registration through the SDK entrypoint", () => {
       gitleaks: [true, "Default"],
       securityReports: [false, "Default"],
       scanDeployed: [false, "Never"],
+      benchmark: [false, "Never"],
+      cleanup: [false, "Never"],
       build: [false, "Default"],
       buildPlatforms: [false, "Default"],
       imageTarball: [false, "Default"],
@@ -256,6 +258,16 @@ describe("registration through the SDK entrypoint", () => {
     expect(functions.get("notify")!.args.find((a) => a.name === "status")).toMatchObject({ type: "NotifyStatus", optional: false });
   });
 
+  it("registers benchmark's baseline as an optional Directory or File, and cleanup's --apply as an optional flag", () => {
+    expect(functions.get("benchmark")).toMatchObject({ returns: "Directory", check: false, cache: "Never" });
+    expect(functions.get("benchmark")!.args.map((a) => [a.name, a.type, a.optional])).toEqual([
+      ["baseline", "Directory", true],
+      ["baselineFile", "File", true],
+    ]);
+    expect(functions.get("cleanup")).toMatchObject({ returns: "string", cache: "Never" });
+    expect(functions.get("cleanup")!.args.find((a) => a.name === "apply")).toMatchObject({ type: "boolean", optional: true });
+  });
+
   it("gives one concept one flag name", () => {
     const names = (fn: string) => functions.get(fn)!.args.map((a) => a.name);
     for (const fn of ["publish", "releaseImage"]) {
@@ -266,6 +278,7 @@ describe("registration through the SDK entrypoint", () => {
     expect(names("release")).toEqual(["tag", "githubToken", "githubRepository"]);
     expect(names("notify")).toEqual(["slackWebhook", "status", "environment", "version", "runUrl", "reason"]);
     expect(names("scanDeployed")).toEqual(["kubeconfig", "githubToken", "githubRepository", "environments", "registryUsername", "registryPassword"]);
+    expect(names("cleanup")).toEqual(["kubeconfig", "githubToken", "githubRepository", "environments", "apply", "registryUsername", "registryPassword"]);
     expect(names("deploy")).toEqual([
       "environment", "kubeconfig", "image", "commit", "branch", "githubRepository", "slackWebhook", "runUrl", "registryUsername", "registryPassword", "publicKey",
     ]);
