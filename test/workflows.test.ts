@@ -418,6 +418,8 @@ describe("trust boundaries of the workflows (docs/security.md)", () => {
       "cd-staging.yml production-approval",
       "ci.yml coverage",
       "ci.yml publish",
+      "cleanup.yml cleanup",
+      "performance-benchmark.yml benchmark",
       "rollback.yml rollback",
       "security-scan.yml scan-deployed",
     ]);
