@@ -17,6 +17,7 @@ import { failureOf, GOOD, healthyScript, sourceWith, sourceWithConfig, startPerT
 import { toolArgs } from "./support/scan-wrapper";
 import { TRIVY_FINDINGS } from "./support/security-reports";
 import { ociLayout } from "./support/image-reports";
+import { ahash, baselineOnDisk, benchScript, clusterAndGitHub } from "./support/scheduled";
 import { attestationStdout, keyVerifyStdout, VERIFY_DIGEST, VERIFY_REPO, verifyStdout } from "./support/cosign-output";
 import { bootstrappedProduction, FakeClock, FakeCluster, k6Fixture, PINNED, promVector, REPO } from "./session/deploy-fake-cluster";
 import { recordedFlags, type RecordedFlag } from "./support/recorded-flags";
@@ -46,6 +47,7 @@ const TOOL_FLAGS: FlagRow[] = [
   { tool: "cargo fmt", version: RUST, flags: ["--all"], source: "rust-lang/rustfmt (toolchain 1.95.0) src/cargo-fmt/main.rs" },
   { tool: "cargo fmt --", version: RUST, flags: ["--check"], source: "rust-lang/rustfmt (toolchain 1.95.0) src/bin/main.rs" },
   { tool: "cargo install", version: RUST, flags: ["--locked", "--root", "--no-default-features", "--features"], source: "rust-lang/cargo 0.96.0 src/bin/cargo/commands/install.rs" },
+  { tool: "cargo bench", version: RUST, flags: ["--locked", "--workspace", "-p", "--benches"], source: "rust-lang/cargo 0.96.0 src/bin/cargo/commands/bench.rs, src/cargo/util/command_prelude.rs" },
   { tool: "cargo test", version: RUST, flags: ["--locked", "--workspace", "--all-features", "--test"], source: "rust-lang/cargo 0.96.0 src/bin/cargo/commands/test.rs, src/cargo/util/command_prelude.rs" },
   { tool: "cargo test --", version: RUST, flags: ["--test-threads"], source: "rust-lang/rust 1.95.0 library/test/src/cli.rs" },
   { tool: "cargo tarpaulin", version: TOOLS.cargoTarpaulin, flags: ["--engine", "--workspace", "--all-features", "--locked", "--lib", "--bins", "--skip-clean", "--out", "--output-dir", "--exclude-files"], source: "xd009642/tarpaulin 0.31.2 src/args.rs" },
@@ -84,11 +86,11 @@ const TOOL_FLAGS: FlagRow[] = [
   // shell utilities: Debian bookworm (the rust image) and busybox (alpine, and the alpine-based scanner images)
   { tool: "timeout", version: "coreutils 9.1 (Debian bookworm)", flags: ["--kill-after"], source: "coreutils 9.1 src/timeout.c" },
   { tool: "sh", version: `dash 0.5.12 / ${BUSYBOX} ash`, flags: ["-c", "-euc"], source: "POSIX sh: -e, -u, -c" },
-  { tool: "find", version: "findutils 4.9 (bookworm)", flags: ["-type", "-exec"], source: "POSIX find" },
+  { tool: "find", version: "findutils 4.9 (bookworm)", flags: ["-type", "-exec", "-path"], source: "POSIX find" },
   { tool: "touch", version: "coreutils 9.1", flags: ["-c"], source: "POSIX touch" },
   { tool: "grep", version: `grep 3.8 (bookworm) / ${BUSYBOX}`, flags: ["-q", "-F", "-e", "-qF", "-qE"], source: `POSIX grep; mirror/busybox ${BUSYBOX.split(" ")[1]!.replace(/\./g, "_")} findutils/grep.c OPTSTR_GREP` },
   { tool: "mktemp", version: `coreutils 9.1 / ${BUSYBOX}`, flags: ["-d"], source: "coreutils 9.1 src/mktemp.c; busybox coreutils/mktemp.c" },
-  { tool: "test", version: "POSIX", flags: ["-s", "-n", "-z", "-eq", "-ne"], source: "POSIX test; busybox coreutils/test.c" },
+  { tool: "test", version: "POSIX", flags: ["-s", "-n", "-z", "-eq", "-ne", "-d"], source: "POSIX test; busybox coreutils/test.c" },
   { tool: "tail", version: `coreutils 9.1 / ${BUSYBOX}`, flags: ["-c"], source: "POSIX tail; busybox 1_36_1 coreutils/tail.c" },
   { tool: "tar", version: `${tag(IMAGES.alpine)} (${BUSYBOX})`, flags: ["-xf", "-tvf", "-xzf"], source: "mirror/busybox 1_36_1 archival/tar.c" },
   { tool: "mkdir", version: "POSIX", flags: ["-p"], source: "POSIX mkdir" },
@@ -319,6 +321,21 @@ const SCENARIOS: Scenario[] = [
     script: scanDeployedScript,
     run: (call) => call((ci) => ci.scanDeployed(secret("kubeconfig"), undefined, undefined, ["production"], "bot", secret("registry-password"))),
   },
+  {
+    plan: "benchmark (a baseline, one package, a filter)",
+    script: () => ({ script: benchScript(ahash()), source: sourceWithConfig({ benchmarks: { package: "analytics-api", filter: "^ingest/" } }) }),
+    run: (call) => call((ci) => ci.benchmark(dag.host().directory(baselineOnDisk(ahash()))).then((d) => d.file("benchmark.json").contents())),
+  },
+  {
+    plan: "benchmark (the workspace)",
+    script: () => benchScript(ahash()),
+    run: (call) => call((ci) => ci.benchmark().then((d) => d.file("benchmark.json").contents())),
+  },
+  {
+    plan: "cleanup (--apply)",
+    script: () => clusterAndGitHub(),
+    run: (call) => call((ci) => ci.cleanup(secret("kubeconfig"), secret("github-token"), "acme/observatory", undefined, true, "bot", secret("registry-password"))),
+  },
 ];
 
 const startRun = startPerTest();
@@ -418,4 +435,6 @@ const EXPECTED_TOOLS: Record<string, string[]> = {
   "release (CHANGELOG section as the notes file)": ["gh release create", "gh release edit", "gh release view", "wget", "sha256sum"],
   "scanDeployed (findings: opens a GitHub issue)": ["kubectl get", "trivy", "curl"],
   "scanDeployed (private registry credentials for Trivy)": ["kubectl get", "trivy"],
+  "benchmark (a baseline, one package, a filter)": ["cargo bench", "timeout", "find", "mkdir"],
+  "cleanup (--apply)": ["kubectl get", "curl"],
 };

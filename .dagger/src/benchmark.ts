@@ -34,13 +34,10 @@ const BASELINE_DIR = "/bench-baseline";
  * base/sample.json and base/estimates.json). Only the baseline's `new/` is copied: a benchmark that no longer
  * runs leaves no `new/` here, which is how it shows as removed.
  */
+const COPY_TO_BASE = 'for f do d="$CRITERION_HOME/${f%/new/*}/base"; mkdir -p "$d"; cp "$f" "$d/${f##*/new/}"; done';
 const SEED_BASELINE = [
   `if [ -d ${BASELINE_DIR} ]; then`,
-  `  (cd ${BASELINE_DIR} && find . -path '*/new/*' -type f) | while IFS= read -r f; do`,
-  '    dir="${f%/new/*}"',
-  `    mkdir -p "$CRITERION_HOME/$dir/base"`,
-  `    cp "${BASELINE_DIR}/$f" "$CRITERION_HOME/$dir/base/\${f##*/new/}"`,
-  "  done",
+  `  (cd ${BASELINE_DIR} && find . -path '*/new/*' -type f -exec sh -c '${COPY_TO_BASE}' seed {} +)`,
   "fi",
 ].join("\n");
 

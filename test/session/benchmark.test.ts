@@ -1,73 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, type Dirent } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { join } from "node:path";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES } from "../../.dagger/src/versions";
 import { benchCommand } from "../../.dagger/src/benchmark";
 import type { Pipeline } from "../../.dagger/src/pipeline";
 import { execFileSync } from "node:child_process";
-import type { ExecView } from "../support/recording-session";
-import { failureOf, healthyScript, sourceWithConfig, startPerTest } from "../support/module";
+import { failureOf, sourceWithConfig, startPerTest } from "../support/module";
+import { HOME, ahash, baselineOnDisk, benchScript, criterion, filesUnder, isBench } from "../support/scheduled";
 
 const start = startPerTest();
-
-const criterion = (name: string) => readFileSync(new URL(`../fixtures/reports/criterion/${name}`, import.meta.url), "utf8");
-const HOME = "/bench-out/criterion";
-
-/** A genuine criterion 0.5 result, optionally made slower by `factor` (every time multiplied). */
-function ahash(factor = 1): Record<string, string> {
-  const doc = JSON.parse(criterion("v0.5-estimates-slope-null-hashes-ahash.json")) as Record<string, { point_estimate: number; confidence_interval: { lower_bound: number; upper_bound: number } } | null>;
-  for (const stat of Object.values(doc)) {
-    if (!stat) continue;
-    stat.point_estimate *= factor;
-    stat.confidence_interval.lower_bound *= factor;
-    stat.confidence_interval.upper_bound *= factor;
-  }
-  return {
-    "hashes/ahash/new/estimates.json": JSON.stringify(doc),
-    "hashes/ahash/new/benchmark.json": criterion("v0.5-benchmark-hashes-ahash.json"),
-  };
-}
-
-/** A previous run's criterion/ directory on disk, as the workflow downloads the artifact. */
-function baselineOnDisk(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), "observatory-ci-baseline-"));
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(dirname(join(dir, path)), { recursive: true });
-    writeFileSync(join(dir, path), text);
-  }
-  return dir;
-}
-
-const isBench = (e: ExecView) => e.args[0] === "sh" && e.args.includes("bench") && e.args.includes("cargo");
-const globMatches = (pattern: string, paths: string[]) => {
-  const re = new RegExp(`^${pattern.replace(/\./g, "\\.").replace(/\*\*\//g, "\0").replace(/\*/g, "[^/]*").replace(/\0/g, "(?:.*/)?")}$`);
-  return paths.filter((p) => re.test(p));
-};
-/** The files of a host directory, relative, as the engine's glob sees them. */
-const filesUnder = (dir: string): string[] =>
-  (readdirSync(dir, { recursive: true, withFileTypes: true }) as Dirent[])
-    .filter((e) => e.isFile())
-    .map((e) => relative(dir, join(e.parentPath, e.name)));
-
-/** criterion's output after the bench exec: `written` under CRITERION_HOME. */
-function benchScript(written: Record<string, string>, benchResult?: { exitCode: number; stderr: string }) {
-  return healthyScript({
-    exec: (e) => (isBench(e) ? (benchResult ?? { exitCode: 0, stdout: "Benchmarking Hashes/AHash\n" }) : undefined),
-    file: (path) => {
-      if (path === `${HOME}/`) return JSON.stringify(Object.keys(written));
-      if (path.startsWith(`${HOME}/`)) return written[path.slice(HOME.length + 1)];
-      return undefined;
-    },
-    leaf: (field, chain) => {
-      if (field !== "glob") return undefined;
-      const pattern = String(chain[chain.length - 1]!.args.pattern);
-      const host = chain.find((s) => s.field === "directory" && chain[chain.indexOf(s) - 1]?.field === "host");
-      return globMatches(pattern, host ? filesUnder(String(host.args.path)) : Object.keys(written));
-    },
-  });
-}
 
 describe("the bench script", () => {
   it("copies the baseline's new/ results into base/ of CRITERION_HOME (paths with spaces too) before cargo runs", () => {
@@ -112,7 +55,7 @@ describe("benchmark", () => {
     const json = await call((ci) => ci.benchmark(dag.host().directory(baseline)).then((d) => d.file("benchmark.json").contents()));
     const bench = session.execs.find(isBench)!;
     expect(bench.mounts["/bench-baseline"]).toBeDefined();
-    expect(bench.args[2]).toContain('mkdir -p "$CRITERION_HOME/$dir/base"');
+    expect(bench.args[2]).toContain("find . -path '*/new/*' -type f -exec sh -c");
     const report = JSON.parse(json) as { baseline: string; passed: boolean; benchmarks: Array<{ verdict: string }> };
     expect(report).toMatchObject({ baseline: "criterion", passed: true });
     expect(report.benchmarks.map((b) => b.verdict)).toEqual(["unchanged"]);
