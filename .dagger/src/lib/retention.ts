@@ -15,6 +15,7 @@
  *   - is untagged and younger than `untaggedDays`.
  * Everything else is deleted.
  */
+import { markdownCode, markdownTable, markdownText } from "./markdown";
 
 export interface ImageVersion {
   /** The registry's id of the version (GitHub: the package version id), used to delete it. */
@@ -240,12 +241,13 @@ export function cleanupReport(input: CleanupReportInput): string {
   const kept = images.filter((d) => d.keep);
   const verb = input.applied ? "deleted" : "would be deleted (dry run: call with --apply to delete)";
   const row = (d: RetentionDecision) => [
-    `\`${shortDigest(d.version.digest)}\``,
-    d.version.tags.length ? d.version.tags.map((t) => `\`${t.replace(/\|/g, "\\|")}\``).join(" ") : "–",
+    markdownCode(shortDigest(d.version.digest)),
+    d.version.tags.length ? d.version.tags.map(markdownCode).join(" ") : "–",
     d.version.createdAt.toISOString().slice(0, 10),
-    d.reasons.join("; ").replace(/\|/g, "\\|"),
+    markdownText(d.reasons.join("; "), 400),
   ];
-  const header = "| digest | tags | created | why |\n|---|---|---|---|";
+  const table = (decisions: readonly RetentionDecision[]) =>
+    decisions.length ? markdownTable([{ header: "digest" }, { header: "tags" }, { header: "created" }, { header: "why" }], decisions.map(row)) : ["None."];
   const mb = (items: readonly CiItem[]) => (items.reduce((n, i) => n + i.sizeBytes, 0) / 1e6).toFixed(1);
   return [
     `## Cleanup of ${input.repository}`,
@@ -258,11 +260,11 @@ export function cleanupReport(input: CleanupReportInput): string {
     "",
     `### Image versions ${input.applied ? "deleted" : "to delete"}`,
     "",
-    ...(gone.length ? [header, ...gone.map((d) => `| ${row(d).join(" | ")} |`)] : ["None."]),
+    ...table(gone),
     "",
     "### Image versions kept",
     "",
-    ...(kept.length ? [header, ...kept.map((d) => `| ${row(d).join(" | ")} |`)] : ["None."]),
+    ...table(kept),
     "",
   ].join("\n");
 }
