@@ -21,8 +21,9 @@ import type { BenchmarkRequest } from "./lib/scheduled-args";
 
 /**
  * criterion writes to $CRITERION_HOME when it is set (bheisler/criterion.rs 0.5.1 src/lib.rs
- * DEFAULT_OUTPUT_DIRECTORY; 0.3 and 0.4 read it the same way), else to the target dir, here a cache volume
- * that would mix in earlier runs. A plain directory keeps each run's results its own and readable.
+ * DEFAULT_OUTPUT_DIRECTORY; read since 0.3.3, src/lib.rs at 0.3.3), else to the target dir, here a cache volume
+ * that would mix in earlier runs. A plain directory keeps each run's results its own and readable. An older
+ * criterion writes into the target dir, leaves this one empty, and the gate fails with "no criterion results".
  */
 const CRITERION_HOME = "/bench-out/criterion";
 const BASELINE_DIR = "/bench-baseline";
