@@ -47,7 +47,7 @@ const toolsSchema = z
     ) as { [K in keyof typeof TOOLS]: z.ZodDefault<typeof exactVersion> },
   )
   .prefault({})
-  .describe("Tool versions installed in cached layers (cargo install --locked, pip).");
+  .describe("Tool versions: cargo-tarpaulin, cargo-audit and cargo-deny are official release binaries verified against the SHA-256 the module pins for that version; the others are installed in cached layers (cargo install --locked, pip).");
 
 export const coreConfigSchema = {
   $schema: z.string().optional().describe("Path or URL of pipeline.schema.json, for editors."),
