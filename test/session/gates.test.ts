@@ -336,10 +336,11 @@ describe("integrationTest: cache and verdicts", () => {
 describe("ci", () => {
   it("runs every gate at once and returns the summary table", async () => {
     // every exec answers as in a healthy run (integration tests report passing tests), only slower; slow
-    // enough that the scanner wrapper, which the session runs synchronously in a local shell, cannot
-    // serialise them
+    // enough that the session's synchronous work (the scanner wrapper run in a local shell, expanding the
+    // lanes' long chains through their tool and dependency layers: up to ~1 s per query on a loaded
+    // machine) cannot serialise them
     const healthy = healthyScript();
-    const { session, call } = await start(healthyScript({ exec: (e) => ({ ...healthy.exec?.(e), delayMs: 1500 }) }));
+    const { session, call } = await start(healthyScript({ exec: (e) => ({ ...healthy.exec?.(e), delayMs: 4000 }) }));
     const table = await call((ci) => ci.ci());
     expect(table).toMatch(/^\| gate \| result \| duration \| key figure \|/);
     for (const gate of ALL_GATES) expect(table).toMatch(new RegExp(`\\| ${gate} \\| ✅ pass \\|`));
