@@ -4,7 +4,8 @@
  * A dry run without an engine: calls one module function against the recording session (every
  * exec succeeds, tarpaulin reports 95 %, unless --fail=<word> makes the execs whose command line
  * contains <word> exit 1) and prints the pipeline it sent, exec by exec: image, working
- * directory, caches, mounts, environment, secrets (by name), services and the command.
+ * directory, caches, mounts, environment, secrets (by name), services and the command; then the
+ * cold-plan summary: tools built from source, dependency builds per compiler-flag set.
  * Arguments typed Secret in the module become secrets holding the given text; File and Directory
  * arguments are host paths.
  */
@@ -14,6 +15,7 @@ import { ObservatoryCi } from "../.dagger/src/index";
 import { describeChain, recordingSession, type ExecView } from "./support/recording-session";
 import { GOOD, healthyScript } from "./support/module";
 import { kebabToCamel, moduleFunctions, type Param } from "./support/module-functions";
+import { coldPlanSummary } from "./support/cold-plan";
 
 function argumentValue(param: Param, raw: string): unknown {
   switch (param.type) {
@@ -88,6 +90,7 @@ async function main(): Promise<void> {
   }
   console.log(`# dagger call --source=${source} ${fnArg} (recorded, no engine)\n`);
   session.execs.forEach((e, i) => printExec(e, i + 1));
+  console.log(`\n${coldPlanSummary(session.execs)}`);
   console.log(`\n${outcome}`);
 }
 

@@ -11,7 +11,7 @@ import { QUALITY_VERDICTS, qualityRunCommand } from "./lib/test-run";
 import type { GateReport } from "./lib/summary";
 
 export async function fmt(pipeline: Pipeline): Promise<GateReport> {
-  // No target dir and no touch: rustfmt compiles nothing.
+  // No dependency layer and no touch: rustfmt compiles nothing.
   const ran = rustWorkspace(pipeline).withExec(qualityRunCommand(["fmt", "--all", "--", "--check"], QUALITY_VERDICTS.fmt, { touch: false }));
   const { exitCode, stdout, stderr } = await cargoGateOutcome("fmt", ran, "rustfmt");
   if (exitCode === 0) return { figure: "formatted" };
@@ -28,7 +28,7 @@ export async function fmt(pipeline: Pipeline): Promise<GateReport> {
 
 export async function clippy(pipeline: Pipeline): Promise<GateReport> {
   const args = ["clippy", "--locked", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"];
-  const ran = rustWorkspace(pipeline, { targetLane: "clippy" }).withExec(qualityRunCommand(args, QUALITY_VERDICTS.clippy, { touch: true }));
+  const ran = rustWorkspace(pipeline, { dependencies: "dev" }).withExec(qualityRunCommand(args, QUALITY_VERDICTS.clippy, { touch: true }));
   const { exitCode, stderr } = await cargoGateOutcome("clippy", ran, "clippy");
   if (exitCode === 0) return { figure: "no warnings" };
   const lints = [...new Set([...stderr.matchAll(/`-D ([\w:-]+)`|#\[deny\(([\w:]+)\)\]|\[(clippy::[\w-]+)\]/g)].map((m) => m[1] ?? m[2] ?? m[3]))];
@@ -41,7 +41,7 @@ export async function clippy(pipeline: Pipeline): Promise<GateReport> {
 }
 
 export async function doc(pipeline: Pipeline): Promise<GateReport> {
-  const ran = rustWorkspace(pipeline, { targetLane: "doc" })
+  const ran = rustWorkspace(pipeline, { dependencies: "dev" })
     .withEnvVariable("RUSTDOCFLAGS", "-D warnings")
     .withExec(qualityRunCommand(["doc", "--locked", "--workspace", "--no-deps", "--all-features"], QUALITY_VERDICTS.doc, { touch: true }));
   const { exitCode, stderr } = await cargoGateOutcome("doc", ran, "rustdoc");

@@ -1,14 +1,23 @@
 /**
  * The shared Rust base: one pinned toolchain image whose CARGO_HOME is one cache volume, pinned
- * tools built once in their own cached layers, then the source. Tool layers come before the source
- * in every chain, so a source change never rebuilds a tool.
+ * tools (official release binaries, verified; a cached source build only where no binary exists),
+ * the dependency layer of the lane's flag set, then the source. Tools and dependencies come before
+ * the source in every chain, so a source change rebuilds neither.
  */
-import { dag, CacheSharingMode, type Container, type File } from "@dagger.io/dagger";
+import { dag, CacheSharingMode, type Container, type Directory, type File } from "@dagger.io/dagger";
 import type { Pipeline } from "./pipeline";
 import { outcomeUnlessCrashed, type ExecOutcome } from "./exec";
 import { GateFailure, tail } from "./lib/errors";
 import { crashReason, finishedExitCode } from "./lib/test-run";
 import { cacheVolume } from "./cache";
+import { pinnedRelease, releaseInstallScript, RELEASE_ASSETS, TOOL_BIN_DIR, type ReleasedTool } from "./lib/tool-release";
+import {
+  dependencyBuildCommand,
+  SKELETON_EXCLUDE,
+  SKELETON_INCLUDE,
+  SKELETON_SCRIPT,
+  type DependencyFlagSet,
+} from "./lib/dependency-layer";
 
 /**
  * CARGO_HOME, one SHARED cache volume as a whole. Cargo serialises concurrent processes with lock
@@ -46,7 +55,11 @@ export function rustToolchain(p: Pipeline): Container {
   return base;
 }
 
-/** A cargo-installed tool, built once per version in its own container; only the binary is copied. */
+/**
+ * A tool with no official release binary (see versions.ts TOOLS), built from source once per version
+ * in its own container; only the binary is copied, so the build is off the path of every gate that
+ * does not put this tool on PATH.
+ */
 function cargoTool(p: Pipeline, crate: string, version: string, binary: string, features: string[] = []): File {
   const featureArgs = features.length ? ["--no-default-features", "--features", features.join(",")] : [];
   return rustToolchain(p)
@@ -54,48 +67,88 @@ function cargoTool(p: Pipeline, crate: string, version: string, binary: string, 
     .file(`/opt/tool/bin/${binary}`);
 }
 
+/**
+ * A tool's official release binary: the archive pinned in versions.ts, downloaded for the engine's
+ * architecture and checked against its SHA-256 inside the exec, which fails on a mismatch naming both
+ * digests (lib/tool-release.ts). The exec's inputs are the URL and digest, so the engine caches it
+ * until the pin moves. The Rust image brings curl, sha256sum and tar (rust-lang/docker-rust
+ * stable/bookworm/Dockerfile builds FROM buildpack-deps:bookworm, whose curl layer installs curl and
+ * ca-certificates: docker-library/buildpack-deps debian/bookworm/curl/Dockerfile).
+ */
+function releaseTool(p: Pipeline, tool: ReleasedTool): File {
+  const release = pinnedRelease(tool, p.config.tools[tool]);
+  return dag
+    .container()
+    .from(p.config.images.rust)
+    .withExec(["sh", "-euc", releaseInstallScript(tool, release)])
+    .file(`${TOOL_BIN_DIR}/${RELEASE_ASSETS[tool].binary}`);
+}
+
 export function sqlxCli(p: Pipeline): File {
   return cargoTool(p, "sqlx-cli", p.config.tools.sqlxCli, "sqlx", ["rustls", "postgres"]);
 }
 
 export function cargoTarpaulin(p: Pipeline): File {
-  return cargoTool(p, "cargo-tarpaulin", p.config.tools.cargoTarpaulin, "cargo-tarpaulin");
+  return releaseTool(p, "cargoTarpaulin");
 }
 
 export function cargoAudit(p: Pipeline): File {
-  return cargoTool(p, "cargo-audit", p.config.tools.cargoAudit, "cargo-audit");
+  return releaseTool(p, "cargoAudit");
 }
 
 export function cargoDeny(p: Pipeline): File {
-  return cargoTool(p, "cargo-deny", p.config.tools.cargoDeny, "cargo-deny");
+  return releaseTool(p, "cargoDeny");
+}
+
+/** The workspace's manifests and lockfile with empty targets (lib/dependency-layer.ts), at the source's layout. */
+export function dependencySkeleton(p: Pipeline): Directory {
+  return dag
+    .container()
+    .from(p.config.images.rust)
+    .withDirectory("/skeleton", p.source.filter({ include: SKELETON_INCLUDE, exclude: SKELETON_EXCLUDE }))
+    .withWorkdir("/skeleton")
+    .withExec(["sh", "-euc", SKELETON_SCRIPT])
+    .directory("/skeleton");
+}
+
+function workspaceDir(p: Pipeline): string {
+  return p.config.paths.workspace === "." ? SOURCE_DIR : `${SOURCE_DIR}/${p.config.paths.workspace}`;
+}
+
+/**
+ * The toolchain with every dependency of one flag set compiled into TARGET_DIR, a directory of the
+ * container (not a cache volume): the layer is content-addressed by the skeleton, the toolchain and the
+ * command, so every lane of the flag set, every run and every engine sharing the cache reuses it until
+ * a manifest or the lockfile changes. The coverage set is built by tarpaulin itself, with its flags.
+ */
+export function dependencyLayer(p: Pipeline, flagSet: DependencyFlagSet): Container {
+  let ctr = rustToolchain(p);
+  if (flagSet === "coverage") ctr = ctr.withFile("/usr/local/bin/cargo-tarpaulin", cargoTarpaulin(p), { permissions: 0o755 });
+  return ctr
+    .withEnvVariable("CARGO_TARGET_DIR", TARGET_DIR)
+    .withMountedDirectory(SOURCE_DIR, dependencySkeleton(p))
+    .withWorkdir(workspaceDir(p))
+    .withExec(dependencyBuildCommand(flagSet));
 }
 
 export interface WorkspaceOptions {
-  /** Name of the target-dir cache volume; lanes that run at once get their own, so they never wait on cargo's lock. */
-  targetLane?: string;
+  /**
+   * The compiled dependencies to start from (see dependencyLayer). Lanes of one flag set share them;
+   * the lane compiles the workspace's crates only, after touching the sources so that none is taken
+   * for the skeleton's stub of the same path built earlier (lib/test-run.ts).
+   */
+  dependencies?: DependencyFlagSet;
   /** Tool binaries to put on PATH, before the source. */
   tools?: Record<string, File>;
 }
 
-/** Toolchain + tools + target cache + the source, with the workspace as working directory. */
+/** Toolchain (or a dependency layer) + tools + the source, with the workspace as working directory. */
 export function rustWorkspace(pipeline: Pipeline, options: WorkspaceOptions = {}): Container {
-  let ctr = rustToolchain(pipeline);
+  let ctr = options.dependencies ? dependencyLayer(pipeline, options.dependencies) : rustToolchain(pipeline);
   for (const [name, binary] of Object.entries(options.tools ?? {})) {
     ctr = ctr.withFile(`/usr/local/bin/${name}`, binary, { permissions: 0o755 });
   }
-  if (options.targetLane) {
-    ctr = ctr
-      .withMountedCache(TARGET_DIR, cacheVolume(pipeline, `target-${options.targetLane}`), {
-        // LOCKED, not SHARED: the gates' `touch` (lib/test-run.ts) runs before cargo takes its build lock on the
-        // target dir, so two sessions building different revisions in one shared lane could each
-        // find the other's fresh outputs newer than their own touched sources and reuse them.
-        // One exec at a time per lane keeps touch + build atomic; parallel gates use other lanes.
-        sharing: CacheSharingMode.Locked,
-      })
-      .withEnvVariable("CARGO_TARGET_DIR", TARGET_DIR);
-  }
-  const workdir = pipeline.config.paths.workspace === "." ? SOURCE_DIR : `${SOURCE_DIR}/${pipeline.config.paths.workspace}`;
-  return ctr.withMountedDirectory(SOURCE_DIR, pipeline.source).withWorkdir(workdir);
+  return ctr.withMountedDirectory(SOURCE_DIR, pipeline.source).withWorkdir(workspaceDir(pipeline));
 }
 
 /**

@@ -4,7 +4,8 @@
  */
 import { dag, type Container, type Directory, type File, type Secret, type Service } from "@dagger.io/dagger";
 import { withRunNonce, type ExecOutcome } from "./exec";
-import { cargoGateOutcome, cargoTarpaulin, rustWorkspace, sqlxCli, SOURCE_DIR } from "./rust";
+import { cargoGateOutcome, rustWorkspace, sqlxCli, SOURCE_DIR } from "./rust";
+import { TARPAULIN_BUILD_ARGS } from "./lib/dependency-layer";
 import type { Pipeline } from "./pipeline";
 import { cacheVolume } from "./cache";
 import { coverageGate, parseCobertura } from "./lib/coverage";
@@ -100,21 +101,12 @@ export function coverageRun(pipeline: Pipeline): Container {
   const { coverage } = pipeline.config;
   const ctr = withTestServices(
     pipeline,
-    rustWorkspace(pipeline, {
-      targetLane: "coverage",
-      tools: { sqlx: sqlxCli(pipeline), "cargo-tarpaulin": cargoTarpaulin(pipeline) },
-    }),
+    // The coverage dependency layer brings cargo-tarpaulin, which builds it.
+    rustWorkspace(pipeline, { dependencies: "coverage", tools: { sqlx: sqlxCli(pipeline) } }),
     "unit-test",
   );
   const args = [
-    "tarpaulin",
-    "--engine", "llvm", // the default ptrace engine needs privileges an unprivileged container lacks
-    "--workspace",
-    "--all-features",
-    "--locked",
-    "--lib",
-    "--bins",
-    "--skip-clean",
+    ...TARPAULIN_BUILD_ARGS,
     "--out", "Xml",
     "--output-dir", "/reports",
     ...coverage.exclude.flatMap((glob) => ["--exclude-files", glob]),
@@ -157,7 +149,7 @@ export async function unitTest(pipeline: Pipeline): Promise<GateReport> {
 export async function integrationTest(pipeline: Pipeline, jwtSecret?: Secret): Promise<GateReport> {
   const ctr = withTestServices(
     pipeline,
-    rustWorkspace(pipeline, { targetLane: "integration-test", tools: { sqlx: sqlxCli(pipeline) } }),
+    rustWorkspace(pipeline, { dependencies: "dev", tools: { sqlx: sqlxCli(pipeline) } }),
     "integration-test",
   ).withSecretVariable("JWT_SECRET", testJwtSecret(jwtSecret));
   const args = [

@@ -28,17 +28,59 @@ export const IMAGES = {
   alpine: "alpine:3.20.3",
 } as const;
 
-/** Tools installed with `cargo install --locked <name>@<version>` or pip, each in its own cached layer. */
+/**
+ * Tools with an official prebuilt release: the project's own release archives, pinned by version, each
+ * archive verified against its SHA-256 below before it is unpacked (lib/tool-release.ts; a mismatch fails
+ * naming both digests). Where the archive lives and which file in it is the binary: lib/tool-release.ts.
+ *
+ * The digests are those taiki-e/install-action records for the same release assets (tag v2.86.5, commit
+ * ba47c86ac325773530516bb756137ac718732518, manifests/<tool>.json `hash`: the SHA-256 of the downloaded
+ * archive, computed by tools/codegen/src/main.rs and checked there against GitHub's own asset digest where
+ * the release has one). One pin per line; a version bump needs the new digests from the same source.
+ */
+export const TOOL_RELEASES = {
+  /** EmbarkStudios/cargo-deny release assets cargo-deny-<v>-<arch>-unknown-linux-musl.tar.gz (manifests/cargo-deny.json). */
+  cargoDeny: {
+    version: "0.18.9",
+    x86_64: { sha256: "491d04e4c05d7c92582e3d40ec94126c52472a546326a6d29473a5a4e73babd2" },
+    aarch64: { sha256: "8bc65cc9f5573e1538f914a227e87f70586a50922b73d0def28ffd6f74514a53" },
+  },
+  /** xd009642/tarpaulin release assets cargo-tarpaulin-<arch>-unknown-linux-musl.tar.gz (manifests/cargo-tarpaulin.json). */
+  cargoTarpaulin: {
+    version: "0.31.2",
+    x86_64: { sha256: "47781f68fd98db830983a59020bbbaf0841322b362c8d7a7634b7d88128a22ba" },
+    aarch64: { sha256: "a6df38b6ce3cec14c1a19ecbc2e080895ffc11289e31031ee8d6bdbafe2885e9" },
+  },
+  /**
+   * rustsec/rustsec release assets cargo-audit-<target>-v<v>.tgz (manifests/cargo-audit.json): x86_64 is the
+   * static musl build, aarch64 a glibc (aarch64-unknown-linux-gnu) build, which the bookworm image provides.
+   */
+  cargoAudit: {
+    version: "0.22.0",
+    x86_64: { sha256: "0ea7a15f67d5007af5bd18f89be38a90ebd004f149dc36ebfab0aedba24cbb4f" },
+    aarch64: { sha256: "64ddb7e99b171a881ea2c9f4ec5efa7b988f9131949d957bcd18d17a981b5302" },
+  },
+} as const;
+
+/**
+ * Tool versions (the config's `tools` defaults). Those in TOOL_RELEASES come from their pin there; the
+ * others are installed with `cargo install --locked <name>@<version>` or pip, each in its own cached layer.
+ */
 export const TOOLS = {
+  /**
+   * No official binary: launchbadge/sqlx v0.8.2 publishes none (its .github/workflows at the tag are
+   * examples.yml, sqlx-cli.yml and sqlx.yml, none of which uploads a release asset), so sqlx-cli stays a
+   * cached `cargo install`, needed only by the two test gates and built beside their dependency layers.
+   */
   sqlxCli: "0.8.2",
-  cargoTarpaulin: "0.31.2",
+  cargoTarpaulin: TOOL_RELEASES.cargoTarpaulin.version,
   /**
    * cargo-audit and cargo-deny must read CVSS 4.0 vectors: the RustSec database has carried them
    * since late 2025, and older releases (cargo-audit < 0.22, cargo-deny < 0.18.6) fail to load the
    * database at all ("unsupported CVSS version: 4.0"), so the gates could never pass.
    */
-  cargoAudit: "0.22.0",
-  cargoDeny: "0.18.9",
+  cargoAudit: TOOL_RELEASES.cargoAudit.version,
+  cargoDeny: TOOL_RELEASES.cargoDeny.version,
   /**
    * Installed with pip in IMAGES.python (3.12, no compiler) from wheels only. 9.1.1 could not install
    * there: its setup.py builds C extensions (`ext_modules`) and its only Linux wheel was cp311 x86_64

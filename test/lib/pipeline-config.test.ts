@@ -54,6 +54,13 @@ describe("pipeline configuration", () => {
     ]);
   });
 
+  it("refuses a released tool's version that has no pinned digest, before any container starts", () => {
+    expect(errorOf(JSON.stringify({ tools: { cargoDeny: "0.19.0" } })).split("\n")).toEqual([
+      "ci/pipeline.json is invalid:",
+      '  - tools.cargoDeny: only 0.18.9 has a pinned SHA-256 for its release binary (versions.ts TOOL_RELEASES.cargoDeny); move the version and its digests there; found "0.19.0"',
+    ]);
+  });
+
   it("rejects unknown fields (typos) by name", () => {
     expect(errorOf(JSON.stringify({ coverge: {} }))).toContain('(root): unknown field(s) "coverge"');
     expect(errorOf(JSON.stringify({ coverage: { treshold: 80 } }))).toContain('coverage: unknown field(s) "treshold"');

@@ -2,10 +2,13 @@ import { describe, expect, it } from "vitest";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { dag } from "@dagger.io/dagger";
-import { IMAGES, TOOLS } from "../../.dagger/src/versions";
+import { IMAGES, TOOL_RELEASES, TOOLS } from "../../.dagger/src/versions";
+import { isCargoInstall } from "../support/cold-plan";
 import { canarySecret, describeChain, type ExecView } from "../support/recording-session";
 import { cobertura, failureOf, GOOD, healthyScript, isTestRun, sourceWithConfig, startPerTest, testVerdict } from "../support/module";
 import { FINISHED_MARKER, MIGRATIONS_FAILED_EXIT } from "../../.dagger/src/lib/test-run";
+import { pinnedRelease, releaseInstallScript } from "../../.dagger/src/lib/tool-release";
+import { dependencyBuildCommand, SKELETON_INCLUDE, SKELETON_SCRIPT, type DependencyFlagSet } from "../../.dagger/src/lib/dependency-layer";
 
 /** Every gate `ci` runs, in its table order. */
 const ALL_GATES = ["fmt", "clippy", "doc", "unitTest", "integrationTest", "audit", "deny", "trivyFs", "semgrep", "gitleaks", "imageSize", "trivyImage"];
@@ -29,6 +32,24 @@ function expectRustBase(e: ExecView) {
   expect(e.workdir).toBe("/src");
   // the components layer comes first, before any cache or source
   expect(describeChain(e.chain)).toMatch(/from\(address: "rust:[^"]+"\)\.withExec\(args: \["rustup", "component", "add", "rustfmt", "clippy"\]\)/);
+}
+
+/**
+ * The lane starts from its flag set's dependency layer: the layer's exec (built on the skeleton, target
+ * dir in the container, no cache volume) comes before the real source is mounted over the skeleton.
+ */
+function expectDependencyLayer(e: ExecView, flagSet: DependencyFlagSet) {
+  expect(e.env.CARGO_TARGET_DIR).toBe("/cargo-target");
+  expect(e.caches["/cargo-target"]).toBeUndefined();
+  const layerAt = stepIndex(e, "withExec", (a) => JSON.stringify(a.args) === JSON.stringify(dependencyBuildCommand(flagSet)));
+  expect(layerAt, `${flagSet} dependency layer`).toBeGreaterThan(-1);
+  const skeletonAt = e.chain.findIndex((s) => s.field === "withMountedDirectory" && s.args.path === "/src" && describeChain([s]).includes(SKELETON_SCRIPT.split("\n")[0]));
+  expect(skeletonAt).toBeGreaterThan(-1);
+  expect(skeletonAt).toBeLessThan(layerAt);
+  const sourceAt = e.chain.map((s) => s.field === "withMountedDirectory" && s.args.path === "/src").lastIndexOf(true);
+  expect(sourceAt).toBeGreaterThan(layerAt);
+  expect(describeChain([e.chain[sourceAt]])).not.toContain("filter");
+  expect(describeChain([e.chain[skeletonAt]])).toContain(JSON.stringify(SKELETON_INCLUDE[0]));
 }
 
 /** A quality gate's exec, recognised by cargo's subcommand after the classifying script (lib/test-run.ts). */
@@ -66,7 +87,7 @@ describe("fmt", () => {
 });
 
 describe("clippy and doc", () => {
-  it("clippy denies warnings on all targets and features, with its own target cache", async () => {
+  it("clippy denies warnings on all targets and features, over the dev dependency layer", async () => {
     const { session, call } = await start();
     await call((ci) => ci.clippy());
     const e = session.exec("clippy", "-D");
@@ -74,10 +95,7 @@ describe("clippy and doc", () => {
     expect(e.args[2]).toContain("find . -type f -exec touch -c {} +");
     expect(e.args.slice(4)).toEqual(["clippy", "--locked", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]);
     expect(e.opts.expect).toBeUndefined();
-    expect(e.caches["/cargo-target"]).toBe("observatory-ci-untrusted-target-clippy");
-    // LOCKED: the touch before cargo's build lock must not interleave with another session's build
-    expect(e.cacheSharing["/cargo-target"]).toBe("LOCKED");
-    expect(e.env.CARGO_TARGET_DIR).toBe("/cargo-target");
+    expectDependencyLayer(e, "dev");
     expectRustBase(e);
   });
 
@@ -104,8 +122,7 @@ describe("clippy and doc", () => {
     expect(e.args.slice(4)).toEqual(["doc", "--locked", "--workspace", "--no-deps", "--all-features"]);
     expect(e.opts.expect).toBeUndefined();
     expect(e.env.RUSTDOCFLAGS).toBe("-D warnings");
-    expect(e.caches["/cargo-target"]).toBe("observatory-ci-untrusted-target-doc");
-    expect(e.cacheSharing["/cargo-target"]).toBe("LOCKED");
+    expectDependencyLayer(e, "dev");
     expect(err.message).toContain("unresolved link to `Foo`");
   });
 
@@ -122,7 +139,7 @@ describe("unitTest", () => {
   it("runs migrations then tarpaulin (llvm engine, Cobertura) against TimescaleDB and Redis", async () => {
     const { session, call } = await start();
     await call((ci) => ci.unitTest());
-    const e = session.exec("tarpaulin", "--engine");
+    const e = session.exec("tarpaulin", "--output-dir");
     const script = e.args[2];
     expect(script.indexOf('sqlx migrate run --source "$MIGRATIONS_DIR"')).toBeGreaterThan(-1);
     expect(script.indexOf("sqlx migrate")).toBeLessThan(script.indexOf('cargo "$@"'));
@@ -132,7 +149,7 @@ describe("unitTest", () => {
     expect(e.env.DATABASE_URL).toBe("postgres://postgres@db:5432/analytics_test");
     expect(e.env.REDIS_URL).toBe("redis://redis:6379");
     expect(e.env.RUST_LOG).toBe("info");
-    expect(e.caches["/cargo-target"]).toBe("observatory-ci-untrusted-target-coverage");
+    expectDependencyLayer(e, "coverage");
 
     const db = e.services.db;
     expect(db.image).toBe(IMAGES.timescaledb);
@@ -144,17 +161,20 @@ describe("unitTest", () => {
     expect(e.services.redis.healthcheck).toEqual(["redis-cli", "ping"]);
   });
 
-  it("installs pinned sqlx-cli and cargo-tarpaulin in layers before the source", async () => {
+  it("installs pinned sqlx-cli (source build: no official binary) and the official cargo-tarpaulin binary in layers before the source", async () => {
     const { session, call } = await start();
     await call((ci) => ci.unitTest());
     const sqlx = session.exec("cargo", "install", "sqlx-cli");
     expect(sqlx.args).toEqual(["cargo", "install", "--locked", "--root", "/opt/tool", "--no-default-features", "--features", "rustls,postgres", `sqlx-cli@${TOOLS.sqlxCli}`]);
-    const tarpaulin = session.exec("cargo", "install", "cargo-tarpaulin");
-    expect(tarpaulin.args).toContain(`cargo-tarpaulin@${TOOLS.cargoTarpaulin}`);
+    expect(session.execs.filter(isCargoInstall).map((e) => e.args.at(-1))).toEqual([`sqlx-cli@${TOOLS.sqlxCli}`]);
+    const tarpaulin = session.exec("sha256sum", "cargo-tarpaulin");
+    expect(tarpaulin.image).toBe(IMAGES.rust);
+    expect(tarpaulin.args).toEqual(["sh", "-euc", releaseInstallScript("cargoTarpaulin", pinnedRelease("cargoTarpaulin", TOOLS.cargoTarpaulin))]);
+    expect(tarpaulin.args[2]).toContain(TOOL_RELEASES.cargoTarpaulin.x86_64.sha256);
     // tool installs never see the source, so a source change never rebuilds them
     expect(sqlx.mounts["/src"]).toBeUndefined();
     expect(tarpaulin.mounts["/src"]).toBeUndefined();
-    const e = session.exec("tarpaulin", "--engine");
+    const e = session.exec("tarpaulin", "--output-dir");
     const toolAt = stepIndex(e, "withFile", (a) => a.path === "/usr/local/bin/cargo-tarpaulin");
     const sourceAt = stepIndex(e, "withMountedDirectory", (a) => a.path === "/src");
     expect(toolAt).toBeGreaterThan(-1);
@@ -201,7 +221,7 @@ describe("unitTest", () => {
     expect(err.message).toMatch(/^unitTest: sqlx migrations failed before any test ran .*: not a test verdict, nothing was cached, calling again re-runs it/);
     expect(err.message).toContain("failed to lookup address information");
     // the exec itself failed (expect SUCCESS): the engine does not cache a failed exec
-    expect(session.exec("tarpaulin", "--engine").opts.expect).toBeUndefined();
+    expect(session.exec("tarpaulin", "--output-dir").opts.expect).toBeUndefined();
     expect(session.queries.some((q) => q.error?.includes("did not complete successfully: exit code: 3"))).toBe(true);
   });
 
@@ -225,7 +245,7 @@ describe("unitTest", () => {
     );
     const err = await failureOf(call((ci) => ci.unitTest()));
     expect(err.message).toContain("unitTest: timed out after 900s (exit 124): not a test verdict");
-    const e = session.exec("tarpaulin", "--engine");
+    const e = session.exec("tarpaulin", "--output-dir");
     expect(e.args[2]).toContain('timeout --kill-after=30 900 cargo "$@"');
     expect(e.args).not.toContain("--timeout");
   });
@@ -316,10 +336,11 @@ describe("integrationTest: cache and verdicts", () => {
 describe("ci", () => {
   it("runs every gate at once and returns the summary table", async () => {
     // every exec answers as in a healthy run (integration tests report passing tests), only slower; slow
-    // enough that the scanner wrapper, which the session runs synchronously in a local shell, cannot
-    // serialise them
+    // enough that the session's synchronous work (the scanner wrapper run in a local shell, expanding the
+    // lanes' long chains through their tool and dependency layers: up to ~1 s per query on a loaded
+    // machine) cannot serialise them
     const healthy = healthyScript();
-    const { session, call } = await start(healthyScript({ exec: (e) => ({ ...healthy.exec?.(e), delayMs: 1500 }) }));
+    const { session, call } = await start(healthyScript({ exec: (e) => ({ ...healthy.exec?.(e), delayMs: 4000 }) }));
     const table = await call((ci) => ci.ci());
     expect(table).toMatch(/^\| gate \| result \| duration \| key figure \|/);
     for (const gate of ALL_GATES) expect(table).toMatch(new RegExp(`\\| ${gate} \\| ✅ pass \\|`));
@@ -340,14 +361,14 @@ describe("ci", () => {
     for (const gate of ALL_GATES.filter((g) => g !== "clippy")) expect(err.message).toMatch(new RegExp(`\\| ${gate} \\| ✅ pass \\|`));
     expect(session.execsMatching("cargo", "fmt")).toHaveLength(1);
     expect(session.execsMatching("doc", "--no-deps")).toHaveLength(1);
-    expect(session.execsMatching("tarpaulin", "--engine")).toHaveLength(1);
+    expect(session.execsMatching("tarpaulin", "--output-dir")).toHaveLength(1);
     expect(session.execsMatching("test", "--test-threads=1")).toHaveLength(1);
   });
 
   it("gives unit and integration tests distinct services", async () => {
     const { session, call } = await start();
     await call((ci) => ci.ci());
-    const unit = session.exec("tarpaulin", "--engine").services.db;
+    const unit = session.exec("tarpaulin", "--output-dir").services.db;
     const integration = session.exec("test", "--test-threads=1").services.db;
     expect(JSON.stringify(unit.chain)).not.toEqual(JSON.stringify(integration.chain));
   });

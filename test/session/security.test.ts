@@ -7,6 +7,8 @@ import { IMAGES, TOOLS } from "../../.dagger/src/versions";
 import { DEFAULT_DENY_PATH, GITLEAKS_LEAKS_EXIT_CODE } from "../../.dagger/src/security";
 import { DEFAULT_DENY_TOML } from "../../.dagger/src/lib/default-deny";
 import { SCANNER_CRASH_EXIT_CODE } from "../../.dagger/src/lib/scanner-exit";
+import { pinnedRelease, releaseInstallScript } from "../../.dagger/src/lib/tool-release";
+import { isCargoInstall } from "../support/cold-plan";
 import { canarySecret, describeChain, type ExecResult, type ExecView } from "../support/recording-session";
 import { isScanExec, toolArgs } from "../support/scan-wrapper";
 import { dayFromToday, validDates } from "../support/allowlist-dates";
@@ -87,9 +89,11 @@ describe("audit", () => {
     expect(e.cacheSharing["/var/cache/rustsec"]).toBe("LOCKED");
     expect(e.caches["/cargo-home/advisory-db"]).toBeUndefined();
     expect(e.env.OBSERVATORY_CI_SCAN_DAY).toBe(today);
-    expect(e.mounts["/usr/local/bin/cargo-audit"]).toContain(`cargo-audit@${TOOLS.cargoAudit}`);
-    const install = session.exec("cargo", "install", "cargo-audit");
-    expect(install.args).toEqual(expect.arrayContaining(["--locked", `cargo-audit@${TOOLS.cargoAudit}`]));
+    // the official release binary, its archive checked against the SHA-256 pinned in versions.ts
+    expect(e.mounts["/usr/local/bin/cargo-audit"]).toContain("sha256sum");
+    expect(e.mounts["/usr/local/bin/cargo-audit"]).toContain("/opt/tool/bin/cargo-audit");
+    expect(session.exec("sha256sum", "cargo-audit").args[2]).toBe(releaseInstallScript("cargoAudit", pinnedRelease("cargoAudit", TOOLS.cargoAudit)));
+    expect(session.execs.filter(isCargoInstall)).toEqual([]);
   });
 
   it("fails on vulnerabilities with their count and advisory ids", async () => {
@@ -203,7 +207,9 @@ describe("deny", () => {
     expect(written?.args.contents).toBe(DEFAULT_DENY_TOML);
     expect(e.caches["/cargo-home/advisory-dbs"]).toBe("observatory-ci-untrusted-cargo-deny-advisory-dbs");
     expect(e.cacheSharing["/cargo-home/advisory-dbs"]).toBe("LOCKED");
-    expect(e.mounts["/usr/local/bin/cargo-deny"]).toContain(`cargo-deny@${TOOLS.cargoDeny}`);
+    expect(e.mounts["/usr/local/bin/cargo-deny"]).toContain("/opt/tool/bin/cargo-deny");
+    expect(session.exec("sha256sum", "cargo-deny").args[2]).toBe(releaseInstallScript("cargoDeny", pinnedRelease("cargoDeny", TOOLS.cargoDeny)));
+    expect(session.execs.filter(isCargoInstall)).toEqual([]);
   });
 
   it("uses the repository's .cargo/deny.toml (or security.denyConfig) when present", async () => {

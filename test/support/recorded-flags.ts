@@ -18,7 +18,7 @@ export interface RecordedFlag {
 }
 
 const FLAG = /^(--?[A-Za-z][A-Za-z0-9-]*)(=.*)?$/;
-const SHELL_WORDS = new Set(["if", "!", "then", "else", "elif", "fi", "exec", "do", "done", "set", "export", "unset", "umask"]);
+const SHELL_WORDS = new Set(["if", "!", "while", "then", "else", "elif", "fi", "exec", "do", "done", "set", "export", "unset", "umask"]);
 /** How many subcommand words name the command that parses the flags. */
 const SUBCOMMANDS: Record<string, number> = { kubectl: 1, gh: 2, cosign: 1, k6: 1, crane: 1 };
 /** kubectl global flags that take a value when written before the verb (k8s.io/cli-runtime genericclioptions). */

@@ -4,7 +4,7 @@
  * The JSON schema published as `ci/pipeline.schema.json` is generated from `pipelineConfigSchema`.
  */
 import { z } from "zod";
-import { IMAGES, TOOLS } from "../versions";
+import { IMAGES, TOOL_RELEASES, TOOLS } from "../versions";
 import { ConfigError } from "./errors";
 import { securityConfigSchema } from "./config/security";
 import { imageConfigSchema } from "./config/image";
@@ -41,14 +41,23 @@ const imagesSchema = z
   .prefault({})
   .describe("Container images, each pinned to an exact version. Defaults come from the module's versions file.");
 
+/** A released tool (versions.ts TOOL_RELEASES) runs only at the version whose archive digests are pinned. */
+function toolVersion(name: string) {
+  const pin = (TOOL_RELEASES as Record<string, { version: string }>)[name];
+  if (!pin) return exactVersion;
+  return exactVersion.refine((v) => v === pin.version, {
+    message: `only ${pin.version} has a pinned SHA-256 for its release binary (versions.ts TOOL_RELEASES.${name}); move the version and its digests there`,
+  });
+}
+
 const toolsSchema = z
   .strictObject(
     Object.fromEntries(
-      Object.entries(TOOLS).map(([name, version]) => [name, exactVersion.default(version).describe(`Exact version of ${name}.`)]),
+      Object.entries(TOOLS).map(([name, version]) => [name, toolVersion(name).default(version).describe(`Exact version of ${name}.`)]),
     ) as { [K in keyof typeof TOOLS]: z.ZodDefault<typeof exactVersion> },
   )
   .prefault({})
-  .describe("Tool versions installed in cached layers (cargo install --locked, pip).");
+  .describe("Tool versions: cargo-tarpaulin, cargo-audit and cargo-deny are official release binaries verified against the SHA-256 the module pins for that version; the others are installed in cached layers (cargo install --locked, pip).");
 
 export const coreConfigSchema = {
   $schema: z.string().optional().describe("Path or URL of pipeline.schema.json, for editors."),

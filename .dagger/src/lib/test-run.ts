@@ -55,8 +55,8 @@ function shellQuote(text: string): string {
 }
 
 /**
- * `sh -euc <script> cargo <args>`: touch the workspace (cached target dir, see rust.ts
- * cargoCommand), migrate, run cargo under `timeout`, classify. cargo's output is kept in files to
+ * `sh -euc <script> cargo <args>`: touch the workspace (built over a dependency layer, see rust.ts
+ * rustWorkspace), migrate, run cargo under `timeout`, classify. cargo's output is kept in files to
  * classify it and printed after the run, stdout to stdout and stderr to stderr.
  */
 export function testRunCommand(cargoArgs: string[], options: TestRunOptions = {}): string[] {
@@ -87,7 +87,7 @@ export const QUALITY_VERDICTS = {
 
 /**
  * `sh -euc <script> cargo <args>` for a code-quality gate: cargo (after touching the workspace when
- * it builds into a cached target dir, see rust.ts cargoCommand), then the same classification as the
+ * it builds over a dependency layer, see rust.ts rustWorkspace), then the same classification as the
  * test gates: a verdict exits 0 announcing cargo's code, a crash fails the exec.
  */
 export function qualityRunCommand(cargoArgs: string[], verdicts: readonly string[], options: { touch: boolean }): string[] {
