@@ -10,7 +10,7 @@
  * the keys used are also checked against the names the schema defines.
  */
 import { describe, expect, it } from "vitest";
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Ajv } from "ajv";
@@ -150,7 +150,8 @@ describe("renovate.json", () => {
     const edited = original
       .replace(`"${IMAGES.trivy}"`, `"aquasec/trivy:0.58.2"`)
       .replace(`"${IMAGES.alpine}"`, `"${IMAGES.alpine}@${digest}"`)
-      .replace(`cargoDeny: "${TOOLS.cargoDeny}"`, `cargoDeny: {\n    version: "0.19.0",\n    sha256: { "x86_64-unknown-linux-musl": "${"cd".repeat(32)}" },\n  }`)
+      // a released tool's pin (TOOL_RELEASES: its version beside one SHA-256 per architecture) moves
+      .replace(`cargoDeny: {\n    version: "${TOOLS.cargoDeny}",`, `cargoDeny: {\n    version: "0.19.0",`)
       .replace(`gh: "${TOOLS.gh}"`, `gh: { sha256: "${"ef".repeat(32)}", version: "${TOOLS.gh}" }`);
     expect(edited).not.toBe(original);
     const images = { ...IMAGES, trivy: "aquasec/trivy:0.58.2", alpine: `${IMAGES.alpine}@${digest}` };
@@ -163,7 +164,8 @@ describe("renovate.json", () => {
   });
 
   it("the coverage check can fail: a pin written in a shape no manager knows is reported", () => {
-    const edited = read(VERSIONS).replace(`cargoAudit: "${TOOLS.cargoAudit}"`, `cargoAudit: ["${TOOLS.cargoAudit}"]`);
+    const edited = read(VERSIONS).replace(`cargoAudit: {\n    version: "${TOOLS.cargoAudit}",`, `cargoAudit: {\n    version: ["${TOOLS.cargoAudit}"],`);
+    expect(edited).not.toBe(read(VERSIONS));
     expect(covered(pinsOf(IMAGES, TOOLS, DAGGER_VERSION), extract(VERSIONS, edited))).toEqual([`cargoAudit=${TOOLS.cargoAudit}`]);
   });
 
@@ -178,11 +180,18 @@ describe("renovate.json", () => {
       expect(found.length, name).toBe(steps);
       for (const f of found) expect(f, name).toEqual({ depName: "dagger/dagger", currentValue: DAGGER_VERSION, datasource: "github-releases" });
     }
-    for (const name of readdirSync(join(ROOT, "ci/other-ci"))) {
+    const filesUnder = (dir: string) =>
+      (readdirSync(join(ROOT, dir), { recursive: true }) as string[]).filter((f) => statSync(join(ROOT, dir, f)).isFile());
+    for (const name of filesUnder("ci/other-ci")) {
       const text = read(`ci/other-ci/${name}`);
       if (!/DAGGER_VERSION\s*[:=]/.test(text)) continue;
       expect(extract(`ci/other-ci/${name}`, text).map((f) => f.currentValue), name).toContain(DAGGER_VERSION);
     }
+    // the shared engine's image is the module's version too (ci/engine/, `registry.dagger.io/engine:vX.Y.Z`)
+    const engineImages = filesUnder("ci/engine").flatMap((name) => extract(`ci/engine/${name}`, read(`ci/engine/${name}`)));
+    expect(engineImages.map((f) => f.currentValue)).toEqual([DAGGER_VERSION]);
+    // versions.ts has other `version:` fields (TOOL_RELEASES): only DAGGER_VERSION is taken for Dagger there
+    expect(extract(VERSIONS, read(VERSIONS)).filter((f) => f.depName === "dagger/dagger").map((f) => f.currentValue)).toEqual([DAGGER_VERSION]);
     const group = renovate.packageRules.find((r) => r.groupName === "dagger")!;
     expect(group.matchDepNames).toEqual(expect.arrayContaining(["dagger/dagger", "@dagger.io/dagger"]));
     expect((JSON.parse(read("package.json")) as { devDependencies: Record<string, string> }).devDependencies["@dagger.io/dagger"]).toBe(DAGGER_VERSION);

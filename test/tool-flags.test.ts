@@ -47,7 +47,7 @@ const TOOL_FLAGS: FlagRow[] = [
   { tool: "cargo fmt", version: RUST, flags: ["--all"], source: "rust-lang/rustfmt (toolchain 1.95.0) src/cargo-fmt/main.rs" },
   { tool: "cargo fmt --", version: RUST, flags: ["--check"], source: "rust-lang/rustfmt (toolchain 1.95.0) src/bin/main.rs" },
   { tool: "cargo install", version: RUST, flags: ["--locked", "--root", "--no-default-features", "--features"], source: "rust-lang/cargo 0.96.0 src/bin/cargo/commands/install.rs" },
-  { tool: "cargo bench", version: RUST, flags: ["--locked", "--workspace", "-p", "--benches"], source: "rust-lang/cargo 0.96.0 src/bin/cargo/commands/bench.rs, src/cargo/util/command_prelude.rs" },
+  { tool: "cargo bench", version: RUST, flags: ["--locked", "--workspace", "-p", "--benches", "--no-run"], source: "rust-lang/cargo 0.96.0 src/bin/cargo/commands/bench.rs, src/cargo/util/command_prelude.rs" },
   { tool: "cargo test", version: RUST, flags: ["--locked", "--workspace", "--all-features", "--test", "--no-run"], source: "rust-lang/cargo 0.96.0 src/bin/cargo/commands/test.rs, src/cargo/util/command_prelude.rs" },
   { tool: "cargo check", version: RUST, flags: ["--locked", "--workspace", "--all-features", "--all-targets", "--lib", "--bins"], source: "rust-lang/cargo 0.96.0 src/bin/cargo/commands/check.rs, src/cargo/util/command_prelude.rs" },
   { tool: "cargo test --", version: RUST, flags: ["--test-threads"], source: "rust-lang/rust 1.95.0 library/test/src/cli.rs" },

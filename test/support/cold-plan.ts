@@ -28,7 +28,7 @@ function cargoSubcommand(e: ExecView): string | undefined {
 
 function layerFlagSet(args: unknown): DependencyFlagSet | undefined {
   const text = JSON.stringify(args);
-  return (["dev", "coverage"] as const).find((set) => JSON.stringify(dependencyBuildCommand(set)) === text);
+  return (["dev", "coverage", "bench"] as const).find((set) => JSON.stringify(dependencyBuildCommand(set)) === text);
 }
 
 export interface DependencyBuild {
@@ -49,7 +49,7 @@ export function dependencyBuilds(execs: ExecView[]): DependencyBuild[] {
     const sub = cargoSubcommand(e);
     if (!layer && (!sub || !COMPILING.has(sub))) continue;
     const rustflags = e.env.RUSTFLAGS ?? "";
-    const profile = e.args.includes("--release") ? "release" : "dev";
+    const profile = e.args.includes("--release") ? "release" : layer === "bench" || sub === "bench" ? "bench" : "dev";
     const tarpaulin = sub === "tarpaulin" || layer === "coverage";
     const flagSet = `${profile}${tarpaulin ? " + tarpaulin instrumentation" : ""}${rustflags ? ` RUSTFLAGS=${rustflags}` : ""}`;
     if (layer) {

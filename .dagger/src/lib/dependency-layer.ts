@@ -49,7 +49,7 @@ export const SKELETON_SCRIPT = [
  * build (it adds `-Cinstrument-coverage`, `--cfg=tarpaulin` and debuginfo flags to RUSTFLAGS,
  * xd009642/tarpaulin 0.31.2 src/cargo.rs `rust_flags`), which shares nothing with the others.
  */
-export type DependencyFlagSet = "dev" | "coverage";
+export type DependencyFlagSet = "dev" | "coverage" | "bench";
 
 /**
  * cargo-tarpaulin's build arguments, shared by the coverage lane and its dependency layer so both
@@ -83,6 +83,8 @@ export const DEPENDENCY_BUILDS: Record<DependencyFlagSet, string[][]> = {
     ["cargo", "test", "--locked", "--workspace", "--all-features", "--no-run"],
   ],
   coverage: [["cargo", ...TARPAULIN_BUILD_ARGS, "--no-run"]],
+  // the bench profile (optimised, cargo's `[profile.bench]`) is a flag set of its own, used by `benchmark` only
+  bench: [["cargo", "bench", "--locked", "--workspace", "--benches", "--no-run"]],
 };
 
 /** The layer's one exec: its cargo runs in order, the first failure failing it (and so every lane on it). */
