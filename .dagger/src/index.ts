@@ -251,7 +251,8 @@ export class ObservatoryCi {
   }
 
   /**
-   * Every SARIF report (trivy-fs.sarif, semgrep.sarif, gitleaks.sarif, trivy-image.sarif) for GitHub code scanning:
+   * Every SARIF report (trivy-fs.sarif, semgrep.sarif, gitleaks.sarif, trivy-image.sarif) for GitHub code scanning,
+   * each run in its own category (runs[].automationDetails.id observatory-ci/<scanner>/):
    * `dagger call security-reports export --path=reports`. Findings do not fail it; a missing report does.
    * @param gitDir A .git directory whose history gitleaks scans (e.g. --git-dir=.git); overrides --checkout.
    * @param checkout The caller's checkout, of which only .git is read (defaults to the repository the module sits in).

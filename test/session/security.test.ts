@@ -513,6 +513,53 @@ describe("ci and securityReports", () => {
   });
 });
 
+describe("SARIF for code scanning", () => {
+  // github/codeql-action v4.31.9 src/upload-lib.ts (areAllRunsUnique, PR #2959) refuses an upload with two runs of
+  // one tool and category (GitHub changelog 2025-07-21; codeql-action issue #3051): ci.yml uploads the folder at once.
+  const genuine: Record<string, string> = {
+    "/reports/trivy-fs.sarif": reportFixture("trivy/image-alpine310.sarif"),
+    "/reports/trivy-image.sarif": reportFixture("trivy/image-alpine310.sarif"),
+    "/reports/semgrep.sarif": reportFixture("semgrep/sarif-with-suppression.sarif"),
+    "/reports/gitleaks.sarif": reportFixture("gitleaks/report-sarif-simple.sarif"),
+  };
+  const runsOf = (text: string) =>
+    (JSON.parse(text) as { runs: { tool: { driver: { name: string } }; automationDetails?: { id?: string } }[] }).runs.map((r) => ({
+      tool: r.tool.driver.name,
+      category: r.automationDetails?.id,
+    }));
+
+  it("every SARIF the module can emit, uploaded together, has no two runs with the same tool and category", async () => {
+    const platforms = sourceWith({ "ci/pipeline.json": JSON.stringify({ image: { platforms: ["linux/amd64", "linux/arm64"] } }) });
+    const runs: { file: string; tool: string; category?: string }[] = [];
+    for (const source of [GOOD, platforms]) {
+      const { call } = await start(healthyScript({ file: (p) => genuine[p] }), source);
+      const files = await call(async (ci) => {
+        const dir = await ci.securityReports(dag.host().directory(gitDirOnDisk()));
+        const names = await dir.entries();
+        return Promise.all(names.map(async (name) => ({ name, text: await dir.file(name).contents() })));
+      });
+      expect(files.map((f) => f.name).sort()).toEqual(["gitleaks.sarif", "semgrep.sarif", "trivy-fs.sarif", "trivy-image.sarif"]);
+      for (const { name, text } of files) runs.push(...runsOf(text).map((r) => ({ file: `${source === GOOD ? "" : "2 platforms: "}${name}`, ...r })));
+    }
+    expect(runs.map((r) => `${r.file}: ${r.tool} ${r.category}`).sort()).toEqual([
+      "2 platforms: gitleaks.sarif: gitleaks observatory-ci/gitleaks/",
+      "2 platforms: semgrep.sarif: Semgrep OSS observatory-ci/semgrep/",
+      "2 platforms: trivy-fs.sarif: Trivy observatory-ci/trivy-fs/",
+      "2 platforms: trivy-image.sarif: Trivy observatory-ci/trivy-image/linux-amd64/",
+      "2 platforms: trivy-image.sarif: Trivy observatory-ci/trivy-image/linux-arm64/",
+      "gitleaks.sarif: gitleaks observatory-ci/gitleaks/",
+      "semgrep.sarif: Semgrep OSS observatory-ci/semgrep/",
+      "trivy-fs.sarif: Trivy observatory-ci/trivy-fs/",
+      "trivy-image.sarif: Trivy observatory-ci/trivy-image/",
+    ]);
+    // each configuration is one upload: within it, (tool, category) is unique
+    for (const upload of [runs.filter((r) => !r.file.startsWith("2 platforms")), runs.filter((r) => r.file.startsWith("2 platforms"))]) {
+      const keys = upload.map((r) => `${r.tool} ${r.category}`);
+      expect(new Set(keys).size, keys.join("; ")).toBe(keys.length);
+    }
+  });
+});
+
 // ------------------------------------------------------------------ scanDeployed
 
 const deployment = (name: string, namespace: string, image: string) =>
