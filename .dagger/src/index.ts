@@ -269,7 +269,8 @@ export class ObservatoryCi {
   /**
    * The daily scan: reads the image each environment's Deployment runs, scans it with Trivy, runs
    * cargo audit on the source, and returns a Markdown report. With --github-token and --github-repository,
-   * findings open one issue labelled security and critical, or comment on the open one.
+   * findings open one issue labelled security and critical, or comment on the open one; then blocking
+   * findings fail the call, the report in the error.
    * @param kubeconfig kubeconfig with read access to the environments' namespaces.
    * @param githubToken Token allowed to read and write issues of --github-repository.
    * @param githubRepository owner/name of the repository the issue goes to.

@@ -662,9 +662,12 @@ describe("scanDeployed", () => {
     const token = canarySecret("github");
     const kubeconfig = canarySecret("kubeconfig");
     const r = await start(clusterScript({ findings: true }));
-    const report = await r.call((ci) =>
-      ci.scanDeployed(dag.setSecret("kubeconfig", kubeconfig), dag.setSecret("github-token", token), "llm-observatory/analytics-api"),
-    );
+    // the report and the issue first, then the run fails with the findings (the plan's daily scan fails)
+    const report = (
+      await failureOf(r.call((ci) => ci.scanDeployed(dag.setSecret("kubeconfig", kubeconfig), dag.setSecret("github-token", token), "llm-observatory/analytics-api")))
+    ).message;
+    expect(report).toContain("scanDeployed: blocking findings in staging (trivy)");
+    expect(report).toContain("# Daily security scan");
     const calls = githubCalls(r);
     expect(calls).toHaveLength(2); // one search, one write
     const [search, create] = calls;
@@ -687,12 +690,20 @@ describe("scanDeployed", () => {
 
   it("comments on the open issue instead of opening a duplicate", async () => {
     const r = await start(clusterScript({ findings: true, openIssue: 42 }));
-    const report = await r.call((ci) => ci.scanDeployed(dag.setSecret("kubeconfig", canarySecret("kubeconfig")), dag.setSecret("github-token", canarySecret("gh")), "o/r"));
+    const report = (await failureOf(r.call((ci) => ci.scanDeployed(dag.setSecret("kubeconfig", canarySecret("kubeconfig")), dag.setSecret("github-token", canarySecret("gh")), "o/r")))).message;
     const calls = githubCalls(r);
     expect(calls).toHaveLength(2);
     expect(calls[1].args[calls[1].args.length - 1]).toBe("https://api.github.com/repos/o/r/issues/42/comments");
     expect(JSON.parse(String(calls[1].chain.find((s) => s.field === "withNewFile")?.args.contents))).toEqual({ body: expect.stringContaining("Daily security scan") });
     expect(report).toContain("Commented on the open security issue #42");
+  });
+
+  it("fails on blocking findings without a GitHub token too, the report in the error", async () => {
+    const r = await start(clusterScript({ findings: true }));
+    const err = await failureOf(r.call((ci) => ci.scanDeployed(dag.setSecret("kubeconfig", canarySecret("kubeconfig")))));
+    expect(err.message).toContain("scanDeployed: blocking findings in staging (trivy)");
+    expect(err.message).toContain("CVE-2022-24775");
+    expect(githubCalls(r)).toEqual([]);
   });
 
   it("a crashed Trivy fails the exec (not cached, scanned again next run) and the report, naming the environment", async () => {
