@@ -159,6 +159,7 @@ describe("registration through the SDK entrypoint", () => {
       ["slug", "string", false],
       ["branch", "string", true],
       ["pullRequest", "string", true],
+      ["gitService", "string", true],
     ]);
   });
 

@@ -190,10 +190,12 @@ export class ObservatoryCi {
    * @param slug The GitHub repository as owner/name.
    * @param branch Branch name.
    * @param pullRequest Pull request number.
+   * @param gitService Where the repository is hosted, as the CI system knows it: github (default), gitlab, bitbucket,
+   * github_enterprise, gitlab_enterprise, bitbucket_server.
    */
   @func({ cache: "never" })
-  async uploadCoverage(codecovToken: Secret, commit: string, slug: string, branch?: string, pullRequest?: string): Promise<string> {
-    const request = args.parseUploadCoverageArgs({ codecovToken, commit, slug, branch, pullRequest });
+  async uploadCoverage(codecovToken: Secret, commit: string, slug: string, branch?: string, pullRequest?: string, gitService?: string): Promise<string> {
+    const request = args.parseUploadCoverageArgs({ codecovToken, commit, slug, branch, pullRequest, gitService });
     return tests.uploadCoverage(await this.pipeline(), request);
   }
 

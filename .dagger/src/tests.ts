@@ -207,14 +207,18 @@ export async function coverageReports(pipeline: Pipeline): Promise<Directory> {
   return dag.directory().withFile("coverage/cobertura.xml", ran.file(COVERAGE_REPORT));
 }
 
+/** The plan's Codecov upload: flag and name of the unit tests' coverage. */
+export const CODECOV_FLAG = "unittests";
+export const CODECOV_UPLOAD_NAME = "unit-tests";
+
 /** Sends the Cobertura XML to Codecov with the Codecov CLI: the same upload on every CI system. */
 export async function uploadCoverage(pipeline: Pipeline, upload: UploadCoverageRequest<Secret>): Promise<string> {
   const report: File = (await coverageReports(pipeline)).file("coverage/cobertura.xml");
   const { images, tools } = pipeline.config;
   const args = [
     "codecovcli", "--verbose", "upload-process", "--fail-on-error", "--disable-search",
-    "--git-service", "github", "--slug", upload.slug, "--commit-sha", upload.commit,
-    "--file", "/reports/cobertura.xml",
+    "--git-service", upload.gitService, "--slug", upload.slug, "--commit-sha", upload.commit,
+    "--file", "/reports/cobertura.xml", "--flag", CODECOV_FLAG, "--name", CODECOV_UPLOAD_NAME,
     "--network-root-folder", SOURCE_DIR,
     ...(upload.branch ? ["--branch", upload.branch] : []),
     ...(upload.pullRequest ? ["--pr", upload.pullRequest] : []),

@@ -391,7 +391,7 @@ describe("reports and uploadCoverage", () => {
     await call((ci) => ci.uploadCoverage(dag.setSecret("codecov-token", token), sha, "llm-observatory/analytics-api", "main"));
     const e = session.exec("codecovcli");
     expect(e.image).toBe(IMAGES.python);
-    expect(e.args).toEqual(["codecovcli", "--verbose", "upload-process", "--fail-on-error", "--disable-search", "--git-service", "github", "--slug", "llm-observatory/analytics-api", "--commit-sha", sha, "--file", "/reports/cobertura.xml", "--network-root-folder", "/src", "--branch", "main"]);
+    expect(e.args).toEqual(["codecovcli", "--verbose", "upload-process", "--fail-on-error", "--disable-search", "--git-service", "github", "--slug", "llm-observatory/analytics-api", "--commit-sha", sha, "--file", "/reports/cobertura.xml", "--flag", "unittests", "--name", "unit-tests", "--network-root-folder", "/src", "--branch", "main"]);
     expect(e.workdir).toBe("/src");
     expect(e.secretEnv.CODECOV_TOKEN).toBe("codecov-token");
     expect(e.env.OBSERVATORY_CI_RUN).toBeTruthy();
@@ -403,6 +403,18 @@ describe("reports and uploadCoverage", () => {
   it("pins a codecov-cli release that installs from wheels on Python 3.12 (9.1.1 compiled C and had cp311-only wheels)", () => {
     expect(IMAGES.python).toMatch(/^python:3\.12\./);
     expect(TOOLS.codecovCli).toBe("11.2.4");
+  });
+
+  it("takes the git service from the caller's CI system (the plan's flag and name either way), refusing one Codecov does not know", async () => {
+    const { session, call } = await start();
+    await call((ci) => ci.uploadCoverage(dag.setSecret("codecov-token", "x"), "a".repeat(40), "group/analytics-api", "main", undefined, "gitlab"));
+    const args = session.exec("codecovcli").args;
+    expect(args.slice(args.indexOf("--git-service"), args.indexOf("--git-service") + 2)).toEqual(["--git-service", "gitlab"]);
+    expect(args.join(" ")).toContain("--flag unittests --name unit-tests");
+    const { session: s2, call: c2 } = await start();
+    const err = await failureOf(c2((ci) => ci.uploadCoverage(dag.setSecret("t", "x"), "a".repeat(40), "o/r", undefined, undefined, "gitea")));
+    expect(err.message).toContain('uploadCoverage --git-service: is not a git service Codecov knows (found "gitea"; expected github, gitlab, bitbucket, github_enterprise, gitlab_enterprise, bitbucket_server)');
+    expect(s2.execs).toEqual([]);
   });
 
   it("rejects a bad commit before any container starts", async () => {

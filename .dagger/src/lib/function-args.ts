@@ -64,7 +64,12 @@ export interface UploadCoverageRequest<S> {
   slug: string;
   branch?: string;
   pullRequest?: string;
+  gitService: CodecovGitService;
 }
+
+/** Codecov's git services: codecov/codecov-cli v11.2.4 codecov-cli/codecov_cli/helpers/git.py (GitService). */
+export const CODECOV_GIT_SERVICES = ["github", "gitlab", "bitbucket", "github_enterprise", "gitlab_enterprise", "bitbucket_server"] as const;
+export type CodecovGitService = (typeof CODECOV_GIT_SERVICES)[number];
 
 export function parseUploadCoverageArgs<S>(args: {
   codecovToken: S;
@@ -72,6 +77,7 @@ export function parseUploadCoverageArgs<S>(args: {
   slug: string;
   branch?: string;
   pullRequest?: string;
+  gitService?: string;
 }): UploadCoverageRequest<S> {
   const schema = z.object({
     codecovToken: secret<S>(),
@@ -82,8 +88,16 @@ export function parseUploadCoverageArgs<S>(args: {
       .string()
       .refine((n) => /^[1-9]\d*$/.test(n), { message: "is not a pull-request number", params: { expected: "a positive integer" } })
       .optional(),
+    gitService: z
+      .string()
+      .refine((s) => (CODECOV_GIT_SERVICES as readonly string[]).includes(s), {
+        message: "is not a git service Codecov knows",
+        params: { expected: CODECOV_GIT_SERVICES.join(", ") },
+      })
+      .optional(),
   });
-  return parseArgs("uploadCoverage", schema, args);
+  const parsed = parseArgs("uploadCoverage", schema, args);
+  return { ...parsed, gitService: (parsed.gitService ?? "github") as CodecovGitService };
 }
 
 // ---------------------------------------------------------------------------------------------------------
