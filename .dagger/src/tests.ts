@@ -69,14 +69,17 @@ export function testJwtSecret(given?: Secret): Secret {
   return given ?? dag.setSecret(TEST_JWT_SECRET_NAME, TEST_JWT_SECRET_VALUE);
 }
 
-function withTestServices(pipeline: Pipeline, ctr: Container, lane: string): Container {
+/** The plan's test environment, for unit and integration tests alike: services, JWT_SECRET, RUST_BACKTRACE=1. */
+function withTestServices(pipeline: Pipeline, ctr: Container, lane: string, jwtSecret?: Secret): Container {
   const { db, redis } = testServices(pipeline, lane);
   let out = ctr
     .withServiceBinding("db", db)
     .withServiceBinding("redis", redis)
     .withEnvVariable("DATABASE_URL", `postgres://postgres@db:5432/${pipeline.config.tests.database}`)
     .withEnvVariable("REDIS_URL", "redis://redis:6379")
-    .withEnvVariable("MIGRATIONS_DIR", `${SOURCE_DIR}/${pipeline.config.paths.migrations}`);
+    .withEnvVariable("MIGRATIONS_DIR", `${SOURCE_DIR}/${pipeline.config.paths.migrations}`)
+    .withEnvVariable("RUST_BACKTRACE", "1")
+    .withSecretVariable("JWT_SECRET", testJwtSecret(jwtSecret));
   for (const [name, value] of Object.entries(pipeline.config.tests.env)) out = out.withEnvVariable(name, value);
   return out;
 }
@@ -159,7 +162,8 @@ export async function integrationTest(pipeline: Pipeline, jwtSecret?: Secret): P
     pipeline,
     rustWorkspace(pipeline, { targetLane: "integration-test", tools: { sqlx: sqlxCli(pipeline) } }),
     "integration-test",
-  ).withSecretVariable("JWT_SECRET", testJwtSecret(jwtSecret));
+    jwtSecret,
+  );
   const args = [
     "test", "--locked", "--workspace", "--all-features",
     "--test", "*", // cargo expands the glob itself: every integration test target

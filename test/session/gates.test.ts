@@ -132,6 +132,10 @@ describe("unitTest", () => {
     expect(e.env.DATABASE_URL).toBe("postgres://postgres@db:5432/analytics_test");
     expect(e.env.REDIS_URL).toBe("redis://redis:6379");
     expect(e.env.RUST_LOG).toBe("info");
+    // the plan's test environment: JWT_SECRET (a secret, the integration tests' test-only default) and backtraces
+    expect(e.env.RUST_BACKTRACE).toBe("1");
+    expect(e.env.JWT_SECRET).toBeUndefined();
+    expect(e.secretEnv.JWT_SECRET).toBe("observatory-ci-integration-test-jwt");
     expect(e.caches["/cargo-target"]).toBe("observatory-ci-untrusted-target-coverage");
 
     const db = e.services.db;
@@ -244,7 +248,7 @@ describe("integrationTest", () => {
     const e = session.exec("test", "--test");
     expect(e.args.slice(4)).toEqual(["test", "--locked", "--workspace", "--all-features", "--test", "*", "--", "--test-threads=1"]);
     expect(e.args[2]).toContain("sqlx migrate run");
-    expect(e.env).toMatchObject({ DATABASE_URL: "postgres://postgres@db:5432/analytics_test", REDIS_URL: "redis://redis:6379", RUST_LOG: "info" });
+    expect(e.env).toMatchObject({ DATABASE_URL: "postgres://postgres@db:5432/analytics_test", REDIS_URL: "redis://redis:6379", RUST_LOG: "info", RUST_BACKTRACE: "1" });
     expect(e.env.JWT_SECRET).toBeUndefined();
     expect(e.secretEnv.JWT_SECRET).toBe("observatory-ci-integration-test-jwt");
     expect(e.services.db.labels["io.observatory-ci.lane"]).toBe("integration-test");
