@@ -160,6 +160,7 @@ describe("registration through the SDK entrypoint", () => {
       ["branch", "string", true],
       ["pullRequest", "string", true],
       ["gitService", "string", true],
+      ["report", "File", true],
     ]);
   });
 

@@ -302,7 +302,7 @@ describe("trust boundaries of the workflows (docs/security.md)", () => {
 
     it("pull-request-triggered workflows pass --trust only through $TRUST, derived from the event, never a literal trusted", () => {
       const prCalls = calls.filter((c) => c.pullRequest);
-      expect(prCalls.map((c) => c.where)).toEqual(expect.arrayContaining(["ci.yml ci", "ci.yml coverage", "ci.yml security", "self-test.yml good-fixture-passes"]));
+      expect(prCalls.map((c) => c.where)).toEqual(expect.arrayContaining(["ci.yml ci", "ci.yml coverage", "self-test.yml good-fixture-passes"]));
       for (const call of prCalls) {
         expect(call.args, call.where).toMatch(/(^|\s)--trust="\$TRUST"(\s|$)/);
         expect(call.args, call.where).not.toMatch(/--trust=["']?trusted/);
@@ -678,6 +678,37 @@ describe("the CD chain as GitHub runs it", () => {
     const scan = parsed.find((w) => w.name === "security-scan.yml")!.jobs["scan-deployed"];
     const data = String((scan.steps.find(isDagger)!.env as YamlMap).KUBECONFIG_DATA);
     expect(ENVIRONMENTS.map((environment) => secretNamed(data, "matrix.environment", environment))).toEqual(["DEV_KUBECONFIG", "STAGING_KUBECONFIG", "PROD_KUBECONFIG"]);
+  });
+
+  it("ci.yml runs each gate once per push and builds the image at most twice: the gates' job and publish", () => {
+    const ci = parsed.find((w) => w.name === "ci.yml")!;
+    const calls = Object.entries(ci.jobs).map(([id, job]) => ({
+      id,
+      functions: job.steps.filter(isDagger).flatMap((step) => {
+        const words = String(withOf(step).args ?? "").trim().split(/\s+/);
+        return withOf(step).verb === "check" ? words : words.filter((w) => !w.startsWith("-") && !w.startsWith('"')).slice(0, 1);
+      }),
+    }));
+    // what each job runs: the gates, SARIF and coverage report in one engine; the upload of that report; publish
+    expect(calls).toEqual([
+      { id: "ci", functions: ["ci", "security-reports", "reports"] },
+      { id: "coverage", functions: ["upload-coverage"] },
+      { id: "publish", functions: ["release-image"] },
+    ]);
+    // upload-coverage uploads the ci job's report instead of running tarpaulin again
+    const upload = ci.jobs.coverage!.steps.find(isDagger)!;
+    expect(withOf(upload).args).toContain("--report ./coverage-report/cobertura.xml");
+    expect([ci.jobs.coverage!.needs].flat()).toEqual(["ci"]);
+    const download = ci.jobs.coverage!.steps.find((step) => step.uses?.startsWith("actions/download-artifact@"))!;
+    const uploaded = ci.jobs.ci!.steps.find((step) => step.uses?.startsWith("actions/upload-artifact@"))!;
+    expect(withOf(download).name).toBe(withOf(uploaded).name);
+    expect([ci.jobs.publish!.needs].flat()).toEqual(["ci"]);
+    // least privilege: code scanning writes only in ci, packages and OIDC only in publish
+    expect(ci.jobs.ci!.permissions).toEqual({ contents: "read", "security-events": "write" });
+    expect(ci.jobs.coverage!.permissions).toBeUndefined(); // the workflow's contents: read
+    expect(ci.jobs.publish!.permissions).toEqual({ contents: "read", packages: "write", "id-token": "write" });
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    expect(readme).toContain("### Job graph");
   });
 
   it("the choice reader refuses what it does not know", () => {

@@ -192,10 +192,19 @@ export class ObservatoryCi {
    * @param pullRequest Pull request number.
    * @param gitService Where the repository is hosted, as the CI system knows it: github (default), gitlab, bitbucket,
    * github_enterprise, gitlab_enterprise, bitbucket_server.
+   * @param report A Cobertura XML made earlier (e.g. `reports` in the ci job), uploaded as is: the unit tests do not run again.
    */
   @func({ cache: "never" })
-  async uploadCoverage(codecovToken: Secret, commit: string, slug: string, branch?: string, pullRequest?: string, gitService?: string): Promise<string> {
-    const request = args.parseUploadCoverageArgs({ codecovToken, commit, slug, branch, pullRequest, gitService });
+  async uploadCoverage(
+    codecovToken: Secret,
+    commit: string,
+    slug: string,
+    branch?: string,
+    pullRequest?: string,
+    gitService?: string,
+    report?: File,
+  ): Promise<string> {
+    const request = args.parseUploadCoverageArgs({ codecovToken, commit, slug, branch, pullRequest, gitService, report });
     return tests.uploadCoverage(await this.pipeline(), request);
   }
 

@@ -216,8 +216,8 @@ export const CODECOV_FLAG = "unittests";
 export const CODECOV_UPLOAD_NAME = "unit-tests";
 
 /** Sends the Cobertura XML to Codecov with the Codecov CLI: the same upload on every CI system. */
-export async function uploadCoverage(pipeline: Pipeline, upload: UploadCoverageRequest<Secret>): Promise<string> {
-  const report: File = (await coverageReports(pipeline)).file("coverage/cobertura.xml");
+export async function uploadCoverage(pipeline: Pipeline, upload: UploadCoverageRequest<Secret, File>): Promise<string> {
+  const report: File = upload.report ?? (await coverageReports(pipeline)).file("coverage/cobertura.xml");
   const { images, tools } = pipeline.config;
   const args = [
     "codecovcli", "--verbose", "upload-process", "--fail-on-error", "--disable-search",

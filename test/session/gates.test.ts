@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES, TOOLS } from "../../.dagger/src/versions";
@@ -419,6 +420,16 @@ describe("reports and uploadCoverage", () => {
     const err = await failureOf(c2((ci) => ci.uploadCoverage(dag.setSecret("t", "x"), "a".repeat(40), "o/r", undefined, undefined, "gitea")));
     expect(err.message).toContain('uploadCoverage --git-service: is not a git service Codecov knows (found "gitea"; expected github, gitlab, bitbucket, github_enterprise, gitlab_enterprise, bitbucket_server)');
     expect(s2.execs).toEqual([]);
+  });
+
+  it("uploads a report made earlier as is, without running the unit tests again (the ci job's report)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "observatory-ci-coverage-"));
+    writeFileSync(join(dir, "cobertura.xml"), cobertura(93, 100));
+    const { session, call } = await start();
+    await call((ci) => ci.uploadCoverage(dag.setSecret("codecov-token", "x"), "a".repeat(40), "o/r", "main", undefined, "github", dag.host().file(join(dir, "cobertura.xml"))));
+    expect(session.execsMatching("tarpaulin")).toEqual([]);
+    const upload = session.exec("codecovcli");
+    expect(describeChain(upload.chain)).toContain(join(dir, "cobertura.xml"));
   });
 
   it("rejects a bad commit before any container starts", async () => {

@@ -58,7 +58,9 @@ export function parseIntegrationTestArgs<S>(args: { jwtSecret?: S }): Integratio
   return parseArgs("integrationTest", z.object({ jwtSecret: secret<S>().optional() }), args);
 }
 
-export interface UploadCoverageRequest<S> {
+export interface UploadCoverageRequest<S, F = unknown> {
+  /** A Cobertura report made earlier (the ci job's): uploaded as is, the unit tests are not run again. */
+  report?: F;
   codecovToken: S;
   commit: string;
   slug: string;
@@ -71,15 +73,17 @@ export interface UploadCoverageRequest<S> {
 export const CODECOV_GIT_SERVICES = ["github", "gitlab", "bitbucket", "github_enterprise", "gitlab_enterprise", "bitbucket_server"] as const;
 export type CodecovGitService = (typeof CODECOV_GIT_SERVICES)[number];
 
-export function parseUploadCoverageArgs<S>(args: {
+export function parseUploadCoverageArgs<S, F>(args: {
+  report?: F;
   codecovToken: S;
   commit: string;
   slug: string;
   branch?: string;
   pullRequest?: string;
   gitService?: string;
-}): UploadCoverageRequest<S> {
+}): UploadCoverageRequest<S, F> {
   const schema = z.object({
+    report: z.custom<F>((value) => value !== null && typeof value === "object", { message: "is not a file" }).optional(),
     codecovToken: secret<S>(),
     commit: commitSha,
     slug: githubRepository,
@@ -97,7 +101,7 @@ export function parseUploadCoverageArgs<S>(args: {
       .optional(),
   });
   const parsed = parseArgs("uploadCoverage", schema, args);
-  return { ...parsed, gitService: (parsed.gitService ?? "github") as CodecovGitService };
+  return { ...parsed, report: parsed.report as F | undefined, gitService: (parsed.gitService ?? "github") as CodecovGitService };
 }
 
 // ---------------------------------------------------------------------------------------------------------
