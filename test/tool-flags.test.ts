@@ -296,7 +296,7 @@ const SCENARIOS: Scenario[] = [
       return call((ci) => ci.rollback(Environment.Production, secret("kubeconfig"), "error budget burn", secret("slack-webhook"), RUN_URL));
     },
   },
-  { plan: "smoke", script: () => devCluster().script(), run: (call) => call((ci) => ci.smoke("https://analytics-staging.llm-observatory.example")) },
+  { plan: "smoke", script: () => devCluster().script(), run: (call) => call((ci) => ci.smoke("https://staging.api.llm-observatory.io")) },
   { plan: "loadTest", script: () => devCluster().script(), run: (call) => call((ci) => ci.loadTest()) },
   { plan: "notify", script: () => devCluster().script(), run: (call) => call((ci) => ci.notify(secret("slack-webhook"), NotifyStatus.Failure, "staging", "v1.4.0", RUN_URL, "k6 p95")) },
   {

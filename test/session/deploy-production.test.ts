@@ -127,7 +127,7 @@ describe("deployProduction", () => {
     expect(cluster.curls).toContain(`proxy:/api/v1/namespaces/${NS}/services/analytics-api-green:http/proxy/health`);
     expect(cluster.curls).toContain(`proxy:/api/v1/namespaces/${NS}/services/analytics-api-green:http/proxy/metrics`);
     // staging pre-check and image existence
-    expect(cluster.curls).toContain("https://analytics-staging.llm-observatory.example/health");
+    expect(cluster.curls).toContain("https://staging.api.llm-observatory.io/health");
     const crane = session.exec("image-exists");
     expect(crane.image).toBe(IMAGES.crane);
     expect(crane.args.at(-1)).toBe(TARGET);
