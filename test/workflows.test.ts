@@ -415,8 +415,10 @@ describe("trust boundaries of the workflows (docs/security.md)", () => {
       "cd-production.yml release",
       "cd-staging.yml deploy",
       "cd-staging.yml load-test",
+      "cd-staging.yml load-test-failed",
       "cd-staging.yml production-approval",
       "ci.yml coverage",
+      "ci.yml main-failed",
       "ci.yml publish",
       "rollback.yml rollback",
       "security-scan.yml scan-deployed",
@@ -700,7 +702,10 @@ describe("the CD chain as GitHub runs it", () => {
       { id: "ci", functions: ["ci", "security-reports", "reports"] },
       { id: "coverage", functions: ["upload-coverage"] },
       { id: "publish", functions: ["release-image"] },
+      { id: "main-failed", functions: ["notify"] },
     ]);
+    // a red main tells Slack (the plan's notification), only for a push to main
+    expect(String(ci.jobs["main-failed"]!.if)).toBe("${{ failure() && github.event_name == 'push' && github.ref == 'refs/heads/main' }}");
     // upload-coverage uploads the ci job's report instead of running tarpaulin again
     const upload = ci.jobs.coverage!.steps.find(isDagger)!;
     expect(withOf(upload).args).toContain("--report ./coverage-report/cobertura.xml");
@@ -715,6 +720,15 @@ describe("the CD chain as GitHub runs it", () => {
     expect(ci.jobs.publish!.permissions).toEqual({ contents: "read", packages: "write", "id-token": "write" });
     const readme = readFileSync(join(ROOT, "README.md"), "utf8");
     expect(readme).toContain("### Job graph");
+  });
+
+  it("a failed staging load test notifies Slack", () => {
+    const staging = parsed.find((w) => w.name === "cd-staging.yml")!;
+    const job = staging.jobs["load-test-failed"]!;
+    expect([job.needs].flat()).toEqual(["load-test"]);
+    expect(String(job.if)).toBe("${{ failure() && needs.load-test.result == 'failure' }}");
+    const args = String(withOf(job.steps.find(isDagger)!).args);
+    expect(args).toContain("notify --slack-webhook env://SLACK_WEBHOOK_URL --status failure --environment staging");
   });
 
   it("the choice reader refuses what it does not know", () => {
