@@ -159,6 +159,8 @@ describe("registration through the SDK entrypoint", () => {
       ["slug", "string", false],
       ["branch", "string", true],
       ["pullRequest", "string", true],
+      ["gitService", "string", true],
+      ["report", "File", true],
     ]);
   });
 

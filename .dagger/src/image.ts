@@ -20,6 +20,7 @@ import { sizeVerdict, measureOciLayout, type PlatformSize } from "./lib/image-si
 import { readSbom, formatSbomSummary, type SbomFormatName } from "./lib/sbom";
 import { mergeReports, securityVerdict, trivyImageFigure, type ParsedReport } from "./lib/findings";
 import type { GateReport } from "./lib/summary";
+import { sarifCategory, withSarifCategory } from "./lib/sarif-category";
 
 // ---------------------------------------------------------------------------------------------------------
 // Build
@@ -194,26 +195,30 @@ export async function trivyImage(pipeline: Pipeline, platforms?: string[]): Prom
 }
 
 /**
- * The image scan as SARIF for code scanning (`trivy convert` of the JSON report, one run per platform). Fails
- * when the scan crashed; findings do not fail it (the gate does).
+ * The image scan as SARIF for code scanning (`trivy convert` of the JSON report, one run per platform), each run
+ * with its code scanning category: `observatory-ci/trivy-image/`, or one per platform when there are several
+ * (lib/sarif-category.ts). Fails when the scan crashed; findings do not fail it (the gate does).
  */
 export async function trivyImageSarif(pipeline: Pipeline, platforms?: string[]): Promise<File> {
   const images = await buildPlatforms(pipeline, platforms);
-  const files = images.map((image) =>
-    trivyImageScan(pipeline, image)
-      .withExec(["trivy", "convert", "--format", "sarif", "--output", TRIVY_IMAGE_SARIF, TRIVY_IMAGE_REPORT])
-      .file(TRIVY_IMAGE_SARIF),
+  const texts = await Promise.all(
+    images.map((image) =>
+      trivyImageScan(pipeline, image)
+        .withExec(["trivy", "convert", "--format", "sarif", "--output", TRIVY_IMAGE_SARIF, TRIVY_IMAGE_REPORT])
+        .file(TRIVY_IMAGE_SARIF)
+        .contents(),
+    ),
   );
-  if (files.length === 1) return files[0]!;
-  const texts = await Promise.all(files.map((file) => file.contents()));
   const logs = texts.map((text, index) => {
+    const platform = images[index]!.platform;
     try {
-      return JSON.parse(text) as { runs?: unknown[] };
+      const category = sarifCategory("trivy-image", images.length > 1 ? platform : undefined);
+      return JSON.parse(withSarifCategory(text, `trivy-image.sarif (${platform})`, category)) as { runs: unknown[] };
     } catch (e) {
-      throw new Error(`trivy convert wrote an unreadable SARIF file for ${images[index]!.platform}: ${errorMessage(e)}`);
+      throw new Error(`trivy convert wrote an unreadable SARIF file for ${platform}: ${errorMessage(e)}`);
     }
   });
-  const merged = { ...logs[0], runs: logs.flatMap((log) => log.runs ?? []) };
+  const merged = { ...logs[0], runs: logs.flatMap((log) => log.runs) };
   return dag.directory().withNewFile("trivy-image.sarif", JSON.stringify(merged, null, 2)).file("trivy-image.sarif");
 }
 

@@ -193,10 +193,21 @@ export class ObservatoryCi {
    * @param slug The GitHub repository as owner/name.
    * @param branch Branch name.
    * @param pullRequest Pull request number.
+   * @param gitService Where the repository is hosted, as the CI system knows it: github (default), gitlab, bitbucket,
+   * github_enterprise, gitlab_enterprise, bitbucket_server.
+   * @param report A Cobertura XML made earlier (e.g. `reports` in the ci job), uploaded as is: the unit tests do not run again.
    */
   @func({ cache: "never" })
-  async uploadCoverage(codecovToken: Secret, commit: string, slug: string, branch?: string, pullRequest?: string): Promise<string> {
-    const request = args.parseUploadCoverageArgs({ codecovToken, commit, slug, branch, pullRequest });
+  async uploadCoverage(
+    codecovToken: Secret,
+    commit: string,
+    slug: string,
+    branch?: string,
+    pullRequest?: string,
+    gitService?: string,
+    report?: File,
+  ): Promise<string> {
+    const request = args.parseUploadCoverageArgs({ codecovToken, commit, slug, branch, pullRequest, gitService, report });
     return tests.uploadCoverage(await this.pipeline(), request);
   }
 
@@ -254,7 +265,8 @@ export class ObservatoryCi {
   }
 
   /**
-   * Every SARIF report (trivy-fs.sarif, semgrep.sarif, gitleaks.sarif, trivy-image.sarif) for GitHub code scanning:
+   * Every SARIF report (trivy-fs.sarif, semgrep.sarif, gitleaks.sarif, trivy-image.sarif) for GitHub code scanning,
+   * each run in its own category (runs[].automationDetails.id observatory-ci/<scanner>/):
    * `dagger call security-reports export --path=reports`. Findings do not fail it; a missing report does.
    * @param gitDir A .git directory whose history gitleaks scans (e.g. --git-dir=.git); overrides --checkout.
    * @param checkout The caller's checkout, of which only .git is read (defaults to the repository the module sits in).
@@ -271,7 +283,8 @@ export class ObservatoryCi {
   /**
    * The daily scan: reads the image each environment's Deployment runs, scans it with Trivy, runs
    * cargo audit on the source, and returns a Markdown report. With --github-token and --github-repository,
-   * findings open one issue labelled security and critical, or comment on the open one.
+   * findings open one issue labelled security and critical, or comment on the open one; then blocking
+   * findings fail the call, the report in the error.
    * @param kubeconfig kubeconfig with read access to the environments' namespaces.
    * @param githubToken Token allowed to read and write issues of --github-repository.
    * @param githubRepository owner/name of the repository the issue goes to.

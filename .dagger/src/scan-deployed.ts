@@ -5,7 +5,7 @@
 import type { Container, Secret } from "@dagger.io/dagger";
 import type { Pipeline } from "./pipeline";
 import { WRITE_DOCKER_CONFIG, withDockerConfig } from "./registry";
-import { errorMessage, tail } from "./lib/errors";
+import { GateFailure, errorMessage, tail } from "./lib/errors";
 import { REPORTS_DIR, runTrivy, scanDay, trivyBase, trivyReport, trivyScanArgs } from "./scan";
 import { withRunNonce } from "./exec";
 import { requireContainerImage } from "./lib/deploy/deployment-image";
@@ -113,8 +113,9 @@ export async function scanDeployed(p: Pipeline, request: ScanDeployedRequest<Sec
     { title: "source (cargo audit)", target: "Cargo.lock", verdict: verdictOf(p, "cargo-audit", auditReport) },
   ];
   const report = renderDailyReport(sections, day);
-  const found = sections.some((s) => !s.verdict.passed);
-  if (!found || !request.github) return report;
-  const issue = await reportToGitHub(p, request.github.token, request.github.repository, report);
-  return `${report}\n${issue}\n`;
+  const blocked = sections.filter((s) => !s.verdict.passed).map((s) => s.title);
+  if (blocked.length === 0) return report;
+  // the issue is opened or updated first: the failed run is what alerts, the issue is what stays
+  const issue = request.github ? `${await reportToGitHub(p, request.github.token, request.github.repository, report)}\n` : "";
+  throw new GateFailure("scanDeployed", `blocking findings in ${blocked.join(", ")}\n\n${report}\n${issue}`);
 }

@@ -49,6 +49,7 @@ import {
   type GitleaksInput,
 } from "./lib/gitleaks-input";
 import { DEFAULT_DENY_TOML } from "./lib/default-deny";
+import { sarifCategory, sarifRunCollisions, withSarifCategory } from "./lib/sarif-category";
 
 /**
  * The RustSec database's cache volume. cargo-audit's default is $CARGO_HOME/advisory-db, but rustsec
@@ -368,14 +369,16 @@ export async function gitleaks(p: Pipeline, history: GitHistoryInputs = {}): Pro
 interface SarifSource {
   scanner: string;
   name: string;
+  /** Set on every run of the file; trivy-image sets its own (one per platform). */
+  category?: string;
   produce: () => Promise<File>;
 }
 
-async function sarifFile(source: SarifSource): Promise<File> {
+async function sarifText(source: SarifSource): Promise<string> {
   try {
-    const file = await source.produce();
-    if (!(await file.contents()).trim()) throw new Error("the file is empty");
-    return file;
+    const text = await (await source.produce()).contents();
+    if (!text.trim()) throw new Error("the file is empty");
+    return source.category ? withSarifCategory(text, source.name, source.category) : text;
   } catch (e) {
     const detail = isExecFailure(e) ? `${e.message}${e.stderr.trim() ? `\n${tail(e.stderr, 20)}` : ""}` : errorMessage(e);
     throw new Error(`${source.scanner} produced no SARIF report (${source.name}): ${detail}`);
@@ -384,15 +387,18 @@ async function sarifFile(source: SarifSource): Promise<File> {
 
 /**
  * Every SARIF report, from the same container chains as the gates (so a run after the gates is
- * served from cache). Findings do not make this fail; a missing report does, naming the scanner.
+ * served from cache), each run with its own code scanning category (lib/sarif-category.ts). Findings do
+ * not make this fail; a missing report does, naming the scanner, and so do two runs code scanning would
+ * refuse to take in one upload.
  */
 export async function securityReports(p: Pipeline, history: GitHistoryInputs = {}): Promise<Directory> {
   const sources: SarifSource[] = [
-    { scanner: "trivy", name: "trivy-fs.sarif", produce: async () => trivyFsSarif(p).file(TRIVY_FS_SARIF) },
-    { scanner: "semgrep", name: "semgrep.sarif", produce: async () => semgrepRun(p).file(SEMGREP_SARIF) },
+    { scanner: "trivy", name: "trivy-fs.sarif", category: sarifCategory("trivy-fs"), produce: async () => trivyFsSarif(p).file(TRIVY_FS_SARIF) },
+    { scanner: "semgrep", name: "semgrep.sarif", category: sarifCategory("semgrep"), produce: async () => semgrepRun(p).file(SEMGREP_SARIF) },
     {
       scanner: "gitleaks",
       name: "gitleaks.sarif",
+      category: sarifCategory("gitleaks"),
       produce: async () => {
         const scan = await gitleaksScan(p, history, "securityReports");
         // Chained after the gate's JSON run (cached): gitleaks writes one format per run.
@@ -402,12 +408,13 @@ export async function securityReports(p: Pipeline, history: GitHistoryInputs = {
     // ---- image stage: the Trivy scan of the built image (image.ts) ----
     { scanner: "trivy (image)", name: "trivy-image.sarif", produce: () => image.trivyImageSarif(p) },
   ];
-  const results = await Promise.allSettled(sources.map(sarifFile));
+  const results = await Promise.allSettled(sources.map(sarifText));
   const failures = results.flatMap((r) => (r.status === "rejected" ? [errorMessage(r.reason)] : []));
   if (failures.length > 0) throw new Error(`securityReports: ${failures.join("\n")}`);
-  let dir = dag.directory();
-  results.forEach((r, i) => {
-    if (r.status === "fulfilled") dir = dir.withFile(sources[i].name, r.value);
-  });
-  return dir;
+  const files = results.map((r, i) => ({ name: sources[i]!.name, text: (r as PromiseFulfilledResult<string>).value }));
+  const collisions = sarifRunCollisions(files);
+  if (collisions.length > 0) {
+    throw new Error(`securityReports: code scanning refuses several runs with one tool and category in an upload:\n${collisions.join("\n")}`);
+  }
+  return files.reduce((dir, file) => dir.withNewFile(file.name, file.text), dag.directory());
 }

@@ -70,14 +70,17 @@ export function testJwtSecret(given?: Secret): Secret {
   return given ?? dag.setSecret(TEST_JWT_SECRET_NAME, TEST_JWT_SECRET_VALUE);
 }
 
-function withTestServices(pipeline: Pipeline, ctr: Container, lane: string): Container {
+/** The plan's test environment, for unit and integration tests alike: services, JWT_SECRET, RUST_BACKTRACE=1. */
+function withTestServices(pipeline: Pipeline, ctr: Container, lane: string, jwtSecret?: Secret): Container {
   const { db, redis } = testServices(pipeline, lane);
   let out = ctr
     .withServiceBinding("db", db)
     .withServiceBinding("redis", redis)
     .withEnvVariable("DATABASE_URL", `postgres://postgres@db:5432/${pipeline.config.tests.database}`)
     .withEnvVariable("REDIS_URL", "redis://redis:6379")
-    .withEnvVariable("MIGRATIONS_DIR", `${SOURCE_DIR}/${pipeline.config.paths.migrations}`);
+    .withEnvVariable("MIGRATIONS_DIR", `${SOURCE_DIR}/${pipeline.config.paths.migrations}`)
+    .withEnvVariable("RUST_BACKTRACE", "1")
+    .withSecretVariable("JWT_SECRET", testJwtSecret(jwtSecret));
   for (const [name, value] of Object.entries(pipeline.config.tests.env)) out = out.withEnvVariable(name, value);
   return out;
 }
@@ -151,7 +154,8 @@ export async function integrationTest(pipeline: Pipeline, jwtSecret?: Secret): P
     pipeline,
     rustWorkspace(pipeline, { dependencies: "dev", tools: { sqlx: sqlxCli(pipeline) } }),
     "integration-test",
-  ).withSecretVariable("JWT_SECRET", testJwtSecret(jwtSecret));
+    jwtSecret,
+  );
   const args = [
     "test", "--locked", "--workspace", "--all-features",
     "--test", "*", // cargo expands the glob itself: every integration test target
@@ -199,14 +203,18 @@ export async function coverageReports(pipeline: Pipeline): Promise<Directory> {
   return dag.directory().withFile("coverage/cobertura.xml", ran.file(COVERAGE_REPORT));
 }
 
+/** The plan's Codecov upload: flag and name of the unit tests' coverage. */
+export const CODECOV_FLAG = "unittests";
+export const CODECOV_UPLOAD_NAME = "unit-tests";
+
 /** Sends the Cobertura XML to Codecov with the Codecov CLI: the same upload on every CI system. */
-export async function uploadCoverage(pipeline: Pipeline, upload: UploadCoverageRequest<Secret>): Promise<string> {
-  const report: File = (await coverageReports(pipeline)).file("coverage/cobertura.xml");
+export async function uploadCoverage(pipeline: Pipeline, upload: UploadCoverageRequest<Secret, File>): Promise<string> {
+  const report: File = upload.report ?? (await coverageReports(pipeline)).file("coverage/cobertura.xml");
   const { images, tools } = pipeline.config;
   const args = [
     "codecovcli", "--verbose", "upload-process", "--fail-on-error", "--disable-search",
-    "--git-service", "github", "--slug", upload.slug, "--commit-sha", upload.commit,
-    "--file", "/reports/cobertura.xml",
+    "--git-service", upload.gitService, "--slug", upload.slug, "--commit-sha", upload.commit,
+    "--file", "/reports/cobertura.xml", "--flag", CODECOV_FLAG, "--name", CODECOV_UPLOAD_NAME,
     "--network-root-folder", SOURCE_DIR,
     ...(upload.branch ? ["--branch", upload.branch] : []),
     ...(upload.pullRequest ? ["--pr", upload.pullRequest] : []),

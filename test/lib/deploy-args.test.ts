@@ -145,6 +145,18 @@ describe("parseDeployArgs", () => {
     expect(error.message).toContain("deploy --environment: is production, which deployProduction --tag vX.Y.Z deploys");
   });
 
+  it("--image without a repository says how to pass a full reference, with deploy's own flag; --image with --commit is an error", () => {
+    for (const image of ["analytics-api:main-1a2b3c4", `analytics-api@${DIGEST}`, `main-1a2b3c4@${DIGEST}`]) {
+      const error = problem(() => deploy({ image }));
+      expect(error.message, image).toBe(
+        `deploy --image: names no repository: give the full reference, or the bare digest or commit tag (the repository is image.registry / image.repository) (found ${JSON.stringify(image)}; expected ${REPO}@sha256:<64 hex>, ${REPO}:<branch>-<sha7>, sha256:<64 hex> or <branch>-<sha7>)`,
+      );
+    }
+    expect(deploy({ image: DIGEST }).image).toMatchObject({ kind: "digest", image: { reference: `${REPO}@${DIGEST}` } });
+    const sha = "1a2b3c4d5e6f70811223344556677889900aabbc";
+    expect(problem(() => deploy({ image: "main-1a2b3c4", commit: sha, branch: "main" })).message).toContain("deploy --commit: conflicts with --image");
+  });
+
   it("refuses a branch the environment's images are not signed on", () => {
     const sha = "1a2b3c4d5e6f70811223344556677889900aabbc";
     expect(problem(() => deploy({ commit: sha, branch: "feature/x" })).message).toBe(

@@ -128,10 +128,10 @@ const mainIngress = {
   },
   spec: {
     ingressClassName: "nginx",
-    tls: [{ hosts: ["analytics.llm-observatory.example"], secretName: "analytics-api-tls" }],
+    tls: [{ hosts: ["api.llm-observatory.io"], secretName: "analytics-api-tls" }],
     rules: [
       {
-        host: "analytics.llm-observatory.example",
+        host: "api.llm-observatory.io",
         http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: "analytics-api", port: { number: 80 } } } }] },
       },
     ],
@@ -152,7 +152,7 @@ describe("canaryIngress", () => {
         "nginx.ingress.kubernetes.io/canary-weight": "5",
       },
     });
-    expect(canary.spec.rules[0].host).toBe("analytics.llm-observatory.example");
+    expect(canary.spec.rules[0].host).toBe("api.llm-observatory.io");
     expect(canary.spec.rules[0].http.paths[0].backend).toEqual({ service: { name: "analytics-api-green", port: { number: 80 } } });
     expect(canary.spec.ingressClassName).toBe("nginx");
     expect(canary.status).toBeUndefined();

@@ -43,8 +43,10 @@ describe("environmentsConfigSchema defaults", () => {
       expect(config[environment]).toMatchObject({ service: "analytics-api", container: "analytics-api" });
       expect(config[environment].smoke).toEqual({ paths: ["/health", "/metrics"], deadlineSeconds: 120 });
     }
-    expect(config.dev.url).toBe("https://analytics-dev.llm-observatory.example");
-    expect(config.production.url).toBe("https://analytics.llm-observatory.example");
+    // the plan's URLs
+    expect(config.dev.url).toBe("https://dev.api.llm-observatory.io");
+    expect(config.staging.url).toBe("https://staging.api.llm-observatory.io");
+    expect(config.production.url).toBe("https://api.llm-observatory.io");
   });
 
   it("has the plan's k6 load test", () => {

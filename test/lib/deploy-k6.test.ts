@@ -157,7 +157,7 @@ describe("DEFAULT_K6_SCRIPT", () => {
 
   it("reads its options from K6_OPTIONS and hits /health and the API path", () => {
     const { script, requests, checks } = loadScript({
-      BASE_URL: "https://analytics-staging.llm-observatory.example/",
+      BASE_URL: "https://staging.api.llm-observatory.io/",
       K6_OPTIONS: JSON.stringify(options),
       API_PATH: "/api/v1/models",
       API_TOKEN: "token-value",
@@ -165,8 +165,8 @@ describe("DEFAULT_K6_SCRIPT", () => {
     expect(script.options).toEqual(options);
     script.iteration();
     expect(requests.map((request) => request.url)).toEqual([
-      "https://analytics-staging.llm-observatory.example/health",
-      "https://analytics-staging.llm-observatory.example/api/v1/models",
+      "https://staging.api.llm-observatory.io/health",
+      "https://staging.api.llm-observatory.io/api/v1/models",
     ]);
     expect(requests[0].params.headers).toBeUndefined();
     expect(requests[1].params.headers).toEqual({ Authorization: "Bearer token-value" });

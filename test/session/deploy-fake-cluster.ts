@@ -471,7 +471,7 @@ export function bootstrappedProduction(namespace = "llm-observatory"): FakeClust
   cluster.addService("analytics-api", { color: "blue" });
   cluster.addService("analytics-api-blue", { color: "blue" });
   cluster.addService("analytics-api-green", { color: "green" });
-  cluster.addIngress("analytics-api", "analytics.llm-observatory.example");
+  cluster.addIngress("analytics-api", "api.llm-observatory.io");
   return cluster;
 }
 

@@ -127,7 +127,7 @@ describe("deployProduction", () => {
     expect(cluster.curls).toContain(`proxy:/api/v1/namespaces/${NS}/services/analytics-api-green:http/proxy/health`);
     expect(cluster.curls).toContain(`proxy:/api/v1/namespaces/${NS}/services/analytics-api-green:http/proxy/metrics`);
     // staging pre-check and image existence
-    expect(cluster.curls).toContain("https://analytics-staging.llm-observatory.example/health");
+    expect(cluster.curls).toContain("https://staging.api.llm-observatory.io/health");
     const crane = session.exec("image-exists");
     expect(crane.image).toBe(IMAGES.crane);
     expect(crane.args.at(-1)).toBe(TARGET);
@@ -182,7 +182,7 @@ describe("deployProduction", () => {
       "automatic rollback done: deleted ingress/analytics-api-canary (rollback), scaled deployment/analytics-api-green (to 0)",
     );
     const record = recordOf(err);
-    expect(record).toMatchObject({ result: "rolled-back", details: { failedStep: "analyse(5)", liveBefore: "blue" } });
+    expect(record).toMatchObject({ result: "rolled-back", details: { phase: "canary", failedStep: "analyse(5)", liveBefore: "blue" } });
     expect(record.details.changes.map((c: any) => `${c.change} ${c.object}`)).toEqual(["applied deployment/analytics-api-green", "applied ingress/analytics-api-canary"]);
     expect(clock.sleeps).toEqual([MINUTE, MINUTE, MINUTE, MINUTE]);
     expect(cluster.slack[0].payload.text).toContain("rolled back in production");
@@ -220,6 +220,9 @@ describe("deployProduction", () => {
     expect(err.message).toContain("Warning BackOff Pod/analytics-api-green-7c9d-x2b4q");
     expect(cluster.mutations()).toEqual([`apply -f ${MANIFEST_PATH}`, "scale deployment/analytics-api-green --replicas=0"]);
     expectConsistentEnd(cluster, "blue", LIVE);
+    // the record and Slack name the phase that failed: the rollout, rolled back
+    expect(recordOf(err)).toMatchObject({ result: "rolled-back", details: { phase: "rollout", failedStep: "wait-rollout(green)" } });
+    expect(cluster.slack.map((m) => m.payload.text)).toEqual([expect.stringContaining("the rollout failed at wait-rollout(green) before the switch")]);
   });
 
   it("interrupted mid-canary (cluster unreachable, rollback impossible): the re-run resumes the analysis and ends consistent", async () => {
@@ -268,6 +271,11 @@ describe("deployProduction", () => {
     const first = await failureOf(call((ci) => deployProduction(ci)));
     expect(first.message).toContain("is live, but finishing failed at scale-down-old(blue, after 300s): the runner was cancelled");
     expect(first.message).toContain("No rollback was made.");
+    // nothing was rolled back, so neither the record nor Slack says so: they name the phase that failed
+    expect(recordOf(first)).toMatchObject({ result: "failure", details: { phase: "finish", failedStep: "scale-down-old(blue, after 300s)" } });
+    expect(cluster.slack).toHaveLength(1);
+    expect(cluster.slack[0].payload.text).toContain("finishing failed at scale-down-old(blue, after 300s), the release is live, no rollback: the runner was cancelled");
+    expect(JSON.stringify(cluster.slack[0].payload)).not.toMatch(/rolled back/i);
     expect(cluster.get("service", "analytics-api").spec.selector.color).toBe("green");
     expect(cluster.get("deployment", "analytics-api-blue").spec.replicas).toBe(3); // both up, one live: instant rollback still possible
 
@@ -538,9 +546,9 @@ describe("a failed pre-check changes nothing and says so", () => {
         expect(err.message).toContain(`Failed before changing anything (check: ${failure.check}): production is as this run found it, so there was nothing to undo.`);
         expect(err.message).not.toMatch(/rolled back|rollback done|left untouched/i);
         const record = recordOf(err);
-        expect(record).toMatchObject({ operation: "deploy-production", image: failure.image ?? TARGET, result: "failure", details: { failedCheck: failure.check, changes: [] } });
+        expect(record).toMatchObject({ operation: "deploy-production", image: failure.image ?? TARGET, result: "failure", details: { phase: "pre-check", failedCheck: failure.check, changes: [] } });
         expect(cluster.slack).toHaveLength(1);
-        expect(cluster.slack[0].payload.text).toContain(`v1.4.0 failed to deploy to production: ${failure.check} failed, production unchanged: `);
+        expect(cluster.slack[0].payload.text).toContain(`v1.4.0 failed to deploy to production: pre-check "${failure.check}" failed, production unchanged: `);
         expect(JSON.stringify(cluster.slack[0].payload)).not.toMatch(/rolled back/i);
         expect(record.notification).toBe("sent failure for production v1.4.0");
         expect(session.secretLeaks([err.message])).toEqual([]);
@@ -601,7 +609,7 @@ describe("a failed pre-check changes nothing and says so", () => {
     expect(err.message).toContain("UNAUTHORIZED: authentication required");
     expect(err.message).not.toMatch(/rolled back|left untouched/i);
     const posts = cluster.slack.slice(slackBefore).map((post) => post.payload.text);
-    expect(posts).toEqual([expect.stringContaining("v1.4.0 failed to deploy to production: image exists failed, production unchanged: pre-check: cannot tell whether")]);
+    expect(posts).toEqual([expect.stringContaining('v1.4.0 failed to deploy to production: pre-check "image exists" failed, production unchanged: pre-check: cannot tell whether')]);
     expect(posts[0]).not.toMatch(/rolled back/);
     expect(session.secretLeaks([err.message])).toEqual([]);
 
@@ -625,7 +633,7 @@ describe("after a change, only this run's changes are rolled back", () => {
     expect(err.message).toContain("canary analysis failed, withdrew the canary it analysed (an earlier run had set it up).");
     expect(err.message).toContain("This run had changed nothing before the analysis failed.");
     expect(err.message).toContain("The Service was not switched by this run and still selects blue");
-    expect(recordOf(err)).toMatchObject({ result: "rolled-back", details: { failedStep: "analyse(5)", changes: [] } });
+    expect(recordOf(err)).toMatchObject({ result: "rolled-back", details: { phase: "canary", failedStep: "analyse(5)", changes: [] } });
     expect(cluster.slack.map((p) => p.payload.text)).toEqual([expect.stringContaining("v1.4.0 rolled back in production: canary analysis failed")]);
   });
 

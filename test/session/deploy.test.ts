@@ -20,8 +20,8 @@ beforeEach(() => {
 });
 
 const DEV_NS = "llm-observatory-dev";
-const DEV_URL = "https://analytics-dev.llm-observatory.example";
-const STAGING_URL = "https://analytics-staging.llm-observatory.example";
+const DEV_URL = "https://dev.api.llm-observatory.io";
+const STAGING_URL = "https://staging.api.llm-observatory.io";
 const OLD = `${REPO}:main-0a0b0c0`;
 const NEW = `${REPO}:main-1a2b3c4`;
 const RUN_URL = "https://github.com/acme/observatory/actions/runs/42";

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES, TOOL_RELEASES, TOOLS } from "../../.dagger/src/versions";
@@ -150,6 +151,10 @@ describe("unitTest", () => {
     expect(e.env.REDIS_URL).toBe("redis://redis:6379");
     expect(e.env.RUST_LOG).toBe("info");
     expectDependencyLayer(e, "coverage");
+    // the plan's test environment: JWT_SECRET (a secret, the integration tests' test-only default) and backtraces
+    expect(e.env.RUST_BACKTRACE).toBe("1");
+    expect(e.env.JWT_SECRET).toBeUndefined();
+    expect(e.secretEnv.JWT_SECRET).toBe("observatory-ci-integration-test-jwt");
 
     const db = e.services.db;
     expect(db.image).toBe(IMAGES.timescaledb);
@@ -264,7 +269,7 @@ describe("integrationTest", () => {
     const e = session.exec("test", "--test");
     expect(e.args.slice(4)).toEqual(["test", "--locked", "--workspace", "--all-features", "--test", "*", "--", "--test-threads=1"]);
     expect(e.args[2]).toContain("sqlx migrate run");
-    expect(e.env).toMatchObject({ DATABASE_URL: "postgres://postgres@db:5432/analytics_test", REDIS_URL: "redis://redis:6379", RUST_LOG: "info" });
+    expect(e.env).toMatchObject({ DATABASE_URL: "postgres://postgres@db:5432/analytics_test", REDIS_URL: "redis://redis:6379", RUST_LOG: "info", RUST_BACKTRACE: "1" });
     expect(e.env.JWT_SECRET).toBeUndefined();
     expect(e.secretEnv.JWT_SECRET).toBe("observatory-ci-integration-test-jwt");
     expect(e.services.db.labels["io.observatory-ci.lane"]).toBe("integration-test");
@@ -412,7 +417,7 @@ describe("reports and uploadCoverage", () => {
     await call((ci) => ci.uploadCoverage(dag.setSecret("codecov-token", token), sha, "llm-observatory/analytics-api", "main"));
     const e = session.exec("codecovcli");
     expect(e.image).toBe(IMAGES.python);
-    expect(e.args).toEqual(["codecovcli", "--verbose", "upload-process", "--fail-on-error", "--disable-search", "--git-service", "github", "--slug", "llm-observatory/analytics-api", "--commit-sha", sha, "--file", "/reports/cobertura.xml", "--network-root-folder", "/src", "--branch", "main"]);
+    expect(e.args).toEqual(["codecovcli", "--verbose", "upload-process", "--fail-on-error", "--disable-search", "--git-service", "github", "--slug", "llm-observatory/analytics-api", "--commit-sha", sha, "--file", "/reports/cobertura.xml", "--flag", "unittests", "--name", "unit-tests", "--network-root-folder", "/src", "--branch", "main"]);
     expect(e.workdir).toBe("/src");
     expect(e.secretEnv.CODECOV_TOKEN).toBe("codecov-token");
     expect(e.env.OBSERVATORY_CI_RUN).toBeTruthy();
@@ -424,6 +429,28 @@ describe("reports and uploadCoverage", () => {
   it("pins a codecov-cli release that installs from wheels on Python 3.12 (9.1.1 compiled C and had cp311-only wheels)", () => {
     expect(IMAGES.python).toMatch(/^python:3\.12\./);
     expect(TOOLS.codecovCli).toBe("11.2.4");
+  });
+
+  it("takes the git service from the caller's CI system (the plan's flag and name either way), refusing one Codecov does not know", async () => {
+    const { session, call } = await start();
+    await call((ci) => ci.uploadCoverage(dag.setSecret("codecov-token", "x"), "a".repeat(40), "group/analytics-api", "main", undefined, "gitlab"));
+    const args = session.exec("codecovcli").args;
+    expect(args.slice(args.indexOf("--git-service"), args.indexOf("--git-service") + 2)).toEqual(["--git-service", "gitlab"]);
+    expect(args.join(" ")).toContain("--flag unittests --name unit-tests");
+    const { session: s2, call: c2 } = await start();
+    const err = await failureOf(c2((ci) => ci.uploadCoverage(dag.setSecret("t", "x"), "a".repeat(40), "o/r", undefined, undefined, "gitea")));
+    expect(err.message).toContain('uploadCoverage --git-service: is not a git service Codecov knows (found "gitea"; expected github, gitlab, bitbucket, github_enterprise, gitlab_enterprise, bitbucket_server)');
+    expect(s2.execs).toEqual([]);
+  });
+
+  it("uploads a report made earlier as is, without running the unit tests again (the ci job's report)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "observatory-ci-coverage-"));
+    writeFileSync(join(dir, "cobertura.xml"), cobertura(93, 100));
+    const { session, call } = await start();
+    await call((ci) => ci.uploadCoverage(dag.setSecret("codecov-token", "x"), "a".repeat(40), "o/r", "main", undefined, "github", dag.host().file(join(dir, "cobertura.xml"))));
+    expect(session.execsMatching("tarpaulin")).toEqual([]);
+    const upload = session.exec("codecovcli");
+    expect(describeChain(upload.chain)).toContain(join(dir, "cobertura.xml"));
   });
 
   it("rejects a bad commit before any container starts", async () => {

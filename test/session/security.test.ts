@@ -519,6 +519,53 @@ describe("ci and securityReports", () => {
   });
 });
 
+describe("SARIF for code scanning", () => {
+  // github/codeql-action v4.31.9 src/upload-lib.ts (areAllRunsUnique, PR #2959) refuses an upload with two runs of
+  // one tool and category (GitHub changelog 2025-07-21; codeql-action issue #3051): ci.yml uploads the folder at once.
+  const genuine: Record<string, string> = {
+    "/reports/trivy-fs.sarif": reportFixture("trivy/image-alpine310.sarif"),
+    "/reports/trivy-image.sarif": reportFixture("trivy/image-alpine310.sarif"),
+    "/reports/semgrep.sarif": reportFixture("semgrep/sarif-with-suppression.sarif"),
+    "/reports/gitleaks.sarif": reportFixture("gitleaks/report-sarif-simple.sarif"),
+  };
+  const runsOf = (text: string) =>
+    (JSON.parse(text) as { runs: { tool: { driver: { name: string } }; automationDetails?: { id?: string } }[] }).runs.map((r) => ({
+      tool: r.tool.driver.name,
+      category: r.automationDetails?.id,
+    }));
+
+  it("every SARIF the module can emit, uploaded together, has no two runs with the same tool and category", async () => {
+    const platforms = sourceWith({ "ci/pipeline.json": JSON.stringify({ image: { platforms: ["linux/amd64", "linux/arm64"] } }) });
+    const runs: { file: string; tool: string; category?: string }[] = [];
+    for (const source of [GOOD, platforms]) {
+      const { call } = await start(healthyScript({ file: (p) => genuine[p] }), source);
+      const files = await call(async (ci) => {
+        const dir = await ci.securityReports(dag.host().directory(gitDirOnDisk()));
+        const names = await dir.entries();
+        return Promise.all(names.map(async (name) => ({ name, text: await dir.file(name).contents() })));
+      });
+      expect(files.map((f) => f.name).sort()).toEqual(["gitleaks.sarif", "semgrep.sarif", "trivy-fs.sarif", "trivy-image.sarif"]);
+      for (const { name, text } of files) runs.push(...runsOf(text).map((r) => ({ file: `${source === GOOD ? "" : "2 platforms: "}${name}`, ...r })));
+    }
+    expect(runs.map((r) => `${r.file}: ${r.tool} ${r.category}`).sort()).toEqual([
+      "2 platforms: gitleaks.sarif: gitleaks observatory-ci/gitleaks/",
+      "2 platforms: semgrep.sarif: Semgrep OSS observatory-ci/semgrep/",
+      "2 platforms: trivy-fs.sarif: Trivy observatory-ci/trivy-fs/",
+      "2 platforms: trivy-image.sarif: Trivy observatory-ci/trivy-image/linux-amd64/",
+      "2 platforms: trivy-image.sarif: Trivy observatory-ci/trivy-image/linux-arm64/",
+      "gitleaks.sarif: gitleaks observatory-ci/gitleaks/",
+      "semgrep.sarif: Semgrep OSS observatory-ci/semgrep/",
+      "trivy-fs.sarif: Trivy observatory-ci/trivy-fs/",
+      "trivy-image.sarif: Trivy observatory-ci/trivy-image/",
+    ]);
+    // each configuration is one upload: within it, (tool, category) is unique
+    for (const upload of [runs.filter((r) => !r.file.startsWith("2 platforms")), runs.filter((r) => r.file.startsWith("2 platforms"))]) {
+      const keys = upload.map((r) => `${r.tool} ${r.category}`);
+      expect(new Set(keys).size, keys.join("; ")).toBe(keys.length);
+    }
+  });
+});
+
 // ------------------------------------------------------------------ scanDeployed
 
 const deployment = (name: string, namespace: string, image: string) =>
@@ -621,9 +668,12 @@ describe("scanDeployed", () => {
     const token = canarySecret("github");
     const kubeconfig = canarySecret("kubeconfig");
     const r = await start(clusterScript({ findings: true }));
-    const report = await r.call((ci) =>
-      ci.scanDeployed(dag.setSecret("kubeconfig", kubeconfig), dag.setSecret("github-token", token), "llm-observatory/analytics-api"),
-    );
+    // the report and the issue first, then the run fails with the findings (the plan's daily scan fails)
+    const report = (
+      await failureOf(r.call((ci) => ci.scanDeployed(dag.setSecret("kubeconfig", kubeconfig), dag.setSecret("github-token", token), "llm-observatory/analytics-api")))
+    ).message;
+    expect(report).toContain("scanDeployed: blocking findings in staging (trivy)");
+    expect(report).toContain("# Daily security scan");
     const calls = githubCalls(r);
     expect(calls).toHaveLength(2); // one search, one write
     const [search, create] = calls;
@@ -646,12 +696,20 @@ describe("scanDeployed", () => {
 
   it("comments on the open issue instead of opening a duplicate", async () => {
     const r = await start(clusterScript({ findings: true, openIssue: 42 }));
-    const report = await r.call((ci) => ci.scanDeployed(dag.setSecret("kubeconfig", canarySecret("kubeconfig")), dag.setSecret("github-token", canarySecret("gh")), "o/r"));
+    const report = (await failureOf(r.call((ci) => ci.scanDeployed(dag.setSecret("kubeconfig", canarySecret("kubeconfig")), dag.setSecret("github-token", canarySecret("gh")), "o/r")))).message;
     const calls = githubCalls(r);
     expect(calls).toHaveLength(2);
     expect(calls[1].args[calls[1].args.length - 1]).toBe("https://api.github.com/repos/o/r/issues/42/comments");
     expect(JSON.parse(String(calls[1].chain.find((s) => s.field === "withNewFile")?.args.contents))).toEqual({ body: expect.stringContaining("Daily security scan") });
     expect(report).toContain("Commented on the open security issue #42");
+  });
+
+  it("fails on blocking findings without a GitHub token too, the report in the error", async () => {
+    const r = await start(clusterScript({ findings: true }));
+    const err = await failureOf(r.call((ci) => ci.scanDeployed(dag.setSecret("kubeconfig", canarySecret("kubeconfig")))));
+    expect(err.message).toContain("scanDeployed: blocking findings in staging (trivy)");
+    expect(err.message).toContain("CVE-2022-24775");
+    expect(githubCalls(r)).toEqual([]);
   });
 
   it("a crashed Trivy fails the exec (not cached, scanned again next run) and the report, naming the environment", async () => {

@@ -182,7 +182,21 @@ const DEPLOY_IMAGE = { fn: "deploy", flag: "--image" };
 function deployReference(args: DeployArgs<unknown>, repository: string): { reference?: string; problems: ArgProblem[] } {
   const image = args.image?.trim();
   if (image) {
-    return { reference: image.includes("/") ? image : image.startsWith("sha256:") ? `${repository}@${image}` : withTag(repository, image), problems: [] };
+    if (image.includes("/")) return { reference: image, problems: [] };
+    if (image.startsWith("sha256:")) return { reference: `${repository}@${image}`, problems: [] };
+    // `analytics-api:main-1a2b3c4`, `app@sha256:...`: a reference whose repository is missing, not a tag
+    if (/[:@]/.test(image)) {
+      return {
+        problems: [
+          {
+            arg: "image",
+            problem: "names no repository: give the full reference, or the bare digest or commit tag (the repository is image.registry / image.repository)",
+            expected: `${repository}@sha256:<64 hex>, ${repository}:<branch>-<sha7>, sha256:<64 hex> or <branch>-<sha7>`,
+          },
+        ],
+      };
+    }
+    return { reference: withTag(repository, image), problems: [] };
   }
   const commit = valid(commitSha, args.commit);
   const branch = args.branch?.trim().replace(/^refs\/heads\//, "");

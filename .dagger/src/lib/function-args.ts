@@ -58,22 +58,32 @@ export function parseIntegrationTestArgs<S>(args: { jwtSecret?: S }): Integratio
   return parseArgs("integrationTest", z.object({ jwtSecret: secret<S>().optional() }), args);
 }
 
-export interface UploadCoverageRequest<S> {
+export interface UploadCoverageRequest<S, F = unknown> {
+  /** A Cobertura report made earlier (the ci job's): uploaded as is, the unit tests are not run again. */
+  report?: F;
   codecovToken: S;
   commit: string;
   slug: string;
   branch?: string;
   pullRequest?: string;
+  gitService: CodecovGitService;
 }
 
-export function parseUploadCoverageArgs<S>(args: {
+/** Codecov's git services: codecov/codecov-cli v11.2.4 codecov-cli/codecov_cli/helpers/git.py (GitService). */
+export const CODECOV_GIT_SERVICES = ["github", "gitlab", "bitbucket", "github_enterprise", "gitlab_enterprise", "bitbucket_server"] as const;
+export type CodecovGitService = (typeof CODECOV_GIT_SERVICES)[number];
+
+export function parseUploadCoverageArgs<S, F>(args: {
+  report?: F;
   codecovToken: S;
   commit: string;
   slug: string;
   branch?: string;
   pullRequest?: string;
-}): UploadCoverageRequest<S> {
+  gitService?: string;
+}): UploadCoverageRequest<S, F> {
   const schema = z.object({
+    report: z.custom<F>((value) => value !== null && typeof value === "object", { message: "is not a file" }).optional(),
     codecovToken: secret<S>(),
     commit: commitSha,
     slug: githubRepository,
@@ -82,8 +92,16 @@ export function parseUploadCoverageArgs<S>(args: {
       .string()
       .refine((n) => /^[1-9]\d*$/.test(n), { message: "is not a pull-request number", params: { expected: "a positive integer" } })
       .optional(),
+    gitService: z
+      .string()
+      .refine((s) => (CODECOV_GIT_SERVICES as readonly string[]).includes(s), {
+        message: "is not a git service Codecov knows",
+        params: { expected: CODECOV_GIT_SERVICES.join(", ") },
+      })
+      .optional(),
   });
-  return parseArgs("uploadCoverage", schema, args);
+  const parsed = parseArgs("uploadCoverage", schema, args);
+  return { ...parsed, report: parsed.report as F | undefined, gitService: (parsed.gitService ?? "github") as CodecovGitService };
 }
 
 // ---------------------------------------------------------------------------------------------------------

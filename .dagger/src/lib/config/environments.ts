@@ -229,7 +229,7 @@ export const environmentsConfigSchema = z
       .strictObject(
         environmentFields({
           namespace: "llm-observatory-dev",
-          url: "https://analytics-dev.llm-observatory.example",
+          url: "https://dev.api.llm-observatory.io",
           rolloutTimeout: "5m",
         }),
       )
@@ -239,7 +239,7 @@ export const environmentsConfigSchema = z
       .strictObject({
         ...environmentFields({
           namespace: "llm-observatory-staging",
-          url: "https://analytics-staging.llm-observatory.example",
+          url: "https://staging.api.llm-observatory.io",
           rolloutTimeout: "10m",
         }),
         loadTest: loadTestSchema,
@@ -250,7 +250,7 @@ export const environmentsConfigSchema = z
       .strictObject({
         ...environmentFields({
           namespace: "llm-observatory",
-          url: "https://analytics.llm-observatory.example",
+          url: "https://api.llm-observatory.io",
           rolloutTimeout: "10m",
         }),
         ingress: kubernetesName("ingress", "analytics-api").describe(
