@@ -200,6 +200,7 @@ describe("registration through the SDK entrypoint", () => {
       rollback: [false, "Never"],
       notify: [false, "Never"],
       release: [false, "Never"],
+      eventPlan: [false, "Default"],
     };
     expect([...functions.keys()].sort()).toEqual(Object.keys(expected).sort());
     for (const [name, [isCheck, cache]] of Object.entries(expected)) {
