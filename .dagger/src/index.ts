@@ -187,7 +187,7 @@ export class ObservatoryCi {
    * @param ref push: the branch (main or refs/heads/main); tag and a manual production deploy: the tag (v1.4.0).
    * @param commit Full commit SHA of the event.
    * @param pullRequest Pull/merge request number (kind pull_request).
-   * @param fork The pull request comes from a fork (it gets no secrets: no coverage upload).
+   * @param fork true when the pull request comes from a fork (it gets no secrets: no coverage upload).
    * @param schedule kind schedule: daily.
    * @param action kind manual: deploy, rollback or scan.
    * @param environment manual deploy or rollback: dev, staging or production.
@@ -200,8 +200,8 @@ export class ObservatoryCi {
     system: string,
     ref?: string,
     commit?: string,
-    pullRequest?: number,
-    fork?: boolean,
+    pullRequest?: string,
+    fork?: string,
     schedule?: string,
     action?: string,
     environment?: string,

@@ -54,14 +54,14 @@ const rows: [string, Row][] = [
     event: { kind: "tag", ref: "v01.2.3", commit: SHA }, trust: "untrusted", gates: ALL, coverage: true, refused: ["publish"],
   }],
   ["pull request: gates and coverage, untrusted, never publishes", {
-    event: { kind: "pull_request", pullRequest: 42, commit: SHA }, trust: "untrusted", gates: ALL, coverage: true, refused: ["publish"],
+    event: { kind: "pull_request", pullRequest: "42", commit: SHA }, trust: "untrusted", gates: ALL, coverage: true, refused: ["publish"],
   }],
   ["pull request from a fork: no coverage upload (no secrets)", {
-    event: { kind: "pull_request", pullRequest: 42, commit: SHA, fork: true }, trust: "untrusted", gates: ALL, coverage: false,
+    event: { kind: "pull_request", pullRequest: "42", commit: SHA, fork: "true" }, trust: "untrusted", gates: ALL, coverage: false,
     refused: ["coverage", "publish"],
   }],
   ["pull request whose head branch is main: still untrusted", {
-    event: { kind: "pull_request", pullRequest: 7, ref: "main", commit: SHA }, trust: "untrusted", gates: ALL, coverage: true, refused: ["publish"],
+    event: { kind: "pull_request", pullRequest: "7", ref: "main", commit: SHA }, trust: "untrusted", gates: ALL, coverage: true, refused: ["publish"],
   }],
   ["daily schedule: the deployed images' scan, no gates", {
     event: { kind: "schedule", schedule: "daily" }, trust: "trusted", gates: false, coverage: false,
@@ -154,12 +154,14 @@ describe("event rules: arguments", () => {
     expect(refused({ kind: "manual", action: "deploy", environment: "staging" })).toMatch(/^eventPlan --image: is required/);
     expect(refused({ kind: "manual", action: "deploy", environment: "staging", image: "x; rm -rf /" })).toMatch(/^eventPlan --image: is not an image reference/);
     expect(refused({ kind: "manual", action: "deploy", environment: "production", ref: "v2.0.0-rc.1" })).toMatch(/^eventPlan --ref: is not a release tag/);
+    expect(refused({ kind: "pull_request", pullRequest: "0", commit: SHA })).toMatch(/^eventPlan --pull-request: is not a pull-request number/);
+    expect(refused({ kind: "pull_request", pullRequest: "1", fork: "yes", commit: SHA })).toMatch(/^eventPlan --fork: is not one of the choices/);
     expect(refused({ commit: "abc", ref: "main" })).toMatch(/^eventPlan --commit: is not a full commit SHA/);
     expect(refused({ ref: "main", commit: SHA, format: "yaml" })).toMatch(/^eventPlan --format: is not one of the choices/);
   });
 
   it("treats blank optional values (an unset CI variable) as not given", () => {
-    const request = parseEventPlanArgs({ kind: "schedule", system: "tekton", schedule: "daily", ref: "", commit: "", image: "" });
+    const request = parseEventPlanArgs({ kind: "schedule", system: "tekton", schedule: "daily", ref: "", commit: "", image: "", pullRequest: "", fork: "" });
     expect(request.event).toEqual({ kind: "schedule", system: "tekton", schedule: "daily" });
     expect(request.format).toBe("json");
   });
@@ -175,7 +177,7 @@ describe("event rules: output", () => {
         "LOAD_TEST=true", "APPROVAL=after-load-test", "GITHUB_RELEASE=false", "ROLLBACK_ENVIRONMENT=", "SCAN_DEPLOYED=false",
       ].join("\n") + "\n",
     );
-    expect(planAsEnv(plan({ kind: "pull_request", pullRequest: 3, commit: SHA }))).toMatch(/^TRUST=untrusted\nRUN_GATES=true\n[\s\S]*PUBLISH=false\n/);
+    expect(planAsEnv(plan({ kind: "pull_request", pullRequest: "3", commit: SHA }))).toMatch(/^TRUST=untrusted\nRUN_GATES=true\n[\s\S]*PUBLISH=false\n/);
   });
 
   it("summary: what runs and why the rest does not", () => {

@@ -18,7 +18,7 @@
 import { z } from "zod";
 import { Environment, ENVIRONMENTS } from "./deploy/environment";
 import { UsageError, flagName } from "./errors";
-import { commitSha, parseArgs, pullRequestNumber, type Rule } from "./args";
+import { commitSha, parseArgs, type Rule } from "./args";
 import { computeImageTags, parseGitRef, parseReleaseTag, sanitizeTag, SHORT_SHA_LENGTH, type RefKind } from "./tags";
 import { Trust } from "./trust";
 
@@ -239,8 +239,10 @@ export interface EventPlanArgs {
   system: string;
   ref?: string;
   commit?: string;
-  pullRequest?: number;
-  fork?: boolean;
+  /** A string, so a CI system can pass its (possibly unset, blank) variable as it is. */
+  pullRequest?: string;
+  /** "true" or "false", a string for the same reason. */
+  fork?: string;
   schedule?: string;
   action?: string;
   environment?: string;
@@ -309,8 +311,12 @@ export function parseEventPlanArgs(args: EventPlanArgs): EventPlanRequest {
     system: choice(CI_SYSTEMS),
     ref: z.string().optional(),
     commit: commitSha.optional(),
-    pullRequest: pullRequestNumber.optional(),
-    fork: z.boolean().optional(),
+    pullRequest: z
+      .string()
+      .refine((value) => /^[1-9][0-9]{0,9}$/.test(value), { message: "is not a pull-request number", params: { expected: "a positive integer" } })
+      .transform(Number)
+      .optional(),
+    fork: z.enum(["true", "false"]).transform((value) => value === "true").optional(),
     schedule: choice(Object.keys(SCHEDULES) as ScheduleName[]).optional(),
     action: choice(MANUAL_ACTIONS).optional(),
     environment: choice(ENVIRONMENTS).optional(),
