@@ -24,6 +24,7 @@ import * as traffic from "./load-test";
 import * as announce from "./announce";
 import * as security from "./security";
 import { scanDeployed } from "./scan-deployed";
+import { codeQualityReport } from "./code-quality";
 import * as image from "./image";
 import * as imagePublish from "./publish";
 import * as imageRegistry from "./registry";
@@ -298,6 +299,22 @@ export class ObservatoryCi {
   ): Promise<Directory> {
     const history = args.parseGitHistoryArgs("securityReports", { gitDir, checkout });
     return security.securityReports(await this.pipeline(), history);
+  }
+
+  /**
+   * GitLab's Code Quality report (gl-code-quality-report.json) of every SARIF report securityReports writes:
+   * `dagger call code-quality-report export --path=gl-code-quality-report.json`, then `artifacts: reports:
+   * codequality:`. Findings do not fail it; a missing or untrustworthy report does.
+   * @param gitDir A .git directory whose history gitleaks scans (e.g. --git-dir=.git); overrides --checkout.
+   * @param checkout The caller's checkout, of which only .git is read (defaults to the repository the module sits in).
+   */
+  @func({ cache: "24h" })
+  async codeQualityReport(
+    gitDir?: Directory,
+    @argument({ defaultPath: "/", ignore: CHECKOUT_GIT_ONLY }) checkout?: Directory,
+  ): Promise<File> {
+    const history = args.parseGitHistoryArgs("codeQualityReport", { gitDir, checkout });
+    return codeQualityReport(await this.pipeline(), history);
   }
 
   /**

@@ -386,7 +386,7 @@ async function sarifFile(source: SarifSource): Promise<File> {
  * Every SARIF report, from the same container chains as the gates (so a run after the gates is
  * served from cache). Findings do not make this fail; a missing report does, naming the scanner.
  */
-export async function securityReports(p: Pipeline, history: GitHistoryInputs = {}): Promise<Directory> {
+export async function securityReports(p: Pipeline, history: GitHistoryInputs = {}, fn = "securityReports"): Promise<Directory> {
   const sources: SarifSource[] = [
     { scanner: "trivy", name: "trivy-fs.sarif", produce: async () => trivyFsSarif(p).file(TRIVY_FS_SARIF) },
     { scanner: "semgrep", name: "semgrep.sarif", produce: async () => semgrepRun(p).file(SEMGREP_SARIF) },
@@ -394,7 +394,7 @@ export async function securityReports(p: Pipeline, history: GitHistoryInputs = {
       scanner: "gitleaks",
       name: "gitleaks.sarif",
       produce: async () => {
-        const scan = await gitleaksScan(p, history, "securityReports");
+        const scan = await gitleaksScan(p, history, fn);
         // Chained after the gate's JSON run (cached): gitleaks writes one format per run.
         return gitleaksRun(gitleaksJsonRun(scan), scan, "sarif", GITLEAKS_SARIF).file(GITLEAKS_SARIF);
       },
@@ -404,7 +404,7 @@ export async function securityReports(p: Pipeline, history: GitHistoryInputs = {
   ];
   const results = await Promise.allSettled(sources.map(sarifFile));
   const failures = results.flatMap((r) => (r.status === "rejected" ? [errorMessage(r.reason)] : []));
-  if (failures.length > 0) throw new Error(`securityReports: ${failures.join("\n")}`);
+  if (failures.length > 0) throw new Error(`${fn}: ${failures.join("\n")}`);
   let dir = dag.directory();
   results.forEach((r, i) => {
     if (r.status === "fulfilled") dir = dir.withFile(sources[i].name, r.value);
