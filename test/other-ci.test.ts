@@ -1,13 +1,15 @@
 /**
  * The CI files for GitLab CI, Jenkins, CircleCI, Azure Pipelines and Tekton (ci/other-ci), checked offline:
  * - GitLab, CircleCI and Azure Pipelines against each system's published JSON schema (test/fixtures/ci-schemas,
- *   sources in its SOURCES.md), Jenkins and Tekton by their structure;
+ *   sources in its SOURCES.md), Tekton with @ibm/tekton-lint and the Tekton v1 shapes, Jenkins by its structure;
  * - every `dagger call` of every CI file (GitHub Actions included) against the module's functions: names, flags,
  *   required arguments, secrets passed as env://;
  * - every system runs the stages GitHub Actions runs, and takes its decisions from eventPlan.
  */
 import { describe, expect, it } from "vitest";
-import { readdirSync, readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Ajv from "ajv";
@@ -448,6 +450,33 @@ interface TektonDoc {
     }[];
   };
 }
+
+/** @ibm/tekton-lint 1.1.0 (offline: it fetches only Tasks referenced from Tekton Hub or bundles, which these files do not use). */
+function tektonLint(files: string[]): { rule: string; message: string; level: string }[] {
+  const cli = fileURLToPath(import.meta.resolve("@ibm/tekton-lint/dist/lint.js"));
+  const out = execFileSync(process.execPath, [cli, "--format", "json", "--color", "false", ...files], { cwd: ROOT, encoding: "utf8", timeout: 60_000 });
+  return JSON.parse(out.trim() || "[]") as { rule: string; message: string; level: string }[];
+}
+
+describe("Tekton: @ibm/tekton-lint", () => {
+  it("finds no problem in tasks.yaml and pipelines.yaml", () => {
+    expect(tektonLint(FILES.tekton.map((f) => join(ROOT, f)))).toEqual([]);
+  });
+
+  it("finds a missing Task and an undefined result (so a pass means something)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "observatory-ci-tekton-"));
+    try {
+      const broken = read("ci/other-ci/tekton/pipelines.yaml")
+        .replace("name: observatory-load-test }", "name: observatory-load-tst }")
+        .replace("$(tasks.plan.results.publish-ref)", "$(tasks.plan.results.publish-rfe)");
+      writeFileSync(join(dir, "pipelines.yaml"), broken);
+      const rules = tektonLint([join(ROOT, FILES.tekton[0]), join(dir, "pipelines.yaml")]).map((p) => p.rule);
+      expect(rules).toEqual(expect.arrayContaining(["no-missing-resource", "no-undefined-result"]));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe("Tekton: Pipelines v1 shapes of the Tasks and Pipelines", () => {
   const load = (file: string) =>
