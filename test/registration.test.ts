@@ -204,6 +204,8 @@ describe("registration through the SDK entrypoint", () => {
       rollback: [false, "Never"],
       notify: [false, "Never"],
       release: [false, "Never"],
+      eventPlan: [false, "Default"],
+      codeQualityReport: [false, "Default"],
     };
     expect([...functions.keys()].sort()).toEqual(Object.keys(expected).sort());
     for (const [name, [isCheck, cache]] of Object.entries(expected)) {

@@ -329,28 +329,6 @@ describe("trust boundaries of the workflows (docs/security.md)", () => {
       expect(trusted).toEqual(expect.arrayContaining(["cd-dev.yml deploy", "cd-production.yml deploy", "rollback.yml rollback", "security-scan.yml scan-deployed"]));
     });
 
-    it("GitLab and Jenkins derive the trust level from the pipeline, untrusted for merge and pull requests", () => {
-      const gitlab = readFileSync(join(ROOT, "ci/other-ci/gitlab-ci.yml"), "utf8");
-      const jenkins = readFileSync(join(ROOT, "ci/other-ci/Jenkinsfile"), "utf8");
-      for (const [name, text] of [["gitlab-ci.yml", gitlab], ["Jenkinsfile", jenkins]]) {
-        // script lines (`- dagger call ...`, `sh 'dagger call ...'`), not comments that mention them
-        const calls = [...text.matchAll(/(?:^\s*- |sh ')(dagger call[^\n']*)/gm)].map((m) => m[1]);
-        expect(calls.length, name).toBeGreaterThanOrEqual(3);
-        expect(calls.filter((c) => !c.startsWith('dagger call --trust="$TRUST" ')), name).toEqual([]);
-        expect(text, name).not.toMatch(/--trust=["']?trusted/);
-      }
-      // GitLab: the first matching workflow rule wins, and the first is the merge request pipeline's
-      const workflow = parseWorkflowYaml(gitlab, "gitlab-ci.yml").workflow as YamlMap;
-      const rules = workflow.rules as YamlMap[];
-      expect(rules[0]).toEqual({ if: '$CI_PIPELINE_SOURCE == "merge_request_event"', variables: { TRUST: "untrusted" } });
-      expect(rules[rules.length - 1]).toEqual({ when: "always", variables: { TRUST: "untrusted" } });
-      expect(rules.filter((r) => (r.variables as YamlMap).TRUST === "trusted").map((r) => r.if)).toEqual([
-        "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH || $CI_COMMIT_BRANCH =~ /^release\\// || $CI_COMMIT_TAG =~ /^v[0-9]+\\.[0-9]+\\.[0-9]+$/",
-      ]);
-      // Jenkins multibranch: CHANGE_ID is set for a change request (pull request) build, checked first
-      expect(jenkins).toMatch(/TRUST = "\$\{env\.CHANGE_ID \? 'untrusted' : /);
-    });
-
     it("the expression reader refuses what it does not know", () => {
       expect(() => evaluateTrustExpression("${{ github.head_ref == 'main' && 'trusted' }}", { event: "push", ref: "x" })).toThrow("unexpected");
     });

@@ -24,6 +24,7 @@ import * as traffic from "./load-test";
 import * as announce from "./announce";
 import * as security from "./security";
 import { scanDeployed } from "./scan-deployed";
+import { codeQualityReport } from "./code-quality";
 import * as image from "./image";
 import * as imagePublish from "./publish";
 import * as imageRegistry from "./registry";
@@ -40,6 +41,7 @@ import * as args from "./lib/function-args";
 import * as deployArgs from "./lib/deploy-args";
 import { Trust } from "./lib/trust";
 import { REAL_CLOCK, type Clock } from "./lib/clock";
+import { parseEventPlanArgs, planEvent, renderPlan } from "./lib/event-rules";
 
 export { Trust } from "./lib/trust";
 
@@ -180,6 +182,40 @@ export class ObservatoryCi {
     };
   }
 
+  /**
+   * What the pipeline does for one CI event, on any CI system: the gates, the trust level, whether and with which
+   * tags it publishes, which environment it deploys to with which image, the scheduled jobs, and why anything is
+   * refused. CI files call it first and act on its answer, so no branch or tag rule is written twice.
+   * @param kind push, pull_request, tag, schedule or manual.
+   * @param system The CI system: github, gitlab, jenkins, circleci, azure or tekton.
+   * @param ref push: the branch (main or refs/heads/main); tag and a manual production deploy: the tag (v1.4.0).
+   * @param commit Full commit SHA of the event.
+   * @param pullRequest Pull/merge request number (kind pull_request).
+   * @param fork true when the pull request comes from a fork (it gets no secrets: no coverage upload).
+   * @param schedule kind schedule: daily.
+   * @param action kind manual: deploy, rollback or scan.
+   * @param environment manual deploy or rollback: dev, staging or production.
+   * @param image manual staging deploy: the image by digest, or its <branch>-<sha7> tag.
+   * @param format json (default), summary (readable) or env (KEY=VALUE lines for CI variables).
+   */
+  @func()
+  eventPlan(
+    kind: string,
+    system: string,
+    ref?: string,
+    commit?: string,
+    pullRequest?: string,
+    fork?: string,
+    schedule?: string,
+    action?: string,
+    environment?: string,
+    image?: string,
+    format?: string,
+  ): string {
+    const request = parseEventPlanArgs({ kind, system, ref, commit, pullRequest, fork, schedule, action, environment, image, format });
+    return renderPlan(planEvent(request.event), request.format);
+  }
+
   /** Test reports: coverage/cobertura.xml. `dagger call reports export --path=reports`. */
   @func()
   async reports(): Promise<Directory> {
@@ -278,6 +314,22 @@ export class ObservatoryCi {
   ): Promise<Directory> {
     const history = args.parseGitHistoryArgs("securityReports", { gitDir, checkout });
     return security.securityReports(await this.pipeline(), history);
+  }
+
+  /**
+   * GitLab's Code Quality report (gl-code-quality-report.json) of every SARIF report securityReports writes:
+   * `dagger call code-quality-report export --path=gl-code-quality-report.json`, then `artifacts: reports:
+   * codequality:`. Findings do not fail it; a missing or untrustworthy report does.
+   * @param gitDir A .git directory whose history gitleaks scans (e.g. --git-dir=.git); overrides --checkout.
+   * @param checkout The caller's checkout, of which only .git is read (defaults to the repository the module sits in).
+   */
+  @func({ cache: "24h" })
+  async codeQualityReport(
+    gitDir?: Directory,
+    @argument({ defaultPath: "/", ignore: CHECKOUT_GIT_ONLY }) checkout?: Directory,
+  ): Promise<File> {
+    const history = args.parseGitHistoryArgs("codeQualityReport", { gitDir, checkout });
+    return codeQualityReport(await this.pipeline(), history);
   }
 
   /**

@@ -391,7 +391,7 @@ async function sarifText(source: SarifSource): Promise<string> {
  * not make this fail; a missing report does, naming the scanner, and so do two runs code scanning would
  * refuse to take in one upload.
  */
-export async function securityReports(p: Pipeline, history: GitHistoryInputs = {}): Promise<Directory> {
+export async function securityReports(p: Pipeline, history: GitHistoryInputs = {}, fn = "securityReports"): Promise<Directory> {
   const sources: SarifSource[] = [
     { scanner: "trivy", name: "trivy-fs.sarif", category: sarifCategory("trivy-fs"), produce: async () => trivyFsSarif(p).file(TRIVY_FS_SARIF) },
     { scanner: "semgrep", name: "semgrep.sarif", category: sarifCategory("semgrep"), produce: async () => semgrepRun(p).file(SEMGREP_SARIF) },
@@ -400,7 +400,7 @@ export async function securityReports(p: Pipeline, history: GitHistoryInputs = {
       name: "gitleaks.sarif",
       category: sarifCategory("gitleaks"),
       produce: async () => {
-        const scan = await gitleaksScan(p, history, "securityReports");
+        const scan = await gitleaksScan(p, history, fn);
         // Chained after the gate's JSON run (cached): gitleaks writes one format per run.
         return gitleaksRun(gitleaksJsonRun(scan), scan, "sarif", GITLEAKS_SARIF).file(GITLEAKS_SARIF);
       },
@@ -410,11 +410,11 @@ export async function securityReports(p: Pipeline, history: GitHistoryInputs = {
   ];
   const results = await Promise.allSettled(sources.map(sarifText));
   const failures = results.flatMap((r) => (r.status === "rejected" ? [errorMessage(r.reason)] : []));
-  if (failures.length > 0) throw new Error(`securityReports: ${failures.join("\n")}`);
+  if (failures.length > 0) throw new Error(`${fn}: ${failures.join("\n")}`);
   const files = results.map((r, i) => ({ name: sources[i]!.name, text: (r as PromiseFulfilledResult<string>).value }));
   const collisions = sarifRunCollisions(files);
   if (collisions.length > 0) {
-    throw new Error(`securityReports: code scanning refuses several runs with one tool and category in an upload:\n${collisions.join("\n")}`);
+    throw new Error(`${fn}: code scanning refuses several runs with one tool and category in an upload:\n${collisions.join("\n")}`);
   }
   return files.reduce((dir, file) => dir.withNewFile(file.name, file.text), dag.directory());
 }

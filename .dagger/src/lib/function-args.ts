@@ -114,7 +114,7 @@ export interface GitHistoryRequest<D> {
   checkout?: D;
 }
 
-export function parseGitHistoryArgs<D>(fn: "ci" | "gitleaks" | "securityReports", args: GitHistoryRequest<D>): GitHistoryRequest<D> {
+export function parseGitHistoryArgs<D>(fn: "ci" | "gitleaks" | "securityReports" | "codeQualityReport", args: GitHistoryRequest<D>): GitHistoryRequest<D> {
   return parseArgs(fn, z.object({ gitDir: directory<D>().optional(), checkout: directory<D>().optional() }), args);
 }
 
