@@ -15,7 +15,7 @@ import {
   type File,
   type Secret,
 } from "@dagger.io/dagger";
-import { loadPipeline, type Pipeline } from "./pipeline";
+import { loadPipeline, withCurrentAllowlist, type Pipeline } from "./pipeline";
 import * as quality from "./quality";
 import * as tests from "./tests";
 import * as deploy from "./deploy";
@@ -94,6 +94,15 @@ export class ObservatoryCi {
     await run(await this.pipeline());
   }
 
+  /** The pipeline of a function that runs scanners: refused before any scanner starts when the allowlist is out of date. */
+  private async scanningPipeline(): Promise<Pipeline> {
+    return withCurrentAllowlist(await this.pipeline(), new Date(this.clock().now()));
+  }
+
+  private async scannerGate(run: (p: Pipeline) => Promise<GateReport>): Promise<void> {
+    await run(await this.scanningPipeline());
+  }
+
   /** rustfmt: `cargo fmt --all -- --check`. */
   @func()
   @check()
@@ -151,7 +160,7 @@ export class ObservatoryCi {
     @argument({ defaultPath: "/", ignore: CHECKOUT_GIT_ONLY }) checkout?: Directory,
   ): Promise<string> {
     const history = args.parseGitHistoryArgs("ci", { gitDir, checkout });
-    const pipeline = await this.pipeline();
+    const pipeline = await this.scanningPipeline();
     const outcomes = await runGates(this.gates(pipeline, history));
     if (outcomes.some((o) => !o.passed)) throw new Error(failureReport(outcomes));
     return summaryTable(outcomes);
@@ -206,7 +215,7 @@ export class ObservatoryCi {
   @func({ cache: "24h" })
   @check()
   async audit(): Promise<void> {
-    await this.gate(security.audit);
+    await this.scannerGate(security.audit);
   }
 
   /**
@@ -216,21 +225,21 @@ export class ObservatoryCi {
   @func({ cache: "24h" })
   @check()
   async deny(): Promise<void> {
-    await this.gate(security.deny);
+    await this.scannerGate(security.deny);
   }
 
   /** Trivy filesystem scan of the source: --severity CRITICAL,HIGH --exit-code 42 for findings (every Trivy error exits 1), database in a cache volume. */
   @func({ cache: "24h" })
   @check()
   async trivyFs(): Promise<void> {
-    await this.gate(security.trivyFs);
+    await this.scannerGate(security.trivyFs);
   }
 
   /** Semgrep with p/security-audit and p/rust (security.semgrep.configs), --error, metrics off. */
   @func({ cache: "24h" })
   @check()
   async semgrep(): Promise<void> {
-    await this.gate(security.semgrep);
+    await this.scannerGate(security.semgrep);
   }
 
   /**
@@ -247,7 +256,7 @@ export class ObservatoryCi {
     @argument({ defaultPath: "/", ignore: CHECKOUT_GIT_ONLY }) checkout?: Directory,
   ): Promise<void> {
     const history = args.parseGitHistoryArgs("gitleaks", { gitDir, checkout });
-    await this.gate((p) => security.gitleaks(p, history));
+    await this.scannerGate((p) => security.gitleaks(p, history));
   }
 
   /**
@@ -286,7 +295,7 @@ export class ObservatoryCi {
     registryPassword?: Secret,
   ): Promise<string> {
     const request = args.parseScanDeployedArgs({ kubeconfig, githubToken, githubRepository, environments, registryUsername, registryPassword });
-    return scanDeployed(await this.pipeline(), request);
+    return scanDeployed(await this.scanningPipeline(), request);
   }
 
   // ---- image ----
@@ -339,7 +348,7 @@ export class ObservatoryCi {
   @func({ cache: "24h" })
   @check()
   async trivyImage(): Promise<void> {
-    await this.gate(image.trivyImage);
+    await this.scannerGate(image.trivyImage);
   }
 
   /** The Trivy image scan as SARIF 2.1.0 (for code scanning); findings do not fail it, a crashed scan does. */

@@ -36,6 +36,7 @@ import {
   parseGitleaks,
   parseSemgrep,
   securityVerdict,
+  failureHeadline,
   type ParsedReport,
   type ScannerName,
   type SecurityVerdict,
@@ -357,8 +358,7 @@ export async function gitleaks(p: Pipeline, history: GitHistoryInputs = {}): Pro
   const scope = scan.mode === "git" ? `git history${commits ? `, ${commits} commits` : ""}` : NO_HISTORY_NOTE;
   const figure = `${verdict.summary}; ${scope}`;
   if (!verdict.passed) {
-    const leaks = verdict.blocking.length;
-    throw new GateFailure("gitleaks", `leaks found in ${what}: ${leaks} unaccepted (redacted)\n\n${verdict.details}`, figure);
+    throw new GateFailure("gitleaks", `${failureHeadline(verdict, { one: "leak", many: "leaks" }, what)} (redacted)\n\n${verdict.details}`, figure);
   }
   return { figure };
 }
