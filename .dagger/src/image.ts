@@ -188,7 +188,7 @@ export async function trivyImage(pipeline: Pipeline, platforms?: string[]): Prom
   const verdict = securityVerdict("trivy", report, { failOn, allowlist });
   const figure = trivyImageFigure(pipeline.config.security.trivy.severity, verdict.counts, verdict.accepted.length, report.findings);
   if (!verdict.passed) {
-    throw new GateFailure("trivyImage", `Trivy: ${failureHeadline(verdict, { one: "finding", many: "findings" }, `the image (${images.map((i) => i.platform).join(", ")})`)}:\n${verdict.details}`, figure);
+    throw new GateFailure("trivyImage", `Trivy: ${failureHeadline(verdict, { one: "finding", many: "findings" }, `the image (${images.map((i) => i.platform).join(", ")})`)}:\n\n${verdict.details}`, figure, "markdown");
   }
   return { figure };
 }

@@ -28,7 +28,8 @@ import * as image from "./image";
 import * as imagePublish from "./publish";
 import * as imageRegistry from "./registry";
 import * as verify from "./verify";
-import { failureReport, runGates, summaryTable, type GateReport } from "./lib/summary";
+import { runGates, type GateReport } from "./lib/summary";
+import { renderMarkdown } from "./lib/messages";
 import { CHECKOUT_GIT_ONLY } from "./lib/gitleaks-input";
 import { Environment } from "./lib/deploy/environment";
 import { NotifyStatus } from "./lib/deploy/slack";
@@ -162,8 +163,9 @@ export class ObservatoryCi {
     const history = args.parseGitHistoryArgs("ci", { gitDir, checkout });
     const pipeline = await this.scanningPipeline();
     const outcomes = await runGates(this.gates(pipeline, history));
-    if (outcomes.some((o) => !o.passed)) throw new Error(failureReport(outcomes));
-    return summaryTable(outcomes);
+    const summary = renderMarkdown({ kind: "ci-summary", outcomes });
+    if (outcomes.some((o) => !o.passed)) throw new Error(summary);
+    return summary;
   }
 
   /** The gates `ci` runs, by name. */
