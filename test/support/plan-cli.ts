@@ -17,7 +17,7 @@ import { describeChain, recordingSession, type ExecResult, type ExecView, type S
 import { GOOD, healthyScript, isTestRun, testVerdict } from "./module";
 import { isScanExec, toolArgs } from "./scan-wrapper";
 import { camelToKebab, kebabToCamel, moduleConstructor, moduleFunctions, moduleFunctionSummaries, type Param } from "./module-functions";
-import { bootstrappedProduction, FakeClock, FakeCluster, REPO } from "../session/deploy-fake-cluster";
+import { bootstrappedProduction, FakeClock, FakeCluster, k6Fixture, OLD_DIGEST, promVector, REPO } from "../session/deploy-fake-cluster";
 
 /** The plan tool's own flags, besides the constructor's (`--source`, `--config`, `--trust`). */
 const PLAN_FLAGS: Param[] = [{ name: "fail", type: "string", optional: true, description: "Make the function's own tool command (its program or subcommand is <word>) fail." }];
@@ -153,9 +153,15 @@ function clusterFor(environment: string | undefined, configText: string | undefi
   const environments = parseConfig(configText, "plan").environments as Record<string, { namespace: string }>;
   const env = environment?.toLowerCase() ?? "dev";
   const namespace = environments[env]?.namespace ?? environments.dev!.namespace;
-  if (env === "production") return bootstrappedProduction(namespace);
-  const cluster = new FakeCluster({ namespace });
-  cluster.addDeployment("analytics-api", `${REPO}:main-0a0b0c0`, 1);
+  const cluster = env === "production" ? bootstrappedProduction(namespace) : new FakeCluster({ namespace });
+  if (env === "production") {
+    // a healthy release: 5xx rate 0.2 %, P95 210 ms, no failing health checks
+    cluster.prometheus = (query) => promVector(query.includes("histogram_quantile") ? "0.21" : query.includes("kube_deployment") ? "0" : "0.002");
+    cluster.runningDigests.set(`${REPO}:1.3.0`, OLD_DIGEST);
+  } else {
+    cluster.addDeployment("analytics-api", `${REPO}:main-0a0b0c0`, 1);
+  }
+  cluster.k6 = { exitCode: 0, summary: k6Fixture() };
   return cluster;
 }
 
@@ -244,7 +250,7 @@ export async function runPlan(argv: readonly string[], print: (line: string) => 
     await session.stop();
   }
   const shown = argv.map((a) => (/^[\w./:=@,+-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(" ");
-  print(`# dagger call ${shown}\n# ${CANNED}\n`);
+  print(`# dagger call ${shown}\n# ${CANNED}\n# fake cluster: namespace ${cluster.options.namespace} only (the environment of --environment, dev by default)\n`);
   session.execs.forEach((e, i) => printExec(e, i + 1, print));
   if (clock.sleeps.length) print(`\n(waited ${clock.sleeps.length}× on the fake clock, ${Math.round(clock.sleeps.reduce((a, b) => a + b, 0) / 1000)} s in all, none of it real)`);
   print(`\n${outcome}`);
