@@ -9,7 +9,8 @@ import type { Clock } from "./lib/clock";
 import { errorMessage, tail } from "./lib/errors";
 import { describeRolloutFailure, parseRolloutStatus } from "./lib/deploy/rollout";
 import { backoffMs, digestFromImageId, isHealthyBody, prometheusTextProblem } from "./lib/deploy/smoke";
-import { slackMessage, type SlackMessageInput } from "./lib/deploy/slack";
+import type { SlackMessageInput } from "./lib/deploy/slack";
+import { renderSlack } from "./lib/messages";
 
 // ---------------------------------------------------------------------------------------------
 // kubectl
@@ -215,7 +216,7 @@ export const SLACK_WEBHOOK_SECRET = "slack-webhook";
 
 /** Posts the message to the incoming webhook. The JSON is built in TypeScript and written as a file; curl reads the URL from the mounted secret. */
 export async function sendSlack(p: Pipeline, webhook: Secret, input: SlackMessageInput): Promise<string> {
-  const payload = JSON.stringify(slackMessage(input));
+  const payload = JSON.stringify(renderSlack({ kind: "deployment", deployment: input }));
   const ctr = withCurlSecret(dag.container().from(p.config.images.curl).withNewFile("/payload.json", payload), SLACK_WEBHOOK_SECRET, webhook);
   const args = [
     "curl", "-sS", "--fail-with-body", "--max-time", "20", "--retry", "3", "--retry-all-errors",

@@ -18,7 +18,7 @@ import { ConfigError, GateFailure, errorMessage } from "./lib/errors";
 import type { PlatformsRequest, SbomRequest } from "./lib/function-args";
 import { sizeVerdict, measureOciLayout, type PlatformSize } from "./lib/image-size";
 import { readSbom, formatSbomSummary, type SbomFormatName } from "./lib/sbom";
-import { mergeReports, securityVerdict, trivyImageFigure, type ParsedReport } from "./lib/findings";
+import { failureHeadline, mergeReports, securityVerdict, trivyImageFigure, type ParsedReport } from "./lib/findings";
 import type { GateReport } from "./lib/summary";
 import { sarifCategory, withSarifCategory } from "./lib/sarif-category";
 
@@ -189,7 +189,7 @@ export async function trivyImage(pipeline: Pipeline, platforms?: string[]): Prom
   const verdict = securityVerdict("trivy", report, { failOn, allowlist });
   const figure = trivyImageFigure(pipeline.config.security.trivy.severity, verdict.counts, verdict.accepted.length, report.findings);
   if (!verdict.passed) {
-    throw new GateFailure("trivyImage", `Trivy found blocking issues in the image (${images.map((i) => i.platform).join(", ")}):\n${verdict.details}`, figure);
+    throw new GateFailure("trivyImage", `Trivy: ${failureHeadline(verdict, { one: "finding", many: "findings" }, `the image (${images.map((i) => i.platform).join(", ")})`)}:\n\n${verdict.details}`, figure, "markdown");
   }
   return { figure };
 }

@@ -15,7 +15,7 @@ import {
   type File,
   type Secret,
 } from "@dagger.io/dagger";
-import { loadPipeline, type Pipeline } from "./pipeline";
+import { loadPipeline, withCurrentAllowlist, type Pipeline } from "./pipeline";
 import * as quality from "./quality";
 import * as tests from "./tests";
 import * as deploy from "./deploy";
@@ -32,7 +32,8 @@ import * as verify from "./verify";
 import * as scheduled from "./benchmark";
 import { cleanup as runCleanup } from "./cleanup";
 import * as scheduledArgs from "./lib/scheduled-args";
-import { failureReport, runGates, summaryTable, type GateReport } from "./lib/summary";
+import { runGates, type GateReport } from "./lib/summary";
+import { renderMarkdown } from "./lib/messages";
 import { CHECKOUT_GIT_ONLY } from "./lib/gitleaks-input";
 import { Environment } from "./lib/deploy/environment";
 import { NotifyStatus } from "./lib/deploy/slack";
@@ -99,6 +100,15 @@ export class ObservatoryCi {
     await run(await this.pipeline());
   }
 
+  /** The pipeline of a function that runs scanners: refused before any scanner starts when the allowlist is out of date. */
+  private async scanningPipeline(): Promise<Pipeline> {
+    return withCurrentAllowlist(await this.pipeline(), new Date(this.clock().now()));
+  }
+
+  private async scannerGate(run: (p: Pipeline) => Promise<GateReport>): Promise<void> {
+    await run(await this.scanningPipeline());
+  }
+
   /** rustfmt: `cargo fmt --all -- --check`. */
   @func()
   @check()
@@ -156,10 +166,11 @@ export class ObservatoryCi {
     @argument({ defaultPath: "/", ignore: CHECKOUT_GIT_ONLY }) checkout?: Directory,
   ): Promise<string> {
     const history = args.parseGitHistoryArgs("ci", { gitDir, checkout });
-    const pipeline = await this.pipeline();
+    const pipeline = await this.scanningPipeline();
     const outcomes = await runGates(this.gates(pipeline, history));
-    if (outcomes.some((o) => !o.passed)) throw new Error(failureReport(outcomes));
-    return summaryTable(outcomes);
+    const summary = renderMarkdown({ kind: "ci-summary", outcomes });
+    if (outcomes.some((o) => !o.passed)) throw new Error(summary);
+    return summary;
   }
 
   /** The gates `ci` runs, by name. */
@@ -256,7 +267,7 @@ export class ObservatoryCi {
   @func({ cache: "24h" })
   @check()
   async audit(): Promise<void> {
-    await this.gate(security.audit);
+    await this.scannerGate(security.audit);
   }
 
   /**
@@ -266,21 +277,21 @@ export class ObservatoryCi {
   @func({ cache: "24h" })
   @check()
   async deny(): Promise<void> {
-    await this.gate(security.deny);
+    await this.scannerGate(security.deny);
   }
 
   /** Trivy filesystem scan of the source: --severity CRITICAL,HIGH --exit-code 42 for findings (every Trivy error exits 1), database in a cache volume. */
   @func({ cache: "24h" })
   @check()
   async trivyFs(): Promise<void> {
-    await this.gate(security.trivyFs);
+    await this.scannerGate(security.trivyFs);
   }
 
   /** Semgrep with p/security-audit and p/rust (security.semgrep.configs), --error, metrics off. */
   @func({ cache: "24h" })
   @check()
   async semgrep(): Promise<void> {
-    await this.gate(security.semgrep);
+    await this.scannerGate(security.semgrep);
   }
 
   /**
@@ -297,7 +308,7 @@ export class ObservatoryCi {
     @argument({ defaultPath: "/", ignore: CHECKOUT_GIT_ONLY }) checkout?: Directory,
   ): Promise<void> {
     const history = args.parseGitHistoryArgs("gitleaks", { gitDir, checkout });
-    await this.gate((p) => security.gitleaks(p, history));
+    await this.scannerGate((p) => security.gitleaks(p, history));
   }
 
   /**
@@ -354,7 +365,7 @@ export class ObservatoryCi {
     registryPassword?: Secret,
   ): Promise<string> {
     const request = args.parseScanDeployedArgs({ kubeconfig, githubToken, githubRepository, environments, registryUsername, registryPassword });
-    return scanDeployed(await this.pipeline(), request);
+    return scanDeployed(await this.scanningPipeline(), request);
   }
 
   // ---- scheduled operations ----
@@ -452,7 +463,7 @@ export class ObservatoryCi {
   @func({ cache: "24h" })
   @check()
   async trivyImage(): Promise<void> {
-    await this.gate(image.trivyImage);
+    await this.scannerGate(image.trivyImage);
   }
 
   /** The Trivy image scan as SARIF 2.1.0 (for code scanning); findings do not fail it, a crashed scan does. */

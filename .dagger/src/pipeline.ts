@@ -6,6 +6,8 @@
 import type { Directory, File } from "@dagger.io/dagger";
 import { DEFAULT_CONFIG_PATH, parseConfig, type PipelineConfig } from "./lib/pipeline-config";
 import { Trust } from "./lib/trust";
+import { ConfigError } from "./lib/errors";
+import { allowlistDayProblems } from "./lib/findings/allowlist";
 
 export interface Pipeline {
   source: Directory;
@@ -27,4 +29,16 @@ export async function loadPipeline(source: Directory, configFile?: File, trust: 
     return { source, config: parseConfig(text, DEFAULT_CONFIG_PATH), configOrigin: DEFAULT_CONFIG_PATH, trust };
   }
   return { source, config: parseConfig(undefined, "defaults"), configOrigin: "defaults", trust };
+}
+
+/**
+ * The pipeline of a function that runs scanners: an allowlist entry that cannot accept anything today
+ * (expired, or added after today) is one error naming every such entry, before any scanner starts.
+ */
+export function withCurrentAllowlist(pipeline: Pipeline, today: Date): Pipeline {
+  const problems = allowlistDayProblems(pipeline.config.security.allowlist, today);
+  if (problems.length > 0) {
+    throw new ConfigError(`${pipeline.configOrigin}: the security allowlist is out of date:\n${problems.map((line) => `  - ${line}`).join("\n")}`);
+  }
+  return pipeline;
 }

@@ -7,6 +7,7 @@
 import { cargoGateOutcome, rustWorkspace } from "./rust";
 import type { Pipeline } from "./pipeline";
 import { GateFailure, tail } from "./lib/errors";
+import { clippyDiagnostics } from "./lib/clippy-output";
 import { QUALITY_VERDICTS, qualityRunCommand } from "./lib/test-run";
 import type { GateReport } from "./lib/summary";
 
@@ -31,12 +32,12 @@ export async function clippy(pipeline: Pipeline): Promise<GateReport> {
   const ran = rustWorkspace(pipeline, { dependencies: "dev" }).withExec(qualityRunCommand(args, QUALITY_VERDICTS.clippy, { touch: true }));
   const { exitCode, stderr } = await cargoGateOutcome("clippy", ran, "clippy");
   if (exitCode === 0) return { figure: "no warnings" };
-  const lints = [...new Set([...stderr.matchAll(/`-D ([\w:-]+)`|#\[deny\(([\w:]+)\)\]|\[(clippy::[\w-]+)\]/g)].map((m) => m[1] ?? m[2] ?? m[3]))];
-  const errors = [...stderr.matchAll(/^error(?:\[\w+\])?: /gm)].length;
+  const { lints, errors } = clippyDiagnostics(stderr);
+  const named = lints.length ? ` (${lints.length > 2 ? `${lints.slice(0, 2).join(", ")}, …` : lints.join(", ")})` : "";
   throw new GateFailure(
     "clippy",
     `cargo clippy -D warnings failed (exit ${exitCode})${lints.length ? ", lints: " + lints.join(", ") : ""}:\n${tail(stderr, 60)}`,
-    `${errors} error(s)`,
+    `${errors} error${errors === 1 ? "" : "s"}${named}`,
   );
 }
 

@@ -36,6 +36,7 @@ import {
   parseGitleaks,
   parseSemgrep,
   securityVerdict,
+  failureHeadline,
   type ParsedReport,
   type ScannerName,
   type SecurityVerdict,
@@ -90,7 +91,7 @@ export function verdictOf(p: Pipeline, tool: ScannerName, report: ParsedReport):
 
 /** A passed verdict becomes the summary row; a failed one a GateFailure whose message is its details. */
 function gateOf(gate: string, verdict: SecurityVerdict, figure = verdict.summary): GateReport {
-  if (!verdict.passed) throw new GateFailure(gate, verdict.details, figure);
+  if (!verdict.passed) throw new GateFailure(gate, verdict.details, figure, "markdown");
   return { figure };
 }
 
@@ -358,8 +359,7 @@ export async function gitleaks(p: Pipeline, history: GitHistoryInputs = {}): Pro
   const scope = scan.mode === "git" ? `git history${commits ? `, ${commits} commits` : ""}` : NO_HISTORY_NOTE;
   const figure = `${verdict.summary}; ${scope}`;
   if (!verdict.passed) {
-    const leaks = verdict.blocking.length;
-    throw new GateFailure("gitleaks", `leaks found in ${what}: ${leaks} unaccepted (redacted)\n\n${verdict.details}`, figure);
+    throw new GateFailure("gitleaks", `${failureHeadline(verdict, { one: "leak", many: "leaks" }, what)} (redacted)\n\n${verdict.details}`, figure, "markdown");
   }
   return { figure };
 }

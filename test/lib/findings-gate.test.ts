@@ -1,7 +1,9 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
+  allowlistDayProblems,
   applyAllowlist,
+  failureHeadline,
   invalidEntryProblem,
   isExpired,
   parseCargoAudit,
@@ -183,6 +185,25 @@ describe("securityVerdict", () => {
     expect(verdict.details).toContain("**Invalid allowlist entries** (they accept nothing until corrected):\n- `CVE-2024-0001 until 2025-05-01`: security.allowlist.1: added 2025-04-01 is after today (2025-03-10)");
   });
 
+  it("an entry without tool concerns only the scanners whose findings it names", () => {
+    const elsewhere = entry({ id: "RUSTSEC-2020-0071", expires: "2025-01-31" });
+    const verdict = securityVerdict("trivy", [finding()], { today, allowlist: [elsewhere] });
+    expect(verdict.expired).toEqual([]);
+    expect(verdict.blocking).toHaveLength(1);
+    expect(verdict.summary).not.toContain("allowlist");
+    const clean = securityVerdict("semgrep", [], { today, allowlist: [elsewhere] });
+    expect(clean).toMatchObject({ passed: true, summary: "passed: no findings" });
+  });
+
+  it("a failure on allowlist entries alone is not called findings", () => {
+    const verdict = securityVerdict("gitleaks", [], { today, allowlist: [entry({ tool: "gitleaks", expires: "2024-12-31" })] });
+    expect(verdict.passed).toBe(false);
+    const headline = failureHeadline(verdict, { one: "leak", many: "leaks" }, "the full git history");
+    expect(headline).toBe("no leak in the full git history fails the gate, but 1 allowlist entry accepts nothing (expired or invalid)");
+    const found = securityVerdict("trivy", [finding(), finding({ id: "CVE-2024-0002" })], { today });
+    expect(failureHeadline(found, { one: "finding", many: "findings" }, "the image (linux/amd64)")).toBe("2 findings in the image (linux/amd64) that no allowlist entry accepts");
+  });
+
   it("fails on an expired entry even with no findings", () => {
     const verdict = securityVerdict("semgrep", [], { today, allowlist: [entry({ tool: "semgrep", expires: "2024-12-31" })] });
     expect(verdict.passed).toBe(false);
@@ -213,5 +234,18 @@ describe("securityVerdict", () => {
   it("escapes Markdown table breakers in messages", () => {
     const verdict = securityVerdict("semgrep", [finding({ tool: "semgrep", message: "a | b\nc <script>" })], { today });
     expect(verdict.details).toContain("| a \\| b c &lt;script> |");
+  });
+});
+
+describe("allowlistDayProblems (when the configuration is read)", () => {
+  it("names each expired or future entry with its place in the configuration, one line each", () => {
+    const current = entry({ id: "CVE-2024-0002" });
+    const expired = entry({ id: "RUSTSEC-2020-0071", expires: "2025-03-09" });
+    const ahead = entry({ id: "GHSA-xxxx", added: "2025-03-11", expires: "2025-04-01", tool: "trivy" });
+    expect(allowlistDayProblems([current, expired, ahead], today)).toEqual([
+      "security.allowlist.1 RUSTSEC-2020-0071 until 2025-03-09: expired on 2025-03-09 (today is 2025-03-10): renew it after a review (new added and expires) or remove it",
+      "security.allowlist.2 GHSA-xxxx [trivy] until 2025-04-01: added 2025-03-11 is after today (2025-03-10)",
+    ]);
+    expect(allowlistDayProblems([current, entry({ expires: "2025-03-10" })], today)).toEqual([]);
   });
 });

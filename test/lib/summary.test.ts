@@ -62,7 +62,7 @@ describe("ci summary", () => {
       { gate: "fmt", passed: true, durationMs: 1, figure: "", error: "" },
       { gate: "clippy", passed: false, durationMs: 1, figure: "", error: "clippy: needless_return" },
     ]);
-    expect(report).toContain("### clippy\n\n```\nclippy: needless_return\n```");
+    expect(report).toContain("### clippy\n\nneedless_return");
     expect(report).not.toContain("### fmt");
   });
 
@@ -80,8 +80,35 @@ describe("ci summary", () => {
     expect(table).toContain("| gitleaks | ⛔ usage error |");
     expect(table).toContain("| fmt | ❌ fail |");
     const report = failureReport(outcomes);
-    expect(report).toContain('### gitleaks (usage error: nothing was started)\n\n```\nci --git-dir: is not a .git directory (found "src")\n```');
+    expect(report).toContain('### gitleaks (usage error: nothing was started)\n\nci --git-dir: is not a .git directory (found "src")');
     expect(report).toContain("### fmt\n");
+  });
+
+  it("renders a Markdown report as Markdown: its tables are never inside a code fence", async () => {
+    const details = "#### trivy: failed\n\n| severity | id |\n|---|---|\n| high | `CVE-1` |\n";
+    const outcomes = await runGates({
+      trivyFs: async () => {
+        throw new GateFailure("trivyFs", details, "FAILED: 1 high", "markdown");
+      },
+      clippy: async () => {
+        throw new GateFailure("clippy", "cargo clippy -D warnings failed (exit 101), lints: clippy::needless-return:\nerror: unneeded `return` statement\n```x```", "1 error");
+      },
+    });
+    const report = failureReport(outcomes);
+    expect(report).toContain(`### trivyFs\n\n${details.trim()}`);
+    const fences = [...report.matchAll(/^(`{3,})text\n([\s\S]*?)\n\1$/gm)].map((m) => m[2]);
+    expect(fences).toEqual(["error: unneeded `return` statement\n```x```"]);
+    expect(fences.join("\n")).not.toMatch(/^\|/m);
+    expect(report).toContain("### clippy\n\ncargo clippy -D warnings failed (exit 101), lints: clippy::needless-return:\n\n````text\n");
+  });
+
+  it("keeps the key-figure cell short and gives the whole figure below the table", () => {
+    const figure = "passed: 3 low; 2 accepted; stale allowlist entries: RUSTSEC-2020-0001, RUSTSEC-2020-0002; git history, 120 commits";
+    const table = summaryTable([{ gate: "gitleaks", passed: true, durationMs: 1, figure, error: "" }]);
+    const cell = table.split("\n")[2].split(" | ")[3].replace(/ \|$/, "");
+    expect(cell.length).toBeLessThanOrEqual(60);
+    expect(cell.endsWith("…")).toBe(true);
+    expect(table).toContain(`Key figures in full:\n- gitleaks: ${figure}`);
   });
 
   it("formats durations", () => {

@@ -107,10 +107,10 @@ describe("arguments are parsed at the boundary", () => {
     }
   }
 
-  it("shows a URL without its user info and query", async () => {
+  it("shows the whole URL with its user info and query values masked", async () => {
     const r = await start();
     const err = await failureOf(r.call((ci) => ci.notify(s("slack"), "ok" as NotifyStatus, "dev", "1", "https://user:hunter2@hooks.example/x?token=abc")));
-    expect(err.message).toContain('notify --run-url: must not carry credentials (found "https://hooks.example/x"');
+    expect(err.message).toContain('notify --run-url: must not carry credentials (found "https://***@hooks.example/x?token=***"');
     expect(err.message).not.toMatch(/hunter2|token=abc|user:/);
   });
 

@@ -10,6 +10,7 @@ import { cobertura, failureOf, GOOD, healthyScript, isTestRun, sourceWithConfig,
 import { FINISHED_MARKER, MIGRATIONS_FAILED_EXIT } from "../../.dagger/src/lib/test-run";
 import { pinnedRelease, releaseInstallScript } from "../../.dagger/src/lib/tool-release";
 import { dependencyBuildCommand, SKELETON_INCLUDE, SKELETON_SCRIPT, type DependencyFlagSet } from "../../.dagger/src/lib/dependency-layer";
+import type { GateFailure } from "../../.dagger/src/lib/errors";
 
 /** Every gate `ci` runs, in its table order. */
 const ALL_GATES = ["fmt", "clippy", "doc", "unitTest", "integrationTest", "audit", "deny", "trivyFs", "semgrep", "gitleaks", "imageSize", "trivyImage"];
@@ -101,10 +102,20 @@ describe("clippy and doc", () => {
   });
 
   it("clippy fails naming the lint (a verdict)", async () => {
-    const stderr = "error: unneeded `return` statement\n  --> src/lib.rs:4:5\n  = note: `-D clippy::needless-return` implied by `-D warnings`\nerror: could not compile `analytics-api`";
+    // cargo clippy 0.1.95 on the broken fixture (test/lib/clippy-output.test.ts runs it for real)
+    const stderr = [
+      "error: unneeded `return` statement",
+      "   --> services/analytics-api/src/lib.rs:209:9",
+      "    = note: `-D clippy::needless-return` implied by `-D warnings`",
+      "    = help: to override `-D warnings` add `#[allow(clippy::needless_return)]`",
+      "error: could not compile `analytics-api` (lib) due to 1 previous error",
+      "warning: build failed, waiting for other jobs to finish...",
+      "error: could not compile `analytics-api` (lib test) due to 1 previous error",
+    ].join("\n");
     const { call } = await start(healthyScript({ exec: (e) => (isCargo(e, "clippy") ? testVerdict(101, "", stderr) : undefined) }));
     const err = await failureOf(call((ci) => ci.clippy()));
-    expect(err.message).toMatch(/^clippy: cargo clippy -D warnings failed \(exit 101\), lints: clippy::needless-return/);
+    expect(err.message).toMatch(/^clippy: cargo clippy -D warnings failed \(exit 101\), lints: clippy::needless-return:\n/);
+    expect((err as GateFailure).figure).toBe("1 error (clippy::needless-return)");
   });
 
   it("a clippy run that could not download its dependencies is a crash, not a lint verdict", async () => {

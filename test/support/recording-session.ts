@@ -441,7 +441,7 @@ export class RecordingSession {
     const below = chain.slice(0, -1);
     switch (last?.field) {
       case "directory": {
-        if (below.length === 1 && below[0].field === "host") return hostTree(String(last.args.path));
+        if (below.length === 1 && below[0].field === "host") return hostTree(String(last.args.path), (last.args.exclude as string[] | undefined) ?? []);
         if (below.length === 0) return new Map();
         if (isContainerChain(below)) {
           this.runExecs(below, recorded);
@@ -700,12 +700,14 @@ function nest(path: string[], value: unknown): unknown {
   return path.reduceRight<unknown>((acc, key) => ({ [key]: acc }), value);
 }
 
-function hostTree(root: string): Map<string, () => string> {
+/** A host directory's files; `exclude` (Host.directory's option) is applied before a path is read, as the engine does. */
+function hostTree(root: string, exclude: readonly string[] = []): Map<string, () => string> {
   const tree = new Map<string, () => string>();
   if (!existsSync(root)) throw new Error(`recording session: host directory ${root} does not exist`);
   const walk = (dir: string) => {
     for (const name of readdirSync(dir)) {
       const full = join(dir, name);
+      if (exclude.some((glob) => globMatch(glob, relative(root, full).split("\\").join("/")))) continue;
       if (statSync(full).isDirectory()) walk(full);
       else tree.set(relative(root, full).split("\\").join("/"), () => readFileSync(full, "utf8"));
     }

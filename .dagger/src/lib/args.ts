@@ -56,7 +56,10 @@ export function parsedBy<T>(parse: (value: string) => T, problem: string, expect
   });
 }
 
-/** A URL as it may appear in a message: without user info or query (either may carry a credential). */
+/**
+ * A URL as it may appear in a message: the whole value, with user info and query values masked (either may
+ * carry a credential), so the user sees which URL was wrong, not only its scheme.
+ */
 export function displayUrl(url: string): string {
   let parsed: URL;
   try {
@@ -65,7 +68,9 @@ export function displayUrl(url: string): string {
     return url.includes("@") ? "(an unparsable URL with user info)" : url;
   }
   if (!parsed.username && !parsed.password && !parsed.search) return url;
-  return `${parsed.protocol}//${parsed.host}${parsed.pathname}`;
+  const userInfo = parsed.username || parsed.password ? "***@" : "";
+  const query = parsed.search ? `?${[...parsed.searchParams.keys()].map((key) => `${encodeURIComponent(key)}=***`).join("&")}` : "";
+  return `${parsed.protocol}//${userInfo}${parsed.host}${parsed.pathname}${query}${parsed.hash}`;
 }
 
 /** The found value as the message shows it: strings and numbers only (a Secret is an opaque engine object). */
@@ -188,9 +193,12 @@ export const nonEmpty = (what: string) =>
   z.string().refine((value) => value.trim().length > 0, { message: "is empty", params: { expected: what } satisfies Expectation });
 
 /** A full git commit SHA (GITHUB_SHA). */
-export const commitSha = z
-  .string()
-  .refine((sha) => /^[0-9a-f]{40}$/.test(sha), { message: "is not a full commit SHA", params: { expected: "40 lowercase hexadecimal characters (GITHUB_SHA)" } satisfies Expectation });
+export const commitSha = z.string().superRefine((sha, ctx) => {
+  if (/^[0-9a-f]{40}$/.test(sha)) return;
+  // git prints SHAs in lower case and the image tags derived from it must be lower case
+  if (/^[0-9a-fA-F]{40}$/.test(sha)) addProblem(ctx, "is in upper case: use lower case", "40 lowercase hexadecimal characters (GITHUB_SHA)");
+  else addProblem(ctx, "is not a full commit SHA", "40 lowercase hexadecimal characters (GITHUB_SHA)");
+});
 
 /** GitHub's owner/name (GITHUB_REPOSITORY). */
 export const githubRepository = z.string().refine(
@@ -253,9 +261,21 @@ export const gitRef = parsedBy(
   "refs/heads/<branch>, refs/tags/<tag> or refs/pull/<n>/merge (GITHUB_REF)",
 );
 
-export const githubEvent = z.string().refine((event) => /^[a-z_]+$/.test(event), {
+/**
+ * The events that trigger GitHub workflows (GITHUB_EVENT_NAME), as actionlint v1.7.12 lists them from
+ * GitHub's "Events that trigger workflows" page (all_webhooks.go, AllWebhookTypes).
+ */
+export const GITHUB_EVENTS = [
+  "branch_protection_rule", "check_run", "check_suite", "create", "delete", "deployment", "deployment_status", "discussion",
+  "discussion_comment", "fork", "gollum", "image_version", "issue_comment", "issues", "label", "merge_group", "milestone",
+  "page_build", "public", "pull_request", "pull_request_review", "pull_request_review_comment", "pull_request_target", "push",
+  "registry_package", "release", "repository_dispatch", "schedule", "status", "watch", "workflow_call", "workflow_dispatch",
+  "workflow_run",
+] as const;
+
+export const githubEvent = z.string().refine((event) => (GITHUB_EVENTS as readonly string[]).includes(event), {
   message: "is not a GitHub event name",
-  params: { expected: "a name like push or pull_request (GITHUB_EVENT_NAME)" } satisfies Expectation,
+  params: { expected: "an event that triggers workflows (GITHUB_EVENT_NAME), e.g. push, pull_request, pull_request_target, workflow_dispatch" } satisfies Expectation,
 });
 
 export const pullRequestNumber = z.number().refine((n) => Number.isInteger(n) && n > 0, {

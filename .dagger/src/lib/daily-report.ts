@@ -1,4 +1,5 @@
 /** The daily scan's report: a table of every scan's counts, then each scan's details. */
+import { renderMarkdown } from "./messages";
 import { SEVERITIES, type SecurityVerdict } from "./findings";
 import { markdownTable, markdownText } from "./markdown";
 
@@ -27,6 +28,6 @@ export function renderDailyReport(sections: ScanSection[], day: string): string 
     ),
     "",
   ];
-  for (const s of sections) lines.push(`### ${s.title}: \`${markdownText(s.target, 120)}\``, "", s.verdict.details.replace(/^#### [^\n]*\n\n?/, ""), "");
+  for (const s of sections) lines.push(`### ${s.title}: \`${markdownText(s.target, 120)}\``, "", renderMarkdown({ kind: "gate-report", verdict: s.verdict }).replace(/^#### [^\n]*\n\n?/, ""), "");
   return lines.join("\n").trimEnd() + "\n";
 }

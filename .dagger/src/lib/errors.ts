@@ -2,11 +2,14 @@
 export class GateFailure extends Error {
   constructor(
     readonly gate: string,
-    message: string,
+    /** What went wrong, without the gate's name: a headline line, then tool output (or Markdown). */
+    readonly detail: string,
     /** The key figure of the failed run (e.g. "85.0 % < 90 %"), shown in the ci summary. */
     readonly figure?: string,
+    /** `markdown` when `detail` is Markdown (a findings report), shown as such in a job summary; else plain tool output. */
+    readonly format: "text" | "markdown" = "text",
   ) {
-    super(`${gate}: ${message}`);
+    super(`${gate}: ${detail}`);
     this.name = "GateFailure";
   }
 }

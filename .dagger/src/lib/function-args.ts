@@ -210,6 +210,19 @@ const pullRequestTarget: Rule<GitRefArgs> = (args) =>
     ? [{ arg: "prNumber", problem: "is required on pull_request_target (its ref is the base branch; metadata-action tags it pr-<number>)", expected: "the pull-request number" }]
     : [];
 
+/** A pull-request number belongs to a pull-request event, and agrees with a refs/pull/<n>/merge ref. */
+const pullRequestNumberFits: Rule<GitRefArgs> = (args) => {
+  // a malformed number or event is already reported on its own
+  if (!pullRequestNumber.safeParse(args.prNumber).success || !githubEvent.safeParse(args.event).success) return [];
+  if (args.event !== "pull_request" && args.event !== "pull_request_target") {
+    return [{ arg: "prNumber", problem: `is only read on pull_request and pull_request_target events, not on ${JSON.stringify(args.event)}`, expected: "no --pr-number, or a pull-request event" }];
+  }
+  const inRef = typeof args.ref === "string" ? /^refs\/pull\/(\d+)\//.exec(args.ref)?.[1] : undefined;
+  return inRef !== undefined && Number(inRef) !== args.prNumber
+    ? [{ arg: "prNumber", problem: `disagrees with --ref ${args.ref} (pull request ${inRef})`, expected: `${inRef}, or no --pr-number` }]
+    : [];
+};
+
 /** metadata-action's tags for validated arguments (computeImageTags cannot fail on them). */
 function imageTagsOf(args: { ref: string; event: string; commit: string; prNumber?: number }): ImageTags {
   return computeImageTags({ ref: args.ref, event: args.event, sha: args.commit, prNumber: args.prNumber });
@@ -220,7 +233,12 @@ export interface TagsRequest {
 }
 
 export function parseTagsArgs(args: GitRefArgs): TagsRequest {
-  return { tags: imageTagsOf(parseArgs("tags", z.object(gitRefFields), args, [pullRequestTarget])) };
+  const tags = imageTagsOf(parseArgs("tags", z.object(gitRefFields), args, [pullRequestTarget, pullRequestNumberFits]));
+  if (tags.tags.length === 0) {
+    const why = tags.dropped.map((d) => d.reason).join("; ");
+    throw new UsageError({ fn: "tags", flag: "--ref", problem: `maps to no image tag${why ? `: ${why}` : ""}`, found: args.ref, expected: "a branch, a pull-request ref or a semver tag like refs/tags/v1.2.3" });
+  }
+  return { tags };
 }
 
 export interface PublishRequest<S> {
@@ -286,7 +304,7 @@ function publishRequest<S>(fn: string, parsed: PublishArgs<S>): PublishRequest<S
 }
 
 export function parsePublishArgs<S>(args: PublishArgs<S>): PublishRequest<S> {
-  return publishRequest("publish", parseArgs("publish", z.object(publishFields<S>()), args, [pullRequestTarget]));
+  return publishRequest("publish", parseArgs("publish", z.object(publishFields<S>()), args, [pullRequestTarget, pullRequestNumberFits]));
 }
 
 /** How cosign gets its identity. */
@@ -378,7 +396,7 @@ export interface ReleaseImageRequest<S> extends PublishRequest<S> {
 
 export function parseReleaseImageArgs<S>(args: PublishArgs<S> & SignerArgs<S>): ReleaseImageRequest<S> {
   const schema = z.object({ ...publishFields<S>(), ...signerFields<S>() });
-  const parsed = parseArgs("releaseImage", schema, args, [pullRequestTarget, ...signerRules<S, typeof args>("releaseImage")]);
+  const parsed = parseArgs("releaseImage", schema, args, [pullRequestTarget, pullRequestNumberFits, ...signerRules<S, typeof args>("releaseImage")]);
   return { ...publishRequest("releaseImage", parsed), signer: signerOf(parsed) };
 }
 

@@ -16,6 +16,8 @@ export interface GateOutcome {
   error: string;
   /** Failed on bad input before anything started (a UsageError): fix the call, not the code. */
   usage?: boolean;
+  /** The failure's detail is Markdown (a findings report), not tool output. */
+  markdown?: boolean;
 }
 
 /**
@@ -35,6 +37,7 @@ export async function runGates(
       } catch (e) {
         const figure = e instanceof GateFailure ? (e.figure ?? "") : "";
         const outcome: GateOutcome = { gate, passed: false, durationMs: now() - started, figure, error: errorMessage(e) };
+        if (e instanceof GateFailure && e.format === "markdown") outcome.markdown = true;
         return e instanceof UsageError ? { ...outcome, usage: true } : outcome;
       }
     }),
@@ -49,25 +52,49 @@ export function formatDuration(ms: number): string {
   return `${m} min ${Math.round(s - m * 60)} s`;
 }
 
+/** A key-figure cell stays short; the whole figure goes below the table. */
+const FIGURE_CELL_LENGTH = 60;
+
 export function summaryTable(outcomes: GateOutcome[]): string {
   const rows = outcomes.map((o) => [
     markdownText(o.gate, Infinity),
     o.passed ? "✅ pass" : o.usage ? "⛔ usage error" : "❌ fail",
     formatDuration(o.durationMs),
-    markdownText(o.figure, Infinity),
+    markdownText(o.figure, FIGURE_CELL_LENGTH),
   ]);
   const failed = outcomes.filter((o) => !o.passed).length;
   const verdict = failed
     ? `**${failed} of ${outcomes.length} gates failed.**`
     : `**All ${outcomes.length} gates passed.**`;
   const columns = ["gate", "result", "duration", "key figure"].map((header) => ({ header }));
-  return [...markdownTable(columns, rows), "", verdict].join("\n");
+  const long = outcomes.filter((o) => o.figure.replace(/\s+/g, " ").trim().length > FIGURE_CELL_LENGTH);
+  const figures = long.length ? ["", "Key figures in full:", ...long.map((o) => `- ${markdownText(o.gate, Infinity)}: ${markdownText(o.figure, 2000)}`)] : [];
+  return [...markdownTable(columns, rows), ...figures, "", verdict].join("\n");
 }
 
-/** The table followed by each failure's message, for the error `ci` throws. */
+/** A fence longer than any backtick run in `text`, so tool output cannot close it. */
+function fenced(text: string): string {
+  const longest = Math.max(2, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
+  const fence = "`".repeat(longest + 1);
+  return `${fence}text\n${text}\n${fence}`;
+}
+
+/**
+ * One failure below the table: a Markdown report renders as Markdown (its tables stay tables); plain
+ * output keeps its first line as the headline and the tool's output in a fence.
+ */
+function failureSection(o: GateOutcome): string {
+  const heading = `### ${markdownText(o.gate, Infinity)}${o.usage ? " (usage error: nothing was started)" : ""}`;
+  const prefix = `${o.gate}: `;
+  const detail = o.error.startsWith(prefix) ? o.error.slice(prefix.length) : o.error;
+  if (o.markdown) return `${heading}\n\n${detail.trim()}`;
+  const [headline, ...rest] = detail.split("\n");
+  const output = rest.join("\n").replace(/^\n+|\s+$/g, "");
+  return [heading, "", markdownText(headline, 1000), ...(output ? ["", fenced(output)] : [])].join("\n");
+}
+
+/** The table followed by each failure's message, for the error `ci` throws (and the job summary). */
 export function failureReport(outcomes: GateOutcome[]): string {
-  const details = outcomes
-    .filter((o) => !o.passed)
-    .map((o) => `### ${o.gate}${o.usage ? " (usage error: nothing was started)" : ""}\n\n\`\`\`\n${o.error}\n\`\`\``);
-  return [summaryTable(outcomes), "", ...details].join("\n");
+  const details = outcomes.filter((o) => !o.passed).map(failureSection);
+  return [summaryTable(outcomes), "", ...details.flatMap((d) => [d, ""])].join("\n").trimEnd();
 }

@@ -59,11 +59,17 @@ function linkTarget(url: string): string {
   return new URL(url).href.replace(/\|/g, "%7C").replace(/</g, "%3C").replace(/>/g, "%3E");
 }
 
-export function slackMessage(input: SlackMessageInput): SlackMessage {
+/** The notification's one-line summary, unescaped: "analytics-api v1.2.3 deployed to staging". */
+export function deploymentHeadline(input: SlackMessageInput): string {
   const status = STATUS[input.status];
   if (!status) throw new Error(`unknown deployment status ${JSON.stringify(input.status)}`);
   const service = input.service ?? "analytics-api";
-  const summary = `${service} ${input.version} ${status.verb} ${input.status === "rollback" ? "in" : "to"} ${input.environment}`;
+  return `${service} ${input.version} ${status.verb} ${input.status === "rollback" ? "in" : "to"} ${input.environment}`;
+}
+
+export function slackMessage(input: SlackMessageInput): SlackMessage {
+  const summary = deploymentHeadline(input);
+  const status = STATUS[input.status];
   const text = `${status.emoji} ${escapeSlack(summary)}${input.reason ? `: ${escapeSlack(truncate(input.reason, 300))}` : ""}`;
 
   const blocks: SlackBlock[] = [

@@ -122,3 +122,18 @@ export function describeEntry(entry: AllowlistEntry): string {
   const scope = [entry.tool, entry.path === undefined ? undefined : `path ${entry.path}`].filter(Boolean);
   return `${entry.id}${scope.length > 0 ? ` [${scope.join(", ")}]` : ""} until ${entry.expires}`;
 }
+
+/**
+ * Entries that cannot accept anything today, one line each naming the entry and its place in the
+ * configuration (`security.allowlist.N`): expired, or added after today. Known as soon as the
+ * configuration is read, so the scanning functions refuse it before any scanner runs.
+ */
+export function allowlistDayProblems(entries: readonly AllowlistEntry[], today: Date): string[] {
+  const day = utcDay(today);
+  return entries.flatMap((entry, index) => {
+    const problem = isExpired(entry, today)
+      ? `expired on ${entry.expires} (today is ${day}): renew it after a review (new added and expires) or remove it`
+      : invalidEntryProblem(entry, today);
+    return problem === undefined ? [] : [`security.allowlist.${index} ${describeEntry(entry)}: ${problem}`];
+  });
+}

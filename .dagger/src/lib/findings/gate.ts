@@ -36,7 +36,7 @@ export interface SecurityVerdict {
   /** Findings no entry accepts but below the fail threshold: reported, not failing. */
   belowThreshold: Finding[];
   accepted: AcceptedFinding[];
-  /** Expired entries for this scanner (or for any scanner): each one fails the gate. */
+  /** Expired entries scoped to this scanner, or unscoped ones naming one of its findings: each one fails the gate. */
   expired: AllowlistEntry[];
   /**
    * Entries that cannot be valid today (added after today, or outside the 90-day rule), each with its
@@ -61,7 +61,11 @@ export function securityVerdict(
 ): SecurityVerdict {
   const findings: readonly Finding[] = isParsedReport(report) ? report.findings : report;
   const failOn = [...(options.failOn ?? DEFAULT_FAIL_ON)];
-  const entries = (options.allowlist ?? []).filter((entry) => entry.tool === undefined || entry.tool === tool);
+  // An entry without `tool` concerns this scanner only when it names one of its findings: otherwise every
+  // scanner would report the same expired or invalid entry as its own failure.
+  const entries = (options.allowlist ?? []).filter((entry) =>
+    entry.tool === undefined ? findings.some((finding) => entry.id === finding.id || (finding.aliases ?? []).includes(entry.id)) : entry.tool === tool,
+  );
   const outcome = applyAllowlist(findings, entries, options.today ?? new Date());
   const configured = options.allowlist ?? [];
   const invalid = outcome.invalid.map(({ entry, problem }) => ({ entry, problem: `security.allowlist.${configured.indexOf(entry)}: ${problem}` }));
@@ -91,6 +95,17 @@ export function securityVerdict(
   verdict.summary = summaryLine(verdict);
   verdict.details = detailsMarkdown(verdict);
   return verdict;
+}
+
+/**
+ * The first line of a failed verdict's message, true to why it failed: findings the gate fails on, or
+ * only allowlist entries that accept nothing (then no finding is called blocking).
+ */
+export function failureHeadline(verdict: SecurityVerdict, noun: { one: string; many: string }, where: string): string {
+  const count = verdict.blocking.length;
+  if (count > 0) return `${count} ${count === 1 ? noun.one : noun.many} in ${where} that no allowlist entry accepts`;
+  const entries = verdict.expired.length + verdict.invalid.length;
+  return `no ${noun.one} in ${where} fails the gate, but ${plural(entries, "allowlist entry accepts", "allowlist entries accept")} nothing (expired or invalid)`;
 }
 
 function isParsedReport(report: ParsedReport | readonly Finding[]): report is ParsedReport {
