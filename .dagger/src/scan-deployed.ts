@@ -17,6 +17,8 @@ import { parseImageReference } from "./lib/image-ref";
 import { kubectl } from "./deploy-support";
 import { scanAudit, verdictOf } from "./security";
 import { reportToGitHub } from "./github";
+import { pageScanFindings, postSlack } from "./alerts";
+import { slackAlert } from "./lib/alerts/slack-alerts";
 
 interface DeployedImage {
   environment: Environment;
@@ -114,7 +116,17 @@ export async function scanDeployed(p: Pipeline, request: ScanDeployedRequest<Sec
   ];
   const report = renderDailyReport(sections, day);
   const found = sections.some((s) => !s.verdict.passed);
-  if (!found || !request.github) return report;
-  const issue = await reportToGitHub(p, request.github.token, request.github.repository, report);
-  return `${report}\n${issue}\n`;
+  const paged = await pageScanFindings(
+    p,
+    request.pagerdutyRoutingKey,
+    [...images.map((d, i) => ({ environment: d.environment, target: d.image, verdict: sections[i]!.verdict })), { environment: "source", target: "Cargo.lock", verdict: sections[sections.length - 1]!.verdict }],
+    request.runUrl,
+  );
+  const issue = found && request.github ? await reportToGitHub(p, request.github.token, request.github.repository, report) : undefined;
+  if (found && request.slackWebhook) {
+    const scans = sections.map((s) => ({ title: s.title, target: s.target, passed: s.verdict.passed, critical: s.verdict.counts.critical, high: s.verdict.counts.high }));
+    await postSlack(p, request.slackWebhook, slackAlert({ kind: "security-findings", day, scans, ...(issue ? { issue } : {}) }), "scanDeployed");
+  }
+  const footer = [issue, ...paged.map((line) => `PagerDuty: ${line}`)].filter(Boolean);
+  return footer.length ? `${report}\n${footer.join("\n")}\n` : report;
 }

@@ -268,7 +268,7 @@ describe("rendering", () => {
 });
 
 /**
- * The text format's rules (prometheus/docs content/docs/instrumenting/exposition_formats.md, "Text format
+ * The text format's rules (prometheus/docs docs/instrumenting/exposition_formats.md at c105550a, "Text format
  * details"): metric and label names, quoted label values with \\, \" and \n escapes, a float value, at most one
  * TYPE line per metric before its samples, and all samples of a metric in one group; the last line ends in \n.
  */

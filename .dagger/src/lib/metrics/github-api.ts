@@ -247,3 +247,21 @@ export function runIdOf(url: string): number | undefined {
   const match = /\/actions\/runs\/(\d+)/.exec(url);
   return match ? Number(match[1]) : undefined;
 }
+
+/**
+ * curl's answer with `--write-out '%{http_code}\n%{header_json}'` (curl 8.11.0 docs/cmdline-opts/write-out.md:
+ * header_json, added in 7.83.0, is an object of lower-case header names to arrays of values) and the body file.
+ */
+export function parseCurlResponse(writeOut: string, body: string, url: string): ApiResponse {
+  const cut = writeOut.indexOf("\n");
+  const status = Number(writeOut.slice(0, cut < 0 ? undefined : cut).trim());
+  if (!Number.isInteger(status) || status < 100) throw new Error(`metrics: no HTTP status from curl for ${url}: ${writeOut.slice(0, 200)}`);
+  let headers: ResponseHeaders = {};
+  try {
+    const parsed = JSON.parse(cut < 0 ? "{}" : writeOut.slice(cut + 1)) as Record<string, unknown>;
+    headers = Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? v.map(String) : [String(v)]]));
+  } catch {
+    throw new Error(`metrics: curl's header JSON for ${url} is not JSON: ${writeOut.slice(cut + 1, cut + 200)}`);
+  }
+  return { status, headers, body };
+}
