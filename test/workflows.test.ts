@@ -418,6 +418,8 @@ describe("trust boundaries of the workflows (docs/security.md)", () => {
       "cd-staging.yml production-approval",
       "ci.yml coverage",
       "ci.yml publish",
+      "delivery-metrics.yml weekly-summary",
+      "pipeline-alerts.yml notify",
       "rollback.yml rollback",
       "security-scan.yml scan-deployed",
     ]);
