@@ -129,7 +129,7 @@ describe("Slack alerts", () => {
       repository: "acme/observatory",
       window: { start: "2026-11-23T00:00:00.000Z", end: "2026-11-30T00:00:00.000Z", days: 7 },
       dora: {
-        deployments: { production: { count: 3, perDay: 0.429, failed: 0, rollbacks: 1 }, dev: { count: 12, perDay: 1.714, failed: 1, rollbacks: 0 } },
+        deployments: { production: { count: 3, perDay: 0.429, failed: 0, canaryAborts: 1, rollbacks: 1 }, dev: { count: 12, perDay: 1.714, failed: 1, canaryAborts: 0, rollbacks: 0 } },
         leadTime: { count: 9, p50: 2700, p95: 86_400 },
         changes: 3,
         failedChanges: 1,
@@ -156,7 +156,7 @@ describe("Slack alerts", () => {
             { type: "mrkdwn", text: "*Change failure rate*\n33.3 % (1/3) (target &lt; 15 %)" },
           ],
         },
-        { type: "section", text: { type: "mrkdwn", text: "*Deployments*\ndev: 12 deployed, 1 failed, 0 rolled back\nproduction: 3 deployed, 0 failed, 1 rolled back" } },
+        { type: "section", text: { type: "mrkdwn", text: "*Deployments*\ndev: 12 deployed, 1 failed, 0 canary aborted, 0 rolled back\nproduction: 3 deployed, 0 failed, 1 canary aborted, 1 rolled back" } },
         { type: "section", text: { type: "mrkdwn", text: "*Pipelines*\nci: 90 % of 20 runs, P95 9 min" } },
       ],
     });

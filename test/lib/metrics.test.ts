@@ -146,8 +146,8 @@ describe("DORA metrics", () => {
   it("computes deployments, lead time, change failure rate and time to restore on the recorded month", async () => {
     const report = metricsReport(await input());
     expect(report.dora.deployments).toEqual({
-      dev: { count: 1, perDay: 0.033, failed: 1, rollbacks: 0 },
-      production: { count: 2, perDay: 0.067, failed: 0, rollbacks: 1 },
+      dev: { count: 1, perDay: 0.033, failed: 1, canaryAborts: 0, rollbacks: 0 },
+      production: { count: 2, perDay: 0.067, failed: 0, canaryAborts: 0, rollbacks: 1 },
     });
     // v1.2.0 live at 10:12:20: commits of 11-09 12:00 (22 h 12 m 20 s) and 11-10 09:00 (1 h 12 m 20 s);
     // v1.3.0 live at 09:15:30: commit of 08:00 (1 h 15 m 30 s)
@@ -189,6 +189,7 @@ describe("DORA metrics", () => {
     const report = metricsReport(await input({ recordEvents }));
     // v1.2.0 succeeded; v1.3.0 undid itself (870 s from start to end); the manual rollback afterwards changes no count of changes
     expect(report.dora).toMatchObject({ changes: 2, failedChanges: 1, timeToRestore: { count: 1, p50: 870 } });
+    expect(report.dora.deployments.production).toEqual({ count: 1, perDay: 0.033, failed: 0, canaryAborts: 1, rollbacks: 1 });
     expect(productionReleases(merged, WINDOW)).toEqual(["v1.2.0"]);
   });
 
@@ -245,7 +246,7 @@ describe("rendering", () => {
     expect(markdown).toContain("| Lead time for changes (P50) | 76 min | < 1 hour | **no** | < 1 day |");
     expect(markdown).toContain("| Time to restore (P50) | 1.8 h | < 1 hour | **no** | < 1 hour |");
     expect(markdown).toContain("| Change failure rate | 50.0 % (1/2) | < 15 % | **no** | 5 % |");
-    expect(markdown).toContain("| production | 2 | 0.067 | 0 | 1 |");
+    expect(markdown).toContain("| production | 2 | 0.067 | 0 | 0 | 1 |");
   });
 
   it("writes valid Prometheus text exposition", async () => {

@@ -63,12 +63,12 @@ function securityFindings(alert: Extract<SlackAlert, { kind: "security-findings"
 
 function weeklySummary(report: MetricsReport): SlackMessage {
   const d = report.dora;
-  const production = d.deployments.production ?? { count: 0, perDay: 0, failed: 0, rollbacks: 0 };
+  const production = d.deployments.production ?? { count: 0, perDay: 0, failed: 0, canaryAborts: 0, rollbacks: 0 };
   const title = `Delivery summary for ${report.repository}, ${report.window.start.slice(0, 10)} to ${report.window.end.slice(0, 10)}`;
   const cfr = d.changeFailureRate === null ? "n/a" : `${(d.changeFailureRate * 100).toFixed(1)} % (${d.failedChanges}/${d.changes})`;
   const environments = Object.entries(d.deployments)
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([env, row]) => `${escapeSlack(env)}: ${row.count} deployed, ${row.failed} failed, ${row.rollbacks} rolled back`);
+    .map(([env, row]) => `${escapeSlack(env)}: ${row.count} deployed, ${row.failed} failed, ${row.canaryAborts} canary aborted, ${row.rollbacks} rolled back`);
   const pipelines = report.workflows.map((w) => `${escapeSlack(w.workflow)}: ${w.successRate === null ? "n/a" : `${(w.successRate * 100).toFixed(0)} %`} of ${w.counted} runs, P95 ${duration(w.duration.p95)}`);
   return {
     text: `:bar_chart: ${escapeSlack(title)}: ${production.count} production deploys, change failure rate ${cfr}`,

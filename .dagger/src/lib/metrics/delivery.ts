@@ -97,9 +97,20 @@ export function distribution(seconds: readonly number[]): Distribution {
   return { count: seconds.length, p50: percentile(seconds, 50), p95: percentile(seconds, 95) };
 }
 
+export interface EnvironmentDeployments {
+  count: number;
+  perDay: number;
+  failed: number;
+  canaryAborts: number;
+  rollbacks: number;
+}
+
 export interface DoraMetrics {
-  /** Successful deployments (not rollbacks) per environment in the window, and per day. */
-  deployments: Record<string, { count: number; perDay: number; failed: number; rollbacks: number }>;
+  /**
+   * Per environment in the window: successful deployments (not rollbacks) and per day, deployments that did not
+   * finish, deployments whose canary was aborted and rolled back automatically, and rollbacks.
+   */
+  deployments: Record<string, EnvironmentDeployments>;
   /** Production: commit (committer date) to the successful deploy of the release containing it, seconds. */
   leadTime: Distribution;
   /** Production changes that went live (success or rolled back) and how many of them failed. */
@@ -142,9 +153,10 @@ export function doraMetrics(allEvents: readonly DeliveryEvent[], window: Window,
   const days = (window.end - window.start) / DAY_MS;
   const deployments: DoraMetrics["deployments"] = {};
   for (const e of events) {
-    const row = (deployments[e.environment] ??= { count: 0, perDay: 0, failed: 0, rollbacks: 0 });
+    const row = (deployments[e.environment] ??= { count: 0, perDay: 0, failed: 0, canaryAborts: 0, rollbacks: 0 });
     if (e.kind === "rollback") row.rollbacks++;
     else if (e.outcome === "success") row.count++;
+    else if (e.outcome === "rolled-back") row.canaryAborts++;
     else row.failed++;
   }
   for (const row of Object.values(deployments)) row.perDay = round(row.count / days, 3);

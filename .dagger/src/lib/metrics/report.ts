@@ -68,7 +68,7 @@ function met(ok: boolean | null): string {
  */
 export function markdownReport(report: MetricsReport): string {
   const d = report.dora;
-  const prod = d.deployments.production ?? { count: 0, perDay: 0, failed: 0, rollbacks: 0 };
+  const prod = d.deployments.production ?? { count: 0, perDay: 0, failed: 0, canaryAborts: 0, rollbacks: 0 };
   const lines = [
     `## Delivery metrics: ${markdownText(report.repository)}, ${report.window.start.slice(0, 10)} to ${report.window.end.slice(0, 10)} (${report.window.days} days)`,
     "",
@@ -83,8 +83,17 @@ export function markdownReport(report: MetricsReport): string {
     ),
     "",
     ...markdownTable(
-      [{ header: "Environment" }, { header: "Deployments", align: "right" }, { header: "Per day", align: "right" }, { header: "Failed", align: "right" }, { header: "Rollbacks", align: "right" }],
-      Object.entries(d.deployments).sort(([a], [b]) => a.localeCompare(b)).map(([env, row]) => [markdownText(env), row.count, row.perDay, row.failed, row.rollbacks]),
+      [
+        { header: "Environment" },
+        { header: "Deployments", align: "right" },
+        { header: "Per day", align: "right" },
+        { header: "Failed", align: "right" },
+        { header: "Canary aborted", align: "right" },
+        { header: "Rollbacks", align: "right" },
+      ],
+      Object.entries(d.deployments)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([env, row]) => [markdownText(env), row.count, row.perDay, row.failed, row.canaryAborts, row.rollbacks]),
     ),
   ];
   if (d.unrestored > 0) lines.push("", `${d.unrestored} failed production change(s) not restored in the window.`);
@@ -121,6 +130,7 @@ export const EMITTED_METRICS = {
   observatory_ci_deployments: { help: "Successful deployments in the window.", labels: ["repository", "environment"] },
   observatory_ci_deployments_per_day: { help: "Successful deployments per day over the window.", labels: ["repository", "environment"] },
   observatory_ci_deployment_failures: { help: "Deployments that did not finish, in the window.", labels: ["repository", "environment"] },
+  observatory_ci_canary_aborts: { help: "Deployments whose canary failed its analysis and was rolled back automatically, in the window.", labels: ["repository", "environment"] },
   observatory_ci_rollbacks: { help: "Rollbacks (manual or by the rollback workflow) in the window.", labels: ["repository", "environment"] },
   observatory_ci_lead_time_seconds: { help: "Commit to production deploy, seconds (quantile over the window's commits).", labels: ["repository", "quantile"] },
   observatory_ci_change_failure_ratio: { help: "Production changes rolled back (automatically or later) over changes that went live.", labels: ["repository"] },
@@ -179,6 +189,7 @@ export function prometheusText(report: MetricsReport): string {
     add("observatory_ci_deployments", { environment }, row.count);
     add("observatory_ci_deployments_per_day", { environment }, row.perDay);
     add("observatory_ci_deployment_failures", { environment }, row.failed);
+    add("observatory_ci_canary_aborts", { environment }, row.canaryAborts);
     add("observatory_ci_rollbacks", { environment }, row.rollbacks);
   }
   quantiles("observatory_ci_lead_time_seconds", {}, d.leadTime);
