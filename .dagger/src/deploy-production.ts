@@ -260,6 +260,7 @@ class ProductionRollout {
         ...(details ? { details } : {}),
       });
     const page = async (record: DeploymentRecord, condition: PagedCondition) => {
+      if (!this.options.pagerdutyRoutingKey) return;
       record.details.pagerduty = await pageTrigger(this.p, this.options.pagerdutyRoutingKey, condition, `${this.cfg.namespace}/${this.cfg.deployment}`, this.options.runUrl);
     };
     const fail = (record: DeploymentRecord, text: string): never => {
