@@ -17,7 +17,7 @@ import { collectPages, type SendRequest } from "./lib/metrics/collect";
 import { DAY_MS, eventFromRecord, eventsFromGitHub, previousRelease, productionReleases, mergeEvents, type DeliveryEvent } from "./lib/metrics/delivery";
 import { artifact, comparedCommit, deployment, deploymentStatus, parseCurlResponse, release, workflowJob, workflowRun, type ComparedCommit, type WorkflowJob } from "./lib/metrics/github-api";
 import { isProtectedBranch } from "./lib/metrics/pipeline";
-import { markdownReport, metricsReport, prometheusText, type MetricsReport } from "./lib/metrics/report";
+import { renderMetricsMarkdown, metricsReport, prometheusText, type MetricsReport } from "./lib/metrics/report";
 
 const BODY_PATH = "/tmp/github-response.json";
 /** The runs listing with a `created` filter returns at most 1,000 results (docs.github.com, list workflow runs for a repository). */
@@ -131,7 +131,7 @@ export async function metrics(p: Pipeline, request: MetricsRequest<Secret, Direc
     case MetricsFormat.Prometheus:
       return exposition;
     case MetricsFormat.Markdown:
-      return markdownReport(report);
+      return renderMetricsMarkdown(report);
   }
 }
 

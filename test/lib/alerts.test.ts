@@ -116,7 +116,7 @@ describe("Slack alerts", () => {
           type: "section",
           text: {
             type: "mrkdwn",
-            text: "*failed*: production (trivy) (`ghcr.io/acme/observatory/analytics-api@sha256:abc`): 1 critical, 2 high\npassed: source (cargo audit) (`Cargo.lock`): 0 critical, 0 high",
+            text: "*failed*: production (trivy) (ghcr.io/acme/observatory/analytics-api@sha256:abc): 1 critical, 2 high\npassed: source (cargo audit) (Cargo.lock): 0 critical, 0 high",
           },
         },
         { type: "context", elements: [{ type: "mrkdwn", text: "Opened security issue #7: https://github.com/acme/observatory/issues/7." }] },

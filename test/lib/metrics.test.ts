@@ -16,7 +16,7 @@ import {
   type ComparedCommit,
 } from "../../.dagger/src/lib/metrics/github-api";
 import { eventFromRecord, eventsFromGitHub, mergeEvents, percentile, previousRelease, productionReleases, type DeliveryEvent } from "../../.dagger/src/lib/metrics/delivery";
-import { markdownReport, metricsReport, prometheusText, type MetricsInput } from "../../.dagger/src/lib/metrics/report";
+import { renderMetricsMarkdown, metricsReport, prometheusText, type MetricsInput } from "../../.dagger/src/lib/metrics/report";
 import type { DeploymentRecord } from "../../.dagger/src/lib/deploy/record";
 import type { Clock } from "../../.dagger/src/lib/clock";
 
@@ -163,7 +163,7 @@ describe("DORA metrics", () => {
     const report = metricsReport(quiet);
     expect(report.dora).toMatchObject({ changes: 0, failedChanges: 0, changeFailureRate: null, leadTime: { count: 0, p50: null, p95: null }, timeToRestore: { count: 0, p50: null } });
     expect(report.dora.deployments).toEqual({});
-    expect(markdownReport(report)).toContain("| Change failure rate | n/a (0/0) | < 15 % | n/a | 5 % |");
+    expect(renderMetricsMarkdown(report)).toContain("| Change failure rate | n/a (0/0) | < 15 % | n/a | 5 % |");
     expect(prometheusText(report)).not.toMatch(/change_failure_ratio|lead_time_seconds/);
   });
 
@@ -239,7 +239,7 @@ describe("pipeline metrics", () => {
 
 describe("rendering", () => {
   it("puts the plan's targets and DORA's Elite level beside each figure", async () => {
-    const markdown = markdownReport(metricsReport(await input()));
+    const markdown = renderMetricsMarkdown(metricsReport(await input()));
     expect(markdown).toContain("## Delivery metrics: acme/observatory, 2026-11-01 to 2026-12-01 (30 days)");
     expect(markdown).toContain("| Metric | Value | Plan's target | Met | DORA Elite (2023) |");
     expect(markdown).toContain("| Deployment frequency (production) | 0.067/day (2) | daily | **no** | on demand (several a day) |");

@@ -759,7 +759,7 @@ describe("scanDeployed alerts", () => {
     const post = only(r.session.execsMatching("curl", "slack_webhook@/run/secrets/slack-webhook"));
     const payload = JSON.parse(String(post.chain.find((s) => s.field === "withNewFile" && s.args.path === "/payload.json")?.args.contents));
     expect(payload.text).toMatch(/^:warning: Daily security scan \(\d{4}-\d{2}-\d{2}\): findings in staging \(trivy\)$/);
-    expect(payload.blocks[1].text.text).toContain(`*failed*: staging (trivy) (\`${IMAGE.staging} (llm-observatory-staging/analytics-api)\`): 0 critical, 1 high`);
+    expect(payload.blocks[1].text.text).toContain(`*failed*: staging (trivy) (${IMAGE.staging} (llm-observatory-staging/analytics-api)): 0 critical, 1 high`);
     expect(report).toContain("PagerDuty: PagerDuty resolve observatory-ci/staging/critical-vulnerabilities");
     expect(r.session.secretLeaks([report])).toEqual([]);
   });

@@ -55,7 +55,7 @@ function securityFindings(alert: Extract<SlackAlert, { kind: "security-findings"
     ? `Daily security scan (${alert.day}): findings in ${failed.map((s) => s.title).join(", ")}`
     : `Daily security scan (${alert.day}): no blocking finding`;
   const emoji = critical > 0 ? ":rotating_light:" : failed.length ? ":warning:" : ":white_check_mark:";
-  const lines = alert.scans.map((s) => `${s.passed ? "passed" : "*failed*"}: ${escapeSlack(s.title)} (\`${escapeSlack(s.target).replace(/`/g, "'")}\`): ${s.critical} critical, ${s.high} high`);
+  const lines = alert.scans.map((s) => `${s.passed ? "passed" : "*failed*"}: ${escapeSlack(s.title)} (${escapeSlack(s.target)}): ${s.critical} critical, ${s.high} high`);
   const blocks = [section(`${emoji} *${escapeSlack(summary)}*`), section(lines.join("\n"))];
   if (alert.issue) blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: escapeSlack(alert.issue) }] });
   return { text: `${emoji} ${escapeSlack(summary)}`, blocks };

@@ -66,7 +66,7 @@ function met(ok: boolean | null): string {
  * the Elite level of the 2023 Accelerate State of DevOps Report (on demand, less than one day, less than one
  * hour, 5 %).
  */
-export function markdownReport(report: MetricsReport): string {
+export function renderMetricsMarkdown(report: MetricsReport): string {
   const d = report.dora;
   const prod = d.deployments.production ?? { count: 0, perDay: 0, failed: 0, canaryAborts: 0, rollbacks: 0 };
   const lines = [
