@@ -206,6 +206,8 @@ describe("registration through the SDK entrypoint", () => {
       release: [false, "Never"],
       eventPlan: [false, "Default"],
       codeQualityReport: [false, "Default"],
+      metrics: [false, "Never"],
+      notifyPipelineFailure: [false, "Never"],
     };
     expect([...functions.keys()].sort()).toEqual(Object.keys(expected).sort());
     for (const [name, [isCheck, cache]] of Object.entries(expected)) {
@@ -272,6 +274,11 @@ describe("registration through the SDK entrypoint", () => {
     expect(functions.get("cleanup")!.args.find((a) => a.name === "apply")).toMatchObject({ type: "boolean", optional: true });
   });
 
+  it("registers MetricsFormat as an enum for metrics", () => {
+    expect(enums.get("MetricsFormat")).toEqual(["markdown", "json", "prometheus"]);
+    expect(functions.get("metrics")!.args.find((a) => a.name === "format")).toMatchObject({ type: "MetricsFormat", optional: true });
+  });
+
   it("gives one concept one flag name", () => {
     const names = (fn: string) => functions.get(fn)!.args.map((a) => a.name);
     for (const fn of ["publish", "releaseImage"]) {
@@ -283,14 +290,19 @@ describe("registration through the SDK entrypoint", () => {
     expect(names("notify")).toEqual(["slackWebhook", "status", "environment", "version", "runUrl", "reason"]);
     expect(names("scanDeployed")).toEqual(["kubeconfig", "githubToken", "githubRepository", "environments", "registryUsername", "registryPassword"]);
     expect(names("cleanup")).toEqual(["kubeconfig", "githubToken", "githubRepository", "environments", "apply", "registryUsername", "registryPassword"]);
+    expect(names("scanDeployed")).toEqual([
+      "kubeconfig", "githubToken", "githubRepository", "environments", "registryUsername", "registryPassword", "slackWebhook", "pagerdutyRoutingKey", "runUrl",
+    ]);
     expect(names("deploy")).toEqual([
       "environment", "kubeconfig", "image", "commit", "branch", "githubRepository", "slackWebhook", "runUrl", "registryUsername", "registryPassword", "publicKey",
     ]);
     expect(names("deployProduction")).toEqual([
       "tag", "kubeconfig", "registryUsername", "registryPassword", "githubRepository", "prometheusUrl", "prometheusToken", "slackWebhook", "runUrl", "publicKey", "commit",
+      "pagerdutyRoutingKey",
     ]);
     expect(names("verifyImage")).toEqual(["image", "environment", "githubRepository", "tag", "branch", "registryUsername", "registryPassword", "publicKey"]);
-    expect(names("rollback")).toEqual(["environment", "kubeconfig", "reason", "slackWebhook", "runUrl"]);
+    expect(names("rollback")).toEqual(["environment", "kubeconfig", "reason", "slackWebhook", "runUrl", "pagerdutyRoutingKey"]);
+    expect(names("metrics")).toEqual(["githubToken", "githubRepository", "days", "format", "records", "pushgatewayUrl", "slackWebhook", "rollbackWorkflow", "maxJobRuns"]);
     expect(names("smoke")).toEqual(["url", "environment"]);
     const ambiguous = [...functions.values()].flatMap((f) =>
       f.args.filter((a) => ["repository", "username", "password", "token", "webhook", "sha", "env"].includes(a.name)).map((a) => `${f.name} --${a.name}`),

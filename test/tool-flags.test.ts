@@ -76,8 +76,11 @@ const TOOL_FLAGS: FlagRow[] = [
   {
     tool: "curl",
     version: CURL,
-    flags: ["-sS", "--silent", "--show-error", "--fail-with-body", "--max-time", "--write-out", "--retry", "--retry-all-errors", "-H", "--data", "--data-binary", "-X", "--variable", "--expand-url", "--expand-header"],
-    source: `curl/curl curl-${CURL.replace(/\./g, "_")} docs/cmdline-opts/{silent,show-error,fail-with-body,max-time,write-out,retry,retry-all-errors,header,data,data-binary,request,variable}.md; --expand-<option>: variable.md and src/tool_getparam.c ("expand-" prefix)`,
+    flags: [
+      "-sS", "--silent", "--show-error", "--fail-with-body", "--max-time", "--write-out", "--output", "--retry", "--retry-all-errors", "-H", "--data", "--data-binary", "-X",
+      "--variable", "--expand-url", "--expand-header", "--expand-data",
+    ],
+    source: `curl/curl curl-${CURL.replace(/\./g, "_")} docs/cmdline-opts/{silent,show-error,fail-with-body,max-time,write-out,output,retry,retry-all-errors,header,data,data-binary,request,variable}.md; --expand-<option>: variable.md and src/tool_getparam.c ("expand-" prefix)`,
   },
   {
     tool: "curl",
@@ -195,6 +198,18 @@ function scanDeployedScript(): Script {
       return undefined;
     },
     file: (path) => (/^\/reports\/trivy-image-[a-z]+\.json$/.test(path) ? TRIVY_FINDINGS : undefined),
+  });
+}
+
+/** GitHub's REST API with nothing in it: every listing empty (metrics reads status and headers from --write-out, the body from --output). */
+function emptyGitHubScript(): Script {
+  return healthyScript({
+    exec: (e: ExecView) => (e.args[0] === "curl" && e.args.includes("--write-out") ? { stdout: "200\n{}" } : undefined),
+    file: (path, e) => {
+      if (path !== "/tmp/github-response.json") return undefined;
+      const url = e?.args.at(-1) ?? "";
+      return /\/(deployments|releases)\?/.test(url) ? "[]" : JSON.stringify({ total_count: 0, workflow_runs: [], jobs: [], artifacts: [] });
+    },
   });
 }
 
@@ -328,6 +343,21 @@ const SCENARIOS: Scenario[] = [
     fails: true, // the findings fail the scan once the issue is written
   },
   {
+    plan: "scanDeployed (findings to Slack, PagerDuty)",
+    script: scanDeployedScript,
+    run: (call) => call((ci) => ci.scanDeployed(secret("kubeconfig"), undefined, undefined, ["dev"], undefined, undefined, secret("slack-webhook"), secret("pagerduty-routing-key"))),
+  },
+  {
+    plan: "metrics (GitHub API, Pushgateway, Slack)",
+    script: emptyGitHubScript,
+    run: (call) => call((ci) => ci.metrics(secret("github-token"), "acme/observatory", 7, undefined, undefined, "https://pushgateway.example", secret("slack-webhook"))),
+  },
+  {
+    plan: "notifyPipelineFailure",
+    script: () => devCluster().script(),
+    run: (call) => call((ci) => ci.notifyPipelineFailure(secret("slack-webhook"), "ci", "main", RUN_URL)),
+  },
+  {
     plan: "scanDeployed (private registry credentials for Trivy)",
     script: scanDeployedScript,
     run: (call) => call((ci) => ci.scanDeployed(secret("kubeconfig"), undefined, undefined, ["production"], "bot", secret("registry-password"))),
@@ -449,4 +479,7 @@ const EXPECTED_TOOLS: Record<string, string[]> = {
   "scanDeployed (private registry credentials for Trivy)": ["kubectl get", "trivy"],
   "benchmark (a baseline, one package, a filter)": ["cargo bench", "timeout", "find", "mkdir"],
   "cleanup (--apply)": ["kubectl get", "curl"],
+  "scanDeployed (findings to Slack, PagerDuty)": ["kubectl get", "trivy", "curl"],
+  "metrics (GitHub API, Pushgateway, Slack)": ["curl"],
+  "notifyPipelineFailure": ["curl"],
 };

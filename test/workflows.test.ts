@@ -400,6 +400,8 @@ describe("trust boundaries of the workflows (docs/security.md)", () => {
       "ci.yml publish",
       "cleanup.yml cleanup",
       "performance-benchmark.yml benchmark",
+      "delivery-metrics.yml weekly-summary",
+      "pipeline-alerts.yml notify",
       "rollback.yml rollback",
       "security-scan.yml scan-deployed",
     ]);

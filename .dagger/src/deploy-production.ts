@@ -39,6 +39,8 @@ import {
 } from "./lib/deploy/bluegreen";
 import type { DeploymentRecord } from "./lib/deploy/record";
 import { switchPatch } from "./lib/deploy/service-switch";
+import { pageResolve, pageTrigger } from "./alerts";
+import type { PagedCondition } from "./lib/alerts/pagerduty";
 
 class ProductionRollout {
   private readonly cfg;
@@ -257,6 +259,10 @@ class ProductionRollout {
         ...(reason ? { reason } : {}),
         ...(details ? { details } : {}),
       });
+    const page = async (record: DeploymentRecord, condition: PagedCondition) => {
+      if (!this.options.pagerdutyRoutingKey) return;
+      record.details.pagerduty = await pageTrigger(this.p, this.options.pagerdutyRoutingKey, condition, `${this.cfg.namespace}/${this.cfg.deployment}`, this.options.runUrl);
+    };
     const fail = (record: DeploymentRecord, text: string): never => {
       throw new Error(`deployProduction ${version}: ${text}\nSlack: ${record.notification}\nRecord: ${JSON.stringify(record)}`);
     };
@@ -289,6 +295,7 @@ class ProductionRollout {
         const check = e instanceof PreCheckFailed ? e.check : this.step;
         const record = this.record("failure", started, { details: { phase: "pre-check", failedCheck: check, ...liveBefore, plan: plan.map(describeAction) } });
         record.notification = await notify("failure", `pre-check "${check}" failed, production unchanged: ${firstLine}`);
+        await page(record, { kind: "deploy-failed", tag: version, reason: `${check}: ${firstLine}`, productionChanged: false });
         fail(
           record,
           `${message}\nFailed before changing anything (check: ${check}): production is as this run found it, so there was nothing to undo.` +
@@ -300,6 +307,7 @@ class ProductionRollout {
         // The release is live (this run switched, or an earlier run did): finishing failed, nothing to roll back.
         const record = this.record("failure", started, { details: { phase: "finish", failedStep: this.step, ...liveBefore, plan: plan.map(describeAction) } });
         record.notification = await notify("failure", `finishing failed at ${this.step}, the release is live, no rollback: ${firstLine}`);
+        await page(record, { kind: "deploy-failed", tag: version, reason: `${this.step}: ${firstLine}`, productionChanged: true });
         fail(
           record,
           `${this.image} is live, but finishing failed at ${this.step}: ${message}\n` +
@@ -336,6 +344,14 @@ class ProductionRollout {
         },
       });
       record.notification = await notify(rolledBack ? "rollback" : "failure", `${what}: ${firstLine}`);
+      await page(
+        record,
+        !undo.ok
+          ? { kind: "auto-rollback-failed", tag: version, reason: `${what}: ${firstLine}; ${undo.text}` }
+          : rolledBack
+            ? { kind: "auto-rollback", tag: version, reason: `${what}: ${firstLine}` }
+            : { kind: "deploy-failed", tag: version, reason: `${what}: ${firstLine}`, productionChanged: this.changes.length > 0 },
+      );
       const undid = !rolledBack
         ? ""
         : this.changes.length > 0
@@ -357,6 +373,7 @@ class ProductionRollout {
       details: { liveBefore: live, liveAfter: nowLive, plan: plan.map(describeAction), canary: this.canaryReports, smoke: this.smoke },
     });
     record.notification = await notify("success", undefined, { Image: this.image, Colour: nowLive, ...(digest ? { Digest: digest } : {}) });
+    if (this.options.pagerdutyRoutingKey) record.details.pagerduty = await pageResolve(this.p, this.options.pagerdutyRoutingKey, { kind: "deploy-failed", tag: version });
     return JSON.stringify(record, null, 2);
   }
 }

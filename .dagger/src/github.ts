@@ -15,16 +15,16 @@ const ISSUE_TITLE = "Security scan: vulnerabilities in deployed images or depend
 
 const GITHUB_TOKEN_SECRET = "github-token";
 
-function githubCurl(p: Pipeline, token: Secret): Container {
+export function githubCurl(p: Pipeline, token: Secret): Container {
   return withRunNonce(withCurlSecret(dag.container().from(p.config.images.curl), GITHUB_TOKEN_SECRET, token));
 }
 
 /** curl reads the token from its mounted secret file (deploy-support.ts withCurlSecret): it never is an argument. */
-const CURL_GITHUB = [
-  "curl", "--fail-with-body", "--silent", "--show-error",
+export const GITHUB_REQUEST_HEADERS = [
   ...curlSecretArgs(GITHUB_TOKEN_SECRET, "header", "Authorization: Bearer {{secret}}"),
   "-H", "Accept: application/vnd.github+json", "-H", "X-GitHub-Api-Version: 2022-11-28",
 ];
+const CURL_GITHUB = ["curl", "--fail-with-body", "--silent", "--show-error", ...GITHUB_REQUEST_HEADERS];
 const POST_JSON = ["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", "@/tmp/github-body.json"];
 
 async function githubRequest(ctr: Container, curlArgs: string[], url: string, what: string): Promise<unknown> {

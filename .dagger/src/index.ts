@@ -25,6 +25,9 @@ import * as announce from "./announce";
 import * as security from "./security";
 import { scanDeployed } from "./scan-deployed";
 import { codeQualityReport } from "./code-quality";
+import * as delivery from "./metrics";
+import { pagedRollback } from "./alerts";
+import { MetricsFormat, parseMetricsArgs, parsePipelineFailureArgs } from "./lib/metrics/args";
 import * as image from "./image";
 import * as imagePublish from "./publish";
 import * as imageRegistry from "./registry";
@@ -354,6 +357,9 @@ export class ObservatoryCi {
    * @param environments Environments to scan (dev, staging, production); all when absent.
    * @param registryUsername User for a private registry holding the images.
    * @param registryPassword Password or token for --registry-username.
+   * @param slackWebhook Slack incoming-webhook URL: findings are posted there.
+   * @param pagerdutyRoutingKey PagerDuty Events API v2 routing key: a critical finding pages (one alert per environment, resolved by a clean scan).
+   * @param runUrl Link to the CI run, in the alerts.
    */
   @func({ cache: "never" })
   async scanDeployed(
@@ -363,8 +369,13 @@ export class ObservatoryCi {
     environments?: string[],
     registryUsername?: string,
     registryPassword?: Secret,
+    slackWebhook?: Secret,
+    pagerdutyRoutingKey?: Secret,
+    runUrl?: string,
   ): Promise<string> {
-    const request = args.parseScanDeployedArgs({ kubeconfig, githubToken, githubRepository, environments, registryUsername, registryPassword });
+    const request = args.parseScanDeployedArgs({
+      kubeconfig, githubToken, githubRepository, environments, registryUsername, registryPassword, slackWebhook, pagerdutyRoutingKey, runUrl,
+    });
     return scanDeployed(await this.scanningPipeline(), request);
   }
 
@@ -738,6 +749,7 @@ export class ObservatoryCi {
    * @param runUrl Link to the CI run.
    * @param publicKey cosign public key (PEM), when image.sign.keyless is false.
    * @param commit Full SHA of the tag's commit: the signature must come from the run that built exactly it.
+   * @param pagerdutyRoutingKey PagerDuty Events API v2 routing key: a failure or an automatic rollback pages (one alert per release), a success resolves it.
    */
   @func({ cache: "never" })
   async deployProduction(
@@ -752,10 +764,11 @@ export class ObservatoryCi {
     runUrl?: string,
     publicKey?: Secret,
     commit?: string,
+    pagerdutyRoutingKey?: Secret,
   ): Promise<string> {
     const p = await this.pipeline();
     const request = deployArgs.parseDeployProductionArgs(p, {
-      tag, kubeconfig, registryUsername, registryPassword, githubRepository, prometheusUrl, prometheusToken, slackWebhook, runUrl, publicKey, commit,
+      tag, kubeconfig, registryUsername, registryPassword, githubRepository, prometheusUrl, prometheusToken, slackWebhook, runUrl, publicKey, commit, pagerdutyRoutingKey,
     });
     return production.deployProduction(p, request, this.clock());
   }
@@ -769,11 +782,13 @@ export class ObservatoryCi {
    * @param reason Why (recorded and notified).
    * @param slackWebhook Slack incoming-webhook URL.
    * @param runUrl Link to the CI run.
+   * @param pagerdutyRoutingKey PagerDuty Events API v2 routing key: a failed rollback pages, the next successful one resolves it.
    */
   @func({ cache: "never" })
-  async rollback(environment: Environment, kubeconfig: Secret, reason?: string, slackWebhook?: Secret, runUrl?: string): Promise<string> {
-    const request = deployArgs.parseRollbackArgs({ environment, kubeconfig, reason, slackWebhook, runUrl });
-    return deploy.rollback(await this.pipeline(), request, this.clock());
+  async rollback(environment: Environment, kubeconfig: Secret, reason?: string, slackWebhook?: Secret, runUrl?: string, pagerdutyRoutingKey?: Secret): Promise<string> {
+    const request = deployArgs.parseRollbackArgs({ environment, kubeconfig, reason, slackWebhook, runUrl, pagerdutyRoutingKey });
+    const p = await this.pipeline();
+    return pagedRollback(p, request, () => deploy.rollback(p, request, this.clock()));
   }
 
   /**
@@ -802,5 +817,54 @@ export class ObservatoryCi {
   async release(tag: string, githubToken: Secret, githubRepository: string): Promise<string> {
     const request = args.parseReleaseArgs({ tag, githubToken, githubRepository });
     return announce.release(await this.pipeline(), request);
+  }
+
+  // ---- metrics and alerts ----
+
+  /**
+   * DORA and pipeline metrics over the last --days (default 30): deployments per day per environment, lead time
+   * (commit to production), change failure rate, time to restore; per workflow and job success rate, P50/P95
+   * duration and queue time; artifact sizes. From the GitHub API and, with --records, deployment records (the
+   * JSON deploy, deployProduction and rollback return). Prints Markdown (plan's targets and DORA Elite side by
+   * side), JSON or Prometheus text.
+   * @param githubToken Token that can read actions, deployments and contents of --github-repository.
+   * @param githubRepository owner/name.
+   * @param days Window length in days, ending now.
+   * @param format markdown, json or prometheus.
+   * @param records Directory of deployment records (*.json, one record or an array per file).
+   * @param pushgatewayUrl Prometheus Pushgateway base URL: the figures are pushed there (job observatory_ci).
+   * @param slackWebhook Slack incoming-webhook URL: the delivery summary is posted there.
+   * @param rollbackWorkflow Path of the rollback workflow: its deployments count as rollbacks.
+   * @param maxJobRuns Read the jobs of at most this many of the newest runs (API budget).
+   */
+  @func({ cache: "never" })
+  async metrics(
+    githubToken: Secret,
+    githubRepository: string,
+    days?: number,
+    format?: MetricsFormat,
+    records?: Directory,
+    pushgatewayUrl?: string,
+    slackWebhook?: Secret,
+    rollbackWorkflow?: string,
+    maxJobRuns?: number,
+  ): Promise<string> {
+    const request = parseMetricsArgs({ githubToken, githubRepository, days, format, records, pushgatewayUrl, slackWebhook, rollbackWorkflow, maxJobRuns });
+    return delivery.metrics(await this.pipeline(), request, this.clock());
+  }
+
+  /**
+   * Slack message for a failed pipeline run on main or a release/* branch (other branches: nothing is sent).
+   * @param slackWebhook Slack incoming-webhook URL.
+   * @param workflow Workflow name.
+   * @param branch Branch the run was on.
+   * @param runUrl Link to the failed run.
+   * @param commit Commit SHA of the run.
+   * @param failedJobs Names of the jobs that failed.
+   */
+  @func({ cache: "never" })
+  async notifyPipelineFailure(slackWebhook: Secret, workflow: string, branch: string, runUrl: string, commit?: string, failedJobs?: string[]): Promise<string> {
+    const request = parsePipelineFailureArgs({ slackWebhook, workflow, branch, runUrl, commit, failedJobs });
+    return delivery.notifyPipelineFailure(await this.pipeline(), request);
   }
 }

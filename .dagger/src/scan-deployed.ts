@@ -17,6 +17,8 @@ import { parseImageReference } from "./lib/image-ref";
 import { kubectl } from "./deploy-support";
 import { scanAudit, verdictOf } from "./security";
 import { reportToGitHub } from "./github";
+import { pageScanFindings, postSlack } from "./alerts";
+import { slackAlert } from "./lib/alerts/slack-alerts";
 
 interface DeployedImage {
   environment: Environment;
@@ -114,8 +116,20 @@ export async function scanDeployed(p: Pipeline, request: ScanDeployedRequest<Sec
   ];
   const report = renderDailyReport(sections, day);
   const blocked = sections.filter((s) => !s.verdict.passed).map((s) => s.title);
-  if (blocked.length === 0) return report;
-  // the issue is opened or updated first: the failed run is what alerts, the issue is what stays
-  const issue = request.github ? `${await reportToGitHub(p, request.github.token, request.github.repository, report)}\n` : "";
-  throw new GateFailure("scanDeployed", `blocking findings in ${blocked.join(", ")}\n\n${report}\n${issue}`);
+  const paged = await pageScanFindings(
+    p,
+    request.pagerdutyRoutingKey,
+    [...images.map((d, i) => ({ environment: d.environment, target: d.image, verdict: sections[i]!.verdict })), { environment: "source", target: "Cargo.lock", verdict: sections[sections.length - 1]!.verdict }],
+    request.runUrl,
+  );
+  // the issue is opened or updated (and Slack told) first: the failed run is what alerts, the issue is what stays
+  const issue = blocked.length > 0 && request.github ? await reportToGitHub(p, request.github.token, request.github.repository, report) : undefined;
+  if (blocked.length > 0 && request.slackWebhook) {
+    const scans = sections.map((s) => ({ title: s.title, target: s.target, passed: s.verdict.passed, critical: s.verdict.counts.critical, high: s.verdict.counts.high }));
+    await postSlack(p, request.slackWebhook, slackAlert({ kind: "security-findings", day, scans, ...(issue ? { issue } : {}) }), "scanDeployed");
+  }
+  const footer = [issue, ...paged.map((line) => `PagerDuty: ${line}`)].filter(Boolean);
+  const text = footer.length ? `${report}\n${footer.join("\n")}\n` : report;
+  if (blocked.length === 0) return text;
+  throw new GateFailure("scanDeployed", `blocking findings in ${blocked.join(", ")}\n\n${text}`);
 }

@@ -812,3 +812,30 @@ describe("default deny.toml", () => {
     expect(readFileSync(new URL("../../ci/deny.toml", import.meta.url), "utf8")).toBe(DEFAULT_DENY_TOML);
   });
 });
+
+describe("scanDeployed alerts", () => {
+  it("posts the findings to Slack and resolves each environment's PagerDuty alert when nothing critical is found", async () => {
+    const slack = dag.setSecret("slack-webhook", `https://hooks.slack.com/services/T0/B0/${canarySecret("slack")}`);
+    const routingKey = dag.setSecret("pagerduty-routing-key", canarySecret("pagerduty"));
+    const r = await start(clusterScript({ findings: true }));
+    const report = await r.call((ci) =>
+      ci.scanDeployed(dag.setSecret("kubeconfig", canarySecret("kubeconfig")), undefined, undefined, undefined, undefined, undefined, slack, routingKey),
+    );
+    // the staging image has one HIGH finding (a genuine Trivy report): reported, not paged
+    const paged = r.session.execsMatching("curl", "https://events.pagerduty.com/v2/enqueue");
+    const events = paged.map((e) => JSON.parse(e.args[e.args.indexOf("--expand-data") + 1]!.replace("{{pagerduty_routing_key:trim:json}}", "K")));
+    expect(events.map((e) => `${e.event_action} ${e.dedup_key}`).sort()).toEqual([
+      "resolve observatory-ci/dev/critical-vulnerabilities",
+      "resolve observatory-ci/production/critical-vulnerabilities",
+      "resolve observatory-ci/source/critical-vulnerabilities",
+      "resolve observatory-ci/staging/critical-vulnerabilities",
+    ]);
+    for (const e of paged) expect(e.secretFiles["/run/secrets/pagerduty-routing-key"]).toBe("pagerduty-routing-key");
+    const post = only(r.session.execsMatching("curl", "slack_webhook@/run/secrets/slack-webhook"));
+    const payload = JSON.parse(String(post.chain.find((s) => s.field === "withNewFile" && s.args.path === "/payload.json")?.args.contents));
+    expect(payload.text).toMatch(/^:warning: Daily security scan \(\d{4}-\d{2}-\d{2}\): findings in staging \(trivy\)$/);
+    expect(payload.blocks[1].text.text).toContain(`*failed*: staging (trivy) (${IMAGE.staging} (llm-observatory-staging/analytics-api)): 0 critical, 1 high`);
+    expect(report).toContain("PagerDuty: PagerDuty resolve observatory-ci/staging/critical-vulnerabilities");
+    expect(r.session.secretLeaks([report])).toEqual([]);
+  });
+});

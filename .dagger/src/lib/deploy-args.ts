@@ -389,6 +389,7 @@ export interface ProductionRequest<S> {
   prometheusToken?: S;
   slackWebhook?: S;
   runUrl?: string;
+  pagerdutyRoutingKey?: S;
 }
 
 interface ProductionArgs<S> {
@@ -403,6 +404,7 @@ interface ProductionArgs<S> {
   runUrl?: string;
   publicKey?: S;
   commit?: string;
+  pagerdutyRoutingKey?: S;
 }
 
 export function parseDeployProductionArgs<S>(context: DeployContext, args: ProductionArgs<S>): ProductionRequest<S> {
@@ -418,6 +420,7 @@ export function parseDeployProductionArgs<S>(context: DeployContext, args: Produ
     runUrl: httpUrl.optional(),
     publicKey: secret<S>().optional(),
     commit: commitSha.optional(),
+    pagerdutyRoutingKey: secret<S>().optional(),
   });
   type A = typeof args;
   const configured = context.config.environments.production.prometheus.url;
@@ -466,6 +469,7 @@ export function parseDeployProductionArgs<S>(context: DeployContext, args: Produ
     ...(parsed.prometheusToken !== undefined ? { prometheusToken: parsed.prometheusToken } : {}),
     ...(parsed.slackWebhook !== undefined ? { slackWebhook: parsed.slackWebhook } : {}),
     ...(parsed.runUrl !== undefined ? { runUrl: parsed.runUrl } : {}),
+    ...(parsed.pagerdutyRoutingKey !== undefined ? { pagerdutyRoutingKey: parsed.pagerdutyRoutingKey } : {}),
   };
 }
 
@@ -477,15 +481,24 @@ export interface RollbackRequest<S> {
   reason: string;
   slackWebhook?: S;
   runUrl?: string;
+  pagerdutyRoutingKey?: S;
 }
 
-export function parseRollbackArgs<S>(args: { environment: Environment | string; kubeconfig: S; reason?: string; slackWebhook?: S; runUrl?: string }): RollbackRequest<S> {
+export function parseRollbackArgs<S>(args: {
+  environment: Environment | string;
+  kubeconfig: S;
+  reason?: string;
+  slackWebhook?: S;
+  runUrl?: string;
+  pagerdutyRoutingKey?: S;
+}): RollbackRequest<S> {
   const schema = z.object({
     environment: environmentName,
     kubeconfig: secret<S>(),
     reason: z.string().optional(),
     slackWebhook: secret<S>().optional(),
     runUrl: httpUrl.optional(),
+    pagerdutyRoutingKey: secret<S>().optional(),
   });
   const parsed = parseArgs("rollback", schema, args);
   return {
@@ -494,6 +507,7 @@ export function parseRollbackArgs<S>(args: { environment: Environment | string; 
     reason: parsed.reason?.trim() || "manual rollback",
     ...(parsed.slackWebhook !== undefined ? { slackWebhook: parsed.slackWebhook } : {}),
     ...(parsed.runUrl !== undefined ? { runUrl: parsed.runUrl } : {}),
+    ...(parsed.pagerdutyRoutingKey !== undefined ? { pagerdutyRoutingKey: parsed.pagerdutyRoutingKey } : {}),
   };
 }
 

@@ -127,6 +127,11 @@ export interface ScanDeployedRequest<S> {
   /** Where findings open an issue; absent: the report is only returned. */
   github?: { token: S; repository: string };
   registry?: RegistryAuth<S>;
+  /** Findings are posted here. */
+  slackWebhook?: S;
+  /** Critical findings page, one alert per environment, resolved by a clean scan. */
+  pagerdutyRoutingKey?: S;
+  runUrl?: string;
 }
 
 export function parseScanDeployedArgs<S>(args: {
@@ -136,6 +141,9 @@ export function parseScanDeployedArgs<S>(args: {
   environments?: string[];
   registryUsername?: string;
   registryPassword?: S;
+  slackWebhook?: S;
+  pagerdutyRoutingKey?: S;
+  runUrl?: string;
 }): ScanDeployedRequest<S> {
   const schema = z.object({
     kubeconfig: secret<S>(),
@@ -144,6 +152,9 @@ export function parseScanDeployedArgs<S>(args: {
     environments: z.array(environmentName).optional(),
     registryUsername: registryUsername.optional(),
     registryPassword: secret<S>().optional(),
+    slackWebhook: secret<S>().optional(),
+    pagerdutyRoutingKey: secret<S>().optional(),
+    runUrl: httpUrl.optional(),
   });
   const rules: Rule<typeof args>[] = [
     pair("githubToken", "githubRepository", "findings open an issue in --github-repository with --github-token"),
@@ -159,6 +170,9 @@ export function parseScanDeployedArgs<S>(args: {
       ? { github: { token: parsed.githubToken, repository: parsed.githubRepository } }
       : {}),
     ...(registry ? { registry } : {}),
+    ...(parsed.slackWebhook !== undefined ? { slackWebhook: parsed.slackWebhook } : {}),
+    ...(parsed.pagerdutyRoutingKey !== undefined ? { pagerdutyRoutingKey: parsed.pagerdutyRoutingKey } : {}),
+    ...(parsed.runUrl !== undefined ? { runUrl: parsed.runUrl } : {}),
   };
 }
 

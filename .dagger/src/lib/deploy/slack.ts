@@ -53,7 +53,7 @@ const STATUS: Record<DeploymentStatus, { emoji: string; verb: string }> = {
 };
 
 /** A link target safe inside `<url|label>`: an http(s) URL without credentials, and no `|`, `<`, `>` left unencoded. */
-function linkTarget(url: string): string {
+export function linkTarget(url: string): string {
   const problem = httpUrlProblem(url);
   if (problem) throw new Error(`runUrl ${problem}: ${JSON.stringify(url)}`);
   return new URL(url).href.replace(/\|/g, "%7C").replace(/</g, "%3C").replace(/>/g, "%3E");
