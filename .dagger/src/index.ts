@@ -28,6 +28,7 @@ import * as image from "./image";
 import * as imagePublish from "./publish";
 import * as imageRegistry from "./registry";
 import * as verify from "./verify";
+import { doctor, doctorReport } from "./doctor";
 import { failureReport, runGates, summaryTable, type GateReport } from "./lib/summary";
 import { CHECKOUT_GIT_ONLY } from "./lib/gitleaks-input";
 import { Environment } from "./lib/deploy/environment";
@@ -36,6 +37,7 @@ import { SbomFormat } from "./lib/sbom";
 import * as args from "./lib/function-args";
 import * as deployArgs from "./lib/deploy-args";
 import { Trust } from "./lib/trust";
+import { GateFailure } from "./lib/errors";
 import { REAL_CLOCK, type Clock } from "./lib/clock";
 
 export { Trust } from "./lib/trust";
@@ -94,6 +96,17 @@ export class ObservatoryCi {
     await run(await this.pipeline());
   }
 
+  /**
+   * Adoption check, in seconds and before any build: reads the source (no container) and prints a table of
+   * checks (config and resolved paths, lockfile, sqlx migrations, deny.toml keys the pinned cargo-deny removed,
+   * Dockerfile sources after .dockerignore, integration tests, git dependencies) with each verdict and fix.
+   * Fails when there is a blocker; warnings do not fail. `ci` runs it first.
+   */
+  @func()
+  async doctor(): Promise<string> {
+    return doctor(this.source, this.config, this.trust);
+  }
+
   /** rustfmt: `cargo fmt --all -- --check`. */
   @func()
   @check()
@@ -138,8 +151,9 @@ export class ObservatoryCi {
   }
 
   /**
-   * Every gate at once. Returns the Markdown summary table (gate, result, duration, key figure);
-   * when a gate fails, fails with that table and each failure's message.
+   * doctor first (a blocker fails the run before any container starts), then every gate at once. Returns the
+   * Markdown summary table (gate, result, duration, key figure); when a gate fails, fails with that table and
+   * each failure's message.
    * @param gitDir A .git directory whose history gitleaks scans (e.g. --git-dir=.git); overrides --checkout.
    * @param checkout The caller's checkout, of which only .git is read (defaults to the repository the module sits in). No .git: gitleaks scans the working tree.
    */
@@ -151,6 +165,10 @@ export class ObservatoryCi {
     @argument({ defaultPath: "/", ignore: CHECKOUT_GIT_ONLY }) checkout?: Directory,
   ): Promise<string> {
     const history = args.parseGitHistoryArgs("ci", { gitDir, checkout });
+    const checked = await doctorReport(this.source, this.config, this.trust);
+    if (checked.blockers) {
+      throw new GateFailure("ci", `doctor found ${checked.blockers} blocker(s), so no gate was started (each would fail for these reasons):\n\n${checked.table}`, "doctor");
+    }
     const pipeline = await this.pipeline();
     const outcomes = await runGates(this.gates(pipeline, history));
     if (outcomes.some((o) => !o.passed)) throw new Error(failureReport(outcomes));

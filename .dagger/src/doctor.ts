@@ -1,0 +1,88 @@
+/**
+ * `doctor`: every adoption blocker of a repository in one pass, read from the source through the
+ * Directory API (one glob, then the few files the checks need). No container starts: nothing is
+ * compiled and no database runs, so it answers in seconds, and `ci` runs it first.
+ */
+import type { Directory, File } from "@dagger.io/dagger";
+import { loadPipeline } from "./pipeline";
+import { DEFAULT_CONFIG_PATH, parseConfig, type PipelineConfig } from "./lib/pipeline-config";
+import { ConfigError, GateFailure } from "./lib/errors";
+import { doctorFindings } from "./lib/doctor/index";
+import { doctorTable, snapshotOf, type DoctorFinding } from "./lib/doctor/model";
+import type { Trust } from "./lib/trust";
+
+export interface DoctorReport {
+  findings: DoctorFinding[];
+  table: string;
+  blockers: number;
+}
+
+/** The files a check reads, out of every path of the source. */
+function neededFiles(paths: readonly string[], config: PipelineConfig): string[] {
+  const { workspace, migrations } = config.paths;
+  const { dockerfile, context } = config.image;
+  const exact = new Set([
+    ".gitignore",
+    `${workspace}/.gitignore`,
+    dockerfile,
+    `${dockerfile}.dockerignore`,
+    context === "." ? ".dockerignore" : `${context}/.dockerignore`,
+    config.security.denyConfig,
+  ]);
+  const migrationPrefix = `${migrations.replace(/\/$/, "")}/`;
+  return paths.filter(
+    (p) =>
+      exact.has(p) ||
+      p === "Cargo.toml" ||
+      p.endsWith("/Cargo.toml") ||
+      (p.startsWith(migrationPrefix) && p.endsWith(".sql")) ||
+      (p.endsWith(".rs") && (/(^|\/)tests\//.test(p) || /(^|\/)src\/.*test/.test(p))),
+  );
+}
+
+/** The configuration's own text, to tell a field the adopter set from a default. */
+async function configText(source: Directory, configFile?: File): Promise<string | undefined> {
+  if (configFile) return configFile.contents();
+  return (await source.exists(DEFAULT_CONFIG_PATH)) ? source.file(DEFAULT_CONFIG_PATH).contents() : undefined;
+}
+
+function setsDenyConfig(text: string | undefined): boolean {
+  try {
+    const data = JSON.parse((text ?? "{}").replace(/^\uFEFF/, "")) as { security?: { denyConfig?: unknown } };
+    return data?.security?.denyConfig !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+export async function doctorReport(source: Directory, configFile: File | undefined, trust: Trust): Promise<DoctorReport> {
+  let config: PipelineConfig;
+  let configOrigin = "defaults";
+  let configError: string | undefined;
+  try {
+    const pipeline = await loadPipeline(source, configFile, trust);
+    config = pipeline.config;
+    configOrigin = pipeline.configOrigin;
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    configError = e.message;
+    config = parseConfig(undefined, "defaults");
+  }
+  const paths = (await source.glob("**/*")).filter((p) => !p.endsWith("/"));
+  const contents = await Promise.all(neededFiles(paths, config).map(async (p) => [p, await source.file(p).contents()] as const));
+  const snapshot = snapshotOf(Object.fromEntries(contents), paths);
+  const findings = doctorFindings(snapshot, {
+    config,
+    configOrigin,
+    configError,
+    denyConfigExplicit: setsDenyConfig(await configText(source, configFile).catch(() => undefined)),
+  });
+  return { findings, table: doctorTable(findings), blockers: findings.filter((f) => f.verdict === "blocker").length };
+}
+
+/** The table; fails with it when there is a blocker (warnings do not fail). */
+export async function doctor(source: Directory, configFile: File | undefined, trust: Trust): Promise<string> {
+  const report = await doctorReport(source, configFile, trust);
+  if (report.blockers) throw new GateFailure("doctor", `${report.blockers} blocker(s) found before any build:\n\n${report.table}`, `${report.blockers} blocker(s)`);
+  return report.table;
+}
