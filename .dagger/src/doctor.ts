@@ -5,7 +5,8 @@
  */
 import type { Directory, File } from "@dagger.io/dagger";
 import { loadPipeline } from "./pipeline";
-import { DEFAULT_CONFIG_PATH, parseConfig, type PipelineConfig } from "./lib/pipeline-config";
+import { parseConfig, type PipelineConfig } from "./lib/pipeline-config";
+import { DEFAULT_DENY_CONFIG } from "./lib/config/security";
 import { ConfigError, GateFailure } from "./lib/errors";
 import { doctorFindings } from "./lib/doctor/index";
 import { doctorTable, snapshotOf, type DoctorFinding } from "./lib/doctor/model";
@@ -27,7 +28,7 @@ function neededFiles(paths: readonly string[], config: PipelineConfig): string[]
     dockerfile,
     `${dockerfile}.dockerignore`,
     context === "." ? ".dockerignore" : `${context}/.dockerignore`,
-    config.security.denyConfig,
+    config.security.denyConfig ?? DEFAULT_DENY_CONFIG,
   ]);
   const migrationPrefix = `${migrations.replace(/\/$/, "")}/`;
   return paths.filter(
@@ -38,21 +39,6 @@ function neededFiles(paths: readonly string[], config: PipelineConfig): string[]
       (p.startsWith(migrationPrefix) && p.endsWith(".sql")) ||
       (p.endsWith(".rs") && (/(^|\/)tests\//.test(p) || /(^|\/)src\/.*test/.test(p))),
   );
-}
-
-/** The configuration's own text, to tell a field the adopter set from a default. */
-async function configText(source: Directory, configFile?: File): Promise<string | undefined> {
-  if (configFile) return configFile.contents();
-  return (await source.exists(DEFAULT_CONFIG_PATH)) ? source.file(DEFAULT_CONFIG_PATH).contents() : undefined;
-}
-
-function setsDenyConfig(text: string | undefined): boolean {
-  try {
-    const data = JSON.parse((text ?? "{}").replace(/^\uFEFF/, "")) as { security?: { denyConfig?: unknown } };
-    return data?.security?.denyConfig !== undefined;
-  } catch {
-    return false;
-  }
 }
 
 export async function doctorReport(source: Directory, configFile: File | undefined, trust: Trust): Promise<DoctorReport> {
@@ -71,12 +57,7 @@ export async function doctorReport(source: Directory, configFile: File | undefin
   const paths = (await source.glob("**/*")).filter((p) => !p.endsWith("/"));
   const contents = await Promise.all(neededFiles(paths, config).map(async (p) => [p, await source.file(p).contents()] as const));
   const snapshot = snapshotOf(Object.fromEntries(contents), paths);
-  const findings = doctorFindings(snapshot, {
-    config,
-    configOrigin,
-    configError,
-    denyConfigExplicit: setsDenyConfig(await configText(source, configFile).catch(() => undefined)),
-  });
+  const findings = doctorFindings(snapshot, { config, configOrigin, configError });
   return { findings, table: doctorTable(findings), blockers: findings.filter((f) => f.verdict === "blocker").length };
 }
 

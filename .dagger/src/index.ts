@@ -165,11 +165,11 @@ export class ObservatoryCi {
     @argument({ defaultPath: "/", ignore: CHECKOUT_GIT_ONLY }) checkout?: Directory,
   ): Promise<string> {
     const history = args.parseGitHistoryArgs("ci", { gitDir, checkout });
+    const pipeline = await this.pipeline();
     const checked = await doctorReport(this.source, this.config, this.trust);
     if (checked.blockers) {
       throw new GateFailure("ci", `doctor found ${checked.blockers} blocker(s), so no gate was started (each would fail for these reasons):\n\n${checked.table}`, "doctor");
     }
-    const pipeline = await this.pipeline();
     const outcomes = await runGates(this.gates(pipeline, history));
     if (outcomes.some((o) => !o.passed)) throw new Error(failureReport(outcomes));
     return summaryTable(outcomes);

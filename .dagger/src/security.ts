@@ -49,6 +49,7 @@ import {
   type GitleaksInput,
 } from "./lib/gitleaks-input";
 import { DEFAULT_DENY_TOML } from "./lib/default-deny";
+import { DEFAULT_DENY_CONFIG } from "./lib/config/security";
 
 /**
  * The RustSec database's cache volume. cargo-audit's default is $CARGO_HOME/advisory-db, but rustsec
@@ -147,8 +148,14 @@ export async function audit(p: Pipeline): Promise<GateReport> {
 
 /** `cargo deny check` with the repository's deny.toml, or the module's default when it has none. */
 export async function denyRun(p: Pipeline): Promise<{ ran: Container; configOrigin: string }> {
-  const configured = p.config.security.denyConfig;
+  const explicit = p.config.security.denyConfig;
+  const configured = explicit ?? DEFAULT_DENY_CONFIG;
   const present = await p.source.exists(configured);
+  if (explicit && !present) {
+    throw new ConfigError(
+      `deny: security.denyConfig = ${JSON.stringify(explicit)} (${p.configOrigin}) does not exist in the source; commit it or fix the field (a configured policy never falls back to the module's default)`,
+    );
+  }
   let ctr = rustWorkspace(p, { tools: { "cargo-deny": cargoDeny(p) } }).withMountedCache(
     DENY_DB_DIR,
     cacheVolume(p, "cargo-deny-advisory-dbs"),

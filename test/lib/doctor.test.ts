@@ -17,7 +17,7 @@ const MIGRATIONS = "crates/storage/migrations";
 const DOCKERFILE = "services/analytics-api/Dockerfile";
 
 function input(overrides: Partial<DoctorInput> = {}): DoctorInput {
-  return { config: parseConfig(undefined, "defaults"), configOrigin: "defaults", denyConfigExplicit: false, ...overrides };
+  return { config: parseConfig(undefined, "defaults"), configOrigin: "defaults", ...overrides };
 }
 
 const verdicts = (findings: DoctorFinding[]) => findings.map((f) => `${f.check}: ${f.verdict}`);
@@ -141,7 +141,7 @@ describe("deny.toml (cargo-deny 0.18.9)", () => {
 
   it("an explicitly configured denyConfig that does not exist is a blocker, never the module's default", () => {
     const config = parseConfig(JSON.stringify({ security: { denyConfig: "deny.toml" } }));
-    const findings = doctorFindings(fixtureSnapshot(fixture("good")), input({ config, configOrigin: "ci/pipeline.json", denyConfigExplicit: true }));
+    const findings = doctorFindings(fixtureSnapshot(fixture("good")), input({ config, configOrigin: "ci/pipeline.json" }));
     expect(findings.find((f) => f.check === "deny.toml")).toMatchObject({ verdict: "blocker", found: 'security.denyConfig = "deny.toml" (ci/pipeline.json) does not exist in the source' });
   });
 });

@@ -220,6 +220,15 @@ describe("deny", () => {
     expect(toolArgs(only(s2.execs.filter(isDeny)))).toContain("/src/policy/deny.toml");
   });
 
+  it("a configured security.denyConfig that does not exist fails before any container, never falling back to the default policy", async () => {
+    const { session, call } = await start(healthyScript(), withConfig({ denyConfig: "policy/deny.toml" }));
+    const err = await failureOf(call((ci) => ci.deny()));
+    expect(err.message).toBe(
+      'deny: security.denyConfig = "policy/deny.toml" (ci/pipeline.json) does not exist in the source; commit it or fix the field (a configured policy never falls back to the module\'s default)',
+    );
+    expect(session.execs.filter(isDeny)).toEqual([]);
+  });
+
   it("reads stderr whatever the exit code: findings fail, a missing summary fails closed", async () => {
     const diag = JSON.stringify({ type: "diagnostic", fields: { severity: "error", message: "crate openssl is banned", code: "banned", graphs: [{ Krate: { name: "openssl", version: "0.10.0" } }] } });
     const { call } = await start(healthyScript({ exec: exec(isDeny, { exitCode: 1, stderr: `${diag}\n${denySummary({ bans: 1 })}` }) }));

@@ -2,6 +2,7 @@
 import type { PipelineConfig } from "../pipeline-config";
 import { checkGitDependencies, checkLockfile, checkPaths, workspaceMembers } from "./cargo";
 import { checkDenyConfig } from "./deny-config";
+import { DEFAULT_DENY_CONFIG } from "../config/security";
 import { checkDockerfile } from "./dockerfile";
 import { checkMigrations } from "./migrations";
 import type { DoctorFinding, SourceSnapshot } from "./model";
@@ -14,8 +15,6 @@ export interface DoctorInput {
   configOrigin: string;
   /** The config validation's message when the config was refused (the checks then use the defaults). */
   configError?: string;
-  /** Whether the config names security.denyConfig itself (then a missing file is an error, not the module's default). */
-  denyConfigExplicit: boolean;
 }
 
 function configFinding(input: DoctorInput): DoctorFinding {
@@ -26,10 +25,10 @@ function configFinding(input: DoctorInput): DoctorFinding {
 }
 
 function denyFindings(source: SourceSnapshot, input: DoctorInput): DoctorFinding[] {
-  const path = input.config.security.denyConfig;
+  const path = input.config.security.denyConfig ?? DEFAULT_DENY_CONFIG;
   const text = source.read(path);
   if (text !== undefined) return checkDenyConfig(text, path);
-  if (input.denyConfigExplicit) {
+  if (input.config.security.denyConfig !== undefined) {
     return [{ check: "deny.toml", verdict: "blocker", found: `security.denyConfig = "${path}" (${input.configOrigin}) does not exist in the source`, fix: "commit the file at that path or fix security.denyConfig; a configured policy never falls back to the module's default" }];
   }
   return [ok("deny.toml", `no ${path}: cargo deny runs with the module's default policy`)];

@@ -50,7 +50,7 @@ const VERDICT_LABEL: Record<Verdict, string> = { ok: "✅ ok", blocker: "⛔ blo
 
 /** The table doctor prints, then a verdict line. */
 export function doctorTable(findings: readonly DoctorFinding[]): string {
-  const rows = findings.map((f) => [markdownText(f.check), VERDICT_LABEL[f.verdict], markdownText(f.found, 600), markdownText(f.fix, 600)]);
+  const rows = findings.map((f) => [markdownText(f.check), VERDICT_LABEL[f.verdict], markdownText(f.found, 2000), markdownText(f.fix, 2000)]);
   const blockers = findings.filter((f) => f.verdict === "blocker").length;
   const warnings = findings.filter((f) => f.verdict === "warning").length;
   const verdict = blockers
