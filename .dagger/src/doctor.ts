@@ -4,12 +4,13 @@
  * compiled and no database runs, so it answers in seconds, and `ci` runs it first.
  */
 import type { Directory, File } from "@dagger.io/dagger";
-import { loadPipeline } from "./pipeline";
+import { loadPipeline, type Pipeline } from "./pipeline";
 import { parseConfig, type PipelineConfig } from "./lib/pipeline-config";
 import { DEFAULT_DENY_CONFIG } from "./lib/config/security";
 import { ConfigError, GateFailure } from "./lib/errors";
 import { doctorFindings } from "./lib/doctor/index";
-import { doctorTable, snapshotOf, type DoctorFinding } from "./lib/doctor/model";
+import { doctorTable, snapshotOf, under, type DoctorFinding } from "./lib/doctor/model";
+import { checkLockfile } from "./lib/doctor/cargo";
 import type { Trust } from "./lib/trust";
 
 export interface DoctorReport {
@@ -59,6 +60,20 @@ export async function doctorReport(source: Directory, configFile: File | undefin
   const snapshot = snapshotOf(Object.fromEntries(contents), paths);
   const findings = doctorFindings(snapshot, { config, configOrigin, configError });
   return { findings, table: doctorTable(findings), blockers: findings.filter((f) => f.verdict === "blocker").length };
+}
+
+/**
+ * Every gate that runs cargo with --locked (or reads Cargo.lock) calls this before starting a container:
+ * without a lockfile it fails with doctor's explanation instead of cargo's "cannot create the lock file".
+ */
+export async function requireLockfile(p: Pipeline, gate: string): Promise<void> {
+  const { workspace } = p.config.paths;
+  if (await p.source.exists(under(workspace, "Cargo.lock"))) return;
+  const around = [".gitignore", under(workspace, ".gitignore"), p.config.image.dockerfile];
+  const files = await Promise.all(around.map(async (f) => [f, (await p.source.exists(f)) ? await p.source.file(f).contents() : undefined] as const));
+  const present = Object.fromEntries(files.filter((entry): entry is readonly [string, string] => entry[1] !== undefined));
+  const [finding] = checkLockfile(snapshotOf(present), workspace, p.config.image.dockerfile);
+  throw new ConfigError(`${gate}: ${finding!.found}. Fix: ${finding!.fix}`);
 }
 
 /** The table; fails with it when there is a blocker (warnings do not fail). */

@@ -6,6 +6,7 @@
  */
 import { cargoGateOutcome, rustWorkspace } from "./rust";
 import type { Pipeline } from "./pipeline";
+import { requireLockfile } from "./doctor";
 import { GateFailure, tail } from "./lib/errors";
 import { QUALITY_VERDICTS, qualityRunCommand } from "./lib/test-run";
 import type { GateReport } from "./lib/summary";
@@ -27,6 +28,7 @@ export async function fmt(pipeline: Pipeline): Promise<GateReport> {
 }
 
 export async function clippy(pipeline: Pipeline): Promise<GateReport> {
+  await requireLockfile(pipeline, "clippy");
   const args = ["clippy", "--locked", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"];
   const ran = rustWorkspace(pipeline, { targetLane: "clippy" }).withExec(qualityRunCommand(args, QUALITY_VERDICTS.clippy, { touch: true }));
   const { exitCode, stderr } = await cargoGateOutcome("clippy", ran, "clippy");
@@ -41,6 +43,7 @@ export async function clippy(pipeline: Pipeline): Promise<GateReport> {
 }
 
 export async function doc(pipeline: Pipeline): Promise<GateReport> {
+  await requireLockfile(pipeline, "doc");
   const ran = rustWorkspace(pipeline, { targetLane: "doc" })
     .withEnvVariable("RUSTDOCFLAGS", "-D warnings")
     .withExec(qualityRunCommand(["doc", "--locked", "--workspace", "--no-deps", "--all-features"], QUALITY_VERDICTS.doc, { touch: true }));

@@ -50,6 +50,7 @@ import {
 } from "./lib/gitleaks-input";
 import { DEFAULT_DENY_TOML } from "./lib/default-deny";
 import { DEFAULT_DENY_CONFIG } from "./lib/config/security";
+import { requireLockfile } from "./doctor";
 
 /**
  * The RustSec database's cache volume. cargo-audit's default is $CARGO_HOME/advisory-db, but rustsec
@@ -108,14 +109,6 @@ export function auditRun(p: Pipeline, options: { fresh?: boolean } = {}): Contai
   return runScanner(ctr, SCANNERS.cargoAudit, "stdout", args);
 }
 
-async function requireLockfile(p: Pipeline, gate: string): Promise<void> {
-  const workspace = p.config.paths.workspace;
-  const lockfile = workspace === "." ? "Cargo.lock" : `${workspace}/Cargo.lock`;
-  if (!(await p.source.exists(lockfile))) {
-    throw new ConfigError(`${gate}: ${lockfile} not found in the source (paths.workspace = ${JSON.stringify(workspace)}); commit the lockfile so dependencies can be audited`);
-  }
-}
-
 /** The parsed cargo-audit report; a crash or an unparsable report throws a GateFailure. */
 export async function scanAudit(p: Pipeline, gate = "audit", options: { fresh?: boolean } = {}): Promise<ParsedReport> {
   await requireLockfile(p, gate);
@@ -148,6 +141,7 @@ export async function audit(p: Pipeline): Promise<GateReport> {
 
 /** `cargo deny check` with the repository's deny.toml, or the module's default when it has none. */
 export async function denyRun(p: Pipeline): Promise<{ ran: Container; configOrigin: string }> {
+  await requireLockfile(p, "deny");
   const explicit = p.config.security.denyConfig;
   const configured = explicit ?? DEFAULT_DENY_CONFIG;
   const present = await p.source.exists(configured);

@@ -6,6 +6,7 @@ import { dag, type Container, type Directory, type File, type Secret, type Servi
 import { withRunNonce, type ExecOutcome } from "./exec";
 import { cargoGateOutcome, cargoTarpaulin, rustWorkspace, sqlxCli, SOURCE_DIR } from "./rust";
 import type { Pipeline } from "./pipeline";
+import { requireLockfile } from "./doctor";
 import { cacheVolume } from "./cache";
 import { coverageGate, parseCobertura } from "./lib/coverage";
 import { errorMessage, GateFailure, tail } from "./lib/errors";
@@ -127,6 +128,7 @@ export function coverageRun(pipeline: Pipeline): Container {
 }
 
 export async function unitTest(pipeline: Pipeline): Promise<GateReport> {
+  await requireLockfile(pipeline, "unitTest");
   const ran = coverageRun(pipeline);
   const { stderr, stdout } = await testRunOutcome("unitTest", ran);
   const code = finishedExitCode(stderr)!;
@@ -155,6 +157,7 @@ export async function unitTest(pipeline: Pipeline): Promise<GateReport> {
 }
 
 export async function integrationTest(pipeline: Pipeline, jwtSecret?: Secret): Promise<GateReport> {
+  await requireLockfile(pipeline, "integrationTest");
   const ctr = withTestServices(
     pipeline,
     rustWorkspace(pipeline, { targetLane: "integration-test", tools: { sqlx: sqlxCli(pipeline) } }),

@@ -84,3 +84,17 @@ describe("ci runs doctor first", () => {
     expect(session.execs).toEqual([]);
   });
 });
+
+describe("a missing lockfile, gate by gate", () => {
+  it.each(["clippy", "doc", "unitTest", "integrationTest", "audit", "deny"] as const)(
+    "%s fails with doctor's lockfile message before any container, not with cargo's",
+    async (gate) => {
+      const { session, call } = await start(healthyScript(), MESSY);
+      const err = await failureOf(call((ci) => ci[gate]()));
+      expect(err.message).toMatch(new RegExp(`^${gate}: Cargo\\.lock is missing, and \\.gitignore ignores it \\("Cargo\\.lock"\\): cargo refuses to create it under --locked`));
+      expect(err.message).toContain("the image build (services/analytics-api/Dockerfile copies Cargo.lock)");
+      expect(err.message).toContain("Fix: run `cargo generate-lockfile`");
+      expect(session.execs).toEqual([]);
+    },
+  );
+});
