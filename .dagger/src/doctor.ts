@@ -62,13 +62,26 @@ export async function doctorReport(source: Directory, configFile: File | undefin
   return { findings, table: doctorTable(findings), blockers: findings.filter((f) => f.verdict === "blocker").length };
 }
 
+/** Whether the lockfile exists, per loaded pipeline: the gates `ci` starts at once share one read. */
+const lockfilePresence = new WeakMap<Pipeline, Promise<boolean>>();
+
+/** doctor found no blocker for this pipeline's source, so its lockfile is there: the gates need not ask again. */
+export function lockfileConfirmed(p: Pipeline): void {
+  lockfilePresence.set(p, Promise.resolve(true));
+}
+
 /**
  * Every gate that runs cargo with --locked (or reads Cargo.lock) calls this before starting a container:
  * without a lockfile it fails with doctor's explanation instead of cargo's "cannot create the lock file".
  */
 export async function requireLockfile(p: Pipeline, gate: string): Promise<void> {
+  let lockfile = lockfilePresence.get(p);
+  if (!lockfile) {
+    lockfile = p.source.exists(under(p.config.paths.workspace, "Cargo.lock"));
+    lockfilePresence.set(p, lockfile);
+  }
+  if (await lockfile) return;
   const { workspace } = p.config.paths;
-  if (await p.source.exists(under(workspace, "Cargo.lock"))) return;
   const around = [".gitignore", under(workspace, ".gitignore"), p.config.image.dockerfile];
   const files = await Promise.all(around.map(async (f) => [f, (await p.source.exists(f)) ? await p.source.file(f).contents() : undefined] as const));
   const present = Object.fromEntries(files.filter((entry): entry is readonly [string, string] => entry[1] !== undefined));

@@ -28,7 +28,7 @@ import * as image from "./image";
 import * as imagePublish from "./publish";
 import * as imageRegistry from "./registry";
 import * as verify from "./verify";
-import { doctor, doctorReport } from "./doctor";
+import { doctor, doctorReport, lockfileConfirmed } from "./doctor";
 import { failureReport, runGates, summaryTable, type GateReport } from "./lib/summary";
 import { CHECKOUT_GIT_ONLY } from "./lib/gitleaks-input";
 import { Environment } from "./lib/deploy/environment";
@@ -38,6 +38,7 @@ import * as args from "./lib/function-args";
 import * as deployArgs from "./lib/deploy-args";
 import { Trust } from "./lib/trust";
 import { GateFailure } from "./lib/errors";
+import { scopeSummary } from "./lib/scope";
 import { REAL_CLOCK, type Clock } from "./lib/clock";
 
 export { Trust } from "./lib/trust";
@@ -170,9 +171,11 @@ export class ObservatoryCi {
     if (checked.blockers) {
       throw new GateFailure("ci", `doctor found ${checked.blockers} blocker(s), so no gate was started (each would fail for these reasons):\n\n${checked.table}`, "doctor");
     }
+    lockfileConfirmed(pipeline);
     const outcomes = await runGates(this.gates(pipeline, history));
-    if (outcomes.some((o) => !o.passed)) throw new Error(failureReport(outcomes));
-    return summaryTable(outcomes);
+    const scope = `Scope: ${scopeSummary(pipeline.config)}.`;
+    if (outcomes.some((o) => !o.passed)) throw new Error(`${failureReport(outcomes)}\n\n${scope}`);
+    return `${summaryTable(outcomes)}\n\n${scope}`;
   }
 
   /** The gates `ci` runs, by name. */

@@ -7,6 +7,7 @@ import { withRunNonce, type ExecOutcome } from "./exec";
 import { cargoGateOutcome, cargoTarpaulin, rustWorkspace, sqlxCli, SOURCE_DIR } from "./rust";
 import type { Pipeline } from "./pipeline";
 import { requireLockfile } from "./doctor";
+import { resolveScope, scopeArgs } from "./lib/scope";
 import { cacheVolume } from "./cache";
 import { coverageGate, parseCobertura } from "./lib/coverage";
 import { errorMessage, GateFailure, tail } from "./lib/errors";
@@ -110,7 +111,7 @@ export function coverageRun(pipeline: Pipeline): Container {
   const args = [
     "tarpaulin",
     "--engine", "llvm", // the default ptrace engine needs privileges an unprivileged container lacks
-    "--workspace",
+    ...scopeArgs(resolveScope(pipeline.config, "unitTest"), "tarpaulin"),
     "--all-features",
     "--locked",
     "--lib",
@@ -164,7 +165,7 @@ export async function integrationTest(pipeline: Pipeline, jwtSecret?: Secret): P
     "integration-test",
   ).withSecretVariable("JWT_SECRET", testJwtSecret(jwtSecret));
   const args = [
-    "test", "--locked", "--workspace", "--all-features",
+    "test", "--locked", ...scopeArgs(resolveScope(pipeline.config, "integrationTest"), "cargo"), "--all-features",
     "--test", "*", // cargo expands the glob itself: every integration test target
     "--", `--test-threads=${pipeline.config.tests.integrationThreads}`,
   ];

@@ -26,7 +26,7 @@ describe("doctor on the fixtures", () => {
   it.each(["good", "broken", "workspace"])("%s: every check is ok", (name) => {
     const findings = doctorFindings(fixtureSnapshot(fixture(name)), input());
     expect(verdicts(findings)).toEqual([
-      "config: ok", "paths: ok", "lockfile: ok", "migrations: ok", "deny.toml: ok", "Dockerfile: ok", "tests: ok", "tests env: ok", "dependencies: ok",
+      "config: ok", "paths: ok", "scope: ok", "lockfile: ok", "migrations: ok", "deny.toml: ok", "Dockerfile: ok", "tests: ok", "tests env: ok", "dependencies: ok",
     ]);
     expect(doctorTable(findings)).toContain("**No blocker.**");
   });
@@ -36,6 +36,7 @@ describe("doctor on the fixtures", () => {
     expect(verdicts(findings)).toEqual([
       "config: ok",
       "paths: ok",
+      "scope: ok",
       "lockfile: blocker",
       "migrations: blocker", // continuous aggregate without -- no-transaction
       "migrations: blocker", // CREATE INDEX CONCURRENTLY

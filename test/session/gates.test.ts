@@ -72,7 +72,7 @@ describe("clippy and doc", () => {
     const e = session.exec("clippy", "-D");
     expect(e.args.slice(0, 4)).toEqual(["sh", "-euc", expect.stringContaining('cargo "$@"'), "cargo"]);
     expect(e.args[2]).toContain("find . -type f -exec touch -c {} +");
-    expect(e.args.slice(4)).toEqual(["clippy", "--locked", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]);
+    expect(e.args.slice(4)).toEqual(["clippy", "--locked", "--package", "analytics-api", "--all-targets", "--all-features", "--", "-D", "warnings"]);
     expect(e.opts.expect).toBeUndefined();
     expect(e.caches["/cargo-target"]).toBe("observatory-ci-untrusted-target-clippy");
     // LOCKED: the touch before cargo's build lock must not interleave with another session's build
@@ -101,7 +101,7 @@ describe("clippy and doc", () => {
     const { session, call } = await start(healthyScript({ exec: (e) => (isCargo(e, "doc") ? testVerdict(101, "", stderr) : undefined) }));
     const err = await failureOf(call((ci) => ci.doc()));
     const e = session.exec("doc", "--no-deps");
-    expect(e.args.slice(4)).toEqual(["doc", "--locked", "--workspace", "--no-deps", "--all-features"]);
+    expect(e.args.slice(4)).toEqual(["doc", "--locked", "--package", "analytics-api", "--no-deps", "--all-features"]);
     expect(e.opts.expect).toBeUndefined();
     expect(e.env.RUSTDOCFLAGS).toBe("-D warnings");
     expect(e.caches["/cargo-target"]).toBe("observatory-ci-untrusted-target-doc");
@@ -242,7 +242,7 @@ describe("integrationTest", () => {
     const { session, call } = await start();
     await call((ci) => ci.integrationTest());
     const e = session.exec("test", "--test");
-    expect(e.args.slice(4)).toEqual(["test", "--locked", "--workspace", "--all-features", "--test", "*", "--", "--test-threads=1"]);
+    expect(e.args.slice(4)).toEqual(["test", "--locked", "--package", "analytics-api", "--all-features", "--test", "*", "--", "--test-threads=1"]);
     expect(e.args[2]).toContain("sqlx migrate run");
     expect(e.env).toMatchObject({ DATABASE_URL: "postgres://postgres@db:5432/analytics_test", REDIS_URL: "redis://redis:6379", RUST_LOG: "info" });
     expect(e.env.JWT_SECRET).toBeUndefined();
@@ -350,6 +350,46 @@ describe("ci", () => {
     const unit = session.exec("tarpaulin", "--engine").services.db;
     const integration = session.exec("test", "--test-threads=1").services.db;
     expect(JSON.stringify(unit.chain)).not.toEqual(JSON.stringify(integration.chain));
+  });
+});
+
+describe("scope (the plan's by default, configurable per gate)", () => {
+  const cargoArgs = (e: { args: string[] }) => e.args.slice(4);
+
+  it("fmt and tarpaulin cover the workspace, clippy, doc and the integration tests the service's package; the ci summary says so", async () => {
+    const { session, call } = await start();
+    const table = await call((ci) => ci.ci());
+    expect(cargoArgs(session.exec("cargo", "fmt"))).toEqual(["fmt", "--all", "--", "--check"]);
+    expect(cargoArgs(session.exec("tarpaulin", "--engine"))).toContain("--workspace");
+    for (const [words, sub] of [[["clippy", "-D"], "clippy"], [["doc", "--no-deps"], "doc"], [["test", "--test-threads=1"], "test"]] as const) {
+      const args = cargoArgs(session.exec(...words));
+      expect([sub, args.slice(1, 4)]).toEqual([sub, ["--locked", "--package", "analytics-api"]]);
+      expect(args).not.toContain("--workspace");
+    }
+    expect(table).toContain("Scope: fmt: workspace; clippy: package analytics-api; doc: package analytics-api; unitTest: workspace; integrationTest: package analytics-api.");
+  });
+
+  it("each gate's scope is configurable: the workspace, or a list of packages", async () => {
+    const dir = sourceWithConfig({ scope: { fmt: ["analytics-api"], clippy: "workspace", doc: "workspace", unitTest: ["analytics-api", "storage"], integrationTest: "workspace" } });
+    const { session, call } = await start(healthyScript(), dir);
+    const table = await call((ci) => ci.ci());
+    expect(cargoArgs(session.exec("cargo", "fmt"))).toEqual(["fmt", "--package", "analytics-api", "--", "--check"]);
+    expect(cargoArgs(session.exec("clippy", "-D")).slice(0, 3)).toEqual(["clippy", "--locked", "--workspace"]);
+    expect(cargoArgs(session.exec("doc", "--no-deps")).slice(0, 3)).toEqual(["doc", "--locked", "--workspace"]);
+    expect(cargoArgs(session.exec("test", "--test-threads=1")).slice(0, 3)).toEqual(["test", "--locked", "--workspace"]);
+    const tarpaulin = cargoArgs(session.exec("tarpaulin", "--engine"));
+    expect(tarpaulin).toEqual(expect.arrayContaining(["--packages", "analytics-api", "storage"]));
+    expect(tarpaulin.filter((a) => a === "--packages")).toHaveLength(2);
+    expect(tarpaulin).not.toContain("--workspace");
+    expect(table).toContain("Scope: fmt: package analytics-api; clippy: workspace; doc: workspace; unitTest: packages analytics-api, storage; integrationTest: workspace.");
+  });
+
+  it("a scoped package that is no workspace member is a doctor blocker, and ci starts nothing", async () => {
+    const dir = sourceWithConfig({ scope: { clippy: ["analytics"] } });
+    const { session, call } = await start(healthyScript(), dir);
+    const err = await failureOf(call((ci) => ci.ci()));
+    expect(err.message).toContain("no workspace member is named clippy: analytics (members: analytics-api, storage)");
+    expect(session.execs).toEqual([]);
   });
 });
 

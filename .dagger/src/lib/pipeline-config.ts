@@ -65,6 +65,15 @@ const toolsSchema = z
   .prefault({})
   .describe("Tool versions installed in cached layers (cargo install --locked, pip).");
 
+/** A Cargo package name (letters, digits, `-`, `_`), as `--package` takes it. */
+const cargoPackage = z.string().regex(/^[A-Za-z0-9_-]+$/, { message: "expected a Cargo package name" });
+
+const gateScope = (gate: string, plan: "workspace" | "package") =>
+  z
+    .union([z.enum(["workspace", "package"]), z.array(cargoPackage).min(1)])
+    .default(plan)
+    .describe(`Packages ${gate} covers: "workspace" (every member), "package" (paths.package) or a list of package names. Default "${plan}", as the plan runs it.`);
+
 export const coreConfigSchema = {
   $schema: z.string().optional().describe("Path or URL of pipeline.schema.json, for editors."),
   paths: z
@@ -76,6 +85,16 @@ export const coreConfigSchema = {
     })
     .prefault({})
     .describe("Where things are in the service's repository."),
+  scope: z
+    .strictObject({
+      fmt: gateScope("cargo fmt", "workspace"),
+      clippy: gateScope("cargo clippy", "package"),
+      doc: gateScope("cargo doc", "package"),
+      unitTest: gateScope("the unit tests with coverage (tarpaulin)", "workspace"),
+      integrationTest: gateScope("the integration tests", "package"),
+    })
+    .prefault({})
+    .describe("Which packages each Rust gate covers; the defaults follow the plan."),
   images: imagesSchema,
   tools: toolsSchema,
   cargo: z

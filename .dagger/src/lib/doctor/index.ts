@@ -1,6 +1,7 @@
 /** Every doctor check, in the order of the table. */
 import type { PipelineConfig } from "../pipeline-config";
-import { checkGitDependencies, checkLockfile, checkPaths, workspaceMembers } from "./cargo";
+import { checkGitDependencies, checkLockfile, checkPaths, packageName, workspaceMembers } from "./cargo";
+import { resolveScope, scopeSummary, SCOPED_GATES } from "../scope";
 import { checkDenyConfig } from "./deny-config";
 import { DEFAULT_DENY_CONFIG } from "../config/security";
 import { checkDockerfile } from "./dockerfile";
@@ -34,18 +35,35 @@ function denyFindings(source: SourceSnapshot, input: DoctorInput): DoctorFinding
   return [ok("deny.toml", `no ${path}: cargo deny runs with the module's default policy`)];
 }
 
+/** Each gate's resolved scope; a configured package that is no workspace member is a blocker (cargo: "did not match any packages"). */
+function scopeFindings(packages: ReadonlyMap<string, string>, config: DoctorInput["config"]): DoctorFinding[] {
+  const unknown = SCOPED_GATES.flatMap((gate) => {
+    const scope = resolveScope(config, gate);
+    return scope.workspace ? [] : scope.packages.filter((name) => !packages.has(name)).map((name) => `${gate}: ${name}`);
+  });
+  if (unknown.length && packages.size) {
+    return [{ check: "scope", verdict: "blocker", found: `no workspace member is named ${unknown.join(", ")} (members: ${[...packages.keys()].join(", ")})`, fix: "fix scope.<gate> or paths.package in ci/pipeline.json" }];
+  }
+  return [ok("scope", scopeSummary(config))];
+}
+
 export function doctorFindings(source: SourceSnapshot, input: DoctorInput): DoctorFinding[] {
   const { config } = input;
   const members = workspaceMembers(source, config.paths.workspace);
+  /** package name -> its folder */
+  const packages = new Map(members.map((dir) => [packageName(source.read(`${dir}/Cargo.toml`) ?? "") ?? dir, dir] as const));
+  const integration = resolveScope(config, "integrationTest");
+  const testedCrates = integration.workspace ? members : integration.packages.map((name) => packages.get(name)).filter((dir): dir is string => dir !== undefined);
   return [
     configFinding(input),
     ...checkPaths(source, config.paths),
+    ...scopeFindings(packages, config),
     ...checkLockfile(source, config.paths.workspace, config.image.dockerfile),
     ...checkMigrations(source, config.paths.migrations),
     ...denyFindings(source, input),
     ...checkDockerfile(source, config.image.dockerfile, config.image.context),
     ...checkTests(source, {
-      crates: members.length ? members : [config.paths.service],
+      crates: testedCrates.length ? testedCrates : [config.paths.service],
       configuredEnv: Object.keys(config.tests.env),
     }),
     ...checkGitDependencies(source),
