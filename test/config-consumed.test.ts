@@ -52,7 +52,9 @@ describe("configuration fields", () => {
   /** `parent.key` (or `parent?.key`), or `key` destructured from an expression ending in `parent`. */
   const isRead = (parent: string, key: string) => {
     const [p, k] = [escape(parent), escape(key)];
-    return new RegExp(`\\b${p}\\??\\.${k}\\b|\\{[^}]*\\b${k}\\b[^}]*\\}\\s*=\\s*[\\w.?]*\\b${p}\\b`).test(code);
+    if (new RegExp(`\\b${p}\\??\\.${k}\\b|\\{[^}]*\\b${k}\\b[^}]*\\}\\s*=\\s*[\\w.?]*\\b${p}\\b`).test(code)) return true;
+    // an indexed read (config.scope[gate]) with the key among the names it is indexed by
+    return new RegExp(`\\b${p}\\[`).test(code) && new RegExp(`["']${k}["']`).test(code);
   };
   /** Fields inside arrays, maps and per-environment objects are read through a variable of any name: their own name must appear as a property read. */
   const isReadAnywhere = (key: string) => new RegExp(`\\.${escape(key)}\\b|[{,]\\s*${escape(key)}\\s*[,}]`).test(code);
