@@ -47,7 +47,7 @@ const TOOL_FLAGS: FlagRow[] = [
   { tool: "cargo fmt --", version: RUST, flags: ["--check"], source: "rust-lang/rustfmt (toolchain 1.95.0) src/bin/main.rs" },
   { tool: "cargo install", version: RUST, flags: ["--locked", "--root", "--no-default-features", "--features"], source: "rust-lang/cargo 0.96.0 src/bin/cargo/commands/install.rs" },
   { tool: "cargo test", version: RUST, flags: ["--locked", "--workspace", "--package", "--all-features", "--test"], source: "rust-lang/cargo 0.96.0 src/bin/cargo/commands/test.rs, src/cargo/util/command_prelude.rs" },
-  { tool: "cargo test --", version: RUST, flags: ["--test-threads"], source: "rust-lang/rust 1.95.0 library/test/src/cli.rs" },
+  { tool: "cargo test --", version: RUST, flags: ["--test-threads", "--include-ignored"], source: "rust-lang/rust 1.95.0 library/test/src/cli.rs" },
   { tool: "cargo tarpaulin", version: TOOLS.cargoTarpaulin, flags: ["--engine", "--workspace", "--packages", "--all-features", "--locked", "--lib", "--bins", "--skip-clean", "--out", "--output-dir", "--exclude-files"], source: "xd009642/tarpaulin 0.31.2 src/args.rs" },
   { tool: "cargo audit", version: TOOLS.cargoAudit, flags: ["--db", "--file", "--json", "--ignore"], source: "rustsec/rustsec cargo-audit/v0.22.0 cargo-audit/src/commands/audit.rs" },
   { tool: "cargo deny", version: TOOLS.cargoDeny, flags: ["--color", "--format", "--locked", "--config"], source: "EmbarkStudios/cargo-deny 0.18.9 src/cargo-deny/main.rs, src/cargo-deny/check.rs" },
@@ -223,7 +223,7 @@ const SCENARIOS: Scenario[] = [
   },
   {
     plan: "ci (every Rust gate's scope flipped from the plan's default)",
-    script: () => ({ script: healthyScript(), source: sourceWithConfig({ scope: { fmt: ["analytics-api"], clippy: "workspace", doc: "workspace", unitTest: ["analytics-api"], integrationTest: "workspace" } }) }),
+    script: () => ({ script: healthyScript(), source: sourceWithConfig({ scope: { fmt: ["analytics-api"], clippy: "workspace", doc: "workspace", unitTest: ["analytics-api"], integrationTest: "workspace" }, tests: { includeIgnored: true } }) }),
     run: (call) => call((ci) => ci.ci()),
   },
   { plan: "uploadCoverage", script: () => healthyScript(), run: (call) => call((ci) => ci.uploadCoverage(secret("codecov"), "a".repeat(40), "acme/obs", "main", "7")) },

@@ -8,11 +8,12 @@ import { cargoGateOutcome, cargoTarpaulin, rustWorkspace, sqlxCli, SOURCE_DIR } 
 import type { Pipeline } from "./pipeline";
 import { requireLockfile } from "./doctor";
 import { resolveScope, scopeArgs } from "./lib/scope";
+import { resolveTestEnv } from "./lib/test-env";
 import { cacheVolume } from "./cache";
 import { coverageGate, parseCobertura } from "./lib/coverage";
 import { errorMessage, GateFailure, tail } from "./lib/errors";
 import type { GateReport } from "./lib/summary";
-import { finishedExitCode, testRunCommand, VERDICT_PATTERNS, type TestRunOptions } from "./lib/test-run";
+import { finishedExitCode, testCounts, testRunCommand, VERDICT_PATTERNS, type TestRunOptions } from "./lib/test-run";
 import type { UploadCoverageRequest } from "./lib/function-args";
 
 export const COVERAGE_REPORT = "/reports/cobertura.xml";
@@ -79,7 +80,8 @@ function withTestServices(pipeline: Pipeline, ctr: Container, lane: string): Con
     .withEnvVariable("DATABASE_URL", `postgres://postgres@db:5432/${pipeline.config.tests.database}`)
     .withEnvVariable("REDIS_URL", "redis://redis:6379")
     .withEnvVariable("MIGRATIONS_DIR", `${SOURCE_DIR}/${pipeline.config.paths.migrations}`);
-  for (const [name, value] of Object.entries(pipeline.config.tests.env)) out = out.withEnvVariable(name, value);
+  const services = { DATABASE_URL: `postgres://postgres@db:5432/${pipeline.config.tests.database}`, REDIS_URL: "redis://redis:6379" };
+  for (const [name, value] of Object.entries(resolveTestEnv(pipeline.config.tests.env, services))) out = out.withEnvVariable(name, value);
   return out;
 }
 
@@ -168,6 +170,7 @@ export async function integrationTest(pipeline: Pipeline, jwtSecret?: Secret): P
     "test", "--locked", ...scopeArgs(resolveScope(pipeline.config, "integrationTest"), "cargo"), "--all-features",
     "--test", "*", // cargo expands the glob itself: every integration test target
     "--", `--test-threads=${pipeline.config.tests.integrationThreads}`,
+    ...(pipeline.config.tests.includeIgnored ? ["--include-ignored"] : []),
   ];
   const { stdout, stderr } = await testRunOutcome("integrationTest", ctr.withExec(testRunCommand(args)));
   const exitCode = finishedExitCode(stderr)!;
@@ -179,11 +182,16 @@ export async function integrationTest(pipeline: Pipeline, jwtSecret?: Secret): P
       "0 tests ran",
     );
   }
-  const passed = [...stdout.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)].reduce(
-    (acc, m) => ({ passed: acc.passed + Number(m[1]), failed: acc.failed + Number(m[2]) }),
-    { passed: 0, failed: 0 },
-  );
+  const passed = testCounts(stdout);
+  const counts = `${passed.passed} passed, ${passed.failed} failed, ${passed.ignored} ignored`;
   if (exitCode === 0) {
+    if (passed.passed === 0 && passed.ignored > 0) {
+      throw new GateFailure(
+        "integrationTest",
+        `no integration test ran: all ${passed.ignored} are #[ignore]d, so nothing was tested (${counts}); remove #[ignore] from the tests that can run against the pipeline's DATABASE_URL and REDIS_URL, or set tests.includeIgnored to true in ci/pipeline.json\n${tail(stdout + "\n" + stderr, 20)}`,
+        counts,
+      );
+    }
     // `--test '*'` matching no target, or targets holding no test, exits 0: nothing was verified.
     if (passed.passed === 0) {
       throw new GateFailure(
@@ -192,11 +200,11 @@ export async function integrationTest(pipeline: Pipeline, jwtSecret?: Secret): P
         "0 tests ran",
       );
     }
-    return { figure: `${passed.passed} passed` };
+    return { figure: counts };
   }
   throw (
     compileFailure("integrationTest", exitCode, output) ??
-    new GateFailure("integrationTest", `integration tests failed (exit ${exitCode}, ${passed.failed} failed):\n${tail(output, 60)}`, `${passed.failed} failed`)
+    new GateFailure("integrationTest", `integration tests failed (exit ${exitCode}, ${counts}):\n${tail(output, 60)}`, counts)
   );
 }
 

@@ -259,7 +259,7 @@ describe("integrationTest", () => {
     const { session, call } = await start(healthyScript({ exec: (e) => (isTestRun(e) ? testVerdict(101, "test result: FAILED. 2 passed; 1 failed;") : undefined) }));
     const err = await failureOf(call((ci) => ci.integrationTest(dag.setSecret("jwt", value))));
     expect(session.exec("test", "--test").secretEnv.JWT_SECRET).toBe("jwt");
-    expect(err.message).toContain("integration tests failed (exit 101, 1 failed)");
+    expect(err.message).toContain("integration tests failed (exit 101, 2 passed, 1 failed, 0 ignored)");
     expect(session.secretLeaks([err.message])).toEqual([]);
   });
 
@@ -271,6 +271,59 @@ describe("integrationTest", () => {
       const err = await failureOf(call((ci) => ci.integrationTest()));
       expect(err.message).toContain("integrationTest: no integration test ran");
     }
+  });
+});
+
+describe("integrationTest: counts, ignored tests, tests.env", () => {
+  const ran = (stdout: string) => healthyScript({ exec: (e) => (isTestRun(e) && e.args.includes("--test") ? testVerdict(0, stdout) : undefined) });
+
+  it("reports passed, failed and ignored summed over every test binary", async () => {
+    const { call } = await start(ran("test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured\ntest result: ok. 2 passed; 0 failed; 0 ignored; 0 measured"));
+    const table = await call((ci) => ci.ci());
+    expect(table).toMatch(/\| integrationTest \| ✅ pass \| [^|]+ \| 5 passed, 0 failed, 1 ignored \|/);
+  });
+
+  it("integration targets holding only ignored tests fail the gate: nothing was tested", async () => {
+    const { call } = await start(ran("test result: ok. 0 passed; 0 failed; 2 ignored; 0 measured"));
+    const err = await failureOf(call((ci) => ci.integrationTest()));
+    expect(err.message).toMatch(/^integrationTest: no integration test ran: all 2 are #\[ignore\]d, so nothing was tested \(0 passed, 0 failed, 2 ignored\)/);
+    expect(err.message).toContain("set tests.includeIgnored to true");
+  });
+
+  it("tests.includeIgnored runs them (--include-ignored)", async () => {
+    const { session, call } = await start(healthyScript(), sourceWithConfig({ tests: { includeIgnored: true } }));
+    await call((ci) => ci.integrationTest());
+    expect(session.exec("test", "--test").args.slice(-3)).toEqual(["--", "--test-threads=1", "--include-ignored"]);
+  });
+
+  it("tests.env points other names at the lane's services, keeps RUST_LOG=info, and lets RUST_LOG be set", async () => {
+    const config = { tests: { env: { TEST_DATABASE_URL: "${DATABASE_URL}", TEST_REDIS_URL: "${REDIS_URL}/1", FEATURE: "on" } } };
+    const { session, call } = await start(healthyScript(), sourceWithConfig(config));
+    await call((ci) => ci.integrationTest());
+    expect(session.exec("test", "--test").env).toMatchObject({
+      TEST_DATABASE_URL: "postgres://postgres@db:5432/analytics_test",
+      TEST_REDIS_URL: "redis://redis:6379/1",
+      FEATURE: "on",
+      RUST_LOG: "info",
+    });
+    const { session: s2, call: c2 } = await start(healthyScript(), sourceWithConfig({ tests: { env: { RUST_LOG: "debug" } } }));
+    await c2((ci) => ci.integrationTest());
+    expect(s2.exec("test", "--test").env.RUST_LOG).toBe("debug");
+  });
+
+  it("tests.env refuses what the module owns and credential-looking names (never echoing their value), before any container", async () => {
+    const config = { tests: { env: { DATABASE_URL: "postgres://elsewhere", CARGO_HOME: "/x", API_TOKEN: "tok-1234", OTHER: "${HOME}" } } };
+    const { session, call } = await start(healthyScript(), sourceWithConfig(config));
+    const err = await failureOf(call((ci) => ci.integrationTest()));
+    expect(err.message.split("\n")).toEqual([
+      "ci/pipeline.json is invalid:",
+      '  - tests.env.DATABASE_URL: DATABASE_URL is set by the module (the services\' URLs, JWT_SECRET, cargo\'s and the toolchain\'s variables); tests.env cannot override it; found "postgres://elsewhere"',
+      '  - tests.env.CARGO_HOME: CARGO_HOME is set by the module (the services\' URLs, JWT_SECRET, cargo\'s and the toolchain\'s variables); tests.env cannot override it; found "/x"',
+      '  - tests.env.API_TOKEN: API_TOKEN looks like a credential: a plain variable is visible in logs and cache keys; pass it as a Dagger Secret instead; found "(value not shown)"',
+      '  - tests.env.OTHER: references ${HOME}; only ${DATABASE_URL} and ${REDIS_URL} are replaced; found "${HOME}"',
+    ]);
+    expect(err.message).not.toContain("tok-1234");
+    expect(session.execs).toEqual([]);
   });
 });
 
@@ -299,7 +352,7 @@ describe("integrationTest: cache and verdicts", () => {
   it("failing tests are a verdict: the exec succeeds (cacheable), the gate fails", async () => {
     const { session, call } = await start(healthyScript({ exec: (e) => (isTestRun(e) ? testVerdict(101, "test result: FAILED. 2 passed; 1 failed;") : undefined) }));
     const err = await failureOf(call((ci) => ci.integrationTest()));
-    expect(err.message).toContain("integration tests failed (exit 101, 1 failed)");
+    expect(err.message).toContain("integration tests failed (exit 101, 2 passed, 1 failed, 0 ignored)");
     expect(session.queries.filter((q) => q.error)).toEqual([]);
   });
 

@@ -9,6 +9,7 @@ import { ConfigError } from "./errors";
 import { securityConfigSchema } from "./config/security";
 import { imageConfigSchema } from "./config/image";
 import { environmentsConfigSchema } from "./config/environments";
+import { badTestEnvReference, forbiddenTestEnvName, looksLikeCredential } from "./test-env";
 
 export const DEFAULT_CONFIG_PATH = "ci/pipeline.json";
 
@@ -136,9 +137,23 @@ export const coreConfigSchema = {
       database: z.string().regex(/^[a-z_][a-z0-9_]*$/).default("analytics_test").describe("Database created in the TimescaleDB service."),
       env: z
         .record(z.string().regex(/^[A-Z_][A-Z0-9_]*$/), z.string())
-        .default({ RUST_LOG: "info" })
-        .describe("Plain environment of the test containers. Never put secrets here: JWT_SECRET is a Dagger secret."),
+        .superRefine((env, ctx) => {
+          for (const [name, value] of Object.entries(env)) {
+            const why = forbiddenTestEnvName(name) ?? badTestEnvReference(value);
+            // the value of a credential-looking name is never echoed
+            if (why) ctx.addIssue({ code: "custom", path: [name], message: why, input: looksLikeCredential(name) ? "(value not shown)" : value });
+          }
+        })
+        .default({})
+        .transform((env) => ({ RUST_LOG: "info", ...env }))
+        .describe(
+          "Plain environment of the test containers; RUST_LOG=info unless set here. Values may reference ${DATABASE_URL} and ${REDIS_URL} (e.g. TEST_DATABASE_URL: \"${DATABASE_URL}\"). Refused: names the module sets (DATABASE_URL, REDIS_URL, JWT_SECRET, MIGRATIONS_DIR, CARGO_*, PATH, RUSTFLAGS...) and names that look like credentials (*SECRET*, *TOKEN*, *PASSWORD*, *KEY*).",
+        ),
       integrationThreads: z.number().int().positive().default(1).describe("--test-threads for integration tests."),
+      includeIgnored: z
+        .boolean()
+        .default(false)
+        .describe("Run #[ignore]d integration tests too (libtest --include-ignored). When false and every integration test is ignored, integrationTest fails: it tested nothing."),
     })
     .prefault({})
     .describe("Test services and environment."),

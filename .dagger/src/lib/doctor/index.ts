@@ -65,6 +65,7 @@ export function doctorFindings(source: SourceSnapshot, input: DoctorInput): Doct
     ...checkTests(source, {
       crates: testedCrates.length ? testedCrates : [config.paths.service],
       configuredEnv: Object.keys(config.tests.env),
+      includeIgnored: config.tests.includeIgnored,
     }),
     ...checkGitDependencies(source),
   ];
