@@ -26,7 +26,7 @@ describe("doctor on the fixtures", () => {
   it.each(["good", "broken", "workspace"])("%s: every check is ok", (name) => {
     const findings = doctorFindings(fixtureSnapshot(fixture(name)), input());
     expect(verdicts(findings)).toEqual([
-      "config: ok", "paths: ok", "scope: ok", "lockfile: ok", "migrations: ok", "deny.toml: ok", "Dockerfile: ok", "tests: ok", "tests env: ok", "dependencies: ok",
+      "config: ok", "paths: ok", "scope: ok", "lockfile: ok", "migrations: ok", "deny.toml: ok", "Dockerfile: ok", "tests: ok", "tests env: ok", "dependencies: ok", "smoke: ok",
     ]);
     expect(doctorTable(findings)).toContain("**No blocker.**");
   });
@@ -57,6 +57,7 @@ describe("doctor on the fixtures", () => {
       "tests env: warning", // TEST_DATABASE_URL
       "tests env: warning", // TEST_REDIS_URL
       "dependencies: warning", // branch = "main"
+      "smoke: ok", // explains smoke.metrics
     ]);
     const text = doctorTable(findings);
     expect(text).toContain("16 blocker(s), 4 warning(s)");

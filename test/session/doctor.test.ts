@@ -12,7 +12,7 @@ function rows(table: string): string[] {
   return [...table.matchAll(/^\| ([^|]+?) \| (✅ ok|⛔ blocker|⚠️ warning) \|/gm)].map((m) => `${m[1]}: ${m[2]!.split(" ")[1]}`);
 }
 
-const ALL_OK = ["config: ok", "paths: ok", "scope: ok", "lockfile: ok", "migrations: ok", "deny.toml: ok", "Dockerfile: ok", "tests: ok", "tests env: ok", "dependencies: ok"];
+const ALL_OK = ["config: ok", "paths: ok", "scope: ok", "lockfile: ok", "migrations: ok", "deny.toml: ok", "Dockerfile: ok", "tests: ok", "tests env: ok", "dependencies: ok", "smoke: ok"];
 
 describe("doctor", () => {
   it.each([["good", GOOD], ["broken", BROKEN]])("%s: every check ok, read with one glob and no container", async (_name, dir) => {
@@ -44,7 +44,7 @@ describe("doctor", () => {
       "migrations: blocker", "migrations: blocker", "migrations: warning", "migrations: blocker", "migrations: blocker",
       ...Array(7).fill("deny.toml: blocker"),
       "Dockerfile: blocker", "Dockerfile: blocker", "Dockerfile: blocker",
-      "tests: blocker", "tests env: warning", "tests env: warning", "dependencies: warning",
+      "tests: blocker", "tests env: warning", "tests env: warning", "dependencies: warning", "smoke: ok",
     ]);
     for (const expected of [
       "Cargo.lock is missing, and .gitignore ignores it",

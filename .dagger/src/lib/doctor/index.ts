@@ -47,6 +47,15 @@ function scopeFindings(packages: ReadonlyMap<string, string>, config: DoctorInpu
   return [ok("scope", scopeSummary(config))];
 }
 
+/** What the deployments' smoke test expects from /metrics, per environment (nothing doctor can see in the source). */
+function smokeFinding(config: DoctorInput["config"]): DoctorFinding {
+  const expectations = (["dev", "staging", "production"] as const).map((env) => `${env}: ${config.environments[env].smoke.metrics}`).join(", ");
+  return ok(
+    "smoke",
+    `/metrics must answer 200 with Prometheus text; "samples" also needs at least one sample, "reachable" accepts an empty page from a service that records no metric yet (smoke.metrics: ${expectations})`,
+  );
+}
+
 export function doctorFindings(source: SourceSnapshot, input: DoctorInput): DoctorFinding[] {
   const { config } = input;
   const members = workspaceMembers(source, config.paths.workspace);
@@ -68,5 +77,6 @@ export function doctorFindings(source: SourceSnapshot, input: DoctorInput): Doct
       includeIgnored: config.tests.includeIgnored,
     }),
     ...checkGitDependencies(source),
+    smokeFinding(config),
   ];
 }
