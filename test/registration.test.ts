@@ -173,6 +173,7 @@ describe("registration through the SDK entrypoint", () => {
       unitTest: [true, "Default"],
       integrationTest: [true, "Default"],
       ci: [false, "Default"],
+      doctor: [false, "Default"],
       reports: [false, "Default"],
       uploadCoverage: [false, "Never"],
       audit: [true, "Default"],

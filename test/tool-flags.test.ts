@@ -41,17 +41,17 @@ const GH_SNAPSHOT = "read at v2.60.0 and at trunk 44ee177 (2024-10-24): the v2.6
 const BUSYBOX = "busybox 1.36.1";
 
 const TOOL_FLAGS: FlagRow[] = [
-  { tool: "cargo clippy", version: RUST, flags: ["--locked", "--workspace", "--all-targets", "--all-features"], source: "rust-lang/cargo 0.96.0 src/cargo/util/command_prelude.rs (cargo-clippy forwards them to `cargo check`)" },
+  { tool: "cargo clippy", version: RUST, flags: ["--locked", "--workspace", "--package", "--all-targets", "--all-features"], source: "rust-lang/cargo 0.96.0 src/cargo/util/command_prelude.rs (cargo-clippy forwards them to `cargo check`)" },
   { tool: "cargo clippy --", version: RUST, flags: ["-D"], source: "rustc lint levels (`-D warnings`), rust-lang/rust 1.95.0 compiler/rustc_session/src/config.rs" },
-  { tool: "cargo doc", version: RUST, flags: ["--locked", "--workspace", "--no-deps", "--all-features"], source: "rust-lang/cargo 0.96.0 src/bin/cargo/commands/doc.rs, src/cargo/util/command_prelude.rs" },
-  { tool: "cargo fmt", version: RUST, flags: ["--all"], source: "rust-lang/rustfmt (toolchain 1.95.0) src/cargo-fmt/main.rs" },
+  { tool: "cargo doc", version: RUST, flags: ["--locked", "--workspace", "--package", "--no-deps", "--all-features"], source: "rust-lang/cargo 0.96.0 src/bin/cargo/commands/doc.rs, src/cargo/util/command_prelude.rs" },
+  { tool: "cargo fmt", version: RUST, flags: ["--all", "--package"], source: "rust-lang/rustfmt (toolchain 1.95.0) src/cargo-fmt/main.rs" },
   { tool: "cargo fmt --", version: RUST, flags: ["--check"], source: "rust-lang/rustfmt (toolchain 1.95.0) src/bin/main.rs" },
   { tool: "cargo install", version: RUST, flags: ["--locked", "--root", "--no-default-features", "--features"], source: "rust-lang/cargo 0.96.0 src/bin/cargo/commands/install.rs" },
   { tool: "cargo bench", version: RUST, flags: ["--locked", "--workspace", "-p", "--benches", "--no-run"], source: "rust-lang/cargo 0.96.0 src/bin/cargo/commands/bench.rs, src/cargo/util/command_prelude.rs" },
-  { tool: "cargo test", version: RUST, flags: ["--locked", "--workspace", "--all-features", "--test", "--no-run"], source: "rust-lang/cargo 0.96.0 src/bin/cargo/commands/test.rs, src/cargo/util/command_prelude.rs" },
-  { tool: "cargo check", version: RUST, flags: ["--locked", "--workspace", "--all-features", "--all-targets", "--lib", "--bins"], source: "rust-lang/cargo 0.96.0 src/bin/cargo/commands/check.rs, src/cargo/util/command_prelude.rs" },
-  { tool: "cargo test --", version: RUST, flags: ["--test-threads"], source: "rust-lang/rust 1.95.0 library/test/src/cli.rs" },
-  { tool: "cargo tarpaulin", version: TOOLS.cargoTarpaulin, flags: ["--engine", "--workspace", "--all-features", "--locked", "--lib", "--bins", "--skip-clean", "--out", "--output-dir", "--exclude-files", "--no-run"], source: "xd009642/tarpaulin 0.31.2 src/args.rs" },
+  { tool: "cargo test", version: RUST, flags: ["--locked", "--workspace", "--package", "--all-features", "--test", "--no-run"], source: "rust-lang/cargo 0.96.0 src/bin/cargo/commands/test.rs, src/cargo/util/command_prelude.rs" },
+  { tool: "cargo check", version: RUST, flags: ["--locked", "--workspace", "--package", "--all-features", "--all-targets", "--lib", "--bins"], source: "rust-lang/cargo 0.96.0 src/bin/cargo/commands/check.rs, src/cargo/util/command_prelude.rs" },
+  { tool: "cargo test --", version: RUST, flags: ["--test-threads", "--include-ignored"], source: "rust-lang/rust 1.95.0 library/test/src/cli.rs" },
+  { tool: "cargo tarpaulin", version: TOOLS.cargoTarpaulin, flags: ["--engine", "--workspace", "--packages", "--all-features", "--locked", "--lib", "--bins", "--skip-clean", "--out", "--output-dir", "--exclude-files", "--no-run"], source: "xd009642/tarpaulin 0.31.2 src/args.rs" },
   { tool: "cargo audit", version: TOOLS.cargoAudit, flags: ["--db", "--file", "--json", "--ignore"], source: "rustsec/rustsec cargo-audit/v0.22.0 cargo-audit/src/commands/audit.rs" },
   { tool: "cargo deny", version: TOOLS.cargoDeny, flags: ["--color", "--format", "--locked", "--config"], source: "EmbarkStudios/cargo-deny 0.18.9 src/cargo-deny/main.rs, src/cargo-deny/check.rs" },
   { tool: "sqlx", version: TOOLS.sqlxCli, flags: ["--source"], source: "launchbadge/sqlx v0.8.2 sqlx-cli/src/opt.rs" },
@@ -246,6 +246,11 @@ const SCENARIOS: Scenario[] = [
   {
     plan: "ci (every optional flag configured: coverage excludes, audit ignores, Trivy mirrors, gitleaks config)",
     script: () => ({ script: healthyScript(), source: sourceWith({ "ci/pipeline.json": JSON.stringify(EVERY_OPTION), ".gitleaks.toml": "" }) }),
+    run: (call) => call((ci) => ci.ci()),
+  },
+  {
+    plan: "ci (every Rust gate's scope flipped from the plan's default)",
+    script: () => ({ script: healthyScript(), source: sourceWithConfig({ scope: { fmt: ["analytics-api"], clippy: "workspace", doc: "workspace", unitTest: ["analytics-api"], integrationTest: "workspace" }, tests: { includeIgnored: true } }) }),
     run: (call) => call((ci) => ci.ci()),
   },
   { plan: "uploadCoverage", script: () => healthyScript(), run: (call) => call((ci) => ci.uploadCoverage(secret("codecov"), "a".repeat(40), "acme/obs", "main", "7")) },

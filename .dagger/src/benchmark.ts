@@ -18,6 +18,7 @@ import {
   type BaselineInput,
 } from "./lib/benchmark";
 import type { BenchmarkRequest } from "./lib/scheduled-args";
+import { laneScopes } from "./lib/scope";
 
 /**
  * criterion writes to $CRITERION_HOME when it is set (bheisler/criterion.rs 0.5.1 src/lib.rs
@@ -70,8 +71,8 @@ async function baselineOf(request: BenchmarkRequest<Directory, File>): Promise<B
 
 /** `cargo bench` over the bench targets only: a lib's libtest harness would refuse criterion's filter flags. */
 export function benchCommand(p: Pipeline): string[] {
-  const { package: pkg, filter, timeoutSeconds } = p.config.benchmarks;
-  const scope = pkg ? ["-p", pkg] : ["--workspace"];
+  const { filter, timeoutSeconds } = p.config.benchmarks;
+  const scope = laneScopes(p.config).bench;
   const cargo = ["cargo", "bench", "--locked", ...scope, "--benches", "--", ...(filter ? [filter] : [])];
   const script = [
     "set -eu",

@@ -156,7 +156,7 @@ class ProductionRollout {
         if (!service) throw new Error(`production: Service ${name} (the ${action.colour} colour's own Service) does not exist`);
         const ports = ((service.spec ?? {}) as { ports?: { name?: string; port?: number }[] }).ports ?? [];
         const port = ports[0]?.name ?? String(ports[0]?.port ?? 80);
-        this.smoke = await smokeTest(this.clock, proxyProbe(this.p, this.target, name, port), this.cfg.smoke.paths, this.cfg.smoke.deadlineSeconds, `Service ${name}`);
+        this.smoke = await smokeTest(this.clock, proxyProbe(this.p, this.target, name, port), this.cfg.smoke.paths, this.cfg.smoke.deadlineSeconds, `Service ${name}`, this.cfg.smoke.metrics);
         return;
       }
       case "set-canary":

@@ -8,7 +8,7 @@ import type { Pipeline } from "./pipeline";
 import type { Clock } from "./lib/clock";
 import { errorMessage, tail } from "./lib/errors";
 import { describeRolloutFailure, parseRolloutStatus } from "./lib/deploy/rollout";
-import { backoffMs, digestFromImageId, isHealthyBody, prometheusTextProblem } from "./lib/deploy/smoke";
+import { backoffMs, digestFromImageId, isHealthyBody, prometheusTextProblem, type MetricsExpectation } from "./lib/deploy/smoke";
 import type { SlackMessageInput } from "./lib/deploy/slack";
 import { renderSlack } from "./lib/messages";
 
@@ -145,12 +145,12 @@ export function curlProbe(p: Pipeline, baseUrl: string): Probe {
   };
 }
 
-function judge(path: string, result: ProbeResult): string | null {
+function judge(path: string, result: ProbeResult, metrics: MetricsExpectation): string | null {
   if (result.status === null) return result.error ?? "no response";
   if (result.status !== 200) return `HTTP ${result.status}${result.body ? `: ${result.body.trim().slice(0, 200)}` : ""}`;
   if (/health/.test(path) && !isHealthyBody(result.body)) return `HTTP 200 but the body does not say healthy: ${JSON.stringify(result.body.trim().slice(0, 200))}`;
   if (/metrics/.test(path)) {
-    const problem = prometheusTextProblem(result.body);
+    const problem = prometheusTextProblem(result.body, metrics);
     if (problem) return `HTTP 200 but not Prometheus text format (${problem})`;
   }
   return null;
@@ -161,13 +161,20 @@ function judge(path: string, result: ProbeResult): string | null {
  * backoff until the deadline (new pods may still be warming up). No fixed sleeps: it stops as soon
  * as everything passed.
  */
-export async function smokeTest(clock: Clock, probe: Probe, paths: readonly string[], deadlineSeconds: number, target: string): Promise<SmokeResult> {
+export async function smokeTest(
+  clock: Clock,
+  probe: Probe,
+  paths: readonly string[],
+  deadlineSeconds: number,
+  target: string,
+  metrics: MetricsExpectation = "samples",
+): Promise<SmokeResult> {
   const started = clock.now();
   const deadline = started + deadlineSeconds * 1000;
   let pending = [...paths];
   const failures = new Map<string, string>();
   for (let attempt = 0; ; attempt++) {
-    const results = await Promise.all(pending.map(async (path) => [path, judge(path, await probe(path))] as const));
+    const results = await Promise.all(pending.map(async (path) => [path, judge(path, await probe(path), metrics)] as const));
     pending = [];
     for (const [path, problem] of results) {
       if (problem === null) failures.delete(path);

@@ -105,7 +105,7 @@ export async function deploy(p: Pipeline, options: DeployRequest<Secret>, clock:
     failure = `rollout of ${image} did not complete within ${cfg.rolloutTimeout} (${rolloutProblem})\n${evidence}`;
   } else {
     try {
-      smoke = await smokeTest(clock, curlProbe(p, cfg.url), cfg.smoke.paths, cfg.smoke.deadlineSeconds, cfg.url);
+      smoke = await smokeTest(clock, curlProbe(p, cfg.url), cfg.smoke.paths, cfg.smoke.deadlineSeconds, cfg.url, cfg.smoke.metrics);
     } catch (e) {
       failure = errorMessage(e);
     }

@@ -37,6 +37,7 @@ import { cleanup as runCleanup } from "./cleanup";
 import * as scheduledArgs from "./lib/scheduled-args";
 import { runGates, type GateReport } from "./lib/summary";
 import { renderMarkdown } from "./lib/messages";
+import { doctor, doctorReport, lockfileConfirmed } from "./doctor";
 import { CHECKOUT_GIT_ONLY } from "./lib/gitleaks-input";
 import { Environment } from "./lib/deploy/environment";
 import { NotifyStatus } from "./lib/deploy/slack";
@@ -44,6 +45,8 @@ import { SbomFormat } from "./lib/sbom";
 import * as args from "./lib/function-args";
 import * as deployArgs from "./lib/deploy-args";
 import { Trust } from "./lib/trust";
+import { GateFailure } from "./lib/errors";
+import { scopeSummary } from "./lib/scope";
 import { REAL_CLOCK, type Clock } from "./lib/clock";
 import { parseEventPlanArgs, planEvent, renderPlan } from "./lib/event-rules";
 
@@ -112,6 +115,17 @@ export class ObservatoryCi {
     await run(await this.scanningPipeline());
   }
 
+  /**
+   * Adoption check, in seconds and before any build: reads the source (no container) and prints a table of
+   * checks (config and resolved paths, lockfile, sqlx migrations, deny.toml keys the pinned cargo-deny removed,
+   * Dockerfile sources after .dockerignore, integration tests, git dependencies) with each verdict and fix.
+   * Fails when there is a blocker; warnings do not fail. `ci` runs it first.
+   */
+  @func()
+  async doctor(): Promise<string> {
+    return doctor(this.source, this.config, this.trust);
+  }
+
   /** rustfmt: `cargo fmt --all -- --check`. */
   @func()
   @check()
@@ -156,8 +170,9 @@ export class ObservatoryCi {
   }
 
   /**
-   * Every gate at once. Returns the Markdown summary table (gate, result, duration, key figure);
-   * when a gate fails, fails with that table and each failure's message.
+   * doctor first (a blocker fails the run before any container starts), then every gate at once. Returns the
+   * Markdown summary table (gate, result, duration, key figure); when a gate fails, fails with that table and
+   * each failure's message.
    * @param gitDir A .git directory whose history gitleaks scans (e.g. --git-dir=.git); overrides --checkout.
    * @param checkout The caller's checkout, of which only .git is read (defaults to the repository the module sits in). No .git: gitleaks scans the working tree.
    */
@@ -170,8 +185,13 @@ export class ObservatoryCi {
   ): Promise<string> {
     const history = args.parseGitHistoryArgs("ci", { gitDir, checkout });
     const pipeline = await this.scanningPipeline();
+    const checked = await doctorReport(this.source, this.config, this.trust);
+    if (checked.blockers) {
+      throw new GateFailure("ci", `doctor found ${checked.blockers} blocker(s), so no gate was started (each would fail for these reasons):\n\n${checked.table}`, "doctor");
+    }
+    lockfileConfirmed(pipeline);
     const outcomes = await runGates(this.gates(pipeline, history));
-    const summary = renderMarkdown({ kind: "ci-summary", outcomes });
+    const summary = `${renderMarkdown({ kind: "ci-summary", outcomes })}\n\nScope: ${scopeSummary(pipeline.config)}.`;
     if (outcomes.some((o) => !o.passed)) throw new Error(summary);
     return summary;
   }

@@ -20,7 +20,7 @@ export async function smoke(p: Pipeline, request: SmokeRequest, clock: Clock): P
   const cfg = p.config.environments[request.environment];
   // environments.<name>.url is an http(s) URL by the config schema.
   const base = request.url ?? cfg.url.replace(/\/+$/, "");
-  const result = await smokeTest(clock, curlProbe(p, base), cfg.smoke.paths, cfg.smoke.deadlineSeconds, base);
+  const result = await smokeTest(clock, curlProbe(p, base), cfg.smoke.paths, cfg.smoke.deadlineSeconds, base, cfg.smoke.metrics);
   return `smoke test of ${base} passed: ${result.checked.join(", ")} (${result.attempts} attempt(s), ${result.seconds}s)`;
 }
 

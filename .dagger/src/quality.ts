@@ -6,6 +6,8 @@
  */
 import { cargoGateOutcome, rustWorkspace } from "./rust";
 import type { Pipeline } from "./pipeline";
+import { requireLockfile } from "./doctor";
+import { resolveScope, scopeArgs } from "./lib/scope";
 import { GateFailure, tail } from "./lib/errors";
 import { clippyDiagnostics } from "./lib/clippy-output";
 import { QUALITY_VERDICTS, qualityRunCommand } from "./lib/test-run";
@@ -13,7 +15,8 @@ import type { GateReport } from "./lib/summary";
 
 export async function fmt(pipeline: Pipeline): Promise<GateReport> {
   // No dependency layer and no touch: rustfmt compiles nothing.
-  const ran = rustWorkspace(pipeline).withExec(qualityRunCommand(["fmt", "--all", "--", "--check"], QUALITY_VERDICTS.fmt, { touch: false }));
+  const scope = scopeArgs(resolveScope(pipeline.config, "fmt"), "fmt");
+  const ran = rustWorkspace(pipeline).withExec(qualityRunCommand(["fmt", ...scope, "--", "--check"], QUALITY_VERDICTS.fmt, { touch: false }));
   const { exitCode, stdout, stderr } = await cargoGateOutcome("fmt", ran, "rustfmt");
   if (exitCode === 0) return { figure: "formatted" };
   const files = [...new Set([...stdout.matchAll(/^Diff in (\S+?)(?::\d+)?(?: at line \d+)?:?$/gm)].map((m) => m[1]))];
@@ -28,7 +31,8 @@ export async function fmt(pipeline: Pipeline): Promise<GateReport> {
 }
 
 export async function clippy(pipeline: Pipeline): Promise<GateReport> {
-  const args = ["clippy", "--locked", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"];
+  await requireLockfile(pipeline, "clippy");
+  const args = ["clippy", "--locked", ...scopeArgs(resolveScope(pipeline.config, "clippy"), "cargo"), "--all-targets", "--all-features", "--", "-D", "warnings"];
   const ran = rustWorkspace(pipeline, { dependencies: "dev" }).withExec(qualityRunCommand(args, QUALITY_VERDICTS.clippy, { touch: true }));
   const { exitCode, stderr } = await cargoGateOutcome("clippy", ran, "clippy");
   if (exitCode === 0) return { figure: "no warnings" };
@@ -42,9 +46,10 @@ export async function clippy(pipeline: Pipeline): Promise<GateReport> {
 }
 
 export async function doc(pipeline: Pipeline): Promise<GateReport> {
+  await requireLockfile(pipeline, "doc");
   const ran = rustWorkspace(pipeline, { dependencies: "dev" })
     .withEnvVariable("RUSTDOCFLAGS", "-D warnings")
-    .withExec(qualityRunCommand(["doc", "--locked", "--workspace", "--no-deps", "--all-features"], QUALITY_VERDICTS.doc, { touch: true }));
+    .withExec(qualityRunCommand(["doc", "--locked", ...scopeArgs(resolveScope(pipeline.config, "doc"), "cargo"), "--no-deps", "--all-features"], QUALITY_VERDICTS.doc, { touch: true }));
   const { exitCode, stderr } = await cargoGateOutcome("doc", ran, "rustdoc");
   if (exitCode === 0) return { figure: "no warnings" };
   throw new GateFailure("doc", `cargo doc with RUSTDOCFLAGS=-D warnings failed (exit ${exitCode}):\n${tail(stderr, 60)}`, `exit ${exitCode}`);

@@ -10,6 +10,7 @@ import { outcomeUnlessCrashed, type ExecOutcome } from "./exec";
 import { GateFailure, tail } from "./lib/errors";
 import { crashReason, finishedExitCode } from "./lib/test-run";
 import { cacheVolume } from "./cache";
+import { laneScopes } from "./lib/scope";
 import { pinnedRelease, releaseInstallScript, RELEASE_ASSETS, TOOL_BIN_DIR, type ReleasedTool } from "./lib/tool-release";
 import {
   dependencyBuildCommand,
@@ -128,7 +129,7 @@ export function dependencyLayer(p: Pipeline, flagSet: DependencyFlagSet): Contai
     .withEnvVariable("CARGO_TARGET_DIR", TARGET_DIR)
     .withMountedDirectory(SOURCE_DIR, dependencySkeleton(p))
     .withWorkdir(workspaceDir(p))
-    .withExec(dependencyBuildCommand(flagSet));
+    .withExec(dependencyBuildCommand(flagSet, laneScopes(p.config)));
 }
 
 export interface WorkspaceOptions {

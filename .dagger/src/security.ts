@@ -51,6 +51,8 @@ import {
 } from "./lib/gitleaks-input";
 import { DEFAULT_DENY_TOML } from "./lib/default-deny";
 import { sarifCategory, sarifRunCollisions, withSarifCategory } from "./lib/sarif-category";
+import { DEFAULT_DENY_CONFIG } from "./lib/config/security";
+import { requireLockfile } from "./doctor";
 
 /**
  * The RustSec database's cache volume. cargo-audit's default is $CARGO_HOME/advisory-db, but rustsec
@@ -109,14 +111,6 @@ export function auditRun(p: Pipeline, options: { fresh?: boolean } = {}): Contai
   return runScanner(ctr, SCANNERS.cargoAudit, "stdout", args);
 }
 
-async function requireLockfile(p: Pipeline, gate: string): Promise<void> {
-  const workspace = p.config.paths.workspace;
-  const lockfile = workspace === "." ? "Cargo.lock" : `${workspace}/Cargo.lock`;
-  if (!(await p.source.exists(lockfile))) {
-    throw new ConfigError(`${gate}: ${lockfile} not found in the source (paths.workspace = ${JSON.stringify(workspace)}); commit the lockfile so dependencies can be audited`);
-  }
-}
-
 /** The parsed cargo-audit report; a crash or an unparsable report throws a GateFailure. */
 export async function scanAudit(p: Pipeline, gate = "audit", options: { fresh?: boolean } = {}): Promise<ParsedReport> {
   await requireLockfile(p, gate);
@@ -149,8 +143,15 @@ export async function audit(p: Pipeline): Promise<GateReport> {
 
 /** `cargo deny check` with the repository's deny.toml, or the module's default when it has none. */
 export async function denyRun(p: Pipeline): Promise<{ ran: Container; configOrigin: string }> {
-  const configured = p.config.security.denyConfig;
+  await requireLockfile(p, "deny");
+  const explicit = p.config.security.denyConfig;
+  const configured = explicit ?? DEFAULT_DENY_CONFIG;
   const present = await p.source.exists(configured);
+  if (explicit && !present) {
+    throw new ConfigError(
+      `deny: security.denyConfig = ${JSON.stringify(explicit)} (${p.configOrigin}) does not exist in the source; commit it or fix the field (a configured policy never falls back to the module's default)`,
+    );
+  }
   let ctr = rustWorkspace(p, { tools: { "cargo-deny": cargoDeny(p) } }).withMountedCache(
     DENY_DB_DIR,
     cacheVolume(p, "cargo-deny-advisory-dbs"),

@@ -5,13 +5,16 @@
 import { dag, type Container, type Directory, type File, type Secret, type Service } from "@dagger.io/dagger";
 import { withRunNonce, type ExecOutcome } from "./exec";
 import { cargoGateOutcome, rustWorkspace, sqlxCli, SOURCE_DIR } from "./rust";
-import { TARPAULIN_BUILD_ARGS } from "./lib/dependency-layer";
+import { tarpaulinBuildArgs } from "./lib/dependency-layer";
 import type { Pipeline } from "./pipeline";
+import { requireLockfile } from "./doctor";
+import { resolveScope, scopeArgs } from "./lib/scope";
+import { resolveTestEnv } from "./lib/test-env";
 import { cacheVolume } from "./cache";
 import { coverageGate, parseCobertura } from "./lib/coverage";
 import { errorMessage, GateFailure, tail } from "./lib/errors";
 import type { GateReport } from "./lib/summary";
-import { finishedExitCode, testRunCommand, VERDICT_PATTERNS, type TestRunOptions } from "./lib/test-run";
+import { finishedExitCode, testCounts, testRunCommand, VERDICT_PATTERNS, type TestRunOptions } from "./lib/test-run";
 import type { UploadCoverageRequest } from "./lib/function-args";
 
 export const COVERAGE_REPORT = "/reports/cobertura.xml";
@@ -81,7 +84,8 @@ function withTestServices(pipeline: Pipeline, ctr: Container, lane: string, jwtS
     .withEnvVariable("MIGRATIONS_DIR", `${SOURCE_DIR}/${pipeline.config.paths.migrations}`)
     .withEnvVariable("RUST_BACKTRACE", "1")
     .withSecretVariable("JWT_SECRET", testJwtSecret(jwtSecret));
-  for (const [name, value] of Object.entries(pipeline.config.tests.env)) out = out.withEnvVariable(name, value);
+  const services = { DATABASE_URL: `postgres://postgres@db:5432/${pipeline.config.tests.database}`, REDIS_URL: "redis://redis:6379" };
+  for (const [name, value] of Object.entries(resolveTestEnv(pipeline.config.tests.env, services))) out = out.withEnvVariable(name, value);
   return out;
 }
 
@@ -109,7 +113,7 @@ export function coverageRun(pipeline: Pipeline): Container {
     "unit-test",
   );
   const args = [
-    ...TARPAULIN_BUILD_ARGS,
+    ...tarpaulinBuildArgs(scopeArgs(resolveScope(pipeline.config, "unitTest"), "tarpaulin")),
     "--out", "Xml",
     "--output-dir", "/reports",
     ...coverage.exclude.flatMap((glob) => ["--exclude-files", glob]),
@@ -122,6 +126,7 @@ export function coverageRun(pipeline: Pipeline): Container {
 }
 
 export async function unitTest(pipeline: Pipeline): Promise<GateReport> {
+  await requireLockfile(pipeline, "unitTest");
   const ran = coverageRun(pipeline);
   const { stderr, stdout } = await testRunOutcome("unitTest", ran);
   const code = finishedExitCode(stderr)!;
@@ -150,6 +155,7 @@ export async function unitTest(pipeline: Pipeline): Promise<GateReport> {
 }
 
 export async function integrationTest(pipeline: Pipeline, jwtSecret?: Secret): Promise<GateReport> {
+  await requireLockfile(pipeline, "integrationTest");
   const ctr = withTestServices(
     pipeline,
     rustWorkspace(pipeline, { dependencies: "dev", tools: { sqlx: sqlxCli(pipeline) } }),
@@ -157,9 +163,10 @@ export async function integrationTest(pipeline: Pipeline, jwtSecret?: Secret): P
     jwtSecret,
   );
   const args = [
-    "test", "--locked", "--workspace", "--all-features",
+    "test", "--locked", ...scopeArgs(resolveScope(pipeline.config, "integrationTest"), "cargo"), "--all-features",
     "--test", "*", // cargo expands the glob itself: every integration test target
     "--", `--test-threads=${pipeline.config.tests.integrationThreads}`,
+    ...(pipeline.config.tests.includeIgnored ? ["--include-ignored"] : []),
   ];
   const { stdout, stderr } = await testRunOutcome("integrationTest", ctr.withExec(testRunCommand(args)));
   const exitCode = finishedExitCode(stderr)!;
@@ -171,11 +178,16 @@ export async function integrationTest(pipeline: Pipeline, jwtSecret?: Secret): P
       "0 tests ran",
     );
   }
-  const passed = [...stdout.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)].reduce(
-    (acc, m) => ({ passed: acc.passed + Number(m[1]), failed: acc.failed + Number(m[2]) }),
-    { passed: 0, failed: 0 },
-  );
+  const passed = testCounts(stdout);
+  const counts = `${passed.passed} passed, ${passed.failed} failed, ${passed.ignored} ignored`;
   if (exitCode === 0) {
+    if (passed.passed === 0 && passed.ignored > 0) {
+      throw new GateFailure(
+        "integrationTest",
+        `no integration test ran: all ${passed.ignored} are #[ignore]d, so nothing was tested (${counts}); remove #[ignore] from the tests that can run against the pipeline's DATABASE_URL and REDIS_URL, or set tests.includeIgnored to true in ci/pipeline.json\n${tail(stdout + "\n" + stderr, 20)}`,
+        counts,
+      );
+    }
     // `--test '*'` matching no target, or targets holding no test, exits 0: nothing was verified.
     if (passed.passed === 0) {
       throw new GateFailure(
@@ -184,11 +196,11 @@ export async function integrationTest(pipeline: Pipeline, jwtSecret?: Secret): P
         "0 tests ran",
       );
     }
-    return { figure: `${passed.passed} passed` };
+    return { figure: counts };
   }
   throw (
     compileFailure("integrationTest", exitCode, output) ??
-    new GateFailure("integrationTest", `integration tests failed (exit ${exitCode}, ${passed.failed} failed):\n${tail(output, 60)}`, `${passed.failed} failed`)
+    new GateFailure("integrationTest", `integration tests failed (exit ${exitCode}, ${counts}):\n${tail(output, 60)}`, counts)
   );
 }
 

@@ -8,7 +8,12 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { DEPENDENCY_BUILDS, SKELETON_EXCLUDE, SKELETON_INCLUDE, SKELETON_SCRIPT, TARPAULIN_BUILD_ARGS } from "../../.dagger/src/lib/dependency-layer";
+import { dependencyBuilds, SKELETON_EXCLUDE, SKELETON_INCLUDE, SKELETON_SCRIPT, tarpaulinBuildArgs } from "../../.dagger/src/lib/dependency-layer";
+import { laneScopes } from "../../.dagger/src/lib/scope";
+import { parseConfig } from "../../.dagger/src/lib/pipeline-config";
+
+/** The plan's default scopes: clippy, doc and the integration tests on the service's package, tarpaulin on the workspace. */
+const PLAN_SCOPES = laneScopes(parseConfig(undefined, "defaults"));
 import { GOOD } from "../support/module";
 
 const dirs: string[] = [];
@@ -96,7 +101,7 @@ describe("the dev dependency layer and a lane over it", () => {
     const skeleton = filteredCopy(GOOD);
     const target = join(tempDir(), "target");
     sh(SKELETON_SCRIPT, skeleton);
-    for (const run of DEPENDENCY_BUILDS.dev) {
+    for (const run of dependencyBuilds("dev", PLAN_SCOPES)) {
       const result = cargo(run, skeleton, target);
       expect(result.status, `${run.join(" ")}\n${result.out}`).toBe(0);
     }
@@ -104,15 +109,24 @@ describe("the dev dependency layer and a lane over it", () => {
     // as the gates do (lib/test-run.ts) so no crate is taken for its stub built a moment ago.
     cpSync(GOOD, skeleton, { recursive: true, preserveTimestamps: true });
     sh("find . -type f -exec touch -c {} +", skeleton);
-    const lane = cargo(["cargo", "test", "--locked", "--workspace", "--all-features", "--test", "*"], skeleton, target);
+    const lane = cargo(["cargo", "test", "--locked", ...PLAN_SCOPES.integrationTest, "--all-features", "--test", "*"], skeleton, target);
     expect(lane.status, lane.out).toBe(0);
     expect(lane.out).toContain("Compiling analytics-api");
     expect(lane.out).toMatch(/test result: ok\. [1-9]\d* passed/);
   }, 240_000);
 
   it("the coverage layer builds with the coverage lane's own tarpaulin arguments, without running the tests", () => {
-    expect(DEPENDENCY_BUILDS.coverage).toEqual([["cargo", ...TARPAULIN_BUILD_ARGS, "--no-run"]]);
-    expect(TARPAULIN_BUILD_ARGS).toEqual(expect.arrayContaining(["--engine", "llvm", "--skip-clean", "--locked", "--all-features"]));
+    expect(dependencyBuilds("coverage", PLAN_SCOPES)).toEqual([["cargo", ...tarpaulinBuildArgs(["--workspace"]), "--no-run"]]);
+    expect(tarpaulinBuildArgs(["--packages", "a"])).toEqual(expect.arrayContaining(["--engine", "llvm", "--skip-clean", "--locked", "--all-features", "--packages", "a"]));
+  });
+
+  it("each layer selects the packages its lanes select (cargo unifies dependency features over the selection)", () => {
+    expect(PLAN_SCOPES.clippy).toEqual(["--package", "analytics-api"]);
+    expect(dependencyBuilds("dev", PLAN_SCOPES).map((run) => run.slice(3, 5))).toEqual([
+      ["--package", "analytics-api"],
+      ["--package", "analytics-api"],
+      ["--package", "analytics-api"],
+    ]);
   });
 });
 

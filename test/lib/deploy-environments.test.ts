@@ -41,7 +41,7 @@ describe("environmentsConfigSchema defaults", () => {
     expect(config.production).toMatchObject({ namespace: "llm-observatory", rolloutTimeout: "10m", ingress: "analytics-api" });
     for (const environment of ENVIRONMENTS) {
       expect(config[environment]).toMatchObject({ service: "analytics-api", container: "analytics-api" });
-      expect(config[environment].smoke).toEqual({ paths: ["/health", "/metrics"], deadlineSeconds: 120 });
+      expect(config[environment].smoke).toEqual({ paths: ["/health", "/metrics"], deadlineSeconds: 120, metrics: "samples" });
     }
     // the plan's URLs
     expect(config.dev.url).toBe("https://dev.api.llm-observatory.io");

@@ -72,7 +72,38 @@ describe("pipeline configuration", () => {
   });
 
   it("reports invalid JSON with the file name", () => {
-    expect(errorOf("{ nope", "--config my.json")).toMatch(/^--config my.json is not valid JSON: /);
+    expect(errorOf("{ nope", "--config my.json")).toMatch(/^--config my.json is not valid JSON at line 1, column 3: /);
+  });
+
+  it("refuses image tags that look pinned but move, and accepts exact versions and digests", () => {
+    const moving = { rust: "rust:stable", redis: "redis:7", timescaledb: "timescale/timescaledb:latest-pg15", python: "python:lts", trivy: "aquasec/trivy:1-bookworm", k6: "grafana/k6:7-alpine" };
+    const lines = errorOf(JSON.stringify({ images: moving })).split("\n").slice(1);
+    expect(lines).toHaveLength(6);
+    for (const [name, ref] of Object.entries(moving)) {
+      expect(lines).toContain(
+        `  - images.${name}: expected an exact version tag major.minor.patch (a suffix such as -bookworm is fine) or a digest @sha256:...: this tag moves with new releases; found "${ref}"`,
+      );
+    }
+    const exact = { curl: "localhost:5000/curl:8.11.0", alpine: `alpine@sha256:${"a".repeat(64)}`, rust: `rust:1.95.0-bookworm@sha256:${"b".repeat(64)}`, gitleaks: "zricethezav/gitleaks:v8.21.2" };
+    expect(parseConfig(JSON.stringify({ images: exact })).images).toMatchObject(exact);
+  });
+
+  it("a coverage threshold in (0, 1] is a fraction: refused with the percentage it probably meant", () => {
+    expect(errorOf(JSON.stringify({ coverage: { threshold: 0.9 } }))).toContain("coverage.threshold: is a percentage, not a fraction: did you mean 90?; found 0.9");
+    expect(errorOf(JSON.stringify({ coverage: { threshold: 1 } }))).toContain("did you mean 100?");
+    expect(parseConfig(JSON.stringify({ coverage: { threshold: 0 } })).coverage.threshold).toBe(0);
+    expect(parseConfig(JSON.stringify({ coverage: { threshold: 1.5 } })).coverage.threshold).toBe(1.5);
+  });
+
+  it("paths.workspace stays inside the source", () => {
+    expect(errorOf(JSON.stringify({ paths: { workspace: "../other" } }))).toContain('paths.workspace: expected a path relative to the source directory, inside it; found "../other"');
+    expect(errorOf(JSON.stringify({ paths: { workspace: "/abs" } }))).toContain("paths.workspace:");
+  });
+
+  it("gives the line and column of a JSON syntax error, and accepts a UTF-8 BOM", () => {
+    expect(errorOf('{\n  "coverage": {},\n  nope')).toMatch(/^ci\/pipeline.json is not valid JSON at line 3, column 3: /);
+    expect(errorOf('{"coverage":')).toMatch(/^ci\/pipeline.json is not valid JSON at line 1, column 13: /);
+    expect(parseConfig('\uFEFF{"coverage": {"threshold": 80}}').coverage.threshold).toBe(80);
   });
 
   it("accepts the example configuration", () => {

@@ -13,7 +13,6 @@ describe("securityConfigSchema", () => {
     expect(securityConfigSchema.parse(undefined)).toEqual({
       failOn: ["critical", "high"],
       allowlist: [],
-      denyConfig: ".cargo/deny.toml",
       trivy: { severity: "CRITICAL,HIGH", skipDirs: ["target"], timeout: "10m" },
       semgrep: { configs: ["p/security-audit", "p/rust"], timeout: 300 },
       gitleaks: {},

@@ -539,7 +539,11 @@ describe("what a smoke test and a deployment accept (pure rules, lib/deploy/smok
   it("Prometheus text format", async () => {
     const { prometheusTextProblem } = await import("../../.dagger/src/lib/deploy/smoke");
     expect(prometheusTextProblem('# HELP x y\n# TYPE x counter\nx_total{a="b c"} 1.5e3 1717322400000\nup NaN\n# EOF\n')).toBeNull();
-    expect(prometheusTextProblem("# HELP only comments\n")).toBe("no metric samples");
+    expect(prometheusTextProblem("# HELP only comments\n")).toBe('no metric samples (a service that records none yet: set smoke.metrics to "reachable")');
+    // smoke.metrics "reachable": an empty page, or comments only, from a service that records no metric yet
+    expect(prometheusTextProblem("", "reachable")).toBeNull();
+    expect(prometheusTextProblem("# HELP only comments\n", "reachable")).toBeNull();
+    expect(prometheusTextProblem('{"metrics": []}', "reachable")).toContain("line 1 is not a metric sample");
     expect(prometheusTextProblem('{"metrics": []}')).toContain("line 1 is not a metric sample");
   });
 });

@@ -1,4 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { laneScopes } from "../../.dagger/src/lib/scope";
+import { parseConfig } from "../../.dagger/src/lib/pipeline-config";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,10 +42,13 @@ function expectRustBase(e: ExecView) {
  * The lane starts from its flag set's dependency layer: the layer's exec (built on the skeleton, target
  * dir in the container, no cache volume) comes before the real source is mounted over the skeleton.
  */
+/** The plan's default scope of each lane (lib/scope.ts): the layers select the same packages. */
+const PLAN_SCOPES = laneScopes(parseConfig(undefined, "defaults"));
+
 function expectDependencyLayer(e: ExecView, flagSet: DependencyFlagSet) {
   expect(e.env.CARGO_TARGET_DIR).toBe("/cargo-target");
   expect(e.caches["/cargo-target"]).toBeUndefined();
-  const layerAt = stepIndex(e, "withExec", (a) => JSON.stringify(a.args) === JSON.stringify(dependencyBuildCommand(flagSet)));
+  const layerAt = stepIndex(e, "withExec", (a) => JSON.stringify(a.args) === JSON.stringify(dependencyBuildCommand(flagSet, PLAN_SCOPES)));
   expect(layerAt, `${flagSet} dependency layer`).toBeGreaterThan(-1);
   const skeletonAt = e.chain.findIndex((s) => s.field === "withMountedDirectory" && s.args.path === "/src" && describeChain([s]).includes(SKELETON_SCRIPT.split("\n")[0]));
   expect(skeletonAt).toBeGreaterThan(-1);
@@ -95,7 +100,7 @@ describe("clippy and doc", () => {
     const e = session.exec("clippy", "-D");
     expect(e.args.slice(0, 4)).toEqual(["sh", "-euc", expect.stringContaining('cargo "$@"'), "cargo"]);
     expect(e.args[2]).toContain("find . -type f -exec touch -c {} +");
-    expect(e.args.slice(4)).toEqual(["clippy", "--locked", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]);
+    expect(e.args.slice(4)).toEqual(["clippy", "--locked", "--package", "analytics-api", "--all-targets", "--all-features", "--", "-D", "warnings"]);
     expect(e.opts.expect).toBeUndefined();
     expectDependencyLayer(e, "dev");
     expectRustBase(e);
@@ -131,7 +136,7 @@ describe("clippy and doc", () => {
     const { session, call } = await start(healthyScript({ exec: (e) => (isCargo(e, "doc") ? testVerdict(101, "", stderr) : undefined) }));
     const err = await failureOf(call((ci) => ci.doc()));
     const e = session.exec("doc", "--no-deps");
-    expect(e.args.slice(4)).toEqual(["doc", "--locked", "--workspace", "--no-deps", "--all-features"]);
+    expect(e.args.slice(4)).toEqual(["doc", "--locked", "--package", "analytics-api", "--no-deps", "--all-features"]);
     expect(e.opts.expect).toBeUndefined();
     expect(e.env.RUSTDOCFLAGS).toBe("-D warnings");
     expectDependencyLayer(e, "dev");
@@ -278,7 +283,7 @@ describe("integrationTest", () => {
     const { session, call } = await start();
     await call((ci) => ci.integrationTest());
     const e = session.exec("test", "--test");
-    expect(e.args.slice(4)).toEqual(["test", "--locked", "--workspace", "--all-features", "--test", "*", "--", "--test-threads=1"]);
+    expect(e.args.slice(4)).toEqual(["test", "--locked", "--package", "analytics-api", "--all-features", "--test", "*", "--", "--test-threads=1"]);
     expect(e.args[2]).toContain("sqlx migrate run");
     expect(e.env).toMatchObject({ DATABASE_URL: "postgres://postgres@db:5432/analytics_test", REDIS_URL: "redis://redis:6379", RUST_LOG: "info", RUST_BACKTRACE: "1" });
     expect(e.env.JWT_SECRET).toBeUndefined();
@@ -295,7 +300,7 @@ describe("integrationTest", () => {
     const { session, call } = await start(healthyScript({ exec: (e) => (isTestRun(e) ? testVerdict(101, "test result: FAILED. 2 passed; 1 failed;") : undefined) }));
     const err = await failureOf(call((ci) => ci.integrationTest(dag.setSecret("jwt", value))));
     expect(session.exec("test", "--test").secretEnv.JWT_SECRET).toBe("jwt");
-    expect(err.message).toContain("integration tests failed (exit 101, 1 failed)");
+    expect(err.message).toContain("integration tests failed (exit 101, 2 passed, 1 failed, 0 ignored)");
     expect(session.secretLeaks([err.message])).toEqual([]);
   });
 
@@ -307,6 +312,59 @@ describe("integrationTest", () => {
       const err = await failureOf(call((ci) => ci.integrationTest()));
       expect(err.message).toContain("integrationTest: no integration test ran");
     }
+  });
+});
+
+describe("integrationTest: counts, ignored tests, tests.env", () => {
+  const ran = (stdout: string) => healthyScript({ exec: (e) => (isTestRun(e) && e.args.includes("--test") ? testVerdict(0, stdout) : undefined) });
+
+  it("reports passed, failed and ignored summed over every test binary", async () => {
+    const { call } = await start(ran("test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured\ntest result: ok. 2 passed; 0 failed; 0 ignored; 0 measured"));
+    const table = await call((ci) => ci.ci());
+    expect(table).toMatch(/\| integrationTest \| ✅ pass \| [^|]+ \| 5 passed, 0 failed, 1 ignored \|/);
+  });
+
+  it("integration targets holding only ignored tests fail the gate: nothing was tested", async () => {
+    const { call } = await start(ran("test result: ok. 0 passed; 0 failed; 2 ignored; 0 measured"));
+    const err = await failureOf(call((ci) => ci.integrationTest()));
+    expect(err.message).toMatch(/^integrationTest: no integration test ran: all 2 are #\[ignore\]d, so nothing was tested \(0 passed, 0 failed, 2 ignored\)/);
+    expect(err.message).toContain("set tests.includeIgnored to true");
+  });
+
+  it("tests.includeIgnored runs them (--include-ignored)", async () => {
+    const { session, call } = await start(healthyScript(), sourceWithConfig({ tests: { includeIgnored: true } }));
+    await call((ci) => ci.integrationTest());
+    expect(session.exec("test", "--test").args.slice(-3)).toEqual(["--", "--test-threads=1", "--include-ignored"]);
+  });
+
+  it("tests.env points other names at the lane's services, keeps RUST_LOG=info, and lets RUST_LOG be set", async () => {
+    const config = { tests: { env: { TEST_DATABASE_URL: "${DATABASE_URL}", TEST_REDIS_URL: "${REDIS_URL}/1", FEATURE: "on" } } };
+    const { session, call } = await start(healthyScript(), sourceWithConfig(config));
+    await call((ci) => ci.integrationTest());
+    expect(session.exec("test", "--test").env).toMatchObject({
+      TEST_DATABASE_URL: "postgres://postgres@db:5432/analytics_test",
+      TEST_REDIS_URL: "redis://redis:6379/1",
+      FEATURE: "on",
+      RUST_LOG: "info",
+    });
+    const { session: s2, call: c2 } = await start(healthyScript(), sourceWithConfig({ tests: { env: { RUST_LOG: "debug" } } }));
+    await c2((ci) => ci.integrationTest());
+    expect(s2.exec("test", "--test").env.RUST_LOG).toBe("debug");
+  });
+
+  it("tests.env refuses what the module owns and credential-looking names (never echoing their value), before any container", async () => {
+    const config = { tests: { env: { DATABASE_URL: "postgres://elsewhere", CARGO_HOME: "/x", API_TOKEN: "tok-1234", OTHER: "${HOME}" } } };
+    const { session, call } = await start(healthyScript(), sourceWithConfig(config));
+    const err = await failureOf(call((ci) => ci.integrationTest()));
+    expect(err.message.split("\n")).toEqual([
+      "ci/pipeline.json is invalid:",
+      '  - tests.env.DATABASE_URL: DATABASE_URL is set by the module (the services\' URLs, JWT_SECRET, cargo\'s and the toolchain\'s variables); tests.env cannot override it; found "postgres://elsewhere"',
+      '  - tests.env.CARGO_HOME: CARGO_HOME is set by the module (the services\' URLs, JWT_SECRET, cargo\'s and the toolchain\'s variables); tests.env cannot override it; found "/x"',
+      '  - tests.env.API_TOKEN: API_TOKEN looks like a credential: a plain variable is visible in logs and cache keys; pass it as a Dagger Secret instead; found "(value not shown)"',
+      '  - tests.env.OTHER: references ${HOME}; only ${DATABASE_URL} and ${REDIS_URL} are replaced; found "${HOME}"',
+    ]);
+    expect(err.message).not.toContain("tok-1234");
+    expect(session.execs).toEqual([]);
   });
 });
 
@@ -335,7 +393,7 @@ describe("integrationTest: cache and verdicts", () => {
   it("failing tests are a verdict: the exec succeeds (cacheable), the gate fails", async () => {
     const { session, call } = await start(healthyScript({ exec: (e) => (isTestRun(e) ? testVerdict(101, "test result: FAILED. 2 passed; 1 failed;") : undefined) }));
     const err = await failureOf(call((ci) => ci.integrationTest()));
-    expect(err.message).toContain("integration tests failed (exit 101, 1 failed)");
+    expect(err.message).toContain("integration tests failed (exit 101, 2 passed, 1 failed, 0 ignored)");
     expect(session.queries.filter((q) => q.error)).toEqual([]);
   });
 
@@ -387,6 +445,46 @@ describe("ci", () => {
     const unit = session.exec("tarpaulin", "--output-dir").services.db;
     const integration = session.exec("test", "--test-threads=1").services.db;
     expect(JSON.stringify(unit.chain)).not.toEqual(JSON.stringify(integration.chain));
+  });
+});
+
+describe("scope (the plan's by default, configurable per gate)", () => {
+  const cargoArgs = (e: { args: string[] }) => e.args.slice(4);
+
+  it("fmt and tarpaulin cover the workspace, clippy, doc and the integration tests the service's package; the ci summary says so", async () => {
+    const { session, call } = await start();
+    const table = await call((ci) => ci.ci());
+    expect(cargoArgs(session.exec("cargo", "fmt"))).toEqual(["fmt", "--all", "--", "--check"]);
+    expect(cargoArgs(session.exec("tarpaulin", "--engine"))).toContain("--workspace");
+    for (const [words, sub] of [[["clippy", "-D"], "clippy"], [["doc", "--no-deps"], "doc"], [["test", "--test-threads=1"], "test"]] as const) {
+      const args = cargoArgs(session.exec(...words));
+      expect([sub, args.slice(1, 4)]).toEqual([sub, ["--locked", "--package", "analytics-api"]]);
+      expect(args).not.toContain("--workspace");
+    }
+    expect(table).toContain("Scope: fmt: workspace; clippy: package analytics-api; doc: package analytics-api; unitTest: workspace; integrationTest: package analytics-api.");
+  });
+
+  it("each gate's scope is configurable: the workspace, or a list of packages", async () => {
+    const dir = sourceWithConfig({ scope: { fmt: ["analytics-api"], clippy: "workspace", doc: "workspace", unitTest: ["analytics-api", "storage"], integrationTest: "workspace" } });
+    const { session, call } = await start(healthyScript(), dir);
+    const table = await call((ci) => ci.ci());
+    expect(cargoArgs(session.exec("cargo", "fmt"))).toEqual(["fmt", "--package", "analytics-api", "--", "--check"]);
+    expect(cargoArgs(session.exec("clippy", "-D")).slice(0, 3)).toEqual(["clippy", "--locked", "--workspace"]);
+    expect(cargoArgs(session.exec("doc", "--no-deps")).slice(0, 3)).toEqual(["doc", "--locked", "--workspace"]);
+    expect(cargoArgs(session.exec("test", "--test-threads=1")).slice(0, 3)).toEqual(["test", "--locked", "--workspace"]);
+    const tarpaulin = cargoArgs(session.exec("tarpaulin", "--engine"));
+    expect(tarpaulin).toEqual(expect.arrayContaining(["--packages", "analytics-api", "storage"]));
+    expect(tarpaulin.filter((a) => a === "--packages")).toHaveLength(2);
+    expect(tarpaulin).not.toContain("--workspace");
+    expect(table).toContain("Scope: fmt: package analytics-api; clippy: workspace; doc: workspace; unitTest: packages analytics-api, storage; integrationTest: workspace.");
+  });
+
+  it("a scoped package that is no workspace member is a doctor blocker, and ci starts nothing", async () => {
+    const dir = sourceWithConfig({ scope: { clippy: ["analytics"] } });
+    const { session, call } = await start(healthyScript(), dir);
+    const err = await failureOf(call((ci) => ci.ci()));
+    expect(err.message).toContain("no workspace member is named clippy: analytics (members: analytics-api, storage)");
+    expect(session.execs).toEqual([]);
   });
 });
 

@@ -200,7 +200,7 @@ describe("audit", () => {
     writeFileSync(join(dir, "Cargo.toml"), "[workspace]\n");
     const { session, call } = await start(healthyScript(), dir);
     const err = await failureOf(call((ci) => ci.audit()));
-    expect(err.message).toContain("Cargo.lock not found in the source");
+    expect(err.message).toMatch(/^audit: Cargo\.lock is missing: cargo refuses to create it under --locked/);
     expect(session.execs).toEqual([]);
   });
 });
@@ -235,6 +235,15 @@ describe("deny", () => {
     const { session: s2, call: call2 } = await start(healthyScript(), custom);
     await call2((ci) => ci.deny());
     expect(toolArgs(only(s2.execs.filter(isDeny)))).toContain("/src/policy/deny.toml");
+  });
+
+  it("a configured security.denyConfig that does not exist fails before any container, never falling back to the default policy", async () => {
+    const { session, call } = await start(healthyScript(), withConfig({ denyConfig: "policy/deny.toml" }));
+    const err = await failureOf(call((ci) => ci.deny()));
+    expect(err.message).toBe(
+      'deny: security.denyConfig = "policy/deny.toml" (ci/pipeline.json) does not exist in the source; commit it or fix the field (a configured policy never falls back to the module\'s default)',
+    );
+    expect(session.execs.filter(isDeny)).toEqual([]);
   });
 
   it("reads stderr whatever the exit code: findings fail, a missing summary fails closed", async () => {

@@ -4,7 +4,7 @@
  * set that decides whether two builds can share their output. Used by the cold-plan tests and printed
  * by `npm run plan`.
  */
-import { dependencyBuildCommand, type DependencyFlagSet } from "../../.dagger/src/lib/dependency-layer";
+import { dependencyLayerOf, type DependencyFlagSet } from "../../.dagger/src/lib/dependency-layer";
 import type { ExecView } from "./recording-session";
 
 /** An exec that compiles a crate from source: `cargo install ...`. */
@@ -27,8 +27,7 @@ function cargoSubcommand(e: ExecView): string | undefined {
 }
 
 function layerFlagSet(args: unknown): DependencyFlagSet | undefined {
-  const text = JSON.stringify(args);
-  return (["dev", "coverage", "bench"] as const).find((set) => JSON.stringify(dependencyBuildCommand(set)) === text);
+  return Array.isArray(args) ? dependencyLayerOf(args as string[]) : undefined;
 }
 
 export interface DependencyBuild {

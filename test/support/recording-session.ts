@@ -324,6 +324,8 @@ export class RecordingSession {
         return this.directoryEntries(parent, String(leaf.args.path ?? "."), recorded);
       case "exists":
         return this.exists(parent, String(leaf.args.path), recorded);
+      case "glob":
+        return this.glob(parent, String(leaf.args.pattern), recorded);
       case "name":
         if (parent.length === 1 && parent[0].field === "currentModule") return "observatory-ci";
         if (parent[parent.length - 1]?.field === "file") return posix.basename(String(parent[parent.length - 1].args.path));
@@ -433,6 +435,17 @@ export class RecordingSession {
     const p = posix.normalize(path).replace(/^\.?\//, "").replace(/\/$/, "");
     for (const key of tree.keys()) if (key === p || key.startsWith(p + "/")) return true;
     return false;
+  }
+
+  /**
+   * Directory.glob: matching files, and matching directories with a trailing "/" (dagger v0.21.8
+   * core/directory.go `Glob`, a WalkDir that appends the separator to directories).
+   */
+  private glob(chain: Step[], pattern: string, recorded: RecordedQuery): string[] {
+    const files = [...this.directoryTree(chain, recorded).keys()];
+    const dirs = [...new Set(files.flatMap((f) => f.split("/").slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join("/"))))];
+    const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*\*\/?/g, "\u0000").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]").replace(/\u0000/g, "(?:.*/)?")}$`);
+    return [...files.filter((f) => re.test(f)), ...dirs.filter((d) => re.test(d)).map((d) => `${d}/`)].sort();
   }
 
   /** A directory chain as a map of relative path -> lazy contents. */

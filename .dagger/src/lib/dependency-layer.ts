@@ -52,19 +52,43 @@ export const SKELETON_SCRIPT = [
 export type DependencyFlagSet = "dev" | "coverage" | "bench";
 
 /**
+ * The package selection of each lane built over a layer (lib/scope.ts `scopeArgs`): a layer compiles
+ * the dependencies of exactly the packages its lanes select, because cargo unifies dependency features
+ * over the selected packages (resolver 2) and a different selection would compile some of them again.
+ */
+export interface LaneScopes {
+  clippy: string[];
+  doc: string[];
+  integrationTest: string[];
+  /** tarpaulin's own flags (`--workspace` / `--packages`). */
+  unitTest: string[];
+  bench: string[];
+}
+
+export const WORKSPACE_SCOPES: LaneScopes = {
+  clippy: ["--workspace"],
+  doc: ["--workspace"],
+  integrationTest: ["--workspace"],
+  unitTest: ["--workspace"],
+  bench: ["--workspace"],
+};
+
+/**
  * cargo-tarpaulin's build arguments, shared by the coverage lane and its dependency layer so both
  * compile with the same flags; `--skip-clean` keeps tarpaulin from wiping the layer's target dir.
  */
-export const TARPAULIN_BUILD_ARGS = [
-  "tarpaulin",
-  "--engine", "llvm", // the default ptrace engine needs privileges an unprivileged container lacks
-  "--workspace",
-  "--all-features",
-  "--locked",
-  "--lib",
-  "--bins",
-  "--skip-clean",
-];
+export function tarpaulinBuildArgs(scope: string[]): string[] {
+  return [
+    "tarpaulin",
+    "--engine", "llvm", // the default ptrace engine needs privileges an unprivileged container lacks
+    ...scope,
+    "--all-features",
+    "--locked",
+    "--lib",
+    "--bins",
+    "--skip-clean",
+  ];
+}
 
 /**
  * The cargo runs of each flag set's layer, one exec. `dev` covers what its three lanes compile:
@@ -75,19 +99,35 @@ export const TARPAULIN_BUILD_ARGS = [
  * uses rustdocflags for doc units only), so the doc lane reuses the checked dependencies.
  * `coverage`: tarpaulin builds the tests without running them (`--no-run`, 0.31.2 src/lib.rs
  * `launch_tarpaulin` then skips the runs and `report_tracemap` the report).
+ * `bench`: the bench profile (optimised, cargo's `[profile.bench]`), used by `benchmark` only.
  */
-export const DEPENDENCY_BUILDS: Record<DependencyFlagSet, string[][]> = {
-  dev: [
-    ["cargo", "check", "--locked", "--workspace", "--all-features", "--all-targets"],
-    ["cargo", "check", "--locked", "--workspace", "--all-features", "--lib", "--bins"],
-    ["cargo", "test", "--locked", "--workspace", "--all-features", "--no-run"],
-  ],
-  coverage: [["cargo", ...TARPAULIN_BUILD_ARGS, "--no-run"]],
-  // the bench profile (optimised, cargo's `[profile.bench]`) is a flag set of its own, used by `benchmark` only
-  bench: [["cargo", "bench", "--locked", "--workspace", "--benches", "--no-run"]],
-};
+export function dependencyBuilds(flagSet: DependencyFlagSet, scopes: LaneScopes = WORKSPACE_SCOPES): string[][] {
+  switch (flagSet) {
+    case "dev":
+      return [
+        ["cargo", "check", "--locked", ...scopes.clippy, "--all-features", "--all-targets"],
+        ["cargo", "check", "--locked", ...scopes.doc, "--all-features", "--lib", "--bins"],
+        ["cargo", "test", "--locked", ...scopes.integrationTest, "--all-features", "--no-run"],
+      ];
+    case "coverage":
+      return [["cargo", ...tarpaulinBuildArgs(scopes.unitTest), "--no-run"]];
+    case "bench":
+      return [["cargo", "bench", "--locked", ...scopes.bench, "--benches", "--no-run"]];
+  }
+}
 
-/** The layer's one exec: its cargo runs in order, the first failure failing it (and so every lane on it). */
-export function dependencyBuildCommand(flagSet: DependencyFlagSet): string[] {
-  return ["sh", "-euc", DEPENDENCY_BUILDS[flagSet].map((run) => run.join(" ")).join("\n")];
+/** `sh -c`'s $0 in a layer's exec: names the exec in logs and plans (`dependency-layer <flag set>`). */
+export const DEPENDENCY_LAYER_EXEC = "dependency-layer";
+
+/**
+ * The layer's one exec: its cargo runs in order, the first failure failing it (and so every lane on
+ * it); `$0 $1` name it (`dependency-layer dev`).
+ */
+export function dependencyBuildCommand(flagSet: DependencyFlagSet, scopes: LaneScopes = WORKSPACE_SCOPES): string[] {
+  return ["sh", "-euc", dependencyBuilds(flagSet, scopes).map((run) => run.join(" ")).join("\n"), DEPENDENCY_LAYER_EXEC, flagSet];
+}
+
+/** The flag set of a layer's exec, from its argv; undefined for any other exec. */
+export function dependencyLayerOf(args: readonly string[]): DependencyFlagSet | undefined {
+  return args[0] === "sh" && args[3] === DEPENDENCY_LAYER_EXEC ? (args[4] as DependencyFlagSet) : undefined;
 }

@@ -140,3 +140,15 @@ export function crashReason(stderr: string): string | undefined {
   const line = stderr.split("\n").find((l) => l.startsWith(CRASH_MARKER));
   return line?.slice(CRASH_MARKER.length).trim();
 }
+
+/**
+ * Passed, failed and ignored tests over every libtest summary line of a `cargo test` run:
+ * `test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.01s`
+ * (rust-lang/rust 1.95.0 library/test/src/formatters/pretty.rs `write_run_finish`).
+ */
+export function testCounts(stdout: string): { passed: number; failed: number; ignored: number } {
+  return [...stdout.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed(?:; (\d+) ignored)?/g)].reduce(
+    (acc, m) => ({ passed: acc.passed + Number(m[1]), failed: acc.failed + Number(m[2]), ignored: acc.ignored + Number(m[3] ?? 0) }),
+    { passed: 0, failed: 0, ignored: 0 },
+  );
+}

@@ -38,6 +38,10 @@ const smokeSchema = z
       .positive()
       .default(120)
       .describe("How long the smoke test retries a failing path before it gives up (new pods may still be warming up)."),
+    metrics: z
+      .enum(["samples", "reachable"])
+      .default("samples")
+      .describe('What a /metrics path must show: "samples" (valid Prometheus text with at least one sample) or "reachable" (HTTP 200 and valid Prometheus text, possibly empty: a service that records no metric yet).'),
   })
   .prefault({})
   .describe("Smoke test run against the environment after each rollout.");

@@ -8,6 +8,9 @@ function isCalendarDay(value: string): boolean {
   return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
 }
 
+/** Where cargo deny looks for the repository's policy when security.denyConfig is not set. */
+export const DEFAULT_DENY_CONFIG = ".cargo/deny.toml";
+
 const isoDay = z
   .string()
   .regex(/^\d{4}-\d{2}-\d{2}$/, "must be a date written YYYY-MM-DD")
@@ -124,7 +127,11 @@ export const securityConfigSchema = z
       .array(allowlistEntrySchema)
       .default([])
       .describe("Accepted findings, each with a reason and an expiry date."),
-    denyConfig: relativePath.default(".cargo/deny.toml").describe("cargo-deny configuration (deny.toml) in the source."),
+    denyConfig: relativePath
+      .optional()
+      .describe(
+        `cargo-deny configuration (deny.toml) in the source. Unset: ${DEFAULT_DENY_CONFIG} when the repository has one, else the module's default policy. A configured path must exist: it never falls back to the default policy.`,
+      ),
     trivy: trivySchema.describe("Trivy filesystem and image scans."),
     semgrep: semgrepSchema.describe("Semgrep static analysis."),
     gitleaks: gitleaksSchema.describe("Gitleaks secret scan."),

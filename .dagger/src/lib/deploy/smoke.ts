@@ -32,12 +32,16 @@ export function isHealthyBody(body: string): boolean {
 const SAMPLE_LINE = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})?\s+([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|NaN|[-+]?Inf)(\s+-?\d+)?$/;
 const COMMENT_LINE = /^#(\s+(HELP|TYPE|UNIT)\s+[a-zA-Z_:][a-zA-Z0-9_:]*(\s.*)?|\s.*|)$/;
 
+/** What /metrics must show: at least one sample (the default), or only a valid, possibly empty, exposition. */
+export type MetricsExpectation = "samples" | "reachable";
+
 /**
  * Prometheus text exposition format (0.0.4) / OpenMetrics text: every non-empty line is a comment
- * or a `name{labels} value [timestamp]` sample, and there is at least one sample.
+ * or a `name{labels} value [timestamp]` sample, and (expecting `samples`) there is at least one sample: a
+ * service that records no metric yet serves an empty page, which `reachable` accepts.
  * Returns null when it is, else what is wrong.
  */
-export function prometheusTextProblem(body: string): string | null {
+export function prometheusTextProblem(body: string, expectation: MetricsExpectation = "samples"): string | null {
   const lines = body.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && line !== "# EOF");
   let samples = 0;
   for (const [index, line] of lines.entries()) {
@@ -48,7 +52,7 @@ export function prometheusTextProblem(body: string): string | null {
     if (!SAMPLE_LINE.test(line)) return `line ${index + 1} is not a metric sample: ${JSON.stringify(line.slice(0, 120))}`;
     samples++;
   }
-  return samples === 0 ? "no metric samples" : null;
+  return samples === 0 && expectation === "samples" ? 'no metric samples (a service that records none yet: set smoke.metrics to "reachable")' : null;
 }
 
 /** Delay before retry `attempt` (0-based): 1s, 2s, 4s, 8s, then 15s, never past the deadline. */
