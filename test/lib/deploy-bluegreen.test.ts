@@ -197,6 +197,20 @@ describe("productionState resumes from every intermediate state", () => {
     ]);
   });
 
+  it("hotfix: from the smoke-tested idle colour straight to the switch, no canary step", () => {
+    const observed: ObservedProduction = { serviceColour: "blue", deployments: { blue: ready(OLD), green: ready(OLD, 0) }, canary: null };
+    expect(plan(observed, { ...options, canarySteps: [5, 25, 50], hotfix: true })).toEqual([`create-idle(green, ${TARGET})`, "wait-rollout(green)", "smoke-idle(green)", ...FULL_TAIL]);
+  });
+
+  it("hotfix over a canary an earlier run left at the target: no analysis, the switch, then the canary goes", () => {
+    const observed: ObservedProduction = {
+      serviceColour: "blue",
+      deployments: { blue: ready(OLD), green: ready(TARGET) },
+      canary: { colour: "green", serviceName: "analytics-api-green", weight: 5 },
+    };
+    expect(plan(observed, { ...options, hotfix: true })).toEqual(["smoke-idle(green)", ...FULL_TAIL]);
+  });
+
   it("idle colour parked at zero replicas with the previous release", () => {
     expect(plan({ serviceColour: "blue", deployments: { blue: ready(OLD), green: { image: OLD, replicas: 0, readyReplicas: 0 } }, canary: null })[0]).toBe(
       `create-idle(green, ${TARGET})`,

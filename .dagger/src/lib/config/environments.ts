@@ -75,6 +75,18 @@ const DEFAULT_HEALTH_FAILURES_QUERY =
   " / " +
   'sum(kube_deployment_spec_replicas{namespace="{{namespace}}",deployment="{{canaryDeployment}}"})';
 
+// ingress-nginx (controller-v1.15.1 rootfs/etc/nginx/lua/monitor.lua) labels each request with `service` (the
+// Ingress backend's Service, `$service_name` in template/nginx.tmpl) and `canary` (`$proxy_alternative_upstream_name`,
+// set to "" for each location and filled by balancer.lua only for requests routed to the canary backend). So the
+// public Service's traffic, which reaches the colour the Service selects, is `service="<service>",canary=""`.
+const DEFAULT_LIVE_ERROR_RATE_QUERY =
+  'sum(rate(nginx_ingress_controller_requests{namespace="{{namespace}}",service="{{service}}",canary="",status=~"5.."}[{{interval}}]))' +
+  " / " +
+  'sum(rate(nginx_ingress_controller_requests{namespace="{{namespace}}",service="{{service}}",canary=""}[{{interval}}]))';
+
+const DEFAULT_LIVE_LATENCY_P95_QUERY =
+  'histogram_quantile(0.95, sum by (le) (rate(nginx_ingress_controller_request_duration_seconds_bucket{namespace="{{namespace}}",service="{{service}}",canary=""}[{{interval}}])))';
+
 const promqlTemplate = (defaultValue: string) =>
   z
     .string()
@@ -180,10 +192,16 @@ const prometheusSchema = z
         healthFailures: promqlTemplate(DEFAULT_HEALTH_FAILURES_QUERY).describe(
           "PromQL instant query returning ONE series: the ratio (0..1) of the new colour's replicas failing health checks. The default uses kube-state-metrics (`kube_deployment_status_replicas_available` / `kube_deployment_spec_replicas`).",
         ),
+        liveErrorRate: promqlTemplate(DEFAULT_LIVE_ERROR_RATE_QUERY).describe(
+          "PromQL instant query returning ONE series: the ratio of 5xx responses of the public Service's traffic (the colour it selects) over {{interval}}. Judged by the canary's errorRate rule in the pre-check (over errorReview.windowSeconds) and in the post-switch watch. The default selects ingress-nginx requests to {{service}} that the canary did not take (`canary=\"\"`).",
+        ),
+        liveLatencyP95: promqlTemplate(DEFAULT_LIVE_LATENCY_P95_QUERY).describe(
+          "PromQL instant query returning ONE series: the P95 request duration (seconds) of the public Service's traffic over {{interval}}. Judged by the canary's latencyP95 rule in the pre-check and the post-switch watch.",
+        ),
       })
       .prefault({})
       .describe(
-        "Canary queries, overridable for other metric sources. Placeholders: {{namespace}}, {{ingress}}, {{canaryService}}, {{canaryServicePort}} (the port as the Ingress backend names it), {{canaryDeployment}}, {{interval}} (e.g. 1m).",
+        "Canary and live-traffic queries, overridable for other metric sources. Placeholders: {{namespace}}, {{ingress}} (the canary Ingress), {{service}} (the public Service), {{canaryService}}, {{canaryServicePort}} (the port as the Ingress backend names it), {{canaryDeployment}} (the colour analysed: the canary, or the new live colour after the switch), {{interval}} (e.g. 1m).",
       ),
   })
   .prefault({})
@@ -257,6 +275,17 @@ export const environmentsConfigSchema = z
           "The public Ingress; its canary copy is `<ingress>-canary`.",
         ),
         canary: canarySchema,
+        errorReview: z
+          .strictObject({
+            windowSeconds: z
+              .number()
+              .int()
+              .min(60)
+              .default(900)
+              .describe("How far back the pre-check reviews the live colour's 5xx rate and P95 (liveErrorRate/liveLatencyP95 against the canary's thresholds)."),
+          })
+          .prefault({})
+          .describe("Pre-check \"review recent errors\": a release is refused while the live colour breaks the canary rules (override: --accept-recent-errors --reason)."),
         prometheus: prometheusSchema,
       })
       .prefault({})
