@@ -176,7 +176,7 @@ const OLD = "registry/analytics-api:1.0.0";
 const options = { targetImage: TARGET, canarySteps: [5], graceSeconds: 300 };
 const ready = (image: string, replicas = 3) => ({ image, replicas, readyReplicas: replicas });
 
-function plan(observed: ObservedProduction, planOptions = options): string[] {
+function plan(observed: ObservedProduction, planOptions: Parameters<typeof productionState>[1] = options): string[] {
   return productionState(observed, planOptions).actions.map(describeAction);
 }
 

@@ -241,16 +241,35 @@ const loadTestSchema = z
   .prefault({})
   .describe("k6 load test run against staging after the smoke test.");
 
+const e2eSchema = z
+  .strictObject({
+    cargoTest: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, "a cargo test target name (tests/<name>.rs), e.g. e2e")
+      .optional()
+      .describe("cargo integration-test target run against the environment (`cargo test --test <name>`), with E2E_BASE_URL set to the environment's URL."),
+    k6Script: z
+      .string()
+      .min(1)
+      .refine((path) => !path.startsWith("/") && !path.split("/").includes(".."), { message: "a path inside the source directory, e.g. ci/e2e/smoke.js" })
+      .optional()
+      .describe("k6 script in the source run against the environment (BASE_URL set to its URL); a failed check threshold fails it."),
+  })
+  .refine((e2e) => (e2e.cargoTest === undefined) !== (e2e.k6Script === undefined), { message: "set exactly one of cargoTest and k6Script" })
+  .optional()
+  .describe("The service's end-to-end suite, run against the environment after each deploy (a failure rolls the deploy back); staging's also runs as a production pre-check.");
+
 export const environmentsConfigSchema = z
   .strictObject({
     dev: z
-      .strictObject(
-        environmentFields({
+      .strictObject({
+        ...environmentFields({
           namespace: "llm-observatory-dev",
           url: "https://analytics-dev.llm-observatory.example",
           rolloutTimeout: "5m",
         }),
-      )
+        e2e: e2eSchema,
+      })
       .prefault({})
       .describe("Development: deployed automatically from main."),
     staging: z
@@ -261,6 +280,7 @@ export const environmentsConfigSchema = z
           rolloutTimeout: "10m",
         }),
         loadTest: loadTestSchema,
+        e2e: e2eSchema,
       })
       .prefault({})
       .describe("Staging: release branches, with a load test."),
@@ -299,3 +319,4 @@ export type EnvironmentConfig = EnvironmentsConfig[Environment];
 export type CanaryConfig = EnvironmentsConfig["production"]["canary"];
 export type PrometheusConfig = EnvironmentsConfig["production"]["prometheus"];
 export type LoadTestConfig = EnvironmentsConfig["staging"]["loadTest"];
+export type EndToEndConfig = NonNullable<EnvironmentsConfig["staging"]["e2e"]>;
