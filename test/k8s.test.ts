@@ -154,3 +154,59 @@ describe("overlay production (blue-green)", () => {
     expect(canary.metadata.annotations["nginx.ingress.kubernetes.io/canary-weight"]).toBe("5");
   });
 });
+
+describe.each(ENVIRONMENTS)("overlay %s: NetworkPolicies", (environment) => {
+  const objects = rendered[environment];
+  const policies = ofKind(objects, "NetworkPolicy");
+  const selects = (policy: K8sObject, type: "Ingress" | "Egress") => policy.spec.policyTypes.includes(type);
+  const namespacePeer = (namespace: string, pods: Record<string, string>) => ({
+    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": namespace } },
+    podSelector: { matchLabels: pods },
+  });
+
+  it("select every pod of the service, for both directions", () => {
+    expect(policies.map((policy) => policy.metadata.name).sort()).toEqual(["analytics-api-egress", "analytics-api-from-api-server", "analytics-api-ingress"]);
+    for (const deployment of ofKind(objects, "Deployment")) {
+      const pods = deployment.spec.template.metadata.labels;
+      for (const type of ["Ingress", "Egress"] as const) {
+        const selecting = policies.filter((policy) => selects(policy, type) && Object.entries(policy.spec.podSelector.matchLabels).every(([key, value]) => pods[key] === value));
+        expect(selecting.length, `${deployment.metadata.name} ${type}`).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  it("admit only the ingress controller, Prometheus and the API server's proxy, on the http port", () => {
+    const rules = policies.filter((policy) => selects(policy, "Ingress")).flatMap((policy) => policy.spec.ingress);
+    for (const rule of rules) {
+      expect(rule.from?.length, "a rule without `from` admits every source").toBeGreaterThan(0);
+      expect(rule.ports).toEqual([{ port: "http", protocol: "TCP" }]);
+    }
+    const peers = rules.flatMap((rule) => rule.from);
+    expect(peers).toHaveLength(3);
+    expect(peers).toEqual(expect.arrayContaining([
+      namespacePeer("ingress-nginx", { "app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller" }),
+      namespacePeer(config.production.prometheus.namespace, { "app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server" }),
+      { ipBlock: { cidr: "192.0.2.0/24" } },
+    ]));
+    for (const deployment of ofKind(objects, "Deployment")) {
+      const container = deployment.spec.template.spec.containers[0];
+      expect(container.ports.map((port: K8sObject) => port.name)).toContain("http");
+    }
+  });
+
+  it("let the pods reach only DNS, the database and Redis", () => {
+    const rules = policies.filter((policy) => selects(policy, "Egress")).flatMap((policy) => policy.spec.egress);
+    for (const rule of rules) expect(rule.ports?.length, "a rule without ports reaches every port").toBeGreaterThan(0);
+    expect(rules).toEqual([
+      {
+        to: [namespacePeer("kube-system", { "k8s-app": "kube-dns" })],
+        ports: [
+          { port: 53, protocol: "UDP" },
+          { port: 53, protocol: "TCP" },
+        ],
+      },
+      { ports: [{ port: 5432, protocol: "TCP" }] },
+      { ports: [{ port: 6379, protocol: "TCP" }] },
+    ]);
+  });
+});

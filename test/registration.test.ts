@@ -300,6 +300,7 @@ describe("registration through the SDK entrypoint", () => {
     expect(names("deployProduction")).toEqual([
       "tag", "kubeconfig", "registryUsername", "registryPassword", "githubRepository", "prometheusUrl", "prometheusToken", "slackWebhook", "runUrl", "publicKey", "commit",
       "pagerdutyRoutingKey",
+      "hotfix", "acceptRecentErrors", "reason",
     ]);
     expect(names("verifyImage")).toEqual(["image", "environment", "githubRepository", "tag", "branch", "registryUsername", "registryPassword", "publicKey"]);
     expect(names("rollback")).toEqual(["environment", "kubeconfig", "reason", "slackWebhook", "runUrl", "pagerdutyRoutingKey"]);

@@ -19,7 +19,7 @@ import { TRIVY_FINDINGS } from "./support/security-reports";
 import { ociLayout } from "./support/image-reports";
 import { ahash, baselineOnDisk, benchScript, clusterAndGitHub } from "./support/scheduled";
 import { attestationStdout, keyVerifyStdout, VERIFY_DIGEST, VERIFY_REPO, verifyStdout } from "./support/cosign-output";
-import { bootstrappedProduction, FakeClock, FakeCluster, k6Fixture, PINNED, promVector, REPO } from "./session/deploy-fake-cluster";
+import { bootstrappedProduction, FakeClock, FakeCluster, healthyValue, isLive, k6Fixture, metricOf, PINNED, promVector, REPO } from "./session/deploy-fake-cluster";
 import { recordedFlags, type RecordedFlag } from "./support/recorded-flags";
 
 interface FlagRow {
@@ -168,8 +168,8 @@ function k6Summary() {
 /** Production as deploy-production.test.ts bootstraps it: 1.3.0 live on blue. */
 function productionCluster(errorRate = "0.002"): FakeCluster {
   const cluster = bootstrappedProduction();
-  cluster.prometheus = (query) =>
-    promVector(query.includes("histogram_quantile") ? "0.21" : query.includes("kube_deployment") ? "0" : errorRate);
+  // the live traffic (pre-check review, post-switch watch) stays healthy; errorRate is the canary's
+  cluster.prometheus = (query) => promVector(isLive(query) ? healthyValue(metricOf(query)) : metricOf(query) === "errorRate" ? errorRate : healthyValue(metricOf(query)));
   return cluster;
 }
 

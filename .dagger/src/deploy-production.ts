@@ -1,8 +1,8 @@
 /**
  * Production: the blue-green rollout with an nginx-ingress canary and its automatic rollback. The decisions
- * are lib/deploy/bluegreen.ts (productionState, planUndo); the pre-checks are production-checks.ts, the canary
- * analysis canary-analysis.ts, the manual rollback production-rollback.ts. This file runs the planned actions
- * with kubectl, waiting on the clock it is given.
+ * are lib/deploy/bluegreen.ts (productionState, planUndo, planRollback); the pre-checks are production-checks.ts,
+ * the canary analysis, the review of recent errors and the post-switch watch canary-analysis.ts, the manual
+ * rollback production-rollback.ts. This file runs the planned actions with kubectl, waiting on the clock it is given.
  *
  * A run records each change it makes; when it fails, only those are undone (planUndo), and a failure
  * before its first change undoes nothing.
@@ -15,7 +15,7 @@ import type { Secret } from "@dagger.io/dagger";
 import type { Pipeline } from "./pipeline";
 import type { VerifiedImage } from "./verify";
 import { getObject, kubectlOk, MANIFEST_PATH, notifyQuietly, rolloutEvidence, runningDigest, smokeTest, waitRollout, type KubeTarget, type SmokeResult } from "./deploy-support";
-import { analyseCanary, CanaryRollback, type CanaryReport } from "./canary-analysis";
+import { analyseCanary, CanaryRollback, PostSwitchBreach, reviewLiveErrors, watchAfterSwitch, type CanaryContext, type CanaryReport, type WatchReport } from "./canary-analysis";
 import { observe, proxyProbe } from "./production-cluster";
 import { PreCheckFailed, productionPreChecks } from "./production-checks";
 import { isoTime, type Clock } from "./lib/clock";
@@ -30,17 +30,20 @@ import {
   describeChange,
   greenFromBlue,
   otherColour,
+  planRollback,
   planUndo,
   productionState,
   type Colour,
   type ProductionAction,
   type ProductionChange,
+  type ObservedProduction,
   type UndoScope,
 } from "./lib/deploy/bluegreen";
 import type { DeploymentRecord } from "./lib/deploy/record";
 import { switchPatch } from "./lib/deploy/service-switch";
 import { pageResolve, pageTrigger } from "./alerts";
 import type { PagedCondition } from "./lib/alerts/pagerduty";
+import { errorReviewRecord, errorReviewRefusal, safeguardFacts, safeguardNotes, type ErrorReviewRecord } from "./lib/deploy/safeguards";
 
 class ProductionRollout {
   private readonly cfg;
@@ -49,6 +52,8 @@ class ProductionRollout {
   private mainIngress: Record<string, unknown> | null = null;
   private readonly canaryReports: CanaryReport[] = [];
   private smoke?: SmokeResult;
+  private errorReview?: ErrorReviewRecord;
+  private watch?: WatchReport;
   /** Every change this run made, in order: what a rollback may undo, and nothing else. */
   private readonly changes: ProductionChange[] = [];
   /** The automatic rollback's own changes. */
@@ -92,6 +97,26 @@ class ProductionRollout {
       if (this.verified) this.image = this.verified.reference;
     }
     this.log.push(`pre-checks passed: ${this.tagReference} is ${this.image}, ${this.verified.summary}; staging healthy`);
+  }
+
+  private get analysis(): CanaryContext {
+    return { p: this.p, target: this.target, request: this.options, clock: this.clock };
+  }
+
+  /**
+   * The pre-check "review recent errors" on the live colour (it changes nothing): refuses with the figures unless
+   * they are within the canary rules or --accept-recent-errors says why to release anyway.
+   */
+  private async reviewRecentErrors(live: Colour): Promise<void> {
+    const review = await reviewLiveErrors(this.analysis, await this.main(), live);
+    this.errorReview = errorReviewRecord(live, review, this.options.safeguards);
+    const refusal = errorReviewRefusal(this.errorReview);
+    if (refusal) throw new PreCheckFailed("recent errors", refusal);
+    this.log.push(
+      this.errorReview.accepted === undefined
+        ? `recent errors of ${live} within the canary rules: ${this.errorReview.figures}`
+        : `recent errors of ${live} ACCEPTED (--accept-recent-errors: ${this.errorReview.accepted}): ${this.errorReview.breaches.join("; ")}`,
+    );
   }
 
   private async main(): Promise<Record<string, unknown>> {
@@ -163,7 +188,7 @@ class ProductionRollout {
         await this.apply(canaryIngress(await this.main(), action.weight, this.serviceName(action.colour)), `${action.weight} % to ${this.serviceName(action.colour)}`);
         return;
       case "analyse": {
-        const report = await analyseCanary({ p: this.p, target: this.target, request: this.options, clock: this.clock }, await this.main(), action.colour, action.weight);
+        const report = await analyseCanary(this.analysis, await this.main(), action.colour, action.weight);
         this.canaryReports.push(report);
         this.log.push(`canary ${report.weight} %: promote (${report.reason})`);
         return;
@@ -182,8 +207,11 @@ class ProductionRollout {
       }
       case "scale-down-old":
         if (action.afterSeconds > 0) {
-          this.log.push(`keeping ${action.colour} for ${action.afterSeconds}s (instant rollback) before scaling it down`);
-          await this.clock.sleep(action.afterSeconds * 1000);
+          // The grace period is the post-switch watch: a breach switches back to this still scaled-up colour.
+          const watched = otherColour(action.colour);
+          this.log.push(`watching ${watched} with the canary rules for ${action.afterSeconds}s, keeping ${action.colour} scaled up (instant switch back)`);
+          this.watch = await watchAfterSwitch(this.analysis, await this.main(), watched, action.afterSeconds);
+          this.log.push(`post-switch watch of ${watched}: ${this.watch.reason}`);
         }
         await this.scale(action.colour, 0);
         return;
@@ -200,18 +228,23 @@ class ProductionRollout {
     return runningDigest(this.p, this.target, deployment, this.cfg.container);
   }
 
-  /** Automatic rollback of this run's own changes (planUndo on what the cluster shows now). */
-  private async rollBack(scope: UndoScope): Promise<{ ok: boolean; serviceColour?: Colour; text: string }> {
+  /**
+   * Automatic rollback on what the cluster shows now: planUndo of this run's own changes before the switch, or
+   * planRollback (switch back to the still scaled-up old colour) after a breach in the post-switch watch.
+   */
+  private async rollBack(plan: (observed: ObservedProduction) => ProductionAction[]): Promise<{ ok: boolean; serviceColour?: Colour; text: string }> {
     this.undoing = true;
     try {
       const { observed } = await observe(this.p, this.target);
-      for (const action of planUndo(observed, scope)) {
+      let serviceColour = observed.serviceColour;
+      for (const action of plan(observed)) {
         if (action.type !== "done") await this.run(action, observed.serviceColour, observed.deployments[observed.serviceColour]?.image);
+        if (action.type === "switch") serviceColour = action.colour;
       }
       const text = this.undone.length
         ? `automatic rollback done: ${this.undone.map(describeChange).join(", ")}`
         : "automatic rollback: none of this run's changes needed undoing";
-      return { ok: true, serviceColour: observed.serviceColour, text };
+      return { ok: true, serviceColour, text };
     } catch (e) {
       return {
         ok: false,
@@ -240,10 +273,23 @@ class ProductionRollout {
         tag: this.options.tag,
         tagReference: this.tagReference,
         ...(this.verified ? { verification: this.verified.summary } : {}),
+        ...this.safeguardDetails(),
         ...extra.details,
         changes: this.changes,
         log: this.log,
       },
+    };
+  }
+
+  /** The record's account of the safeguards: the hotfix, the review of recent errors, the post-switch watch. */
+  private safeguardDetails(): Record<string, unknown> {
+    const { hotfix, reason } = this.options.safeguards;
+    const notes = safeguardNotes(safeguardFacts(this.options.safeguards, this.errorReview));
+    return {
+      ...(hotfix ? { hotfix: { reason } } : {}),
+      ...(this.errorReview ? { errorReview: this.errorReview } : {}),
+      ...(this.watch ? { postSwitchWatch: this.watch } : {}),
+      ...(notes.length ? { releaseNotes: notes } : {}),
     };
   }
 
@@ -257,7 +303,7 @@ class ProductionRollout {
         version,
         ...(this.options.runUrl ? { runUrl: this.options.runUrl } : {}),
         ...(reason ? { reason } : {}),
-        ...(details ? { details } : {}),
+        details: { ...safeguardFacts(this.options.safeguards, this.errorReview), ...details },
       });
     const page = async (record: DeploymentRecord, condition: PagedCondition) => {
       if (!this.options.pagerdutyRoutingKey) return;
@@ -275,10 +321,16 @@ class ProductionRollout {
       this.step = "observe production";
       const { observed } = await observe(this.p, this.target);
       this.step = "plan";
-      const planned = productionState(observed, { targetImage: this.image, canarySteps: this.cfg.canary.steps, graceSeconds: this.cfg.canary.graceSeconds });
+      const { hotfix, reason } = this.options.safeguards;
+      const planned = productionState(observed, { targetImage: this.image, canarySteps: this.cfg.canary.steps, graceSeconds: this.cfg.canary.graceSeconds, hotfix });
       live = planned.live;
       liveImage = observed.deployments[live]?.image;
       plan = planned.actions;
+      if (hotfix) this.log.push(`hotfix: no canary steps (${reason})`);
+      if (liveImage !== this.image) {
+        this.step = "review recent errors";
+        await this.reviewRecentErrors(live);
+      }
       this.log.push(`live colour ${planned.live} (${liveImage ?? "?"}); plan: ${plan.map(describeAction).join(" -> ")}`);
       for (const action of plan) {
         this.step = describeAction(action);
@@ -291,7 +343,7 @@ class ProductionRollout {
       const liveBefore = live ? { liveBefore: live } : {};
       const switchedByRun = this.changes.some((c) => c.change === "switched" && !c.failed);
 
-      if (this.changes.length === 0 && !(e instanceof CanaryRollback)) {
+      if (this.changes.length === 0 && !(e instanceof CanaryRollback) && !(e instanceof PostSwitchBreach)) {
         const check = e instanceof PreCheckFailed ? e.check : this.step;
         const record = this.record("failure", started, { details: { phase: "pre-check", failedCheck: check, ...liveBefore, plan: plan.map(describeAction) } });
         record.notification = await notify("failure", `pre-check "${check}" failed, production unchanged: ${firstLine}`);
@@ -300,6 +352,21 @@ class ProductionRollout {
           record,
           `${message}\nFailed before changing anything (check: ${check}): production is as this run found it, so there was nothing to undo.` +
             (live ? ` The Service still selects ${live} (${liveImage ?? "?"}).` : ""),
+        );
+      }
+
+      if (e instanceof PostSwitchBreach) {
+        // The old colour is still scaled up during the watch: the Service goes back to it, the new colour is parked.
+        const undo = await this.rollBack((observed) => planRollback(observed, this.image));
+        const record = this.record(undo.ok ? "rolled-back" : "failure", started, {
+          previousImage: liveImage ?? null,
+          details: { failedStep: this.step, ...liveBefore, plan: plan.map(describeAction), undone: this.undone, canary: this.canaryReports },
+        });
+        record.notification = await notify(undo.ok ? "rollback" : "failure", `post-switch watch of ${e.colour} failed: ${firstLine}`);
+        fail(
+          record,
+          `${this.image} went live on ${e.colour}, then broke the canary rules in the post-switch watch${undo.ok ? ", switched back automatically" : ""}.\n${message}\n${undo.text}.\n` +
+            (undo.ok ? `The Service now selects ${undo.serviceColour}${undo.serviceColour === live ? ` (${liveImage ?? "?"})` : ""}.` : "Check the cluster now."),
         );
       }
 
@@ -323,7 +390,7 @@ class ProductionRollout {
         appliedCanary: this.changes.some((c) => c.change === "applied" && c.object === `ingress/${canaryIngressName(this.cfg.ingress)}`),
         condemnedCanary: e instanceof CanaryRollback,
       };
-      const undo = await this.rollBack(scope);
+      const undo = await this.rollBack((observed) => planUndo(observed, scope));
       const what = e instanceof CanaryRollback ? "canary analysis failed" : `the rollout failed at ${this.step} before the switch`;
       const rolledBack = undo.ok && this.undone.length > 0;
       const switchTried = this.changes.some((c) => c.change === "switched");

@@ -34,6 +34,7 @@ import {
   type SmokeResult,
 } from "./deploy-support";
 import { rollbackProduction } from "./production-rollback";
+import { endToEnd, type EndToEndResult } from "./e2e";
 
 
 /** The registry's digest for a commit tag (crane digest, read-only); an absent or unreadable tag stops the deploy. */
@@ -100,6 +101,7 @@ export async function deploy(p: Pipeline, options: DeployRequest<Secret>, clock:
   const rolloutProblem = await waitRollout(p, target, cfg.deployment, cfg.rolloutTimeout);
   let failure: string | null = null;
   let smoke: SmokeResult | undefined;
+  let e2e: EndToEndResult | undefined;
   if (rolloutProblem) {
     const evidence = await rolloutEvidence(p, target, cfg.deployment);
     failure = `rollout of ${image} did not complete within ${cfg.rolloutTimeout} (${rolloutProblem})\n${evidence}`;
@@ -108,6 +110,13 @@ export async function deploy(p: Pipeline, options: DeployRequest<Secret>, clock:
       smoke = await smokeTest(clock, curlProbe(p, cfg.url), cfg.smoke.paths, cfg.smoke.deadlineSeconds, cfg.url, cfg.smoke.metrics);
     } catch (e) {
       failure = errorMessage(e);
+    }
+  }
+  if (!failure && cfg.e2e) {
+    try {
+      e2e = await endToEnd(p, cfg.e2e, cfg.url.replace(/\/+$/, ""));
+    } catch (e) {
+      failure = `the end-to-end suite (environments.${environment}.e2e) failed: ${errorMessage(e)}`;
     }
   }
 
@@ -149,7 +158,7 @@ export async function deploy(p: Pipeline, options: DeployRequest<Secret>, clock:
     ...(options.runUrl ? { runUrl: options.runUrl } : {}),
     details: { Image: image, ...(digest ? { Digest: digest } : {}), Verified: verified.signers.join(", ") || "public key" },
   });
-  return JSON.stringify(record("success", { smoke, rolloutTimeout: cfg.rolloutTimeout }, { digest, previousImage, notification }), null, 2);
+  return JSON.stringify(record("success", { smoke, ...(e2e ? { e2e } : {}), rolloutTimeout: cfg.rolloutTimeout }, { digest, previousImage, notification }), null, 2);
 }
 
 // ---------------------------------------------------------------------------------------------

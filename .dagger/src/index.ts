@@ -770,6 +770,9 @@ export class ObservatoryCi {
    * @param publicKey cosign public key (PEM), when image.sign.keyless is false.
    * @param commit Full SHA of the tag's commit: the signature must come from the run that built exactly it.
    * @param pagerdutyRoutingKey PagerDuty Events API v2 routing key: a failure or an automatic rollback pages (one alert per release), a success resolves it.
+   * @param hotfix Skip the canary steps (smoke test, post-switch watch and automatic rollback still run); needs --reason.
+   * @param acceptRecentErrors Deploy although the live colour's recent 5xx rate or P95 breaks the canary rules (reported, not refused); needs --reason.
+   * @param reason Why --hotfix or --accept-recent-errors: recorded in the record, the release notes and Slack.
    */
   @func({ cache: "never" })
   async deployProduction(
@@ -785,10 +788,14 @@ export class ObservatoryCi {
     publicKey?: Secret,
     commit?: string,
     pagerdutyRoutingKey?: Secret,
+    hotfix?: boolean,
+    acceptRecentErrors?: boolean,
+    reason?: string,
   ): Promise<string> {
     const p = await this.pipeline();
     const request = deployArgs.parseDeployProductionArgs(p, {
       tag, kubeconfig, registryUsername, registryPassword, githubRepository, prometheusUrl, prometheusToken, slackWebhook, runUrl, publicKey, commit, pagerdutyRoutingKey,
+      hotfix, acceptRecentErrors, reason,
     });
     return production.deployProduction(p, request, this.clock());
   }

@@ -1,12 +1,15 @@
 /**
  * deployProduction's pre-checks: the release tag resolved to its digest by the registry, that digest's signature
- * and SBOM attestation, and staging's health. They change nothing; a failure names its check.
+ * and SBOM attestation, staging's health and end-to-end suite (environments.staging.e2e, when configured). They
+ * change nothing; a failure names its check. The review of production's recent errors needs the live colour, so
+ * deploy-production.ts runs it once it has observed the cluster.
  */
 import type { Secret } from "@dagger.io/dagger";
 import type { Pipeline } from "./pipeline";
 import { registryImageExistence } from "./registry";
 import { ImageRefused, verifyImage, type VerifiedImage } from "./verify";
 import { curlProbe, smokeTest } from "./deploy-support";
+import { endToEnd } from "./e2e";
 import type { Clock } from "./lib/clock";
 import { errorMessage } from "./lib/errors";
 import type { ProductionRequest } from "./lib/deploy-args";
@@ -58,23 +61,33 @@ async function resolveAndVerify(p: Pipeline, request: ProductionRequest<Secret>)
   }
 }
 
+/** Staging answers healthy, then passes its end-to-end suite when one is configured. */
+async function stagingChecks(p: Pipeline, clock: Clock): Promise<void> {
+  const staging = p.config.environments.staging;
+  try {
+    await smokeTest(clock, curlProbe(p, staging.url), healthPaths(staging.smoke.paths), staging.smoke.deadlineSeconds, `staging (${staging.url})`);
+  } catch (e) {
+    throw new PreCheckFailed("staging healthy", `pre-check: staging does not answer healthy, refusing to promote:\n${errorMessage(e)}`);
+  }
+  if (!staging.e2e) return;
+  try {
+    await endToEnd(p, staging.e2e, staging.url.replace(/\/+$/, ""));
+  } catch (e) {
+    throw new PreCheckFailed("staging end-to-end", `pre-check: staging's end-to-end suite (environments.staging.e2e) failed, refusing to promote:\n${errorMessage(e)}`);
+  }
+}
+
 /**
- * The image (digest, signature) and staging health, in parallel. Resolves with the verified image; rejects with
- * PreCheckFailed naming the check. Changes nothing.
+ * The image (digest, signature) and staging (health, end-to-end suite), in parallel. Resolves with the verified
+ * image; rejects with PreCheckFailed naming the check. Changes nothing.
  */
 export async function productionPreChecks(p: Pipeline, request: ProductionRequest<Secret>, clock: Clock): Promise<VerifiedImage> {
-  const staging = p.config.environments.staging;
-  const [image, stagingHealth] = await Promise.allSettled([
-    resolveAndVerify(p, request),
-    smokeTest(clock, curlProbe(p, staging.url), healthPaths(staging.smoke.paths), staging.smoke.deadlineSeconds, `staging (${staging.url})`),
-  ]);
+  const [image, stagingHealth] = await Promise.allSettled([resolveAndVerify(p, request), stagingChecks(p, clock)]);
   if (image.status === "rejected") throw image.reason;
   if (stagingHealth.status === "rejected") {
-    throw new PreCheckFailed(
-      "staging healthy",
-      `pre-check: staging does not answer healthy, refusing to promote:\n${errorMessage(stagingHealth.reason)}`,
-      image.value,
-    );
+    const failed = stagingHealth.reason;
+    if (failed instanceof PreCheckFailed) throw new PreCheckFailed(failed.check, failed.message, image.value);
+    throw failed;
   }
   return image.value;
 }

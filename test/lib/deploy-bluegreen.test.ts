@@ -176,7 +176,7 @@ const OLD = "registry/analytics-api:1.0.0";
 const options = { targetImage: TARGET, canarySteps: [5], graceSeconds: 300 };
 const ready = (image: string, replicas = 3) => ({ image, replicas, readyReplicas: replicas });
 
-function plan(observed: ObservedProduction, planOptions = options): string[] {
+function plan(observed: ObservedProduction, planOptions: Parameters<typeof productionState>[1] = options): string[] {
   return productionState(observed, planOptions).actions.map(describeAction);
 }
 
@@ -195,6 +195,20 @@ describe("productionState resumes from every intermediate state", () => {
       "analyse(5)",
       ...FULL_TAIL,
     ]);
+  });
+
+  it("hotfix: from the smoke-tested idle colour straight to the switch, no canary step", () => {
+    const observed: ObservedProduction = { serviceColour: "blue", deployments: { blue: ready(OLD), green: ready(OLD, 0) }, canary: null };
+    expect(plan(observed, { ...options, canarySteps: [5, 25, 50], hotfix: true })).toEqual([`create-idle(green, ${TARGET})`, "wait-rollout(green)", "smoke-idle(green)", ...FULL_TAIL]);
+  });
+
+  it("hotfix over a canary an earlier run left at the target: no analysis, the switch, then the canary goes", () => {
+    const observed: ObservedProduction = {
+      serviceColour: "blue",
+      deployments: { blue: ready(OLD), green: ready(TARGET) },
+      canary: { colour: "green", serviceName: "analytics-api-green", weight: 5 },
+    };
+    expect(plan(observed, { ...options, hotfix: true })).toEqual(["smoke-idle(green)", ...FULL_TAIL]);
   });
 
   it("idle colour parked at zero replicas with the previous release", () => {

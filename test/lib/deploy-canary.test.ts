@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { environmentsConfigSchema } from "../../.dagger/src/lib/config/environments";
-import { type CanarySample, canaryVerdict } from "../../.dagger/src/lib/deploy/canary";
+import { type CanarySample, canaryVerdict, reviewRecentErrors } from "../../.dagger/src/lib/deploy/canary";
 import { parsePrometheusResponse, singleValue } from "../../.dagger/src/lib/deploy/prometheus";
 
 const thresholds = environmentsConfigSchema.parse({}).production.canary;
@@ -159,5 +159,34 @@ describe("canary samples from Prometheus answers", () => {
         healthFailures: { status: "error", errorType: "execution", error: "query timed out" },
       }),
     ).toThrow("Prometheus query failed (canary health failures): execution: query timed out");
+  });
+});
+
+describe("reviewRecentErrors (the pre-check on the live colour)", () => {
+  const rules = { errorRate: { threshold: 0.01, consecutive: 2 }, latencyP95: { thresholdSeconds: 2, consecutive: 5 } };
+
+  it("passes figures within the canary's thresholds and states them", () => {
+    expect(reviewRecentErrors({ errorRate: 0.002, latencyP95Seconds: 0.31 }, rules, "the last 900s")).toEqual({
+      withinRules: true,
+      figures: "5xx error rate 0.2% (max 1%), P95 latency 0.31s (max 2s) over the last 900s",
+      breaches: [],
+    });
+  });
+
+  it("refuses a 5xx rate or a P95 above the threshold, naming the figure", () => {
+    const review = reviewRecentErrors({ errorRate: 0.043, latencyP95Seconds: 2.5 }, rules, "the last 900s");
+    expect(review.withinRules).toBe(false);
+    expect(review.breaches).toEqual(["5xx error rate 4.3% is above 1% over the last 900s", "P95 latency 2.5s is above 2s over the last 900s"]);
+  });
+
+  it("fails closed on missing data (empty result or 0/0)", () => {
+    const review = reviewRecentErrors({ errorRate: Number.NaN, latencyP95Seconds: null }, rules, "the last 900s");
+    expect(review.withinRules).toBe(false);
+    expect(review.breaches[0]).toMatch(/^no data for the 5xx error rate over the last 900s/);
+    expect(review.breaches[1]).toMatch(/^no data for the P95 latency/);
+  });
+
+  it("a value exactly at the threshold is within the rules (the canary rolls back above it)", () => {
+    expect(reviewRecentErrors({ errorRate: 0.01, latencyP95Seconds: 2 }, rules, "w").withinRules).toBe(true);
   });
 });

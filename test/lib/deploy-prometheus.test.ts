@@ -113,6 +113,7 @@ describe("renderQuery", () => {
   const values = {
     namespace: "llm-observatory",
     ingress: "analytics-api",
+    service: "analytics-api",
     canaryService: "analytics-api-green",
     canaryServicePort: "80",
     canaryDeployment: "analytics-api-green",
@@ -124,6 +125,15 @@ describe("renderQuery", () => {
     const query = renderQuery(errorRate, values);
     expect(query).toContain('canary="llm-observatory-analytics-api-green-80",status=~"5.."}[1m]');
     expect(query).not.toContain("{{");
+  });
+
+  it("fills the default live-traffic queries with the public Service's requests the canary did not take", () => {
+    const { liveErrorRate, liveLatencyP95 } = environmentsConfigSchema.parse({}).production.prometheus.queries;
+    expect(renderQuery(liveErrorRate, { ...values, interval: "900s" })).toBe(
+      'sum(rate(nginx_ingress_controller_requests{namespace="llm-observatory",service="analytics-api",canary="",status=~"5.."}[900s]))' +
+        ' / sum(rate(nginx_ingress_controller_requests{namespace="llm-observatory",service="analytics-api",canary=""}[900s]))',
+    );
+    expect(renderQuery(liveLatencyP95, values)).toContain('nginx_ingress_controller_request_duration_seconds_bucket{namespace="llm-observatory",service="analytics-api",canary=""}[1m]');
   });
 
   it("rejects unknown placeholders and values that would break out of a PromQL string", () => {

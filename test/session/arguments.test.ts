@@ -78,6 +78,15 @@ const CASES: Record<string, Case[]> = {
     ["no repository, a stray public key", (ci) =>
       ci.deployProduction("v1.2.3", s("kube"), undefined, undefined, undefined, undefined, undefined, undefined, undefined, s("pub")),
       ["--github-repository", "--public-key"]],
+    ["--hotfix with a blank --reason (an unset CI variable)", (ci) =>
+      ci.deployProduction("v1.2.3", s("kube"), undefined, undefined, "acme/obs", undefined, undefined, undefined, undefined, undefined, undefined, undefined, true, undefined, "  "),
+      ["--reason"]],
+    ["--accept-recent-errors without --reason", (ci) =>
+      ci.deployProduction("v1.2.3", s("kube"), undefined, undefined, "acme/obs", undefined, undefined, undefined, undefined, undefined, undefined, undefined, false, true),
+      ["--reason"]],
+    ["--reason without --hotfix or --accept-recent-errors", (ci) =>
+      ci.deployProduction("v1.2.3", s("kube"), undefined, undefined, "acme/obs", undefined, undefined, undefined, undefined, undefined, undefined, undefined, false, false, "INC-42"),
+      ["--reason"]],
   ],
   rollback: [["bad enum and URL, missing secret", (ci) => ci.rollback("qa" as Environment, undefined as unknown as Secret, "x", undefined, "nope"), ["--environment", "--kubeconfig", "--run-url"]]],
   smoke: [["bad URL and enum", (ci) => ci.smoke("ftp://x", "qa" as Environment), ["--url", "--environment"]]],

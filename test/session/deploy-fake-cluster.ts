@@ -55,6 +55,30 @@ export function promVector(value: string | null): string {
   });
 }
 
+export type Metric = "errorRate" | "latency" | "health";
+export function metricOf(query: string): Metric {
+  if (query.includes("histogram_quantile")) return "latency";
+  if (query.includes("kube_deployment")) return "health";
+  return "errorRate";
+}
+
+/** A query about the public Service's traffic (the pre-check's review, the post-switch watch), not the canary's. */
+export const isLive = (query: string) => query.includes('canary=""');
+export const healthyValue = (metric: Metric) => (metric === "errorRate" ? "0.002" : metric === "latency" ? "0.21" : "0");
+
+/**
+ * Prometheus answering per metric and interval (1-based: the n-th query of that metric), for the canary's queries
+ * and, separately, for the live traffic's (healthy unless `live` says otherwise).
+ */
+export function prometheusBy(values: (metric: Metric, interval: number) => string | null, live: (metric: Metric, interval: number) => string | null = healthyValue) {
+  const counts: Record<Metric, number> = { errorRate: 0, latency: 0, health: 0 };
+  const liveCounts: Record<Metric, number> = { errorRate: 0, latency: 0, health: 0 };
+  return (query: string) => {
+    const metric = metricOf(query);
+    return isLive(query) ? promVector(live(metric, ++liveCounts[metric])) : promVector(values(metric, ++counts[metric]));
+  };
+}
+
 export const HEALTHY_BODY = '{"status":"healthy","version":"1.4.0"}';
 export const METRICS_BODY =
   "# HELP http_requests_total Requests served.\n# TYPE http_requests_total counter\n" +

@@ -12,7 +12,7 @@ import { PREVIOUS_DIGEST_ANNOTATION, PREVIOUS_IMAGE_ANNOTATION } from "../../.da
 import { canarySecret } from "../support/recording-session";
 import { failureOf, GOOD, startPerTest, type ModuleRun } from "../support/module";
 import { canaryIngress } from "../../.dagger/src/lib/deploy/bluegreen";
-import { bootstrappedProduction, cosignVerifications, craneFailure, DIGEST, FakeClock, FakeCluster, newFile, OLD_DIGEST, PINNED, promVector, publishIdentity, REPO } from "./deploy-fake-cluster";
+import { bootstrappedProduction, cosignVerifications, craneFailure, DIGEST, FakeClock, FakeCluster, healthyValue, isLive, metricOf, newFile, OLD_DIGEST, PINNED, prometheusBy, promVector, publishIdentity, REPO } from "./deploy-fake-cluster";
 import { GITHUB_ACTIONS_ISSUER } from "../support/cosign-output";
 
 const startRun = startPerTest();
@@ -31,7 +31,6 @@ const TAG_SIGNER = publishIdentity("acme/observatory", "refs/tags/v1.4.0");
 const RUN_URL = "https://github.com/acme/observatory/actions/runs/7";
 const PROXY = "/api/v1/namespaces/monitoring/services/http:prometheus-server:80/proxy/api/v1/query?";
 const MINUTE = 60_000;
-const GRACE = 300_000;
 
 /** Production as the kustomize overlay bootstraps it, after a 1.3.0 release on blue. */
 function productionCluster(): FakeCluster {
@@ -40,23 +39,7 @@ function productionCluster(): FakeCluster {
   return cluster;
 }
 
-type Metric = "errorRate" | "latency" | "health";
-function metricOf(query: string): Metric {
-  if (query.includes("histogram_quantile")) return "latency";
-  if (query.includes("kube_deployment")) return "health";
-  return "errorRate";
-}
-
-/** Prometheus answering per metric and interval (1-based: the n-th query of that metric). */
-function prometheusBy(values: (metric: Metric, interval: number) => string | null) {
-  const counts: Record<Metric, number> = { errorRate: 0, latency: 0, health: 0 };
-  return (query: string) => {
-    const metric = metricOf(query);
-    return promVector(values(metric, ++counts[metric]));
-  };
-}
-
-const healthy = prometheusBy((metric) => (metric === "errorRate" ? "0.002" : metric === "latency" ? "0.21" : "0"));
+const healthy = prometheusBy(healthyValue);
 
 async function start(cluster: FakeCluster): Promise<ModuleRun> {
   return startRun(cluster.script(), GOOD, { clock });
@@ -140,17 +123,30 @@ describe("deployProduction", () => {
     ]);
     expect(session.execs.indexOf(cosign[1]!)).toBeLessThan(session.execs.findIndex((e) => e.args[0] === "kubectl"));
 
-    // ten one-minute intervals, three queries each, through the API server proxy; then the grace period
-    const queries = cluster.commands.filter((c) => c[1] === "--raw" && c[2].startsWith(PROXY));
-    expect(queries).toHaveLength(30);
-    expect(decodeURIComponent(queries[0][2])).toContain('canary="llm-observatory-analytics-api-green-80"');
-    expect(clock.sleeps.filter((ms) => ms === MINUTE)).toHaveLength(10);
-    expect(clock.sleeps.at(-1)).toBe(GRACE);
+    // the review of blue's last 15 minutes; ten one-minute canary intervals, three queries each, through the API
+    // server proxy; then the grace period as five one-minute intervals of the post-switch watch on green
+    const queries = cluster.commands.filter((c) => c[1] === "--raw" && c[2].startsWith(PROXY)).map((c) => new URLSearchParams(c[2].slice(PROXY.length)).get("query")!);
+    expect(queries).toHaveLength(2 + 30 + 15);
+    expect(queries[0]).toContain('service="analytics-api",canary="",status=~"5.."}[900s]');
+    expect(queries[1]).toContain('histogram_quantile(0.95, sum by (le) (rate(nginx_ingress_controller_request_duration_seconds_bucket{namespace="llm-observatory",service="analytics-api",canary=""}[900s])))');
+    expect(queries.slice(2, 32).every((q) => q.includes('canary="llm-observatory-analytics-api-green-80"') || q.includes('deployment="analytics-api-green"'))).toBe(true);
+    expect(queries.slice(32).filter(isLive)).toHaveLength(10);
+    expect(queries.slice(32).filter((q) => q.includes('deployment="analytics-api-green"'))).toHaveLength(5);
+    expect(clock.sleeps).toEqual(Array(15).fill(MINUTE));
 
     const record = JSON.parse(out);
     expect(record).toMatchObject({ environment: "production", operation: "deploy-production", image: DEPLOYED, digest: DIGEST, previousImage: LIVE, result: "success" });
     expect(record.details).toMatchObject({ tagReference: TARGET, verification: expect.stringMatching(new RegExp(`^verified ${DEPLOYED.replace(/[.]/g, "\\.")}: signed by ${TAG_SIGNER.replace(/[.]/g, "\\.")}`)) });
     expect(record.details.canary).toEqual([{ weight: 5, intervals: 10, reason: "10 interval(s) analysed without breaching a rollback rule" }]);
+    expect(record.details.errorReview).toEqual({
+      colour: "blue",
+      figures: "5xx error rate 0.2% (max 1%), P95 latency 0.21s (max 2s) over the last 900s",
+      withinRules: true,
+      breaches: [],
+    });
+    expect(record.details.postSwitchWatch).toEqual({ colour: "green", intervals: 5, reason: "5 interval(s) analysed without breaching a rollback rule" });
+    expect(record.details).not.toHaveProperty("hotfix");
+    expect(record.details).not.toHaveProperty("releaseNotes");
     expect(cluster.slack.map((s) => s.payload.text)).toEqual([expect.stringContaining("v1.4.0 deployed to production")]);
 
     for (const e of session.execs.filter((x) => x.args[0] === "kubectl")) {
@@ -191,7 +187,9 @@ describe("deployProduction", () => {
 
   it("Prometheus unreachable (given URL with a bearer token): no data means rollback", async () => {
     const cluster = productionCluster();
-    cluster.prometheus = () => ({ exitCode: 7, stderr: "curl: (7) Failed to connect to prometheus.example port 443" });
+    // reachable for the pre-check's review of blue, then gone
+    cluster.prometheus = (query) =>
+      isLive(query) ? promVector(healthyValue(metricOf(query))) : { exitCode: 7, stderr: "curl: (7) Failed to connect to prometheus.example port 443" };
     const { session, call } = await start(cluster);
     const err = await failureOf(call((ci) => deployProduction(ci, { prometheusUrl: "https://prometheus.example", token: true })));
 
@@ -264,8 +262,8 @@ describe("deployProduction", () => {
   it("interrupted during the grace period after the switch: the re-run only scales the old colour down", async () => {
     const cluster = productionCluster();
     cluster.prometheus = healthy;
-    clock.onSleep = (ms) => {
-      if (ms === GRACE) throw new Error("the runner was cancelled");
+    clock.onSleep = () => {
+      if (cluster.get("service", "analytics-api").spec.selector.color === "green") throw new Error("the runner was cancelled");
     };
     const { call } = await start(cluster);
     const first = await failureOf(call((ci) => deployProduction(ci)));
@@ -283,7 +281,11 @@ describe("deployProduction", () => {
     const before = cluster.mutations().length;
     const out = await call((ci) => deployProduction(ci));
     expect(cluster.mutations().slice(before)).toEqual(["scale deployment/analytics-api-blue --replicas=0"]);
-    expect(JSON.parse(out).details.plan).toEqual(["scale-down-old(blue, after 300s)", "done"]);
+    const record = JSON.parse(out);
+    expect(record.details.plan).toEqual(["scale-down-old(blue, after 300s)", "done"]);
+    // the re-run watches green again for the whole grace period; the release is live, so there is nothing to review
+    expect(record.details.postSwitchWatch).toMatchObject({ colour: "green", intervals: 5 });
+    expect(record.details).not.toHaveProperty("errorReview");
     expectConsistentEnd(cluster, "green", DEPLOYED);
   });
 
@@ -585,8 +587,8 @@ describe("a failed pre-check changes nothing and says so", () => {
   it("reproduced: v1.4.0 live on green, the run interrupted in the grace period, the re-run gets a registry 401: production untouched, nothing says rolled back", async () => {
     const cluster = productionCluster();
     cluster.prometheus = healthy;
-    clock.onSleep = (ms) => {
-      if (ms === GRACE) throw new Error("the runner was cancelled");
+    clock.onSleep = () => {
+      if (cluster.get("service", "analytics-api").spec.selector.color === "green") throw new Error("the runner was cancelled");
     };
     const { session, call } = await start(cluster);
     await failureOf(call((ci) => deployProduction(ci)));

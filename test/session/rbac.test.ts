@@ -21,7 +21,7 @@ import {
   renderKustomization,
   type ApiRequest,
 } from "../support/kubectl-rbac";
-import { bootstrappedProduction, FakeClock, FakeCluster, newFile, promVector, REPO } from "./deploy-fake-cluster";
+import { bootstrappedProduction, FakeClock, FakeCluster, isLive, newFile, promVector, REPO } from "./deploy-fake-cluster";
 
 const start = startPerTest();
 /** Every run on a fake clock: the canary window and the grace period take no time. */
@@ -84,7 +84,7 @@ async function recordPlans(): Promise<{ command: string; requests: ApiRequest[] 
     // blue still names the 1.3.0 tag: the rollback pins it to the digest it ran (set image), then scales it up
     await call((ci) => ci.rollback(Environment.Production, kubeconfig(), "recorded for RBAC"));
     await call((ci) => ci.deployProduction("v1.5.0", kubeconfig(), undefined, undefined, "acme/observatory"));
-    cluster.prometheus = () => promVector("0.5");
+    cluster.prometheus = (query) => promVector(isLive(query) ? "0" : "0.5"); // live traffic healthy, the canary fails
     await failureOf(call((ci) => ci.deployProduction("v1.6.0", kubeconfig(), undefined, undefined, "acme/observatory")));
     cluster.failingImages.add(`${REPO}@${digestOf("170")}`);
     await failureOf(call((ci) => ci.deployProduction("v1.7.0", kubeconfig(), undefined, undefined, "acme/observatory")));

@@ -23,6 +23,7 @@ import {
 import { Environment } from "./deploy/environment";
 import { COMMIT_TAG } from "./deploy/smoke";
 import type { PrometheusEndpoint } from "./deploy/prometheus";
+import type { ReleaseSafeguards } from "./deploy/safeguards";
 import { deployableImage, requestedImage, type DigestReference, type RequestedImage } from "./deploy-image";
 import { ConfigError, UsageError, errorMessage, flagName } from "./errors";
 import { imageRepository, withTag } from "./image-ref";
@@ -390,6 +391,7 @@ export interface ProductionRequest<S> {
   slackWebhook?: S;
   runUrl?: string;
   pagerdutyRoutingKey?: S;
+  safeguards: ReleaseSafeguards;
 }
 
 interface ProductionArgs<S> {
@@ -405,7 +407,22 @@ interface ProductionArgs<S> {
   publicKey?: S;
   commit?: string;
   pagerdutyRoutingKey?: S;
+  hotfix?: boolean;
+  acceptRecentErrors?: boolean;
+  reason?: string;
 }
+
+/** A waiver without a reason, or a reason without a waiver, is a usage error. */
+const safeguardReason = <A extends { hotfix?: boolean; acceptRecentErrors?: boolean; reason?: string }>(a: A): ArgProblem[] => {
+  const waived = [a.hotfix === true ? "--hotfix" : undefined, a.acceptRecentErrors === true ? "--accept-recent-errors" : undefined].filter(Boolean);
+  if (waived.length > 0 && a.reason === undefined) {
+    return [{ arg: "reason", problem: `is required with ${waived.join(" and ")}: the record, the release notes and Slack say why`, expected: "a non-blank reason, e.g. \"fix for INC-42: 5xx on /v1/traces\"" }];
+  }
+  if (waived.length === 0 && a.reason !== undefined) {
+    return [{ arg: "reason", problem: "explains a waived safeguard, but none is waived", expected: "--hotfix or --accept-recent-errors with it, or no --reason" }];
+  }
+  return [];
+};
 
 export function parseDeployProductionArgs<S>(context: DeployContext, args: ProductionArgs<S>): ProductionRequest<S> {
   const schema = z.object({
@@ -421,6 +438,9 @@ export function parseDeployProductionArgs<S>(context: DeployContext, args: Produ
     publicKey: secret<S>().optional(),
     commit: commitSha.optional(),
     pagerdutyRoutingKey: secret<S>().optional(),
+    hotfix: z.boolean().optional(),
+    acceptRecentErrors: z.boolean().optional(),
+    reason: z.string().optional(),
   });
   type A = typeof args;
   const configured = context.config.environments.production.prometheus.url;
@@ -454,7 +474,7 @@ export function parseDeployProductionArgs<S>(context: DeployContext, args: Produ
     if (repository !== undefined && tag && signer.plan) planned = { tagReference: withTag(repository, tag.version), verification: signer.plan };
     return firstPerArg(problems);
   };
-  const rules: Rule<A>[] = [pair("registryUsername", "registryPassword", REGISTRY_PAIR), tokenOverHttps, withConfig];
+  const rules: Rule<A>[] = [pair("registryUsername", "registryPassword", REGISTRY_PAIR), tokenOverHttps, withConfig, safeguardReason];
   const parsed = parseArgs("deployProduction", schema, args, rules);
   const prometheus = context.config.environments.production.prometheus;
   const url = (parsed.prometheusUrl ?? prometheus.url)?.replace(/\/+$/, "");
@@ -470,6 +490,11 @@ export function parseDeployProductionArgs<S>(context: DeployContext, args: Produ
     ...(parsed.slackWebhook !== undefined ? { slackWebhook: parsed.slackWebhook } : {}),
     ...(parsed.runUrl !== undefined ? { runUrl: parsed.runUrl } : {}),
     ...(parsed.pagerdutyRoutingKey !== undefined ? { pagerdutyRoutingKey: parsed.pagerdutyRoutingKey } : {}),
+    safeguards: {
+      hotfix: parsed.hotfix === true,
+      acceptRecentErrors: parsed.acceptRecentErrors === true,
+      ...(parsed.reason !== undefined ? { reason: parsed.reason.trim() } : {}),
+    },
   };
 }
 

@@ -79,6 +79,18 @@ const DEFAULT_HEALTH_FAILURES_QUERY =
   " / " +
   'sum(kube_deployment_spec_replicas{namespace="{{namespace}}",deployment="{{canaryDeployment}}"})';
 
+// ingress-nginx (controller-v1.15.1 rootfs/etc/nginx/lua/monitor.lua) labels each request with `service` (the
+// Ingress backend's Service, `$service_name` in template/nginx.tmpl) and `canary` (`$proxy_alternative_upstream_name`,
+// set to "" for each location and filled by balancer.lua only for requests routed to the canary backend). So the
+// public Service's traffic, which reaches the colour the Service selects, is `service="<service>",canary=""`.
+const DEFAULT_LIVE_ERROR_RATE_QUERY =
+  'sum(rate(nginx_ingress_controller_requests{namespace="{{namespace}}",service="{{service}}",canary="",status=~"5.."}[{{interval}}]))' +
+  " / " +
+  'sum(rate(nginx_ingress_controller_requests{namespace="{{namespace}}",service="{{service}}",canary=""}[{{interval}}]))';
+
+const DEFAULT_LIVE_LATENCY_P95_QUERY =
+  'histogram_quantile(0.95, sum by (le) (rate(nginx_ingress_controller_request_duration_seconds_bucket{namespace="{{namespace}}",service="{{service}}",canary=""}[{{interval}}])))';
+
 const promqlTemplate = (defaultValue: string) =>
   z
     .string()
@@ -184,10 +196,16 @@ const prometheusSchema = z
         healthFailures: promqlTemplate(DEFAULT_HEALTH_FAILURES_QUERY).describe(
           "PromQL instant query returning ONE series: the ratio (0..1) of the new colour's replicas failing health checks. The default uses kube-state-metrics (`kube_deployment_status_replicas_available` / `kube_deployment_spec_replicas`).",
         ),
+        liveErrorRate: promqlTemplate(DEFAULT_LIVE_ERROR_RATE_QUERY).describe(
+          "PromQL instant query returning ONE series: the ratio of 5xx responses of the public Service's traffic (the colour it selects) over {{interval}}. Judged by the canary's errorRate rule in the pre-check (over errorReview.windowSeconds) and in the post-switch watch. The default selects ingress-nginx requests to {{service}} that the canary did not take (`canary=\"\"`).",
+        ),
+        liveLatencyP95: promqlTemplate(DEFAULT_LIVE_LATENCY_P95_QUERY).describe(
+          "PromQL instant query returning ONE series: the P95 request duration (seconds) of the public Service's traffic over {{interval}}. Judged by the canary's latencyP95 rule in the pre-check and the post-switch watch.",
+        ),
       })
       .prefault({})
       .describe(
-        "Canary queries, overridable for other metric sources. Placeholders: {{namespace}}, {{ingress}}, {{canaryService}}, {{canaryServicePort}} (the port as the Ingress backend names it), {{canaryDeployment}}, {{interval}} (e.g. 1m).",
+        "Canary and live-traffic queries, overridable for other metric sources. Placeholders: {{namespace}}, {{ingress}} (the canary Ingress), {{service}} (the public Service), {{canaryService}}, {{canaryServicePort}} (the port as the Ingress backend names it), {{canaryDeployment}} (the colour analysed: the canary, or the new live colour after the switch), {{interval}} (e.g. 1m).",
       ),
   })
   .prefault({})
@@ -227,16 +245,35 @@ const loadTestSchema = z
   .prefault({})
   .describe("k6 load test run against staging after the smoke test.");
 
+const e2eSchema = z
+  .strictObject({
+    cargoTest: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, "a cargo test target name (tests/<name>.rs), e.g. e2e")
+      .optional()
+      .describe("cargo integration-test target run against the environment (`cargo test --test <name>`), with E2E_BASE_URL set to the environment's URL."),
+    k6Script: z
+      .string()
+      .min(1)
+      .refine((path) => !path.startsWith("/") && !path.split("/").includes(".."), { message: "a path inside the source directory, e.g. ci/e2e/smoke.js" })
+      .optional()
+      .describe("k6 script in the source run against the environment (BASE_URL set to its URL); a failed check threshold fails it."),
+  })
+  .refine((e2e) => (e2e.cargoTest === undefined) !== (e2e.k6Script === undefined), { message: "set exactly one of cargoTest and k6Script" })
+  .optional()
+  .describe("The service's end-to-end suite, run against the environment after each deploy (a failure rolls the deploy back); staging's also runs as a production pre-check.");
+
 export const environmentsConfigSchema = z
   .strictObject({
     dev: z
-      .strictObject(
-        environmentFields({
+      .strictObject({
+        ...environmentFields({
           namespace: "llm-observatory-dev",
           url: "https://dev.api.llm-observatory.io",
           rolloutTimeout: "5m",
         }),
-      )
+        e2e: e2eSchema,
+      })
       .prefault({})
       .describe("Development: deployed automatically from main."),
     staging: z
@@ -247,6 +284,7 @@ export const environmentsConfigSchema = z
           rolloutTimeout: "10m",
         }),
         loadTest: loadTestSchema,
+        e2e: e2eSchema,
       })
       .prefault({})
       .describe("Staging: release branches, with a load test."),
@@ -261,6 +299,17 @@ export const environmentsConfigSchema = z
           "The public Ingress; its canary copy is `<ingress>-canary`.",
         ),
         canary: canarySchema,
+        errorReview: z
+          .strictObject({
+            windowSeconds: z
+              .number()
+              .int()
+              .min(60)
+              .default(900)
+              .describe("How far back the pre-check reviews the live colour's 5xx rate and P95 (liveErrorRate/liveLatencyP95 against the canary's thresholds)."),
+          })
+          .prefault({})
+          .describe("Pre-check \"review recent errors\": a release is refused while the live colour breaks the canary rules (override: --accept-recent-errors --reason)."),
         prometheus: prometheusSchema,
       })
       .prefault({})
@@ -274,3 +323,4 @@ export type EnvironmentConfig = EnvironmentsConfig[Environment];
 export type CanaryConfig = EnvironmentsConfig["production"]["canary"];
 export type PrometheusConfig = EnvironmentsConfig["production"]["prometheus"];
 export type LoadTestConfig = EnvironmentsConfig["staging"]["loadTest"];
+export type EndToEndConfig = NonNullable<EnvironmentsConfig["staging"]["e2e"]>;

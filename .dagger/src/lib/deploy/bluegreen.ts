@@ -287,6 +287,8 @@ export interface ProductionPlanOptions {
   targetImage: string;
   canarySteps: readonly number[];
   graceSeconds: number;
+  /** A hotfix goes from the smoke-tested idle colour straight to the switch: no canary step is set or analysed. */
+  hotfix?: boolean;
 }
 
 export interface ProductionPlan {
@@ -311,11 +313,11 @@ export function productionState(observed: ObservedProduction, options: Productio
   const liveDeployment = observed.deployments[live];
   const idleDeployment = observed.deployments[idle];
   const target = options.targetImage;
-  const steps = [...options.canarySteps];
+  const steps = options.hotfix ? [] : [...options.canarySteps];
   const actions: ProductionAction[] = [];
   const plan = (): ProductionPlan => ({ live, idle, actions });
 
-  if (steps.length === 0) throw new Error("at least one canary step is needed");
+  if (steps.length === 0 && !options.hotfix) throw new Error("at least one canary step is needed");
 
   if (liveDeployment?.image === target) {
     if (!isReady(liveDeployment)) {

@@ -189,3 +189,34 @@ export function formatMetric(value: number | null, unit: "%" | "s"): string {
   if (value === null || Number.isNaN(value)) return "no data";
   return unit === "s" ? `${Number(value.toFixed(3))}s` : `${Number((value * 100).toFixed(2))}%`;
 }
+
+/** The live colour's figures over the pre-check's review window. */
+export interface RecentErrors {
+  errorRate: number | null;
+  latencyP95Seconds: number | null;
+}
+
+export interface ErrorReview {
+  withinRules: boolean;
+  /** The figures and thresholds, e.g. `5xx error rate 0.2% (max 1%), P95 latency 0.31s (max 2s) over 15m`. */
+  figures: string;
+  /** One line per broken rule (a missing figure counts: a broken metrics pipeline reviews nothing). */
+  breaches: string[];
+}
+
+/**
+ * The pre-check "review recent errors": the live colour's 5xx rate and P95 over the window, against the canary's
+ * thresholds. One window replaces the `consecutive` intervals: its average over the threshold already lasted.
+ */
+export function reviewRecentErrors(recent: RecentErrors, thresholds: Pick<CanaryThresholds, "errorRate" | "latencyP95">, window: string): ErrorReview {
+  const rules = [
+    { metric: "errorRate", value: recent.errorRate, threshold: thresholds.errorRate.threshold },
+    { metric: "latencyP95Seconds", value: recent.latencyP95Seconds, threshold: thresholds.latencyP95.thresholdSeconds },
+  ] as const;
+  const breaches = rules.flatMap(({ metric, value, threshold }) => {
+    if (value === null || Number.isNaN(value)) return [`no data for the ${METRIC_NAMES[metric]} over ${window} (no traffic, or the query/metrics pipeline is broken)`];
+    return value > threshold ? [`${METRIC_NAMES[metric]} ${formatValue(metric, value)} is above ${formatThreshold(metric, threshold)} over ${window}`] : [];
+  });
+  const figures = rules.map(({ metric, value, threshold }) => `${METRIC_NAMES[metric]} ${formatValue(metric, value)} (max ${formatThreshold(metric, threshold)})`).join(", ");
+  return { withinRules: breaches.length === 0, figures: `${figures} over ${window}`, breaches };
+}

@@ -171,10 +171,11 @@ export function singleValue(result: PrometheusResult, source = ""): number | nul
   }
 }
 
-/** Placeholders the canary query templates may use (see config/environments.ts). */
+/** Placeholders the canary and live-traffic query templates may use (see config/environments.ts). */
 export const QUERY_PLACEHOLDERS = [
   "namespace",
   "ingress",
+  "service",
   "canaryService",
   "canaryServicePort",
   "canaryDeployment",
