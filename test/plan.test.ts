@@ -109,7 +109,7 @@ describe("npm run plan: the run", () => {
   it("smoke runs against the fake endpoints on the fake clock, without real waits", async () => {
     const started = Date.now();
     const { status, last } = await plan("smoke", "--environment", "dev");
-    expect(last).toMatch(/^smoke passes and returns "smoke test of https:\/\/analytics-dev\.[^"]+ passed/);
+    expect(last).toMatch(/^smoke passes and returns "smoke test of https:\/\/dev\.api\.llm-observatory\.io passed/);
     expect(status).toBe(0);
     expect(Date.now() - started).toBeLessThan(60_000);
   }, 120_000);

@@ -18,7 +18,7 @@ import {
   type BaselineInput,
 } from "./lib/benchmark";
 import type { BenchmarkRequest } from "./lib/scheduled-args";
-import { laneScopes } from "./lib/scope";
+import { benchScope } from "./lib/scope";
 
 /**
  * criterion writes to $CRITERION_HOME when it is set (bheisler/criterion.rs 0.5.1 src/lib.rs
@@ -72,7 +72,7 @@ async function baselineOf(request: BenchmarkRequest<Directory, File>): Promise<B
 /** `cargo bench` over the bench targets only: a lib's libtest harness would refuse criterion's filter flags. */
 export function benchCommand(p: Pipeline): string[] {
   const { filter, timeoutSeconds } = p.config.benchmarks;
-  const scope = laneScopes(p.config).bench;
+  const scope = benchScope(p.config);
   const cargo = ["cargo", "bench", "--locked", ...scope, "--benches", "--", ...(filter ? [filter] : [])];
   const script = [
     "set -eu",

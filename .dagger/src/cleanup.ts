@@ -139,6 +139,7 @@ async function readManifests(p: Pipeline, repository: string, digests: string[],
 export async function cleanup(p: Pipeline, request: CleanupRequest<Secret>, clock: Clock): Promise<string> {
   const now = new Date(clock.now());
   const policy = p.config.cleanup;
+  const { artifactDays, cacheDays, keepLatestArtifacts } = p.config.cleanup;
   const repository = publishRepository(p, { githubRepository: request.githubRepository }, "cleanup");
   const api = new GitHubApi(p, request.githubToken);
   const registry = await registryVersions(api, repository);
@@ -153,8 +154,8 @@ export async function cleanup(p: Pipeline, request: CleanupRequest<Secret>, cloc
   const retention = { versions, deployed, policy: { untaggedDays: policy.untaggedDays, keepTagsPerStream: policy.keepTagsPerStream, now } };
   const manifests = await readManifests(p, repository, manifestsToRead(retention), request.registry);
   const images = planRetention({ ...retention, manifests });
-  const artifacts = expiredCiItems(artifactList, policy.artifactDays, now, policy.keepLatestArtifacts);
-  const caches = expiredCiItems(cacheList, policy.cacheDays, now);
+  const artifacts = expiredCiItems(artifactList, artifactDays, now, keepLatestArtifacts);
+  const caches = expiredCiItems(cacheList, cacheDays, now);
 
   if (request.apply) {
     // one at a time: the API rate-limits, and a failure stops the run with what was already deleted reported by GitHub

@@ -42,7 +42,7 @@ import {
 import type { DeploymentRecord } from "./lib/deploy/record";
 import { switchPatch } from "./lib/deploy/service-switch";
 import { pageResolve, pageTrigger } from "./alerts";
-import type { PagedCondition } from "./lib/alerts/pagerduty";
+import { releaseFailureCondition, type PagedCondition } from "./lib/alerts/pagerduty";
 import { errorReviewRecord, errorReviewRefusal, safeguardFacts, safeguardNotes, type ErrorReviewRecord } from "./lib/deploy/safeguards";
 
 class ProductionRollout {
@@ -411,14 +411,7 @@ class ProductionRollout {
         },
       });
       record.notification = await notify(rolledBack ? "rollback" : "failure", `${what}: ${firstLine}`);
-      await page(
-        record,
-        !undo.ok
-          ? { kind: "auto-rollback-failed", tag: version, reason: `${what}: ${firstLine}; ${undo.text}` }
-          : rolledBack
-            ? { kind: "auto-rollback", tag: version, reason: `${what}: ${firstLine}` }
-            : { kind: "deploy-failed", tag: version, reason: `${what}: ${firstLine}`, productionChanged: this.changes.length > 0 },
-      );
+      await page(record, releaseFailureCondition(version, `${what}: ${firstLine}`, undo, rolledBack, this.changes.length > 0));
       const undid = !rolledBack
         ? ""
         : this.changes.length > 0

@@ -16,8 +16,8 @@ beforeEach(() => {
   clock = new FakeClock();
 });
 
-const DEV_URL = "https://analytics-dev.llm-observatory.example";
-const STAGING_URL = "https://analytics-staging.llm-observatory.example";
+const DEV_URL = "https://dev.api.llm-observatory.io";
+const STAGING_URL = "https://staging.api.llm-observatory.io";
 const OLD = `${REPO}:main-0a0b0c0`;
 const NEW = `${REPO}:main-1a2b3c4`;
 const K6_E2E = "import http from 'k6/http';\nexport const options = { thresholds: { checks: ['rate==1'] } };\nexport default function () { http.get(`${__ENV.BASE_URL}/health`); }\n";
@@ -76,7 +76,7 @@ describe("end-to-end suite after the dev deploy", () => {
 
     verdict = testVerdict(0, "running 0 tests\ntest result: ok. 0 passed; 0 failed; 2 ignored\n");
     const err = await failureOf(call(deployDev));
-    expect(err.message).toContain("cargo test --test e2e against https://analytics-dev.llm-observatory.example ran no test (exit 0, 0 passed)");
+    expect(err.message).toContain(`cargo test --test e2e against ${DEV_URL} ran no test (exit 0, 0 passed)`);
   });
 
   it("refuses an e2e block naming both or neither suite", async () => {

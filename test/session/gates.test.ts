@@ -455,7 +455,7 @@ describe("scope (the plan's by default, configurable per gate)", () => {
     const { session, call } = await start();
     const table = await call((ci) => ci.ci());
     expect(cargoArgs(session.exec("cargo", "fmt"))).toEqual(["fmt", "--all", "--", "--check"]);
-    expect(cargoArgs(session.exec("tarpaulin", "--engine"))).toContain("--workspace");
+    expect(cargoArgs(session.exec("tarpaulin", "--output-dir"))).toContain("--workspace");
     for (const [words, sub] of [[["clippy", "-D"], "clippy"], [["doc", "--no-deps"], "doc"], [["test", "--test-threads=1"], "test"]] as const) {
       const args = cargoArgs(session.exec(...words));
       expect([sub, args.slice(1, 4)]).toEqual([sub, ["--locked", "--package", "analytics-api"]]);
@@ -472,7 +472,10 @@ describe("scope (the plan's by default, configurable per gate)", () => {
     expect(cargoArgs(session.exec("clippy", "-D")).slice(0, 3)).toEqual(["clippy", "--locked", "--workspace"]);
     expect(cargoArgs(session.exec("doc", "--no-deps")).slice(0, 3)).toEqual(["doc", "--locked", "--workspace"]);
     expect(cargoArgs(session.exec("test", "--test-threads=1")).slice(0, 3)).toEqual(["test", "--locked", "--workspace"]);
-    const tarpaulin = cargoArgs(session.exec("tarpaulin", "--engine"));
+    const tarpaulin = cargoArgs(session.exec("tarpaulin", "--output-dir"));
+    // the dependency layers select what their lanes select (cargo unifies features over the selection)
+    expect(session.exec("dependency-layer", "coverage").args[2]).toContain("cargo tarpaulin --engine llvm --packages analytics-api --packages storage ");
+    expect(session.exec("dependency-layer", "dev").args[2]).toContain("cargo test --locked --workspace --all-features --no-run");
     expect(tarpaulin).toEqual(expect.arrayContaining(["--packages", "analytics-api", "storage"]));
     expect(tarpaulin.filter((a) => a === "--packages")).toHaveLength(2);
     expect(tarpaulin).not.toContain("--workspace");

@@ -83,8 +83,8 @@ describe("pre-check: review recent errors", () => {
     expect(cluster.snapshot()).toBe(before);
     expect(clock.sleeps).toEqual([]); // no canary, no watch
     const record = recordOf(err);
-    expect(record).toMatchObject({ result: "failure", details: { failedCheck: "recent errors", errorReview: { colour: "blue", withinRules: false } } });
-    expect(cluster.slack.map((s) => s.payload.text)).toEqual([expect.stringContaining("recent errors failed, production unchanged")]);
+    expect(record).toMatchObject({ result: "failure", details: { phase: "pre-check", failedCheck: "recent errors", errorReview: { colour: "blue", withinRules: false } } });
+    expect(cluster.slack.map((s) => s.payload.text)).toEqual([expect.stringContaining(`pre-check "recent errors" failed, production unchanged`)]);
     expect(session.secretLeaks([err.message])).toEqual([]);
   });
 

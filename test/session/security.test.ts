@@ -827,9 +827,13 @@ describe("scanDeployed alerts", () => {
     const slack = dag.setSecret("slack-webhook", `https://hooks.slack.com/services/T0/B0/${canarySecret("slack")}`);
     const routingKey = dag.setSecret("pagerduty-routing-key", canarySecret("pagerduty"));
     const r = await start(clusterScript({ findings: true }));
-    const report = await r.call((ci) =>
-      ci.scanDeployed(dag.setSecret("kubeconfig", canarySecret("kubeconfig")), undefined, undefined, undefined, undefined, undefined, slack, routingKey),
-    );
+    // the scan reports (Slack, PagerDuty) first, then fails on the blocking finding with the report
+    const report = (
+      await failureOf(
+        r.call((ci) => ci.scanDeployed(dag.setSecret("kubeconfig", canarySecret("kubeconfig")), undefined, undefined, undefined, undefined, undefined, slack, routingKey)),
+      )
+    ).message;
+    expect(report).toContain("scanDeployed: blocking findings in staging (trivy)");
     // the staging image has one HIGH finding (a genuine Trivy report): reported, not paged
     const paged = r.session.execsMatching("curl", "https://events.pagerduty.com/v2/enqueue");
     const events = paged.map((e) => JSON.parse(e.args[e.args.indexOf("--expand-data") + 1]!.replace("{{pagerduty_routing_key:trim:json}}", "K")));

@@ -4,7 +4,7 @@
  * set that decides whether two builds can share their output. Used by the cold-plan tests and printed
  * by `npm run plan`.
  */
-import { dependencyLayerOf, type DependencyFlagSet } from "../../.dagger/src/lib/dependency-layer";
+import { DEPENDENCY_LAYER_EXEC, type DependencyFlagSet } from "../../.dagger/src/lib/dependency-layer";
 import type { ExecView } from "./recording-session";
 
 /** An exec that compiles a crate from source: `cargo install ...`. */
@@ -27,7 +27,8 @@ function cargoSubcommand(e: ExecView): string | undefined {
 }
 
 function layerFlagSet(args: unknown): DependencyFlagSet | undefined {
-  return Array.isArray(args) ? dependencyLayerOf(args as string[]) : undefined;
+  // a layer's exec is `sh -euc <script> dependency-layer <flag set>` (lib/dependency-layer.ts dependencyBuildCommand)
+  return Array.isArray(args) && args[0] === "sh" && args[3] === DEPENDENCY_LAYER_EXEC ? (args[4] as DependencyFlagSet) : undefined;
 }
 
 export interface DependencyBuild {

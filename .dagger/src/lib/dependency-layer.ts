@@ -127,7 +127,3 @@ export function dependencyBuildCommand(flagSet: DependencyFlagSet, scopes: LaneS
   return ["sh", "-euc", dependencyBuilds(flagSet, scopes).map((run) => run.join(" ")).join("\n"), DEPENDENCY_LAYER_EXEC, flagSet];
 }
 
-/** The flag set of a layer's exec, from its argv; undefined for any other exec. */
-export function dependencyLayerOf(args: readonly string[]): DependencyFlagSet | undefined {
-  return args[0] === "sh" && args[3] === DEPENDENCY_LAYER_EXEC ? (args[4] as DependencyFlagSet) : undefined;
-}

@@ -45,6 +45,11 @@ export function laneScopes(config: PipelineConfig): LaneScopes {
     doc: cargo("doc"),
     integrationTest: cargo("integrationTest"),
     unitTest: scopeArgs(resolveScope(config, "unitTest"), "tarpaulin"),
-    bench: config.benchmarks.package ? ["-p", config.benchmarks.package] : ["--workspace"],
+    bench: benchScope(config),
   };
+}
+
+/** `cargo bench`'s selection: benchmarks.package, else the workspace. */
+export function benchScope(config: Pick<PipelineConfig, "benchmarks">): string[] {
+  return config.benchmarks.package ? ["-p", config.benchmarks.package] : ["--workspace"];
 }

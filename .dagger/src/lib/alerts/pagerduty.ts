@@ -45,6 +45,12 @@ export type PagedCondition =
   | { kind: "rollback-failed"; environment: string; reason: string }
   | { kind: "critical-vulnerabilities"; environment: string; target: string; findings: { id: string; package?: string; message: string }[] };
 
+/** What a release that failed after its pre-checks pages: its automatic rollback, failed or done, or the failure itself. */
+export function releaseFailureCondition(tag: string, reason: string, undo: { ok: boolean; text: string }, rolledBack: boolean, productionChanged: boolean): PagedCondition {
+  if (!undo.ok) return { kind: "auto-rollback-failed", tag, reason: `${reason}; ${undo.text}` };
+  return rolledBack ? { kind: "auto-rollback", tag, reason } : { kind: "deploy-failed", tag, reason, productionChanged };
+}
+
 const CLIENT = "observatory-ci";
 const SUMMARY_MAX = 1024;
 const DEDUP_KEY_MAX = 255;
