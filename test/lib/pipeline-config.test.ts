@@ -110,6 +110,11 @@ describe("pipeline configuration", () => {
     const config = parseConfig(readFileSync(new URL("../../ci/pipeline.example.json", import.meta.url), "utf8"), "ci/pipeline.example.json");
     expect(config.environments.production.canary.steps).toEqual([5, 25, 50]);
     expect(config.security.allowlist).toHaveLength(1);
+    expect(config.scope.integrationTest).toEqual(["analytics-api", "storage"]);
+    expect(config.tests.env).toMatchObject({ TEST_DATABASE_URL: "${DATABASE_URL}", RUST_LOG: "info" });
+    expect(config.environments.dev.e2e).toEqual({ k6Script: "ci/e2e/api.js" });
+    expect(config.benchmarks.package).toBe("analytics-api");
+    expect(config.cleanup.keepTagsPerStream).toBe(10);
   });
 
   it("publishes a JSON schema that is up to date with the zod schema (run `npm run schema`)", () => {
