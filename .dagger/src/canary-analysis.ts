@@ -11,7 +11,8 @@ import { errorMessage, tail } from "./lib/errors";
 import type { ProductionRequest } from "./lib/deploy-args";
 import { canaryIngressName, colouredName, ingressBackendPort, type Colour } from "./lib/deploy/bluegreen";
 import { canaryVerdict, formatMetric, intervalsRequired, type CanarySample, type CanaryVerdict } from "./lib/deploy/canary";
-import { parsePrometheusResponse, prometheusQueryRequest, renderQuery, singleValue } from "./lib/deploy/prometheus";
+import { canaryRules } from "./lib/deploy/canary-rules";
+import { parsePrometheusResponse, prometheusQueryRequest, singleValue } from "./lib/deploy/prometheus";
 
 /** What the analysis runs on. */
 export interface CanaryContext {
@@ -42,8 +43,8 @@ class CanaryRollback extends Error {
   }
 }
 
-async function query(ctx: CanaryContext, name: string, template: string, values: Parameters<typeof renderQuery>[1]): Promise<{ value: number | null; error?: string }> {
-  const request = prometheusQueryRequest(ctx.request.prometheus, renderQuery(template, values));
+async function query(ctx: CanaryContext, name: string, promql: string): Promise<{ value: number | null; error?: string }> {
+  const request = prometheusQueryRequest(ctx.request.prometheus, promql);
   let text: string;
   if (request.kind === "api-proxy") {
     const out = await kubectl(ctx.p, ctx.target, ["get", "--raw", request.path], { namespaced: false });
@@ -71,7 +72,6 @@ async function query(ctx: CanaryContext, name: string, template: string, values:
 export async function analyseCanary(ctx: CanaryContext, mainIngress: Record<string, unknown>, colour: Colour, weight: number): Promise<CanaryReport> {
   const cfg = ctx.p.config.environments.production;
   const canary = cfg.canary;
-  const queries = cfg.prometheus.queries;
   const port = ingressBackendPort(mainIngress, cfg.service);
   const values = {
     namespace: cfg.namespace,
@@ -81,6 +81,7 @@ export async function analyseCanary(ctx: CanaryContext, mainIngress: Record<stri
     canaryDeployment: colouredName(cfg.deployment, colour),
     interval: `${canary.intervalSeconds}s`,
   };
+  const rules = canaryRules(cfg, values);
   const samples: CanarySample[] = [];
   const lines: string[] = [];
   const limit = intervalsRequired(canary) + Math.max(canary.errorRate.consecutive, canary.latencyP95.consecutive);
@@ -88,9 +89,9 @@ export async function analyseCanary(ctx: CanaryContext, mainIngress: Record<stri
     await ctx.clock.sleep(canary.intervalSeconds * 1000);
     const at = ctx.clock.now();
     const [errorRate, latency, health] = await Promise.all([
-      query(ctx, "canary error rate", queries.errorRate, values),
-      query(ctx, "canary P95 latency", queries.latencyP95, values),
-      query(ctx, "canary health failures", queries.healthFailures, values),
+      query(ctx, "canary error rate", rules.errorRate.query),
+      query(ctx, "canary P95 latency", rules.latencyP95.query),
+      query(ctx, "canary health failures", rules.healthFailures.query),
     ]);
     samples.push({ at, errorRate: errorRate.value, latencyP95Seconds: latency.value, healthFailureRate: health.value });
     const errors = [errorRate.error, latency.error, health.error].filter(Boolean);

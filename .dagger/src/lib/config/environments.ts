@@ -256,6 +256,12 @@ export const environmentsConfigSchema = z
         ingress: kubernetesName("ingress", "analytics-api").describe(
           "The public Ingress; its canary copy is `<ingress>-canary`.",
         ),
+        strategy: z
+          .enum(["pipeline", "argo-rollouts"])
+          .default("pipeline")
+          .describe(
+            "Who runs the release: `pipeline` (blue-green Deployments and the canary analysis in the CI job) or `argo-rollouts` (a Rollout `<deployment>` and the AnalysisTemplate of ci/k8s/overlays/argo-rollouts, run by the Argo Rollouts controller; the job sets the image and follows its status).",
+          ),
         canary: canarySchema,
         prometheus: prometheusSchema,
       })

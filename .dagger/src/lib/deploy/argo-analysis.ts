@@ -1,0 +1,105 @@
+/**
+ * The `argo-rollouts` strategy's side of the canary rules: the AnalysisTemplate the controller runs, generated from
+ * canaryRules (the same queries and limits the pipeline strategy's analysis loop uses), and the Rollout's canary
+ * steps. Field semantics are those of Argo Rollouts v1.9.1:
+ * - metricproviders/prometheus/prometheus.go processResponse: a vector answer reaches the condition as `result`, a
+ *   list of floats (empty when no series matched);
+ * - utils/evaluate/evaluate.go EvaluateResult: with only a successCondition, a measurement that does not meet it
+ *   is Failed;
+ * - analysis/analysis.go assessMetricStatus: a metric fails when its failed measurements exceed failureLimit, and
+ *   errors when its consecutive errors exceed consecutiveErrorLimit (default 4, utils/defaults/defaults.go);
+ * - utils/ingress/ingress.go GetCanaryIngressName: the controller's canary Ingress is `<rollout>-<stableIngress>-canary`.
+ */
+import { canaryRules, type CanaryQueryValues, type CanaryRuleConfig, type CanaryRules } from "./canary-rules";
+
+export const ARGO_ROLLOUTS_API_VERSION = "argoproj.io/v1alpha1";
+
+export interface ArgoProductionConfig extends CanaryRuleConfig {
+  namespace: string;
+  deployment: string;
+  service: string;
+  ingress: string;
+  prometheus: CanaryRuleConfig["prometheus"] & { url?: string; service: string; namespace: string; port: number };
+}
+
+/** The Rollout is named like the pipeline strategy's Deployment base name; its canary Service gets `-canary`. */
+export function argoNames(cfg: Pick<ArgoProductionConfig, "deployment" | "service" | "ingress">) {
+  return {
+    rollout: cfg.deployment,
+    stableService: cfg.service,
+    canaryService: `${cfg.service}-canary`,
+    canaryIngress: `${cfg.deployment}-${cfg.ingress}-canary`,
+    analysisTemplate: `${cfg.deployment}-canary`,
+  };
+}
+
+/**
+ * The query placeholders under the controller: the canary backend is the Rollout's canary Service on the Ingress'
+ * port, and `{{canaryDeployment}}` is the Rollout (kube-state-metrics has no Deployment series for it).
+ */
+export function argoQueryValues(cfg: ArgoProductionConfig, ingressPort: string): CanaryQueryValues {
+  const names = argoNames(cfg);
+  return {
+    namespace: cfg.namespace,
+    ingress: names.canaryIngress,
+    canaryService: names.canaryService,
+    canaryServicePort: ingressPort,
+    canaryDeployment: names.rollout,
+    interval: `${cfg.canary.intervalSeconds}s`,
+  };
+}
+
+/** The Prometheus address the controller queries from inside the cluster. */
+export function inClusterPrometheus(prometheus: ArgoProductionConfig["prometheus"]): string {
+  return prometheus.url ?? `http://${prometheus.service}.${prometheus.namespace}.svc:${prometheus.port}`;
+}
+
+const HAS_ONE_VALUE = "len(result) == 1 && !isNaN(result[0])";
+
+/**
+ * Five metrics for the three rules: each query's "has data" metric fails at the first interval without exactly one
+ * number (no data fails the canary at once, as in the pipeline's analysis), the limit metrics pass on missing data
+ * (their "has data" twin judges it) and fail after `consecutive` breaches. Argo counts failures in total, not in a
+ * row: a streak the pipeline would forgive when broken still counts here, so this side is the stricter one.
+ */
+export function analysisMetrics(rules: CanaryRules, address: string): Record<string, unknown>[] {
+  const common = {
+    interval: `${rules.intervalSeconds}s`,
+    initialDelay: `${rules.intervalSeconds}s`,
+    count: rules.intervals,
+    consecutiveErrorLimit: 0,
+  };
+  const provider = (query: string) => ({ prometheus: { address, query } });
+  const metric = (name: string, query: string, successCondition: string, failureLimit: number) => ({
+    name,
+    ...common,
+    successCondition,
+    failureLimit,
+    provider: provider(query),
+  });
+  const limit = (threshold: number) => `len(result) != 1 || isNaN(result[0]) || result[0] <= ${threshold}`;
+  return [
+    metric("error-rate-data", rules.errorRate.query, HAS_ONE_VALUE, 0),
+    metric("error-rate", rules.errorRate.query, limit(rules.errorRate.threshold), rules.errorRate.consecutive - 1),
+    metric("latency-p95-data", rules.latencyP95.query, HAS_ONE_VALUE, 0),
+    metric("latency-p95", rules.latencyP95.query, limit(rules.latencyP95.threshold), rules.latencyP95.consecutive - 1),
+    metric("health-failures", rules.healthFailures.query, `${HAS_ONE_VALUE} && result[0] <= ${rules.healthFailures.threshold}`, 0),
+  ];
+}
+
+/** The AnalysisTemplate of ci/k8s/overlays/argo-rollouts, for this config. */
+export function analysisTemplate(cfg: ArgoProductionConfig, ingressPort: string): Record<string, unknown> {
+  const rules = canaryRules(cfg, argoQueryValues(cfg, ingressPort));
+  return {
+    apiVersion: ARGO_ROLLOUTS_API_VERSION,
+    kind: "AnalysisTemplate",
+    metadata: { name: argoNames(cfg).analysisTemplate, labels: { app: "analytics-api" } },
+    spec: { metrics: analysisMetrics(rules, inClusterPrometheus(cfg.prometheus)) },
+  };
+}
+
+/** The Rollout's canary steps: each configured weight, then its analysis; after the last step the controller goes to 100 %. */
+export function rolloutSteps(cfg: Pick<ArgoProductionConfig, "deployment" | "service" | "ingress"> & { canary: { steps: number[] } }): Record<string, unknown>[] {
+  const templateName = argoNames(cfg).analysisTemplate;
+  return cfg.canary.steps.flatMap((weight) => [{ setWeight: weight }, { analysis: { templates: [{ templateName }] } }]);
+}
