@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { environmentsConfigSchema } from "../../.dagger/src/lib/config/environments";
-import { analysisTemplate, argoNames, argoQueryValues, rolloutSteps } from "../../.dagger/src/lib/deploy/argo-analysis";
+import { ARGO_HEALTH_FAILURES_QUERY, analysisTemplate, argoNames, argoQueryValues, argoRuleConfig, rolloutSteps } from "../../.dagger/src/lib/deploy/argo-analysis";
 import { canaryVerdict } from "../../.dagger/src/lib/deploy/canary";
 import { canaryRules, type CanaryQueryValues } from "../../.dagger/src/lib/deploy/canary-rules";
 
@@ -96,6 +96,16 @@ describe("canary rules shared by both strategies", () => {
     }
     // several series: the pipeline refuses a non-aggregated query (singleValue), Argo's data metric fails it
     expect(meets(byName("error-rate-data").successCondition, [0, 0])).toBe(false);
+  });
+
+  it("replaces only the built-in health query (Deployment series) by the controller's Rollout metrics, and only under argo-rollouts", () => {
+    const defaults = environmentsConfigSchema.parse({ production: { strategy: "argo-rollouts" } }).production;
+    const argo = argoRuleConfig(defaults).prometheus.queries;
+    expect(argo.healthFailures).toBe(ARGO_HEALTH_FAILURES_QUERY);
+    expect(argo.errorRate).toBe(defaults.prometheus.queries.errorRate);
+    expect(argo.latencyP95).toBe(defaults.prometheus.queries.latencyP95);
+    expect(defaults.prometheus.queries.healthFailures).toContain("kube_deployment_status_replicas_available");
+    expect(argoRuleConfig(production)).toBe(production);
   });
 
   it("gives the Rollout one analysis after each configured weight", () => {

@@ -70,7 +70,7 @@ const DEFAULT_ERROR_RATE_QUERY =
 const DEFAULT_LATENCY_P95_QUERY =
   'histogram_quantile(0.95, sum by (le) (rate(nginx_ingress_controller_request_duration_seconds_bucket{namespace="{{namespace}}",canary="{{namespace}}-{{canaryService}}-{{canaryServicePort}}"}[{{interval}}])))';
 
-const DEFAULT_HEALTH_FAILURES_QUERY =
+export const DEFAULT_HEALTH_FAILURES_QUERY =
   '1 - sum(kube_deployment_status_replicas_available{namespace="{{namespace}}",deployment="{{canaryDeployment}}"})' +
   " / " +
   'sum(kube_deployment_spec_replicas{namespace="{{namespace}}",deployment="{{canaryDeployment}}"})';

@@ -10,6 +10,7 @@
  *   errors when its consecutive errors exceed consecutiveErrorLimit (default 4, utils/defaults/defaults.go);
  * - utils/ingress/ingress.go GetCanaryIngressName: the controller's canary Ingress is `<rollout>-<stableIngress>-canary`.
  */
+import { DEFAULT_HEALTH_FAILURES_QUERY } from "../config/environments";
 import { canaryRules, type CanaryQueryValues, type CanaryRuleConfig, type CanaryRules } from "./canary-rules";
 
 export const ARGO_ROLLOUTS_API_VERSION = "argoproj.io/v1alpha1";
@@ -47,6 +48,25 @@ export function argoQueryValues(cfg: ArgoProductionConfig, ingressPort: string):
     canaryDeployment: names.rollout,
     interval: `${cfg.canary.intervalSeconds}s`,
   };
+}
+
+/**
+ * The one default that differs between strategies: the built-in health query reads kube-state-metrics' Deployment
+ * series, and a Rollout has none. Under the controller the default reads its own metrics (controller/metrics/
+ * prommetrics.go: rollout_info_replicas_unavailable and _desired, labels namespace and name), the Rollout's ratio of
+ * unavailable replicas. A configured query is used as it is by both strategies.
+ */
+export const ARGO_HEALTH_FAILURES_QUERY =
+  'sum(rollout_info_replicas_unavailable{namespace="{{namespace}}",name="{{canaryDeployment}}"})' +
+  " / " +
+  'sum(rollout_info_replicas_desired{namespace="{{namespace}}",name="{{canaryDeployment}}"})';
+
+/** The config's rules with the controller's health query when the config keeps the built-in one. */
+export function argoRuleConfig(cfg: ArgoProductionConfig): CanaryRuleConfig {
+  const { queries } = cfg.prometheus;
+  return queries.healthFailures === DEFAULT_HEALTH_FAILURES_QUERY
+    ? { canary: cfg.canary, prometheus: { queries: { ...queries, healthFailures: ARGO_HEALTH_FAILURES_QUERY } } }
+    : cfg;
 }
 
 /** The Prometheus address the controller queries from inside the cluster. */
@@ -89,7 +109,7 @@ export function analysisMetrics(rules: CanaryRules, address: string): Record<str
 
 /** The AnalysisTemplate of ci/k8s/overlays/argo-rollouts, for this config. */
 export function analysisTemplate(cfg: ArgoProductionConfig, ingressPort: string): Record<string, unknown> {
-  const rules = canaryRules(cfg, argoQueryValues(cfg, ingressPort));
+  const rules = canaryRules(argoRuleConfig(cfg), argoQueryValues(cfg, ingressPort));
   return {
     apiVersion: ARGO_ROLLOUTS_API_VERSION,
     kind: "AnalysisTemplate",
