@@ -39,6 +39,7 @@ import {
 } from "./lib/deploy/bluegreen";
 import type { DeploymentRecord } from "./lib/deploy/record";
 import { switchPatch } from "./lib/deploy/service-switch";
+import { deployProductionArgo } from "./production-argo";
 
 class ProductionRollout {
   private readonly cfg;
@@ -356,5 +357,6 @@ class ProductionRollout {
 
 /** Runs the blue-green rollout of a parsed request. */
 export async function deployProduction(p: Pipeline, request: ProductionRequest<Secret>, clock: Clock): Promise<string> {
+  if (p.config.environments.production.strategy === "argo-rollouts") return deployProductionArgo(p, request, clock);
   return new ProductionRollout(p, request, clock).execute();
 }
