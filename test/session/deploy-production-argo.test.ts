@@ -6,6 +6,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { dag } from "@dagger.io/dagger";
 import { environmentsConfigSchema } from "../../.dagger/src/lib/config/environments";
+import { Environment } from "../../.dagger/src/lib/deploy/environment";
 import { rolloutSteps } from "../../.dagger/src/lib/deploy/argo-analysis";
 import { canarySecret } from "../support/recording-session";
 import { failureOf, sourceWithConfig, startPerTest, type ModuleRun } from "../support/module";
@@ -143,7 +144,7 @@ describe("rollback --environment production with strategy argo-rollouts", () => 
     // a release in flight, as a cancelled deployProduction leaves it
     argo.rollout.spec.template.spec.containers[0].image = PINNED;
     argo.rollout.status = { ...argo.rollout.status, phase: "Progressing", currentPodHash: "hash2" };
-    const record = JSON.parse(await call((ci) => ci.rollback("production", dag.setSecret("kubeconfig", canarySecret("kubeconfig")), "canary looks wrong")));
+    const record = JSON.parse(await call((ci) => ci.rollback(Environment.Production, dag.setSecret("kubeconfig", canarySecret("kubeconfig")), "canary looks wrong")));
     expect(argo.mutations()).toEqual([`patch rollout analytics-api --subresource=status --type=merge -p {"status":{"abort":true}}`]);
     expect(record).toMatchObject({ operation: "rollback", result: "success", previousImage: PINNED, reason: "canary looks wrong", details: { strategy: "argo-rollouts" } });
   });
@@ -152,7 +153,7 @@ describe("rollback --environment production with strategy argo-rollouts", () => 
     const argo = controller();
     const { call } = await start(argo);
     await call((ci) => deployProduction(ci));
-    const record = JSON.parse(await call((ci) => ci.rollback("production", dag.setSecret("kubeconfig", canarySecret("kubeconfig")), "bad release")));
+    const record = JSON.parse(await call((ci) => ci.rollback(Environment.Production, dag.setSecret("kubeconfig", canarySecret("kubeconfig")), "bad release")));
     const undo = argo.mutations()[1];
     expect(undo).toBe(
       `patch rollout analytics-api --type=json -p ${JSON.stringify([
