@@ -15,7 +15,8 @@ import { isoTime, type Clock } from "./lib/clock";
 import { errorMessage } from "./lib/errors";
 import type { ProductionRequest, RollbackRequest } from "./lib/deploy-args";
 import { parseDurationSeconds } from "./lib/deploy/duration";
-import { argoNames } from "./lib/deploy/argo-analysis";
+import { argoNames, rulesDrift } from "./lib/deploy/argo-analysis";
+import { ingressBackendPort } from "./lib/deploy/bluegreen";
 import { describeAnalysis, parseAnalysisRun, parseRollout, type RolloutState } from "./lib/deploy/argo-status";
 import { imagePatch, previousTemplatePatch, ABORT_PATCH } from "./lib/deploy/argo-patches";
 import type { DeploymentRecord } from "./lib/deploy/record";
@@ -114,6 +115,13 @@ export async function deployProductionArgo(p: Pipeline, request: ProductionReque
     step = "observe production";
     let raw: Record<string, unknown>;
     ({ raw, state } = await readRollout(p, target, cfg));
+    step = "canary rules in the cluster";
+    const [ingress, template] = await Promise.all([getObject(p, target, "ingress", cfg.ingress), getObject(p, target, "analysistemplate", names.analysisTemplate)]);
+    if (!ingress) throw new PreCheckFailed(step, `Ingress ${cfg.ingress} does not exist (namespace ${cfg.namespace})`);
+    const drift = rulesDrift(cfg, ingressBackendPort(ingress, cfg.service), raw, template);
+    if (drift.length > 0) {
+      throw new PreCheckFailed(step, `the cluster does not run the config's canary rules: ${drift.join("; ")}. Regenerate and apply ci/k8s/overlays/argo-rollouts`);
+    }
     if (state.image !== image) {
       if (!state.fullyPromoted && !state.aborted) {
         throw new PreCheckFailed("production state", `Rollout ${names.rollout} is releasing ${state.image ?? "?"} (${state.phase}: ${state.message}); wait for it or rollback --environment production`);

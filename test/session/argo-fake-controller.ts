@@ -17,6 +17,8 @@ export const TIMELINE = { observed: 5, analysing: 60, done: 720 };
 
 export class FakeArgoController {
   rollout: Json;
+  /** The AnalysisTemplate as applied from the overlay (null: not applied). */
+  analysisTemplate: Json | null = null;
   replicaSets: Json[] = [];
   outcome: ReleaseOutcome = "healthy";
   /** kubectl argument lists about Argo objects, in the order they ran. */
@@ -116,10 +118,11 @@ export class FakeArgoController {
 
   private kubectl(args: string[]): ExecResult | undefined {
     const [verb, kind, name] = args;
-    if (!["rollout", "analysisrun", "replicasets"].includes(kind)) return undefined;
+    if (!["rollout", "analysisrun", "analysistemplate", "replicasets"].includes(kind)) return undefined;
     this.commands.push(args);
     this.reconcile();
     if (verb === "get" && kind === "rollout") return name === "analytics-api" ? { stdout: JSON.stringify(this.rollout) } : { stdout: "" };
+    if (verb === "get" && kind === "analysistemplate") return { stdout: this.analysisTemplate && name === this.analysisTemplate.metadata.name ? JSON.stringify(this.analysisTemplate) : "" };
     if (verb === "get" && kind === "analysisrun") {
       const run = this.analysisRun(name);
       return { stdout: run ? JSON.stringify(run) : "" };

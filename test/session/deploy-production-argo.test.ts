@@ -7,7 +7,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { dag } from "@dagger.io/dagger";
 import { environmentsConfigSchema } from "../../.dagger/src/lib/config/environments";
 import { Environment } from "../../.dagger/src/lib/deploy/environment";
-import { rolloutSteps } from "../../.dagger/src/lib/deploy/argo-analysis";
+import { analysisTemplate, rolloutSteps } from "../../.dagger/src/lib/deploy/argo-analysis";
 import { canarySecret } from "../support/recording-session";
 import { failureOf, sourceWithConfig, startPerTest, type ModuleRun } from "../support/module";
 import { FakeClock, FakeCluster, OLD_DIGEST, PINNED, REPO, DIGEST } from "./deploy-fake-cluster";
@@ -29,8 +29,11 @@ const IMAGE_PATCH = `patch rollout analytics-api --type=json -p ${JSON.stringify
 
 function controller(): FakeArgoController {
   const cluster = new FakeCluster({ namespace: NS });
+  cluster.addIngress("analytics-api", "analytics.llm-observatory.example");
   const defaults = environmentsConfigSchema.parse(CONFIG.environments).production;
-  return new FakeArgoController(cluster, clock, LIVE, rolloutSteps(defaults));
+  const argo = new FakeArgoController(cluster, clock, LIVE, rolloutSteps(defaults));
+  argo.analysisTemplate = { ...analysisTemplate(defaults, "80"), metadata: { name: "analytics-api-canary", namespace: NS, generation: 1 } };
+  return argo;
 }
 
 async function start(argo: FakeArgoController): Promise<ModuleRun> {
@@ -133,6 +136,19 @@ describe("deployProduction with strategy argo-rollouts", () => {
     const err = await failureOf(call((ci) => deployProduction(ci)));
     expect(err.message).toContain(`Rollout analytics-api is releasing ${REPO}:1.3.9 (Progressing: waiting for all steps to complete)`);
     expect(err.message).toContain("Failed before changing anything (check: production state)");
+    expect(argo.mutations()).toEqual([]);
+  });
+
+  it("refuses when the cluster's AnalysisTemplate or steps no longer match the config's canary rules", async () => {
+    const argo = controller();
+    argo.analysisTemplate.spec.metrics[1].failureLimit = 5;
+    argo.rollout.spec.strategy.canary.steps = [{ setWeight: 20 }];
+    const { call } = await start(argo);
+    const err = await failureOf(call((ci) => deployProduction(ci)));
+    expect(err.message).toContain("the cluster does not run the config's canary rules");
+    expect(err.message).toContain('spec.strategy.canary.steps is [{"setWeight":20}]');
+    expect(err.message).toContain("metric error-rate failureLimit is 5, the config gives 1");
+    expect(err.message).toContain("Failed before changing anything (check: canary rules in the cluster)");
     expect(argo.mutations()).toEqual([]);
   });
 });

@@ -123,3 +123,31 @@ export function rolloutSteps(cfg: Pick<ArgoProductionConfig, "deployment" | "ser
   const templateName = argoNames(cfg).analysisTemplate;
   return cfg.canary.steps.flatMap((weight) => [{ setWeight: weight }, { analysis: { templates: [{ templateName }] } }]);
 }
+
+/**
+ * What in the cluster differs from the config's rules: the Rollout's canary steps and each generated metric field of
+ * the AnalysisTemplate (fields the controller or an operator added are left alone). Empty when they agree.
+ */
+export function rulesDrift(cfg: ArgoProductionConfig & { canary: { steps: number[] } }, ingressPort: string, rollout: Record<string, unknown>, template: Record<string, unknown> | null): string[] {
+  const names = argoNames(cfg);
+  const problems: string[] = [];
+  const steps = (rollout as { spec?: { strategy?: { canary?: { steps?: unknown } } } }).spec?.strategy?.canary?.steps;
+  if (JSON.stringify(steps) !== JSON.stringify(rolloutSteps(cfg))) {
+    problems.push(`Rollout ${names.rollout} spec.strategy.canary.steps is ${JSON.stringify(steps)}, the config gives ${JSON.stringify(rolloutSteps(cfg))}`);
+  }
+  if (!template) return [...problems, `AnalysisTemplate ${names.analysisTemplate} does not exist`];
+  const live = ((template as { spec?: { metrics?: Record<string, unknown>[] } }).spec?.metrics ?? []).filter((metric) => typeof metric === "object" && metric !== null);
+  for (const metric of (analysisTemplate(cfg, ingressPort) as { spec: { metrics: Record<string, unknown>[] } }).spec.metrics) {
+    const found = live.find((candidate) => candidate.name === metric.name);
+    if (!found) {
+      problems.push(`AnalysisTemplate ${names.analysisTemplate} has no metric ${String(metric.name)}`);
+      continue;
+    }
+    for (const [field, value] of Object.entries(metric)) {
+      if (JSON.stringify(found[field]) !== JSON.stringify(value)) {
+        problems.push(`AnalysisTemplate ${names.analysisTemplate} metric ${String(metric.name)} ${field} is ${JSON.stringify(found[field])}, the config gives ${JSON.stringify(value)}`);
+      }
+    }
+  }
+  return problems;
+}
