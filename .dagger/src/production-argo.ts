@@ -165,7 +165,8 @@ export async function deployProductionArgo(p: Pipeline, request: ProductionReque
     if (current.phase === "Healthy" && current.fullyPromoted) {
       const { raw } = await readRollout(p, target, cfg);
       const digest = (await runningDigest(p, target, raw, cfg.container)) ?? verified?.digest ?? null;
-      const done = record("success", { rollout: current }, digest);
+      const evidence = await analysisEvidence(p, target, current);
+      const done = record("success", { rollout: current, ...(evidence ? { analysis: evidence } : {}) }, digest);
       done.notification = await notify("success", undefined, { Image: image, Strategy: "argo-rollouts", ...(digest ? { Digest: digest } : {}) });
       return JSON.stringify(done, null, 2);
     }

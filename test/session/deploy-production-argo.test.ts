@@ -10,7 +10,7 @@ import { Environment } from "../../.dagger/src/lib/deploy/environment";
 import { analysisTemplate, rolloutSteps } from "../../.dagger/src/lib/deploy/argo-analysis";
 import { canarySecret } from "../support/recording-session";
 import { failureOf, sourceWithConfig, startPerTest, type ModuleRun } from "../support/module";
-import { FakeClock, FakeCluster, OLD_DIGEST, PINNED, REPO, DIGEST } from "./deploy-fake-cluster";
+import { bootstrappedProduction, FakeClock, FakeCluster, OLD_DIGEST, PINNED, promVector, REPO, DIGEST } from "./deploy-fake-cluster";
 import { FakeArgoController, TIMELINE } from "./argo-fake-controller";
 
 const startRun = startPerTest();
@@ -83,6 +83,9 @@ describe("deployProduction with strategy argo-rollouts", () => {
       ["environment", "namespace", "deployment", "operation", "image", "digest", "previousImage", "startedAt", "finishedAt", "durationSeconds", "result", "notification", "details"].sort(),
     );
     expect(record.details.log.some((line: string) => line.includes("Progressing at step 1/2"))).toBe(true);
+    expect(record.details.analysis).toBe(
+      "analysis run analytics-api-hash2-2-1: Successful\n  error-rate Successful (0 failed, 0 errors of 2): last [0.003] Successful at 2025-06-02T10:03:01Z",
+    );
     expect(clock.now() - Date.parse("2025-06-02T10:00:00Z")).toBeGreaterThanOrEqual(TIMELINE.done * 1000);
     expect(argo.cluster.slack.map((s) => s.payload.attachments?.[0]?.color ?? s.payload.text)).toHaveLength(1);
     expect(JSON.stringify(argo.cluster.slack[0].payload)).toContain("v1.4.0");
@@ -177,5 +180,32 @@ describe("rollback --environment production with strategy argo-rollouts", () => 
       ])}`,
     );
     expect(record).toMatchObject({ operation: "rollback", image: LIVE, previousImage: PINNED });
+  });
+});
+
+describe("one config, both strategies", () => {
+  it("the pipeline strategy queries Prometheus with exactly the AnalysisTemplate's queries and judges them on the same limits", async () => {
+    // placeholders both strategies fill alike, so the rendered PromQL must be byte-identical
+    const queries = {
+      errorRate: 'sum(rate(app_http_errors_total{namespace="{{namespace}}"}[{{interval}}])) / sum(rate(app_http_requests_total{namespace="{{namespace}}"}[{{interval}}]))',
+      latencyP95: 'histogram_quantile(0.95, sum by (le) (rate(app_http_seconds_bucket{namespace="{{namespace}}"}[{{interval}}])))',
+      healthFailures: 'max(app_unready_ratio{namespace="{{namespace}}"})',
+    };
+    const production = { canary: { intervalSeconds: 30, windowSeconds: 90, errorRate: { threshold: 0.02, consecutive: 2 }, latencyP95: { consecutive: 3 } }, prometheus: { queries } };
+    const pipelineCluster = bootstrappedProduction(NS);
+    const asked = new Set<string>();
+    pipelineCluster.prometheus = (query) => {
+      asked.add(query);
+      return promVector("0");
+    };
+    const { call } = await startRun(pipelineCluster.script(), sourceWithConfig({ environments: { production } }), { clock });
+    await call((ci) => deployProduction(ci));
+
+    const argoConfig = environmentsConfigSchema.parse({ production: { ...production, strategy: "argo-rollouts" } }).production;
+    const metrics = (analysisTemplate(argoConfig, "80") as any).spec.metrics as any[];
+    const templateQueries = new Set(metrics.map((metric) => metric.provider.prometheus.query));
+    expect(asked).toEqual(templateQueries);
+    expect(asked.size).toBe(3);
+    expect(metrics.find((metric) => metric.name === "error-rate")).toMatchObject({ interval: "30s", count: 3, failureLimit: 1, successCondition: "len(result) != 1 || isNaN(result[0]) || result[0] <= 0.02" });
   });
 });
