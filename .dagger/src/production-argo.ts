@@ -136,6 +136,12 @@ export async function deployProductionArgo(p: Pipeline, request: ProductionReque
     }
   } catch (e) {
     const message = errorMessage(e);
+    if (changes.length > 0) {
+      // kubectl failed, but the API server may have taken the patch: only the controller's status can tell.
+      const done = record("failure", { failedStep: step });
+      done.notification = await notify("failure", `${step}: ${message.split("\n")[0]}`);
+      return fail(done, `${message}\nSetting the image on rollout/${names.rollout} failed; it may still have been applied. Re-run deployProduction --tag ${version}: it follows the release if the Rollout has the image, else sets it.`);
+    }
     const check = e instanceof PreCheckFailed ? e.check : step;
     const done = record("failure", { failedCheck: check });
     done.notification = await notify("failure", `${check} failed, production unchanged: ${message.split("\n")[0]}`);

@@ -108,6 +108,13 @@ describe("canary rules shared by both strategies", () => {
     expect(argoRuleConfig(production)).toBe(production);
   });
 
+  it("rejects an unknown strategy, naming the field", () => {
+    const result = environmentsConfigSchema.safeParse({ production: { strategy: "flagger" } });
+    expect(result.success).toBe(false);
+    expect(JSON.stringify(result.error?.issues[0])).toContain('"path":["production","strategy"]');
+    expect(environmentsConfigSchema.parse({}).production.strategy).toBe("pipeline");
+  });
+
   it("gives the Rollout one analysis after each configured weight", () => {
     const name = argoNames(production).analysisTemplate;
     expect(rolloutSteps(production)).toEqual([

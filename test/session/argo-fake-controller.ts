@@ -21,6 +21,8 @@ export class FakeArgoController {
   analysisTemplate: Json | null = null;
   replicaSets: Json[] = [];
   outcome: ReleaseOutcome = "healthy";
+  /** When set, the API server refuses patches of the Rollout with this error. */
+  refusePatch?: string;
   /** kubectl argument lists about Argo objects, in the order they ran. */
   commands: string[][] = [];
   private releaseStarted: number | null = null;
@@ -129,6 +131,7 @@ export class FakeArgoController {
     }
     if (verb === "get" && kind === "replicasets") return { stdout: JSON.stringify({ kind: "List", items: this.replicaSets }) };
     if (verb === "patch" && kind === "rollout") {
+      if (this.refusePatch) return { exitCode: 1, stderr: this.refusePatch };
       const patch = JSON.parse(args[args.indexOf("-p") + 1]);
       if (args.includes("--type=merge")) {
         if (patch.status?.abort === true) {

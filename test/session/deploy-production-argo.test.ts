@@ -142,6 +142,17 @@ describe("deployProduction with strategy argo-rollouts", () => {
     expect(argo.mutations()).toEqual([]);
   });
 
+  it("a refused image patch fails without claiming production is unchanged, and says a re-run follows or sets it", async () => {
+    const argo = controller();
+    argo.refusePatch = 'Error from server (Forbidden): rollouts.argoproj.io "analytics-api" is forbidden: User "system:serviceaccount:llm-observatory:observatory-ci-deployer" cannot patch resource "rollouts"';
+    const { call } = await start(argo);
+    const err = await failureOf(call((ci) => deployProduction(ci)));
+    expect(err.message).toContain("cannot patch resource \"rollouts\"");
+    expect(err.message).toContain("Setting the image on rollout/analytics-api failed; it may still have been applied.");
+    expect(err.message).not.toContain("Failed before changing anything");
+    expect(recordOf(err)).toMatchObject({ result: "failure", details: { failedStep: "set image" } });
+  });
+
   it("refuses when the cluster's AnalysisTemplate or steps no longer match the config's canary rules", async () => {
     const argo = controller();
     argo.analysisTemplate.spec.metrics[1].failureLimit = 5;
