@@ -12,6 +12,7 @@ import { errorMessage, tail } from "./lib/errors";
 import type { ProductionRequest } from "./lib/deploy-args";
 import { canaryIngressName, colouredName, ingressBackendPort, type Colour } from "./lib/deploy/bluegreen";
 import { canaryVerdict, formatMetric, intervalsRequired, reviewRecentErrors, type CanarySample, type CanaryThresholds, type CanaryVerdict, type ErrorReview } from "./lib/deploy/canary";
+import { canaryRules } from "./lib/deploy/canary-rules";
 import { parsePrometheusResponse, prometheusQueryRequest, renderQuery, singleValue, type QueryPlaceholder } from "./lib/deploy/prometheus";
 
 /** What the analysis runs on. */
@@ -150,10 +151,13 @@ async function sampleUntilVerdict(ctx: CanaryContext, measured: Measured): Promi
  */
 export async function analyseCanary(ctx: CanaryContext, mainIngress: Record<string, unknown>, colour: Colour, weight: number): Promise<CanaryReport> {
   const cfg = ctx.p.config.environments.production;
+  const values = colourValues(ctx, mainIngress, colour, cfg.canary.intervalSeconds);
+  // the same rendered rules as the Argo Rollouts AnalysisTemplate (lib/deploy/canary-rules.ts)
+  const rules = canaryRules(cfg, values);
   const { verdict, evidence } = await sampleUntilVerdict(ctx, {
     what: "canary",
-    queries: cfg.prometheus.queries,
-    values: colourValues(ctx, mainIngress, colour, cfg.canary.intervalSeconds),
+    queries: { errorRate: rules.errorRate.query, latencyP95: rules.latencyP95.query, healthFailures: rules.healthFailures.query },
+    values,
     thresholds: cfg.canary,
   });
   if (verdict.decision !== "promote") throw new CanaryRollback(verdict, weight, evidence);

@@ -44,6 +44,7 @@ import { switchPatch } from "./lib/deploy/service-switch";
 import { pageResolve, pageTrigger } from "./alerts";
 import { releaseFailureCondition, type PagedCondition } from "./lib/alerts/pagerduty";
 import { errorReviewRecord, errorReviewRefusal, safeguardFacts, safeguardNotes, type ErrorReviewRecord } from "./lib/deploy/safeguards";
+import { deployProductionArgo } from "./production-argo";
 
 class ProductionRollout {
   private readonly cfg;
@@ -440,5 +441,6 @@ class ProductionRollout {
 
 /** Runs the blue-green rollout of a parsed request. */
 export async function deployProduction(p: Pipeline, request: ProductionRequest<Secret>, clock: Clock): Promise<string> {
+  if (p.config.environments.production.strategy === "argo-rollouts") return deployProductionArgo(p, request, clock);
   return new ProductionRollout(p, request, clock).execute();
 }

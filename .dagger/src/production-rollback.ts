@@ -11,6 +11,7 @@ import type { RollbackRequest } from "./lib/deploy-args";
 import { pinnedDigest, scaleUpImage } from "./lib/deploy-image";
 import { canaryIngressName, colouredName, isReady, otherColour, planRollback } from "./lib/deploy/bluegreen";
 import type { DeploymentRecord } from "./lib/deploy/record";
+import { rollbackProductionArgo } from "./production-argo";
 import { annotationsOf, PREVIOUS_DIGEST_ANNOTATION, PREVIOUS_IMAGE_ANNOTATION, switchPatch } from "./lib/deploy/service-switch";
 
 /**
@@ -20,6 +21,7 @@ import { annotationsOf, PREVIOUS_DIGEST_ANNOTATION, PREVIOUS_IMAGE_ANNOTATION, s
  * longer runs the release that was live before (the Service records it at each switch).
  */
 export async function rollbackProduction(p: Pipeline, options: RollbackRequest<Secret>, clock: Clock): Promise<string> {
+  if (p.config.environments.production.strategy === "argo-rollouts") return rollbackProductionArgo(p, options, clock);
   const cfg = p.config.environments.production;
   const target: KubeTarget = { environment: "production", namespace: cfg.namespace, kubeconfig: options.kubeconfig };
   const started = clock.now();

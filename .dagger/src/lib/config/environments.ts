@@ -74,7 +74,7 @@ const DEFAULT_ERROR_RATE_QUERY =
 const DEFAULT_LATENCY_P95_QUERY =
   'histogram_quantile(0.95, sum by (le) (rate(nginx_ingress_controller_request_duration_seconds_bucket{namespace="{{namespace}}",canary="{{namespace}}-{{canaryService}}-{{canaryServicePort}}"}[{{interval}}])))';
 
-const DEFAULT_HEALTH_FAILURES_QUERY =
+export const DEFAULT_HEALTH_FAILURES_QUERY =
   '1 - sum(kube_deployment_status_replicas_available{namespace="{{namespace}}",deployment="{{canaryDeployment}}"})' +
   " / " +
   'sum(kube_deployment_spec_replicas{namespace="{{namespace}}",deployment="{{canaryDeployment}}"})';
@@ -298,6 +298,12 @@ export const environmentsConfigSchema = z
         ingress: kubernetesName("ingress", "analytics-api").describe(
           "The public Ingress; its canary copy is `<ingress>-canary`.",
         ),
+        strategy: z
+          .enum(["pipeline", "argo-rollouts"])
+          .default("pipeline")
+          .describe(
+            "Who runs the release: `pipeline` (blue-green Deployments and the canary analysis in the CI job) or `argo-rollouts` (a Rollout `<deployment>` and the AnalysisTemplate of ci/k8s/overlays/argo-rollouts, run by the Argo Rollouts controller; the job sets the image and follows its status).",
+          ),
         canary: canarySchema,
         errorReview: z
           .strictObject({
