@@ -108,6 +108,8 @@ const TOOL_FLAGS: FlagRow[] = [
   { tool: "tar", version: `${tag(IMAGES.alpine)} (${BUSYBOX}); GNU tar 1.34 (bookworm)`, flags: ["-xf", "-tvf", "-xzf", "-C"], source: "mirror/busybox 1_36_1 archival/tar.c; GNU tar 1.34 -C (--directory)" },
   { tool: "mkdir", version: "POSIX", flags: ["-p"], source: "POSIX mkdir" },
   { tool: "tr", version: "POSIX", flags: ["-d"], source: "POSIX tr; busybox 1_36_1 coreutils/tr.c" },
+  { tool: "head", version: "coreutils 9.1 (bookworm)", flags: ["-c"], source: "coreutils 9.1 src/head.c (-c, --bytes)" },
+  { tool: "od", version: "coreutils 9.1 (bookworm)", flags: ["-An", "-tx1"], source: "POSIX od: -A n (no offsets), -t x1 (hex bytes); coreutils 9.1 src/od.c" },
   { tool: "wget", version: `${tag(IMAGES.alpine)} (${BUSYBOX})`, flags: ["-q"], source: "mirror/busybox 1_36_1 networking/wget.c" },
   { tool: "sha256sum", version: `${tag(IMAGES.alpine)} (${BUSYBOX})`, flags: ["-c"], source: "mirror/busybox 1_36_1 coreutils/md5_sha1_sum.c" },
   { tool: "install", version: `${tag(IMAGES.alpine)} (${BUSYBOX})`, flags: ["-m"], source: "mirror/busybox 1_36_1 coreutils/install.c" },

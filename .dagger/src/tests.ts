@@ -54,25 +54,6 @@ export function testServices(pipeline: Pipeline, lane: string): { db: Service; r
   return { db, redis };
 }
 
-/** Name of the integration tests' default JWT signing secret. */
-export const TEST_JWT_SECRET_NAME = "observatory-ci-integration-test-jwt";
-/**
- * TEST-ONLY signing key for the throwaway services of the integration tests; it signs nothing that
- * leaves the test container and must never be used for a deployed service.
- */
-const TEST_JWT_SECRET_VALUE = "observatory-ci-integration-tests-only-not-a-production-jwt-signing-key";
-
-/**
- * The integration tests' JWT_SECRET: the caller's secret when given, else a fixed test-only one.
- * It is fixed so that the exec stays cacheable: a secret made by setSecret is identified by its name
- * within the module, not by its value (dagger v0.21.8 core/schema/secret.go `setSecret` gives the result
- * the content digest of `SetSecretHandle(name, accessor)`, core/client_resource.go: an HMAC of the name
- * keyed by the module's digest), so a name generated per call made every run a cache miss.
- */
-export function testJwtSecret(given?: Secret): Secret {
-  return given ?? dag.setSecret(TEST_JWT_SECRET_NAME, TEST_JWT_SECRET_VALUE);
-}
-
 /** The plan's test environment, for unit and integration tests alike: services, JWT_SECRET, RUST_BACKTRACE=1. */
 function withTestServices(pipeline: Pipeline, ctr: Container, lane: string, jwtSecret?: Secret): Container {
   const { db, redis } = testServices(pipeline, lane);
@@ -82,8 +63,10 @@ function withTestServices(pipeline: Pipeline, ctr: Container, lane: string, jwtS
     .withEnvVariable("DATABASE_URL", `postgres://postgres@db:5432/${pipeline.config.tests.database}`)
     .withEnvVariable("REDIS_URL", "redis://redis:6379")
     .withEnvVariable("MIGRATIONS_DIR", `${SOURCE_DIR}/${pipeline.config.paths.migrations}`)
-    .withEnvVariable("RUST_BACKTRACE", "1")
-    .withSecretVariable("JWT_SECRET", testJwtSecret(jwtSecret));
+    .withEnvVariable("RUST_BACKTRACE", "1");
+  // The caller's JWT_SECRET when given; otherwise the test script makes a random one for each run inside the
+  // container (lib/test-run.ts), so no key is fixed in the module and the exec stays cacheable.
+  if (jwtSecret) out = out.withSecretVariable("JWT_SECRET", jwtSecret);
   const services = { DATABASE_URL: `postgres://postgres@db:5432/${pipeline.config.tests.database}`, REDIS_URL: "redis://redis:6379" };
   for (const [name, value] of Object.entries(resolveTestEnv(pipeline.config.tests.env, services))) out = out.withEnvVariable(name, value);
   return out;

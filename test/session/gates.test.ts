@@ -167,10 +167,11 @@ describe("unitTest", () => {
     expect(e.env.REDIS_URL).toBe("redis://redis:6379");
     expect(e.env.RUST_LOG).toBe("info");
     expectDependencyLayer(e, "coverage");
-    // the plan's test environment: JWT_SECRET (a secret, the integration tests' test-only default) and backtraces
+    // the plan's test environment: JWT_SECRET (random per run, made inside the container, unless given) and backtraces
     expect(e.env.RUST_BACKTRACE).toBe("1");
     expect(e.env.JWT_SECRET).toBeUndefined();
-    expect(e.secretEnv.JWT_SECRET).toBe("observatory-ci-integration-test-jwt");
+    expect(e.secretEnv.JWT_SECRET).toBeUndefined();
+    expect(e.args[2]).toContain('if [ -z "${JWT_SECRET:-}" ]; then JWT_SECRET=$(head -c 32 /dev/urandom');
 
     const db = e.services.db;
     expect(db.image).toBe(IMAGES.timescaledb);
@@ -287,11 +288,12 @@ describe("integrationTest", () => {
     expect(e.args[2]).toContain("sqlx migrate run");
     expect(e.env).toMatchObject({ DATABASE_URL: "postgres://postgres@db:5432/analytics_test", REDIS_URL: "redis://redis:6379", RUST_LOG: "info", RUST_BACKTRACE: "1" });
     expect(e.env.JWT_SECRET).toBeUndefined();
-    expect(e.secretEnv.JWT_SECRET).toBe("observatory-ci-integration-test-jwt");
+    expect(e.secretEnv.JWT_SECRET).toBeUndefined();
+    expect(e.args[2]).toContain("head -c 32 /dev/urandom");
     expect(e.services.db.labels["io.observatory-ci.lane"]).toBe("integration-test");
     expect(e.services.redis.labels["io.observatory-ci.lane"]).toBe("integration-test");
-    // the generated secret never travels outside the query that created it
-    expect(session.secrets.size).toBe(1);
+    // no secret at all is made for the default: the key exists only inside the test run
+    expect(session.secrets.size).toBe(0);
     expect(session.secretLeaks()).toEqual([]);
   });
 
@@ -369,13 +371,11 @@ describe("integrationTest: counts, ignored tests, tests.env", () => {
 });
 
 describe("integrationTest: cache and verdicts", () => {
-  it("two calls send the identical exec: the default JWT secret is stable, so the engine can reuse the run", async () => {
+  it("two calls send the identical exec: the default JWT secret is made inside the run, so the engine can reuse it", async () => {
     const { session, call } = await start();
     await call((ci) => ci.integrationTest());
     await call((ci) => ci.integrationTest());
-    const creates = session.queries.flatMap((q) => q.chain.filter((s) => s.field === "setSecret"));
-    expect(new Set(creates.map((s) => JSON.stringify(s.args))).size).toBe(1);
-    expect(creates[0]!.args.name).toBe("observatory-ci-integration-test-jwt");
+    expect(session.queries.flatMap((q) => q.chain.filter((s) => s.field === "setSecret"))).toEqual([]);
     // the recording session deduplicates identical exec chains like the engine's cache
     expect(session.execsMatching("test", "--test-threads=1")).toHaveLength(1);
   });

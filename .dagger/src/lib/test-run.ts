@@ -67,6 +67,8 @@ export function testRunCommand(cargoArgs: string[], options: TestRunOptions = {}
     `  exit ${MIGRATIONS_FAILED_EXIT}`,
     "fi",
     `echo "${MIGRATED_MARKER}" >&2`,
+    // a random test-only JWT signing key per run unless the caller passed one (a Secret): 32 bytes from the kernel
+    'if [ -z "${JWT_SECRET:-}" ]; then JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d \' \\n\'); export JWT_SECRET; fi',
     ...classifiedCargoRun(Object.values(VERDICT_PATTERNS), "a test result or a compile error", options.timeoutSeconds),
   ].join("\n");
   return ["sh", "-euc", script, "cargo", ...cargoArgs];
