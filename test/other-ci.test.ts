@@ -112,7 +112,8 @@ interface ParsedCall {
 const CONSTRUCTOR = new Set(["source", "config", "trust"]);
 
 function parseCall(call: Call): ParsedCall {
-  const tokens = words(call.text);
+  // bash's ${NAME:+--flag "$NAME"} passes the flag only when NAME is set (cd-production.yml's --reason): read it as the flag
+  const tokens = words(call.text.replace(/\$\{([A-Z_]+):\+(--[a-z-]+) "\$\1"\}/g, '$2 "$$$1"'));
   if (tokens[0] !== "dagger" || tokens[1] !== "call") throw new Error(`${call.where}: not a dagger call`);
   let i = 2;
   const constructorFlags = new Map<string, string>();
