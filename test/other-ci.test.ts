@@ -495,7 +495,7 @@ describe("Tekton: Pipelines v1 shapes of the Tasks and Pipelines", () => {
     expect(tasks.every((t) => t.apiVersion === "tekton.dev/v1" && t.kind === "Task")).toBe(true);
     expect(pipelines.every((p) => p.apiVersion === "tekton.dev/v1" && p.kind === "Pipeline")).toBe(true);
     for (const doc of [...tasks, ...pipelines]) expect(doc.metadata.name).toMatch(DNS_LABEL);
-    expect(pipelines.map((p) => p.metadata.name)).toEqual(["observatory-ci", "observatory-production", "observatory-rollback", "observatory-daily-scan"]);
+    expect(pipelines.map((p) => p.metadata.name)).toEqual(["observatory-ci", "observatory-production", "observatory-rollback", "observatory-daily-scan", "observatory-weekly"]);
   });
 
   it("Tasks: steps have a name, a pinned image and a script; every $(params.x) and secret name is a declared param", () => {
