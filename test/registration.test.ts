@@ -289,7 +289,7 @@ describe("registration through the SDK entrypoint", () => {
     expect(names("tags")).toEqual(["ref", "event", "commit", "prNumber"]);
     expect(names("release")).toEqual(["tag", "githubToken", "githubRepository"]);
     expect(names("notify")).toEqual(["slackWebhook", "status", "environment", "version", "runUrl", "reason"]);
-    expect(names("scanDeployed")).toEqual(["kubeconfig", "githubToken", "githubRepository", "environments", "registryUsername", "registryPassword"]);
+    expect(names("scanDeployed")).toEqual(["kubeconfig", "githubToken", "githubRepository", "environments", "registryUsername", "registryPassword", "slackWebhook", "pagerdutyRoutingKey", "runUrl"]);
     expect(names("cleanup")).toEqual(["kubeconfig", "githubToken", "githubRepository", "environments", "apply", "registryUsername", "registryPassword"]);
     expect(names("scanDeployed")).toEqual([
       "kubeconfig", "githubToken", "githubRepository", "environments", "registryUsername", "registryPassword", "slackWebhook", "pagerdutyRoutingKey", "runUrl",
