@@ -112,7 +112,8 @@ interface ParsedCall {
 const CONSTRUCTOR = new Set(["source", "config", "trust"]);
 
 function parseCall(call: Call): ParsedCall {
-  const tokens = words(call.text);
+  // bash's ${NAME:+--flag "$NAME"} passes the flag only when NAME is set (cd-production.yml's --reason): read it as the flag
+  const tokens = words(call.text.replace(/\$\{([A-Z_]+):\+(--[a-z-]+) "\$\1"\}/g, '$2 "$$$1"'));
   if (tokens[0] !== "dagger" || tokens[1] !== "call") throw new Error(`${call.where}: not a dagger call`);
   let i = 2;
   const constructorFlags = new Map<string, string>();
@@ -494,7 +495,7 @@ describe("Tekton: Pipelines v1 shapes of the Tasks and Pipelines", () => {
     expect(tasks.every((t) => t.apiVersion === "tekton.dev/v1" && t.kind === "Task")).toBe(true);
     expect(pipelines.every((p) => p.apiVersion === "tekton.dev/v1" && p.kind === "Pipeline")).toBe(true);
     for (const doc of [...tasks, ...pipelines]) expect(doc.metadata.name).toMatch(DNS_LABEL);
-    expect(pipelines.map((p) => p.metadata.name)).toEqual(["observatory-ci", "observatory-production", "observatory-rollback", "observatory-daily-scan"]);
+    expect(pipelines.map((p) => p.metadata.name)).toEqual(["observatory-ci", "observatory-production", "observatory-rollback", "observatory-daily-scan", "observatory-weekly"]);
   });
 
   it("Tasks: steps have a name, a pinned image and a script; every $(params.x) and secret name is a declared param", () => {

@@ -399,8 +399,8 @@ describe("trust boundaries of the workflows (docs/security.md)", () => {
       "ci.yml main-failed",
       "ci.yml publish",
       "cleanup.yml cleanup",
-      "performance-benchmark.yml benchmark",
       "delivery-metrics.yml weekly-summary",
+      "performance-benchmark.yml benchmark",
       "pipeline-alerts.yml notify",
       "rollback.yml rollback",
       "security-scan.yml scan-deployed",
@@ -662,9 +662,12 @@ describe("the CD chain as GitHub runs it", () => {
     );
   });
 
-  it("use the plan's secret names: SLACK_WEBHOOK and one kubeconfig per environment", () => {
+  it("use the plan's secret names: SLACK_WEBHOOK, PAGERDUTY_ROUTING_KEY and one kubeconfig per environment (and cleanup's)", () => {
     const secrets = new Set(workflows.flatMap(({ text }) => [...text.matchAll(/secrets\.(\w+)/g)].map((m) => m[1])));
-    expect([...secrets].sort()).toEqual(["CODECOV_TOKEN", "DAGGER_CLOUD_TOKEN", "DEV_KUBECONFIG", "GITHUB_TOKEN", "PROD_KUBECONFIG", "SLACK_WEBHOOK", "STAGING_KUBECONFIG"]);
+    expect([...secrets].sort()).toEqual([
+      "CLEANUP_KUBECONFIG", "CODECOV_TOKEN", "DAGGER_CLOUD_TOKEN", "DEV_KUBECONFIG", "GITHUB_TOKEN", "PAGERDUTY_ROUTING_KEY", "PROD_KUBECONFIG",
+      "SLACK_WEBHOOK", "STAGING_KUBECONFIG",
+    ]);
     const scan = parsed.find((w) => w.name === "security-scan.yml")!.jobs["scan-deployed"];
     const data = String((scan.steps.find(isDagger)!.env as YamlMap).KUBECONFIG_DATA);
     expect(ENVIRONMENTS.map((environment) => secretNamed(data, "matrix.environment", environment))).toEqual(["DEV_KUBECONFIG", "STAGING_KUBECONFIG", "PROD_KUBECONFIG"]);
@@ -711,6 +714,28 @@ describe("the CD chain as GitHub runs it", () => {
     expect(String(job.if)).toBe("${{ failure() && needs.load-test.result == 'failure' }}");
     const args = String(withOf(job.steps.find(isDagger)!).args);
     expect(args).toContain("notify --slack-webhook env://SLACK_WEBHOOK_URL --status failure --environment staging");
+  });
+
+  it("production, rollback and the daily scan page through PagerDuty; a manual production deploy can waive a safeguard with a reason", () => {
+    const daggerOf = (name: string, job: string) => parsed.find((w) => w.name === name)!.jobs[job]!.steps.find(isDagger)!;
+    for (const [name, job] of [["cd-production.yml", "deploy"], ["rollback.yml", "rollback"], ["security-scan.yml", "scan-deployed"]] as const) {
+      const step = daggerOf(name, job);
+      expect((step.env as YamlMap).PAGERDUTY_ROUTING_KEY, name).toBe("${{ secrets.PAGERDUTY_ROUTING_KEY }}");
+      expect(String(withOf(step).args), name).toMatch(/--pagerduty-routing-key[= ]env:\/\/PAGERDUTY_ROUTING_KEY/);
+    }
+    const scan = String(withOf(daggerOf("security-scan.yml", "scan-deployed")).args);
+    expect(scan).toMatch(/--slack-webhook=env:\/\/SLACK_WEBHOOK_URL .*--run-url="\$RUN_URL"/);
+    const production = parseWorkflowYaml(workflows.find((w) => w.name === "cd-production.yml")!.text, "cd-production.yml");
+    const inputs = ((production.on as YamlMap).workflow_dispatch as YamlMap).inputs as YamlMap;
+    expect(Object.keys(inputs)).toEqual(["tag", "hotfix", "accept_recent_errors", "reason"]);
+    const deploy = daggerOf("cd-production.yml", "deploy");
+    expect(deploy.env).toMatchObject({
+      HOTFIX: "${{ inputs.hotfix == true }}",
+      ACCEPT_RECENT_ERRORS: "${{ inputs.accept_recent_errors == true }}",
+      REASON: "${{ inputs.reason }}",
+    });
+    // deployProduction refuses a reason without a waiver, so an empty reason must be no flag at all
+    expect(String(withOf(deploy).args)).toContain('--hotfix="$HOTFIX" --accept-recent-errors="$ACCEPT_RECENT_ERRORS" ${REASON:+--reason "$REASON"}');
   });
 
   it("the choice reader refuses what it does not know", () => {

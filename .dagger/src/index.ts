@@ -226,7 +226,7 @@ export class ObservatoryCi {
    * @param commit Full commit SHA of the event.
    * @param pullRequest Pull/merge request number (kind pull_request).
    * @param fork true when the pull request comes from a fork (it gets no secrets: no coverage upload).
-   * @param schedule kind schedule: daily.
+   * @param schedule kind schedule: daily (scanDeployed) or weekly (benchmark, cleanup, metrics).
    * @param action kind manual: deploy, rollback or scan.
    * @param environment manual deploy or rollback: dev, staging or production.
    * @param image manual staging deploy: the image by digest, or its <branch>-<sha7> tag.

@@ -115,6 +115,17 @@ describe("event rules: the plan's rules and today's GitHub behaviour", () => {
     expect(trust("tag", "1.4.0")).toBe("untrusted");
   });
 
+  it.each([
+    ["daily", ["scanDeployed"], { SCAN_DEPLOYED: "true", BENCHMARK: "false", CLEANUP: "false", METRICS: "false" }],
+    ["weekly", ["benchmark", "cleanup", "metrics"], { SCAN_DEPLOYED: "false", BENCHMARK: "true", CLEANUP: "true", METRICS: "true" }],
+  ] as const)("the %s schedule calls %j, and its env says so", (schedule, scheduled, env) => {
+    const scheduledPlan = plan({ kind: "schedule", schedule });
+    expect(scheduledPlan.scheduled).toEqual(scheduled);
+    expect(scheduledPlan).toMatchObject({ trust: "trusted", gates: [], coverage: false, securityReports: false });
+    const values = Object.fromEntries(planAsEnv(scheduledPlan).trim().split("\n").map((line) => line.split("=") as [string, string]));
+    expect(values).toMatchObject({ ...env, RUN_GATES: "false", PUBLISH: "false", DEPLOY_ENVIRONMENT: "" });
+  });
+
   it("runs the daily scan on manual scan runs too; rollback names its environment", () => {
     expect(plan({ kind: "manual", action: "scan" }).scheduled).toEqual(["scanDeployed"]);
     expect(plan({ kind: "schedule", schedule: "daily" }).scheduled).toEqual(["scanDeployed"]);
@@ -175,6 +186,7 @@ describe("event rules: output", () => {
         "PUBLISH=true", "PUBLISH_REF=refs/heads/release/1.4", "PUBLISH_EVENT=push", "PUBLISH_TAGS=release-1.4,release-1.4-1a2b3c4",
         "DEPLOY_ENVIRONMENT=staging", "DEPLOY_IMAGE=release-1.4-1a2b3c4", `DEPLOY_COMMIT=${SHA}`, "DEPLOY_BRANCH=release/1.4", "DEPLOY_TAG=",
         "LOAD_TEST=true", "APPROVAL=after-load-test", "GITHUB_RELEASE=false", "ROLLBACK_ENVIRONMENT=", "SCAN_DEPLOYED=false",
+        "BENCHMARK=false", "CLEANUP=false", "METRICS=false",
       ].join("\n") + "\n",
     );
     expect(planAsEnv(plan({ kind: "pull_request", pullRequest: "3", commit: SHA }))).toMatch(/^TRUST=untrusted\nRUN_GATES=true\n[\s\S]*PUBLISH=false\n/);

@@ -14,6 +14,8 @@
  * - cd-production.yml: a vX.Y.Z tag (no pre-release: verify-tag's regex) goes to production behind the
  *   production environment's reviewers, as the `X.Y.Z` tag publish pushed, then the GitHub release.
  * - rollback.yml: manual, per environment. security-scan.yml: daily, and manual.
+ * - performance-benchmark.yml, cleanup.yml, delivery-metrics.yml: weekly (GitHub spreads them over Sunday night
+ *   and Monday morning; one weekly run calls the three), and manual.
  */
 import { z } from "zod";
 import { Environment, ENVIRONMENTS } from "./deploy/environment";
@@ -36,7 +38,7 @@ export type CiSystem = (typeof CI_SYSTEMS)[number];
 export const MANUAL_ACTIONS = ["deploy", "rollback", "scan"] as const;
 export type ManualAction = (typeof MANUAL_ACTIONS)[number];
 /** Scheduled runs and the module functions each one calls. */
-export const SCHEDULES = { daily: ["scanDeployed"] } as const satisfies Record<string, readonly string[]>;
+export const SCHEDULES = { daily: ["scanDeployed"], weekly: ["benchmark", "cleanup", "metrics"] } as const satisfies Record<string, readonly string[]>;
 export type ScheduleName = keyof typeof SCHEDULES;
 export const PLAN_FORMATS = ["json", "summary", "env"] as const;
 export type PlanFormat = (typeof PLAN_FORMATS)[number];
@@ -353,6 +355,9 @@ export function planAsEnv(plan: EventPlan): string {
     GITHUB_RELEASE: String(d?.githubRelease ?? false),
     ROLLBACK_ENVIRONMENT: plan.rollback?.environment ?? "",
     SCAN_DEPLOYED: String(plan.scheduled.includes("scanDeployed")),
+    BENCHMARK: String(plan.scheduled.includes("benchmark")),
+    CLEANUP: String(plan.scheduled.includes("cleanup")),
+    METRICS: String(plan.scheduled.includes("metrics")),
   };
   return Object.entries(values)
     .map(([key, value]) => {
