@@ -150,29 +150,23 @@ function failing(word: string): (e: ExecView) => ExecResult | undefined {
   };
 }
 
-/** What the preview runs against: the fake clusters, one script answering for them, and a line saying what they hold. */
+/** What the preview runs against: one script answering for its fake clusters, and a line saying what they hold. */
 interface Preview {
-  cluster: FakeCluster;
   script: Script;
   described: string;
 }
-
-/** The preview cannot be prepared for this call: the tool says why and exits with CANNOT_PREVIEW. */
-class CannotPreview extends Error {}
-
-/** Exit status of a call the fake cluster cannot stand in for (0 passes, 1 fails, 2 usage error). */
-export const CANNOT_PREVIEW = 3;
 
 const LIVE = `${REPO}:1.3.0`;
 
 /** A healthy release: 5xx rate 0.2 %, P95 210 ms, no failing health checks, on every query. */
 const healthyPrometheus = prometheusBy(healthyValue);
 
-/** A dev or staging namespace running one release, after an earlier one (a revision for rollout undo). */
-function singleColour(namespace: string): FakeCluster {
+/** A dev (main builds) or staging (releases) namespace running one release, after an earlier one (a revision for rollout undo). */
+function singleColour(namespace: string, env: string): FakeCluster {
+  const [previous, current] = env === "staging" ? ["1.3.0", "1.4.0"] : ["main-9f8e7d6", "main-0a0b0c0"];
   const cluster = new FakeCluster({ namespace });
-  cluster.addDeployment("analytics-api", `${REPO}:main-0a0b0c0`, 1);
-  cluster.history.set("analytics-api", [`${REPO}:main-9f8e7d6`, `${REPO}:main-0a0b0c0`]);
+  cluster.addDeployment("analytics-api", `${REPO}:${current}`, 1);
+  cluster.history.set("analytics-api", [`${REPO}:${previous}`, `${REPO}:${current}`]);
   return cluster;
 }
 
@@ -193,38 +187,31 @@ function bootstrapped(namespace: string): FakeCluster {
  */
 function previewFor(fn: string, environment: string | undefined, configText: string | undefined): Preview {
   const environments = parseConfig(configText, "plan").environments as Record<string, { namespace: string }>;
-  const namespaceOf = (env: string) => {
-    const namespace = environments[env]?.namespace;
-    if (!namespace) throw new CannotPreview(`the configuration names no namespace for environment ${env}`);
-    return namespace;
-  };
+  const namespaceOf = (env: string) => environments[env]!.namespace;
   const env = environment?.toLowerCase() ?? "dev";
   if (fn === "scanDeployed") {
-    const clusters = ["dev", "staging", "production"].map((e) => (e === "production" ? bootstrapped(namespaceOf(e)) : singleColour(namespaceOf(e))));
+    const clusters = ["dev", "staging", "production"].map((e) => (e === "production" ? bootstrapped(namespaceOf(e)) : singleColour(namespaceOf(e), e)));
     return {
-      cluster: clusters[0]!,
       script: namespacedScript(clusters),
       described: `namespaces ${clusters.map((c) => c.options.namespace).join(", ")} (dev, staging, production), each running one release`,
     };
   }
   if (fn === "deployProduction") {
     const cluster = bootstrapped(namespaceOf("production"));
-    return { cluster, script: cluster.script(), described: `namespace ${cluster.options.namespace} (production): 1.3.0 live on blue, green idle` };
+    return { script: cluster.script(), described: `namespace ${cluster.options.namespace} (production): 1.3.0 live on blue, green idle` };
   }
   if (fn === "rollback" && env === "production") {
     const cluster = promotedProduction(namespaceOf("production"));
     cluster.prometheus = healthyPrometheus;
     return {
-      cluster,
       script: cluster.script(),
       described: `namespace ${cluster.options.namespace} (production): v1.4.0 live on green, 1.3.0 kept on blue (scaled down) as the release to return to`,
     };
   }
-  const cluster = env === "production" ? bootstrapped(namespaceOf(env)) : singleColour(namespaceOf(env));
+  const cluster = env === "production" ? bootstrapped(namespaceOf(env)) : singleColour(namespaceOf(env), env);
   const script = cluster.script();
   if (fn === "loadTest") {
     return {
-      cluster,
       script: {
         ...script,
         exec: (view) => {
@@ -237,7 +224,7 @@ function previewFor(fn: string, environment: string | undefined, configText: str
     };
   }
   const what = fn === "rollback" ? `: ${cluster.history.get("analytics-api")!.at(-1)}, after ${cluster.history.get("analytics-api")![0]} (the revision rollout undo returns to)` : env === "production" ? ": 1.3.0 live on blue, green idle" : "";
-  return { cluster, script, described: `namespace ${cluster.options.namespace} only (the environment of --environment, dev by default)${what}` };
+  return { script, described: `namespace ${cluster.options.namespace} only (the environment of --environment, dev by default)${what}` };
 }
 
 /** The scripted failure first, then the fake cluster, then the canned tools; scanners always get the canned clean reports. */
@@ -271,7 +258,7 @@ const CANNED =
   "(recorded, no engine: tool outputs are canned — every exec succeeds, tarpaulin reports 95 %, cargo test 3 passed, scanners report clean, " +
   "the cluster, registry and endpoints are a fake; figures in the result are canned, not measured)";
 
-/** Runs the command line; returns the exit status (0 passes, 1 fails, 2 a usage error, CANNOT_PREVIEW). */
+/** Runs the command line; returns the exit status (0 passes, 1 fails, 2 a usage error). */
 export async function runPlan(argv: readonly string[], print: (line: string) => void = console.log): Promise<number> {
   if (argv.length === 0 || argv.includes("--help") || argv.includes("-h")) {
     const fn = argv.map(kebabToCamel).find((w) => moduleFunctions().has(w));
@@ -293,14 +280,7 @@ export async function runPlan(argv: readonly string[], print: (line: string) => 
   const config = one("config");
   const fail = one("fail");
   const clock = new FakeClock();
-  let preview: Preview;
-  try {
-    preview = previewFor(fn, one("environment"), config ? readFileSync(resolve(config), "utf8") : undefined);
-  } catch (e) {
-    if (!(e instanceof CannotPreview)) throw e;
-    print(`cannot preview ${camelToKebab(fn)} because ${e.message}`);
-    return CANNOT_PREVIEW;
-  }
+  const preview = previewFor(fn, one("environment"), config ? readFileSync(resolve(config), "utf8") : undefined);
   const session = await recordingSession(composed(fail ? failing(fail) : () => undefined, preview.script, healthyScript()));
   let outcome: string;
   let status = 0;
