@@ -175,4 +175,19 @@ describe("npm run plan: the deploy family previews a successful run on the fake 
     expect(run.realWaits, "no real waits: the fake clock stands in").toEqual([]);
     expect(run.elapsedMs).toBeLessThan(60_000);
   }, 120_000);
+
+  it("load-test's k6 evaluates the configured thresholds against its figures: a P95 under 10 ms fails the canned 30 ms", async () => {
+    const dir = tempDir();
+    try {
+      const config = join(dir, "pipeline.json");
+      writeFileSync(config, JSON.stringify({ environments: { staging: { loadTest: { thresholds: { http_req_duration: ["p(95)<10"] } } } } }));
+      const { status, out, last } = await plan("--config", config, "load-test");
+      expect(out).toContain("k6 thresholds failed");
+      expect(out).toContain("p(95)<10");
+      expect(last).toBe("load-test fails");
+      expect(status).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
