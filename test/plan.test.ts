@@ -106,21 +106,88 @@ describe("npm run plan: the run", () => {
     }
   }, 120_000);
 
-  it("smoke runs against the fake endpoints on the fake clock, without real waits", async () => {
-    const started = Date.now();
-    const { status, last } = await plan("smoke", "--environment", "dev");
-    expect(last).toMatch(/^smoke passes and returns "smoke test of https:\/\/dev\.api\.llm-observatory\.io passed/);
-    expect(status).toBe(0);
-    expect(Date.now() - started).toBeLessThan(60_000);
+});
+
+/**
+ * Real waits of a second or more that ended during a run: a preview that waited on a real clock (a rollout
+ * poll, a canary interval) has one fire; the fake clock's sleeps never reach setTimeout (the client's long
+ * request timeouts are armed but never fire).
+ */
+async function planWithoutRealWaits(...argv: string[]): Promise<{ status: number; out: string; last: string; realWaits: number[]; elapsedMs: number }> {
+  const realSetTimeout = globalThis.setTimeout;
+  const realWaits: number[] = [];
+  globalThis.setTimeout = ((handler: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const waited = (...a: unknown[]) => {
+      if ((ms ?? 0) >= 1_000) realWaits.push(ms!);
+      handler(...a);
+    };
+    return realSetTimeout(waited, ms, ...args);
+  }) as typeof setTimeout;
+  const started = Date.now();
+  try {
+    return { ...(await plan(...argv)), realWaits, elapsedMs: Date.now() - started };
+  } finally {
+    globalThis.setTimeout = realSetTimeout;
+  }
+}
+
+const KUBECONFIG = ["--kubeconfig", "kubeconfig-text"];
+const REPOSITORY = ["--github-repository", "acme/observatory"];
+
+describe("npm run plan: the deploy family previews a successful run on the fake cluster and the fake clock", () => {
+  const family: [string, string[], RegExp, RegExp][] = [
+    ["smoke", ["--environment", "dev"], /^smoke passes and returns "smoke test of https:\/\/dev\.api\.llm-observatory\.io passed/, /# fake cluster: namespace llm-observatory-dev only/],
+    [
+      "deploy",
+      ["--environment", "dev", ...KUBECONFIG, "--image", "ghcr.io/acme/observatory/analytics-api:main-1a2b3c4", ...REPOSITORY],
+      /^deploy passes/,
+      /\$ kubectl .*set image deployment\/analytics-api/,
+    ],
+    ["image-exists", ["--reference", "ghcr.io/acme/observatory/analytics-api:1.4.0"], /^image-exists passes and returns true$/, /crane\/debug:[\s\S]*exec crane digest "\$1"' image-exists ghcr\.io\/acme\/observatory\/analytics-api:1\.4\.0/],
+    [
+      "deploy-production",
+      ["--tag", "v1.4.0", ...KUBECONFIG, ...REPOSITORY],
+      /^deploy-production passes/,
+      // green gets the release, the canary is analysed, the Service switches, blue is scaled down
+      /1\.3\.0 live on blue, green idle[\s\S]*\$ kubectl .*patch service analytics-api[\s\S]*scale deployment\/analytics-api-blue --replicas=0[\s\S]*waited 15× on the fake clock, 900 s in all, none of it real/,
+    ],
+    [
+      "rollback",
+      ["--environment", "production", ...KUBECONFIG, "--reason", "error budget burn"],
+      /^rollback passes/,
+      /1\.3\.0 kept on blue \(scaled down\)[\s\S]*scale deployment\/analytics-api-blue --replicas=3[\s\S]*patch service analytics-api/,
+    ],
+    ["rollback", ["--environment", "staging", ...KUBECONFIG], /^rollback passes/, /\$ kubectl .*rollout undo deployment\/analytics-api/],
+    ["load-test", [], /^load-test passes/, /\$ k6 run[\s\S]*"p95Ms": 30\.0256841[\s\S]*"errorRate": 0\.001/],
+    [
+      "scan-deployed",
+      KUBECONFIG,
+      /^scan-deployed passes/,
+      /namespaces llm-observatory-dev, llm-observatory-staging, llm-observatory [\s\S]*No blocking finding in any environment\.[\s\S]*\| production \(trivy\) \| `ghcr\.io\/acme\/observatory\/analytics-api:1\.3\.0 \(llm-observatory\/analytics-api-blue\)` \| passed/,
+    ],
+  ];
+
+  it.each(family)("%s %j", async (fn, flags, last, shows) => {
+    const run = await planWithoutRealWaits(fn, ...flags);
+    expect(run.last, run.out.slice(-2000)).toMatch(last);
+    expect(run.status).toBe(0);
+    expect(run.out).toMatch(shows);
+    expect(run.realWaits, "no real waits: the fake clock stands in").toEqual([]);
+    expect(run.elapsedMs).toBeLessThan(60_000);
   }, 120_000);
 
-  it("deploy previews against the fake cluster", async () => {
-    const { status, out, last } = await plan(
-      "deploy", "--environment", "dev", "--kubeconfig", "kubeconfig-text",
-      "--image", "ghcr.io/acme/observatory/analytics-api:main-1a2b3c4", "--github-repository", "acme/observatory",
-    );
-    expect(out).toMatch(/\$ kubectl .*set image deployment\/analytics-api/);
-    expect(status, last).toBe(0);
-    expect(last).toBe("deploy passes");
+  it("load-test's k6 evaluates the configured thresholds against its figures: a P95 under 10 ms fails the canned 30 ms", async () => {
+    const dir = tempDir();
+    try {
+      const config = join(dir, "pipeline.json");
+      writeFileSync(config, JSON.stringify({ environments: { staging: { loadTest: { thresholds: { http_req_duration: ["p(95)<10"] } } } } }));
+      const { status, out, last } = await plan("--config", config, "load-test");
+      expect(out).toContain("k6 thresholds failed");
+      expect(out).toContain("p(95)<10");
+      expect(last).toBe("load-test fails");
+      expect(status).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 120_000);
 });

@@ -11,6 +11,7 @@ import { MANIFEST_PATH } from "../../.dagger/src/deploy-support";
 import type { Clock } from "../../.dagger/src/lib/clock";
 import { VERIFY_ATTESTATION, VERIFY_SIGNATURE } from "../../.dagger/src/verify";
 import { attestationStdout, identityMismatch, NO_SIGNATURES, verifyStdout } from "../support/cosign-output";
+import { PREVIOUS_COLOUR_ANNOTATION, PREVIOUS_DIGEST_ANNOTATION, PREVIOUS_IMAGE_ANNOTATION } from "../../.dagger/src/lib/deploy/service-switch";
 
 export const DIGEST = `sha256:${"ab12".repeat(16)}`;
 export const OLD_DIGEST = `sha256:${"cd34".repeat(16)}`;
@@ -502,4 +503,74 @@ export function bootstrappedProduction(namespace = "llm-observatory"): FakeClust
 /** The cosign verify and verify-attestation execs of a session, in order (verify.ts runs them as `cosign-verify*`). */
 export function cosignVerifications(session: { execs: ExecView[] }): ExecView[] {
   return session.execs.filter((e) => e.args[0] === "sh" && String(e.args[3]).startsWith("cosign-verify"));
+}
+
+/**
+ * Production after deployProduction promoted v1.4.0 from blue to green: green serves the verified digest,
+ * blue is scaled down on 1.3.0 (pods of that tag ran OLD_DIGEST), and the live Service records blue, its
+ * image and digest as what a rollback returns to.
+ */
+export function promotedProduction(namespace = "llm-observatory"): FakeCluster {
+  const previous = `${REPO}:1.3.0`;
+  const cluster = new FakeCluster({ namespace });
+  cluster.runningDigests.set(previous, OLD_DIGEST);
+  cluster.addDeployment("analytics-api-blue", previous, 0, { color: "blue" });
+  cluster.addDeployment("analytics-api-green", PINNED, 3, { color: "green" });
+  cluster.addService("analytics-api", { color: "green" });
+  cluster.get("service", "analytics-api").metadata.annotations = {
+    [PREVIOUS_COLOUR_ANNOTATION]: "blue",
+    [PREVIOUS_IMAGE_ANNOTATION]: previous,
+    [PREVIOUS_DIGEST_ANNOTATION]: OLD_DIGEST,
+  };
+  cluster.addService("analytics-api-blue", { color: "blue" });
+  cluster.addService("analytics-api-green", { color: "green" });
+  cluster.addIngress("analytics-api", "api.llm-observatory.io");
+  return cluster;
+}
+
+/**
+ * One script for clusters in several namespaces (dev, staging and production as the configuration names
+ * them): a kubectl exec goes to the cluster of its `-n` namespace, every other exec to the first cluster.
+ */
+export function namespacedScript(clusters: readonly FakeCluster[]): Script {
+  const scripts = new Map(clusters.map((c) => [c.options.namespace, c.script()] as const));
+  const first = clusters[0]!.script();
+  const scriptOf = (view: ExecView | undefined): Script => {
+    if (view?.args[0] !== "kubectl") return first;
+    const n = view.args.indexOf("-n");
+    return (n > 0 ? scripts.get(view.args[n + 1]!) : undefined) ?? first;
+  };
+  return {
+    exec: (view) => scriptOf(view).exec?.(view),
+    file: (path, view, chain) => scriptOf(view).file?.(path, view, chain),
+  };
+}
+
+/**
+ * A passing k6 run for the thresholds it was given (K6_OPTIONS): the fixture's measured figures with 0.1 %
+ * failed requests, each threshold (`aggregation op value`, e.g. `p(95)<500`, `rate<0.01`) evaluated against
+ * its metric's values the way k6 reports it in the summary; k6 exits 99 when one fails.
+ */
+export function k6RunFor(thresholds: Record<string, readonly string[]>): { exitCode: number; summary: Json } {
+  const summary = k6Fixture();
+  summary.metrics.http_req_failed.values.rate = 0.001;
+  for (const metric of Object.values(summary.metrics) as Json[]) delete metric.thresholds;
+  let failed = false;
+  for (const [name, expressions] of Object.entries(thresholds)) {
+    const metric = summary.metrics[name];
+    const evaluated: Record<string, { ok: boolean }> = {};
+    for (const expression of expressions) {
+      const m = /^\s*([\w()."]+)\s*(<=|>=|==|!=|<|>)\s*(-?[\d.]+)\s*$/.exec(expression);
+      const value = m && metric ? Number(metric.values[m[1]!]) : NaN;
+      const limit = m ? Number(m[3]) : NaN;
+      const op = m?.[2];
+      const ok =
+        Number.isFinite(value) &&
+        (op === "<" ? value < limit : op === "<=" ? value <= limit : op === ">" ? value > limit : op === ">=" ? value >= limit : op === "==" ? value === limit : value !== limit);
+      evaluated[expression] = { ok };
+      failed ||= !ok;
+    }
+    if (metric) metric.thresholds = evaluated;
+  }
+  return { exitCode: failed ? 99 : 0, summary };
 }

@@ -19,7 +19,7 @@ import { GOOD, healthyScript, isTestRun, testVerdict } from "./module";
 import { isScanExec, toolArgs } from "./scan-wrapper";
 import { camelToKebab, kebabToCamel, moduleConstructor, moduleFunctions, moduleFunctionSummaries, type Param } from "./module-functions";
 import { coldPlanSummary } from "./cold-plan";
-import { bootstrappedProduction, FakeClock, FakeCluster, k6Fixture, OLD_DIGEST, promVector, REPO } from "../session/deploy-fake-cluster";
+import { bootstrappedProduction, FakeClock, FakeCluster, healthyValue, k6RunFor, namespacedScript, OLD_DIGEST, prometheusBy, promotedProduction, REPO } from "../session/deploy-fake-cluster";
 
 /** The plan tool's own flags, besides the constructor's (`--source`, `--config`, `--trust`). */
 const PLAN_FLAGS: Param[] = [{ name: "fail", type: "string", optional: true, description: "Make the function's own tool command (its program or subcommand is <word>) fail." }];
@@ -150,26 +150,88 @@ function failing(word: string): (e: ExecView) => ExecResult | undefined {
   };
 }
 
-/** A cluster for the environment the call names, as the configuration describes it. */
-function clusterFor(environment: string | undefined, configText: string | undefined): FakeCluster {
-  const environments = parseConfig(configText, "plan").environments as Record<string, { namespace: string }>;
-  const env = environment?.toLowerCase() ?? "dev";
-  const namespace = environments[env]?.namespace ?? environments.dev!.namespace;
-  const cluster = env === "production" ? bootstrappedProduction(namespace) : new FakeCluster({ namespace });
-  if (env === "production") {
-    // a healthy release: 5xx rate 0.2 %, P95 210 ms, no failing health checks
-    cluster.prometheus = (query) => promVector(query.includes("histogram_quantile") ? "0.21" : query.includes("kube_deployment") ? "0" : "0.002");
-    cluster.runningDigests.set(`${REPO}:1.3.0`, OLD_DIGEST);
-  } else {
-    cluster.addDeployment("analytics-api", `${REPO}:main-0a0b0c0`, 1);
-  }
-  cluster.k6 = { exitCode: 0, summary: k6Fixture() };
+/** What the preview runs against: one script answering for its fake clusters, and a line saying what they hold. */
+interface Preview {
+  script: Script;
+  described: string;
+}
+
+const LIVE = `${REPO}:1.3.0`;
+
+/** A healthy release: 5xx rate 0.2 %, P95 210 ms, no failing health checks, on every query. */
+const healthyPrometheus = prometheusBy(healthyValue);
+
+/** A dev (main builds) or staging (releases) namespace running one release, after an earlier one (a revision for rollout undo). */
+function singleColour(namespace: string, env: string): FakeCluster {
+  const [previous, current] = env === "staging" ? ["1.3.0", "1.4.0"] : ["main-9f8e7d6", "main-0a0b0c0"];
+  const cluster = new FakeCluster({ namespace });
+  cluster.addDeployment("analytics-api", `${REPO}:${current}`, 1);
+  cluster.history.set("analytics-api", [`${REPO}:${previous}`, `${REPO}:${current}`]);
   return cluster;
 }
 
+/** Production as bootstrapped after 1.3.0 on blue (green idle), healthy. */
+function bootstrapped(namespace: string): FakeCluster {
+  const cluster = bootstrappedProduction(namespace);
+  cluster.runningDigests.set(LIVE, OLD_DIGEST);
+  cluster.prometheus = healthyPrometheus;
+  return cluster;
+}
+
+/**
+ * The fake cluster prepared for the function and its arguments, as the configuration names the
+ * environments: deployProduction gets production running 1.3.0 on blue with green idle; rollback a
+ * previous release to return to (production: blue kept after a promotion to green; dev/staging: an
+ * earlier revision); scanDeployed every environment's namespace; loadTest a k6 that evaluates the
+ * thresholds it is given.
+ */
+function previewFor(fn: string, environment: string | undefined, configText: string | undefined): Preview {
+  const environments = parseConfig(configText, "plan").environments as Record<string, { namespace: string }>;
+  const namespaceOf = (env: string) => environments[env]!.namespace;
+  const env = environment?.toLowerCase() ?? "dev";
+  if (fn === "scanDeployed") {
+    const clusters = ["dev", "staging", "production"].map((e) => (e === "production" ? bootstrapped(namespaceOf(e)) : singleColour(namespaceOf(e), e)));
+    return {
+      script: namespacedScript(clusters),
+      described: `namespaces ${clusters.map((c) => c.options.namespace).join(", ")} (dev, staging, production), each running one release`,
+    };
+  }
+  if (fn === "deployProduction") {
+    const cluster = bootstrapped(namespaceOf("production"));
+    return { script: cluster.script(), described: `namespace ${cluster.options.namespace} (production): 1.3.0 live on blue, green idle` };
+  }
+  if (fn === "rollback" && env === "production") {
+    const cluster = promotedProduction(namespaceOf("production"));
+    cluster.prometheus = healthyPrometheus;
+    return {
+      script: cluster.script(),
+      described: `namespace ${cluster.options.namespace} (production): v1.4.0 live on green, 1.3.0 kept on blue (scaled down) as the release to return to`,
+    };
+  }
+  const cluster = env === "production" ? bootstrapped(namespaceOf(env)) : singleColour(namespaceOf(env), env);
+  const script = cluster.script();
+  if (fn === "loadTest") {
+    return {
+      script: {
+        ...script,
+        exec: (view) => {
+          // k6 evaluates the thresholds the run hands it in K6_OPTIONS, as a real run does
+          if (view.args[0] === "k6" && view.env.K6_OPTIONS) cluster.k6 = k6RunFor(JSON.parse(view.env.K6_OPTIONS).thresholds ?? {});
+          return script.exec?.(view);
+        },
+      },
+      described: "k6 measures the k6 fixture run with 0.1 % failed requests and evaluates the thresholds it is given",
+    };
+  }
+  const what = fn === "rollback" ? `: ${cluster.history.get("analytics-api")!.at(-1)}, after ${cluster.history.get("analytics-api")![0]} (the revision rollout undo returns to)` : env === "production" ? ": 1.3.0 live on blue, green idle" : "";
+  return { script, described: `namespace ${cluster.options.namespace} only (the environment of --environment, dev by default)${what}` };
+}
+
+/** The scripted failure first, then the fake cluster, then the canned tools; scanners always get the canned clean reports. */
 function composed(first: (e: ExecView) => ExecResult | undefined, cluster: Script, rest: Script): Script {
   return {
-    exec: (e, ...more) => first(e) ?? cluster.exec?.(e, ...more) ?? rest.exec?.(e, ...more),
+    // the fake cluster answers every exec of a deployment run (it carries the run's nonce), the scanner's too
+    exec: (e, ...more) => first(e) ?? (isScanExec(e.args) ? undefined : cluster.exec?.(e, ...more)) ?? rest.exec?.(e, ...more),
     file: (path, exec, chain) => cluster.file?.(path, exec, chain) ?? rest.file?.(path, exec, chain),
     leaf: rest.leaf,
   };
@@ -218,8 +280,8 @@ export async function runPlan(argv: readonly string[], print: (line: string) => 
   const config = one("config");
   const fail = one("fail");
   const clock = new FakeClock();
-  const cluster = clusterFor(one("environment"), config ? readFileSync(resolve(config), "utf8") : undefined);
-  const session = await recordingSession(composed(fail ? failing(fail) : () => undefined, cluster.script(), healthyScript()));
+  const preview = previewFor(fn, one("environment"), config ? readFileSync(resolve(config), "utf8") : undefined);
+  const session = await recordingSession(composed(fail ? failing(fail) : () => undefined, preview.script, healthyScript()));
   let outcome: string;
   let status = 0;
   try {
@@ -252,7 +314,7 @@ export async function runPlan(argv: readonly string[], print: (line: string) => 
     await session.stop();
   }
   const shown = argv.map((a) => (/^[\w./:=@,+-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`)).join(" ");
-  print(`# dagger call ${shown}\n# ${CANNED}\n# fake cluster: namespace ${cluster.options.namespace} only (the environment of --environment, dev by default)\n`);
+  print(`# dagger call ${shown}\n# ${CANNED}\n# fake cluster: ${preview.described}\n`);
   session.execs.forEach((e, i) => printExec(e, i + 1, print));
   // tools built from source and dependency builds per compiler-flag set, as a cold engine would run them
   print(`\n${coldPlanSummary(session.execs)}`);
