@@ -9,17 +9,29 @@ import { sendSlack } from "./deploy-support";
 import { tail } from "./lib/errors";
 import type { NotifyRequest, ReleaseRequest } from "./lib/function-args";
 import { releaseNotesFromChangelog } from "./lib/deploy/changelog";
+import { Environment, ENVIRONMENTS } from "./lib/deploy/environment";
 
 // ---------------------------------------------------------------------------------------------
 // notify
 
+/** The configured URL of a module environment id, or of the plan's GitHub environment name for dev. */
+function environmentUrl(p: Pipeline, environment: string): string | undefined {
+  const id = environment === "development" ? Environment.Dev : environment;
+  return ENVIRONMENTS.find((e) => e === id) ? p.config.environments[id as Environment].url : undefined;
+}
+
 export async function notify(p: Pipeline, request: NotifyRequest<Secret>): Promise<string> {
+  const url = environmentUrl(p, request.environment);
   return sendSlack(p, request.slackWebhook, {
     status: request.status,
     environment: request.environment,
     version: request.version,
+    ...(url ? { environmentUrl: url } : {}),
     ...(request.runUrl ? { runUrl: request.runUrl } : {}),
     ...(request.reason ? { reason: request.reason } : {}),
+    ...(request.author ? { author: request.author } : {}),
+    ...(request.commit ? { commit: request.commit } : {}),
+    ...(request.githubRepository ? { githubRepository: request.githubRepository } : {}),
   });
 }
 

@@ -819,17 +819,31 @@ export class ObservatoryCi {
   }
 
   /**
-   * Slack notification through an incoming webhook: status, environment, version, run link.
+   * Slack notification through an incoming webhook: status, environment (with its configured URL when it names
+   * dev, staging or production), version, run link, author and commit.
    * @param slackWebhook Slack incoming-webhook URL.
    * @param status started, success, failure or rollback.
    * @param environment Environment name.
    * @param version Version or image deployed.
    * @param runUrl Link to the CI run.
    * @param reason Why (failures, rollbacks).
+   * @param author Who made the change (e.g. the commit's author).
+   * @param commit Commit SHA (40 lower-case hex).
+   * @param githubRepository owner/name: the commit is linked to its page there.
    */
   @func({ cache: "never" })
-  async notify(slackWebhook: Secret, status: NotifyStatus, environment: string, version: string, runUrl?: string, reason?: string): Promise<string> {
-    const request = args.parseNotifyArgs({ slackWebhook, status, environment, version, runUrl, reason });
+  async notify(
+    slackWebhook: Secret,
+    status: NotifyStatus,
+    environment: string,
+    version: string,
+    runUrl?: string,
+    reason?: string,
+    author?: string,
+    commit?: string,
+    githubRepository?: string,
+  ): Promise<string> {
+    const request = args.parseNotifyArgs({ slackWebhook, status, environment, version, runUrl, reason, author, commit, githubRepository });
     return announce.notify(await this.pipeline(), request);
   }
 

@@ -117,8 +117,13 @@ describe("deploy (dev, staging)", () => {
     cluster.tags.set("release-1.4-1a2b3c4", OTHER_DIGEST);
     const { session, call } = await start(cluster);
     const sha = "1a2b3c4d5e6f70811223344556677889900aabbc";
-    const out = await call((ci) => deployTo(ci, Environment.Staging, undefined, { commit: sha, branch: "release/1.4" }));
+    const out = await call((ci) => deployTo(ci, Environment.Staging, undefined, { commit: sha, branch: "release/1.4", slack: true }));
     expect(session.exec("image-exists").args.at(-1)).toBe(`${REPO}:release-1.4-1a2b3c4`);
+    // the message names what the deploy knows: the environment's configured URL, the commit linked to its page
+    const message = JSON.stringify(cluster.slack[0]!.payload);
+    expect(message).toContain(`<https://github.com/${GITHUB_REPOSITORY}/commit/${sha}|1a2b3c4>`);
+    expect(message).toContain(`<${STAGING_URL}/>`);
+    expect(message).toContain(`<${RUN_URL}|View the pipeline run>`);
     expect(cosignVerifications(session)[0]!.args.slice(5, 7)).toEqual(["--certificate-identity", publishIdentity(GITHUB_REPOSITORY, "refs/heads/release/1.4")]);
     // --commit names the build: the certificate must come from the run that built exactly that commit
     for (const e of cosignVerifications(session)) expect(e.args.join(" ")).toContain(`--certificate-github-workflow-sha ${sha}`);
@@ -477,6 +482,24 @@ describe("notify", () => {
     expect(JSON.stringify(payload)).toContain(`<${RUN_URL}|View the pipeline run>`);
     expect(JSON.stringify(payload)).toContain("&amp;");
     expect(session.secretLeaks([out])).toEqual([]);
+  });
+
+  it("carries the author, the commit linked to its GitHub page and the environment's configured URL", async () => {
+    const { session, call } = await start(devCluster());
+    const sha = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d";
+    await call((ci) => ci.notify(secrets().slack, NotifyStatus.Success, "staging", "v1.4.0", RUN_URL, undefined, "ada", sha, GITHUB_REPOSITORY));
+    const payload = JSON.stringify(JSON.parse(newFile(session.exec("curl", "slack_webhook@/run/secrets/slack-webhook").chain, "/payload.json")!));
+    expect(payload).toContain(`<https://github.com/${GITHUB_REPOSITORY}/commit/${sha}|1a2b3c4>`);
+    expect(payload).toContain("*Author*\\nada");
+    expect(payload).toContain(`*URL*\\n<${STAGING_URL}/>`);
+    expect(payload).toContain(`<${RUN_URL}|View the pipeline run>`);
+  });
+
+  it("refuses a commit that is not 40 lower-case hex before any exec", async () => {
+    const { session, call } = await start(devCluster());
+    const err = await failureOf(call((ci) => ci.notify(secrets().slack, NotifyStatus.Success, "dev", "x", undefined, undefined, undefined, "1A2B3C4D5E6F708192A3B4C5D6E7F8091A2B3C4D")));
+    expect(err.message).toContain("notify --commit: is in upper case");
+    expect(session.execs).toEqual([]);
   });
 
   it("validates the status before any exec", async () => {

@@ -438,6 +438,10 @@ export interface NotifyRequest<S> {
   version: string;
   runUrl?: string;
   reason?: string;
+  author?: string;
+  commit?: string;
+  /** Where --commit lives: the message links the commit's page. */
+  githubRepository?: string;
 }
 
 export function parseNotifyArgs<S>(args: {
@@ -447,6 +451,9 @@ export function parseNotifyArgs<S>(args: {
   version: string;
   runUrl?: string;
   reason?: string;
+  author?: string;
+  commit?: string;
+  githubRepository?: string;
 }): NotifyRequest<S> {
   const schema = z.object({
     slackWebhook: secret<S>(),
@@ -455,6 +462,9 @@ export function parseNotifyArgs<S>(args: {
     version: nonEmpty("the version or image deployed"),
     runUrl: httpUrl.optional(),
     reason: z.string().optional(),
+    author: nonEmpty("who made the change, e.g. the commit's author").optional(),
+    commit: commitSha.optional(),
+    githubRepository: githubRepository.optional(),
   });
   const parsed = parseArgs("notify", schema, args);
   return {
@@ -464,6 +474,9 @@ export function parseNotifyArgs<S>(args: {
     version: parsed.version.trim(),
     ...(parsed.runUrl ? { runUrl: parsed.runUrl } : {}),
     ...(parsed.reason ? { reason: parsed.reason } : {}),
+    ...(parsed.author ? { author: parsed.author.trim() } : {}),
+    ...(parsed.commit ? { commit: parsed.commit } : {}),
+    ...(parsed.githubRepository ? { githubRepository: parsed.githubRepository } : {}),
   };
 }
 
