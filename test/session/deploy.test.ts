@@ -529,15 +529,41 @@ describe("release", () => {
     const e = session.exec("gh-release");
     expect(e.args.slice(3)).toEqual(["gh-release", "v1.4.0", "acme/observatory", "file", "no"]);
     expect(e.secretEnv.GH_TOKEN).toBe("github-token");
-    expect(newFile(e.chain, "/release/notes.md")).toBe("### Added\n- canary releases\n");
+    expect(newFile(e.chain, "/release/notes.md")).toBe("- **Date**: 2025-06-02 (UTC)\n\n### Added\n- canary releases\n");
     expect(session.secretLeaks([out])).toEqual([]);
   });
 
-  it("lets GitHub generate the notes when CHANGELOG.md has no section for the tag", async () => {
+  it("names the image by digest, the date from the module clock and the linked commit in the notes", async () => {
+    const cluster = devCluster();
+    const { session, call } = await start(cluster, source("## [1.4.0]\n- canary releases\n"));
+    const sha = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d";
+    clock.time = Date.parse("2025-06-03T23:59:00Z");
+    await call((ci) => ci.release("v1.4.0", dag.setSecret("github-token", canarySecret("gh")), "acme/observatory", `${REPO}@${DIGEST}`, sha));
+    const e = session.exec("gh-release");
+    expect(e.args.slice(6)).toEqual(["file", "no"]);
+    expect(newFile(e.chain, "/release/notes.md")).toBe(
+      `- **Image**: \`${REPO}@${DIGEST}\`\n- **Date**: 2025-06-03 (UTC)\n- **Commit**: [1a2b3c4](https://github.com/acme/observatory/commit/${sha})\n\n- canary releases\n`,
+    );
+  });
+
+  it("refuses an image by tag and a short commit before any exec", async () => {
+    const { session, call } = await start(devCluster(), source());
+    const token = () => dag.setSecret("github-token", canarySecret("gh"));
+    const byTag = await failureOf(call((ci) => ci.release("v1.4.0", token(), "acme/observatory", `${REPO}:1.4.0`)));
+    expect(byTag.message).toContain("release --image: is not a digest reference");
+    const short = await failureOf(call((ci) => ci.release("v1.4.0", token(), "acme/observatory", undefined, "1a2b3c4")));
+    expect(short.message).toContain("release --commit: is not a full commit SHA");
+    expect(session.execs).toEqual([]);
+  });
+
+  it("lets GitHub generate the notes after the provenance lines when CHANGELOG.md has no section for the tag", async () => {
     const cluster = devCluster();
     const { session, call } = await start(cluster, source("## [1.3.0]\n- old\n"));
     await call((ci) => ci.release("v1.4.0", dag.setSecret("github-token", canarySecret("gh")), "acme/observatory"));
-    expect(session.exec("gh-release").args.slice(6)).toEqual(["generate", "no"]);
+    const e = session.exec("gh-release");
+    expect(e.args.slice(6)).toEqual(["generate", "no"]);
+    expect(e.args[2]).toContain("--notes-file /release/notes.md --generate-notes");
+    expect(newFile(e.chain, "/release/notes.md")).toBe("- **Date**: 2025-06-02 (UTC)\n");
   });
 
   it("fails with gh's error, without the token", async () => {

@@ -31,7 +31,7 @@ import {
 import { Environment, ENVIRONMENTS } from "./deploy/environment";
 import { NotifyStatus } from "./deploy/slack";
 import { UsageError, flagName } from "./errors";
-import type { ImageReference } from "./image-ref";
+import { formatImageReference, type ImageReference } from "./image-ref";
 import { SbomFormat } from "./sbom";
 import { computeImageTags, type ImageTags, type ReleaseTag } from "./tags";
 
@@ -484,11 +484,22 @@ export interface ReleaseRequest<S> {
   tag: ReleaseTag;
   githubToken: S;
   githubRepository: string;
+  /** The released image by digest, named in the notes. */
+  image?: string;
+  /** The tag's commit, named in the notes. */
+  commit?: string;
 }
 
-export function parseReleaseArgs<S>(args: { tag: string; githubToken: S; githubRepository: string }): ReleaseRequest<S> {
-  const schema = z.object({ tag: releaseTag, githubToken: secret<S>(), githubRepository });
-  return parseArgs("release", schema, args);
+export function parseReleaseArgs<S>(args: { tag: string; githubToken: S; githubRepository: string; image?: string; commit?: string }): ReleaseRequest<S> {
+  const schema = z.object({ tag: releaseTag, githubToken: secret<S>(), githubRepository, image: digestReference.optional(), commit: commitSha.optional() });
+  const parsed = parseArgs("release", schema, args);
+  return {
+    tag: parsed.tag,
+    githubToken: parsed.githubToken,
+    githubRepository: parsed.githubRepository,
+    ...(parsed.image ? { image: formatImageReference(parsed.image) } : {}),
+    ...(parsed.commit ? { commit: parsed.commit } : {}),
+  };
 }
 
 export interface LoadTestRequest {
