@@ -3,11 +3,15 @@
  * release functions, against a scripted cluster (deploy-fake-cluster.ts) and a fake clock.
  */
 import { beforeEach, describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES, TOOLS } from "../../.dagger/src/versions";
 import { Environment } from "../../.dagger/src/lib/deploy/environment";
 import { NotifyStatus } from "../../.dagger/src/lib/deploy/slack";
-import { KUBECONFIG_PATH } from "../../.dagger/src/deploy-support";
+import { DECODED_KUBECONFIG_DIR, KUBECONFIG_ENTRYPOINT, KUBECONFIG_PATH } from "../../.dagger/src/deploy-support";
 import { canarySecret } from "../support/recording-session";
 import { failureOf, GOOD, startPerTest, sourceWith, type ModuleRun } from "../support/module";
 import { cosignVerifications, DIGEST, FakeClock, FakeCluster, HEALTHY_BODY, k6Fixture, newFile, PINNED, publishIdentity, REPO } from "./deploy-fake-cluster";
@@ -105,6 +109,10 @@ describe("deploy (dev, staging)", () => {
       expect(e.env.KUBECONFIG).toBe(KUBECONFIG_PATH);
       expect(e.env.OBSERVATORY_CI_RUN).toMatch(/\d+-\w+/);
       expect(e.args.slice(1, 3)).toEqual(["-n", DEV_NS]);
+      // raw YAML or base64 in the same Secret: kubectl runs behind the decoding entrypoint, with a per-exec tmpfs
+      expect(e.opts.useEntrypoint).toBe(true);
+      expect(e.chain.filter((step) => step.field === "withEntrypoint").at(-1)!.args.args).toEqual(["sh", "-euc", KUBECONFIG_ENTRYPOINT, "kubeconfig"]);
+      expect(e.chain.some((step) => step.field === "withMountedTemp" && step.args.path === DECODED_KUBECONFIG_DIR)).toBe(true);
     }
     for (const e of session.execsMatching("curl", DEV_URL)) expect(e.image).toBe(IMAGES.curl);
     expect(cluster.slack).toHaveLength(1);
@@ -462,6 +470,35 @@ describe("rollback (dev, staging)", () => {
     const record = JSON.parse(await call((ci) => ci.rollback(Environment.Staging, secrets().kubeconfig, "bad build")));
     expect(record).toMatchObject({ image: previous, digest: OTHER_DIGEST, previousImage: PINNED, details: { method: "kubectl rollout undo", pinnedByDigest: true } });
     expect(record.details.warning).toBeUndefined();
+  });
+});
+
+describe("the kubeconfig entrypoint (run here with sh and base64, the script kubectl's exec runs first)", () => {
+  const YAML = "apiVersion: v1\nkind: Config\nclusters: []\n";
+  function run(given: string): { status: number | null; kubeconfig: string; stderr: string } {
+    const dir = mkdtempSync(join(tmpdir(), "kubeconfig-"));
+    writeFileSync(join(dir, "given"), given);
+    const script = KUBECONFIG_ENTRYPOINT.split(DECODED_KUBECONFIG_DIR).join(dir);
+    const out = spawnSync("sh", ["-euc", script, "kubeconfig", "sh", "-c", 'cat "$KUBECONFIG"'], { env: { PATH: process.env.PATH, KUBECONFIG: join(dir, "given") }, encoding: "utf8" });
+    return { status: out.status, kubeconfig: out.stdout, stderr: out.stderr };
+  }
+
+  it("passes raw YAML through unchanged", () => {
+    expect(run(YAML)).toMatchObject({ status: 0, kubeconfig: YAML });
+  });
+
+  it("decodes base64 (wrapped or not, as DEV_KUBECONFIG holds it)", () => {
+    const encoded = Buffer.from(YAML).toString("base64");
+    expect(run(`${encoded}\n`)).toMatchObject({ status: 0, kubeconfig: YAML });
+    expect(run(`${encoded.slice(0, 20)}\n${encoded.slice(20)}\n`)).toMatchObject({ status: 0, kubeconfig: YAML });
+  });
+
+  it("refuses a secret that is neither, without printing it", () => {
+    const given = "not a kubeconfig";
+    const out = run(given);
+    expect(out.status).toBe(2);
+    expect(out.stderr).toContain("neither a kubeconfig nor its base64");
+    expect(out.stderr).not.toContain(given);
   });
 });
 
