@@ -287,8 +287,8 @@ describe("registration through the SDK entrypoint", () => {
     }
     for (const fn of ["sign", "imageExists"]) expect(names(fn), fn).toEqual(expect.arrayContaining(["registryUsername", "registryPassword"]));
     expect(names("tags")).toEqual(["ref", "event", "commit", "prNumber"]);
-    expect(names("release")).toEqual(["tag", "githubToken", "githubRepository"]);
-    expect(names("notify")).toEqual(["slackWebhook", "status", "environment", "version", "runUrl", "reason"]);
+    expect(names("release")).toEqual(["tag", "githubToken", "githubRepository", "image", "commit"]);
+    expect(names("notify")).toEqual(["slackWebhook", "status", "environment", "version", "runUrl", "reason", "author", "commit", "githubRepository"]);
     expect(names("cleanup")).toEqual(["kubeconfig", "githubToken", "githubRepository", "environments", "apply", "registryUsername", "registryPassword"]);
     expect(names("scanDeployed")).toEqual([
       "kubeconfig", "githubToken", "githubRepository", "environments", "registryUsername", "registryPassword", "slackWebhook", "pagerdutyRoutingKey", "runUrl",

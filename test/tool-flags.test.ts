@@ -115,6 +115,7 @@ const TOOL_FLAGS: FlagRow[] = [
   { tool: "install", version: `${tag(IMAGES.alpine)} (${BUSYBOX})`, flags: ["-m"], source: "mirror/busybox 1_36_1 coreutils/install.c" },
   { tool: "rm", version: `${tag(IMAGES.alpine)} (${BUSYBOX})`, flags: ["-rf"], source: "mirror/busybox 1_36_1 coreutils/rm.c" },
   { tool: "uname", version: `${tag(IMAGES.alpine)} (${BUSYBOX})`, flags: ["-m"], source: "mirror/busybox 1_36_1 coreutils/uname.c" },
+  { tool: "base64", version: `${IMAGES.kubectl} (alpine's busybox)`, flags: ["-d"], source: "mirror/busybox 1_36_1 coreutils/uudecode.c (base64 applet, -d; skips characters outside the alphabet)" },
   { tool: "git", version: tag(IMAGES.gitleaks), flags: ["--global", "--add"], source: "git-config(1): `git config --global --add`" },
 ];
 
@@ -392,6 +393,13 @@ const startRun = startPerTest();
 /** Every scenario on a fake clock: the canary window and the grace period take no time. */
 const start = (script: Script, source: string) => startRun(script, source, { clock: new FakeClock() });
 
+/** The argv the engine runs: with useEntrypoint, the container's entrypoint (its last withEntrypoint) before the args. */
+function asRun(e: ExecView): ExecView {
+  if (e.opts.useEntrypoint !== true) return e;
+  const entrypoint = e.chain.slice(0, e.chain.lastIndexOf(e.chain.filter((s) => s.field === "withExec")[e.position]!)).filter((s) => s.field === "withEntrypoint").at(-1);
+  return entrypoint ? { ...e, args: [...(entrypoint.args.args as string[]), ...e.args] } : e;
+}
+
 /** Records every scenario's plan; the flags, and per plan the tools it ran. */
 async function recordAll(): Promise<{ found: RecordedFlag[]; toolsByPlan: Map<string, Set<string>> }> {
   const execs: ExecView[] = [];
@@ -403,8 +411,9 @@ async function recordAll(): Promise<{ found: RecordedFlag[]; toolsByPlan: Map<st
     const run = scenario.run(call as Call);
     if (scenario.fails) await failureOf(run);
     else await run;
-    execs.push(...session.execs);
-    toolsByPlan.set(scenario.plan, new Set(recordedFlags(session.execs).map((f) => f.tool)));
+    const ran = session.execs.map(asRun);
+    execs.push(...ran);
+    toolsByPlan.set(scenario.plan, new Set(recordedFlags(ran).map((f) => f.tool)));
   }
   return { found: recordedFlags(execs), toolsByPlan };
 }
@@ -475,7 +484,7 @@ const EXPECTED_TOOLS: Record<string, string[]> = {
   "releaseImage (two platforms: Syft picks one from the pushed index)": ["syft", "cosign sign"],
   "verifyImage (keyless, production tag)": ["cosign verify", "cosign verify-attestation"],
   "verifyImage (key)": ["cosign verify", "cosign verify-attestation"],
-  "deploy dev (healthy, Slack)": ["kubectl set", "kubectl rollout", "kubectl get", "curl"],
+  "deploy dev (healthy, Slack)": ["kubectl set", "kubectl rollout", "kubectl get", "curl", "base64"],
   "deploy dev (rollout times out: rollout undo, events)": ["kubectl rollout", "kubectl get"],
   "deployProduction (healthy canary)": ["kubectl apply", "kubectl patch", "kubectl delete", "kubectl scale", "kubectl get", "curl"],
   "deployProduction (canary breaches, Prometheus at a URL with a token)": ["kubectl delete", "kubectl scale", "curl"],

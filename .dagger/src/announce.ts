@@ -8,18 +8,31 @@ import type { Pipeline } from "./pipeline";
 import { sendSlack } from "./deploy-support";
 import { tail } from "./lib/errors";
 import type { NotifyRequest, ReleaseRequest } from "./lib/function-args";
-import { releaseNotesFromChangelog } from "./lib/deploy/changelog";
+import { releaseNotesFromChangelog, releaseProvenance } from "./lib/deploy/changelog";
+import type { Clock } from "./lib/clock";
+import { Environment, ENVIRONMENTS } from "./lib/deploy/environment";
 
 // ---------------------------------------------------------------------------------------------
 // notify
 
+/** The configured URL of a module environment id, or of the plan's GitHub environment name for dev. */
+function environmentUrl(p: Pipeline, environment: string): string | undefined {
+  const id = environment === "development" ? Environment.Dev : environment;
+  return ENVIRONMENTS.find((e) => e === id) ? p.config.environments[id as Environment].url : undefined;
+}
+
 export async function notify(p: Pipeline, request: NotifyRequest<Secret>): Promise<string> {
+  const url = environmentUrl(p, request.environment);
   return sendSlack(p, request.slackWebhook, {
     status: request.status,
     environment: request.environment,
     version: request.version,
+    ...(url ? { environmentUrl: url } : {}),
     ...(request.runUrl ? { runUrl: request.runUrl } : {}),
     ...(request.reason ? { reason: request.reason } : {}),
+    ...(request.author ? { author: request.author } : {}),
+    ...(request.commit ? { commit: request.commit } : {}),
+    ...(request.githubRepository ? { githubRepository: request.githubRepository } : {}),
   });
 }
 
@@ -49,11 +62,15 @@ const GH_RELEASE = [
   'elif [ "$notes" = file ]; then',
   '  gh release create "$tag" --repo "$repo" --verify-tag --title "$tag" $extra --notes-file /release/notes.md',
   "else",
-  '  gh release create "$tag" --repo "$repo" --verify-tag --title "$tag" $extra --generate-notes',
+  '  gh release create "$tag" --repo "$repo" --verify-tag --title "$tag" $extra --notes-file /release/notes.md --generate-notes',
   "fi",
 ].join("\n");
 
-export async function release(p: Pipeline, request: ReleaseRequest<Secret>): Promise<string> {
+// The notes file always starts with what was released (image by digest, date, commit). Without a CHANGELOG.md
+// section GitHub generates the rest: gh appends its generated notes to --notes-file's text
+// (cli/cli pkg/cmd/release/create/create.go, `fmt.Sprintf("%s\n%s", opts.Body, generatedNotes.Body)`, read at
+// v2.60.0, the newest tag of the mirror; the pinned gh is TOOLS.gh).
+export async function release(p: Pipeline, request: ReleaseRequest<Secret>, clock: Clock): Promise<string> {
   const { tag } = request.tag;
   const repository = request.githubRepository;
   let notes: string | null = null;
@@ -61,12 +78,18 @@ export async function release(p: Pipeline, request: ReleaseRequest<Secret>): Pro
     notes = releaseNotesFromChangelog(await p.source.file("CHANGELOG.md").contents(), tag);
   }
   const useFile = notes !== null && notes.trim() !== "";
+  const provenance = releaseProvenance({
+    githubRepository: repository,
+    at: clock.now(),
+    ...(request.image ? { image: request.image } : {}),
+    ...(request.commit ? { commit: request.commit } : {}),
+  });
   // gh is TOOLS.gh from its GitHub release, checked against the release's checksums, in a cached layer.
   let ctr = dag
     .container()
     .from(p.config.images.alpine)
     .withExec(["sh", "-euc", GH_INSTALL, "install-gh", p.config.tools.gh]);
-  if (useFile) ctr = ctr.withNewFile("/release/notes.md", `${notes}\n`);
+  ctr = ctr.withNewFile("/release/notes.md", useFile ? `${provenance}\n\n${notes}\n` : `${provenance}\n`);
   ctr = ctr.withSecretVariable("GH_TOKEN", request.githubToken);
   const { exitCode, stdout, stderr } = await outcomeOf(
     runAllowingFailure(withRunNonce(ctr), ["sh", "-euc", GH_RELEASE, "gh-release", tag, repository, useFile ? "file" : "generate", request.tag.prerelease ? "yes" : "no"]),

@@ -2,7 +2,7 @@
  * What every deployment function shares: kubectl with the kubeconfig as a mounted Secret, the smoke test
  * (waiting on the caller's clock), and Slack notifications.
  */
-import { dag, type Container, type Secret } from "@dagger.io/dagger";
+import { dag, ReturnType, type Container, type Secret } from "@dagger.io/dagger";
 import { outcomeOf, runAllowingFailure, withRunNonce, type ExecOutcome } from "./exec";
 import type { Pipeline } from "./pipeline";
 import type { Clock } from "./lib/clock";
@@ -26,12 +26,37 @@ export interface KubeTarget {
   kubeconfig: Secret;
 }
 
+/** A tmpfs that lasts for one exec: the decoded kubeconfig never lands in a layer. */
+export const DECODED_KUBECONFIG_DIR = "/run/observatory-ci/kube";
+
+/**
+ * kubectl's entrypoint: the kubeconfig Secret holds the YAML (or JSON) itself, or its base64 (the plan's
+ * DEV_KUBECONFIG...). Base64 has no ':', every kubeconfig (YAML or JSON) has one, so a file without any is
+ * decoded, inside the container, into the per-exec tmpfs, and kubectl reads that. busybox
+ * `base64 -d` skips characters outside the alphabet instead of failing (mirror/busybox 1_36_1
+ * coreutils/uudecode.c), hence the check of the decoded text before kubectl runs.
+ */
+export const KUBECONFIG_ENTRYPOINT = [
+  'given="$KUBECONFIG"',
+  `if ! grep -q : "$given"; then`,
+  `  if ! base64 -d "$given" > ${DECODED_KUBECONFIG_DIR}/config 2>/dev/null || ! grep -q : ${DECODED_KUBECONFIG_DIR}/config; then`,
+  '    echo "the kubeconfig secret is neither a kubeconfig nor its base64" >&2; exit 2',
+  "  fi",
+  `  export KUBECONFIG=${DECODED_KUBECONFIG_DIR}/config`,
+  "fi",
+  'exec "$@"',
+].join("\n");
+
 function kubectlBase(p: Pipeline, kubeconfig: Secret): Container {
   return dag
     .container()
     .from(p.config.images.kubectl)
     .withMountedSecret(KUBECONFIG_PATH, kubeconfig)
-    .withEnvVariable("KUBECONFIG", KUBECONFIG_PATH);
+    .withEnvVariable("KUBECONFIG", KUBECONFIG_PATH)
+    .withMountedTemp(DECODED_KUBECONFIG_DIR)
+    // with useEntrypoint the engine prepends it to the exec's args (dagger v0.21.8 core/schema/container.go,
+    // withExec useEntrypoint; v0.21.9 is cut from backport-0.21): decoding and kubectl are one exec, one tmpfs
+    .withEntrypoint(["sh", "-euc", KUBECONFIG_ENTRYPOINT, "kubeconfig"]);
 }
 
 /**
@@ -43,7 +68,7 @@ export async function kubectl(p: Pipeline, target: KubeTarget, args: string[], o
   let ctr = kubectlBase(p, target.kubeconfig);
   if (options.input !== undefined) ctr = ctr.withNewFile(MANIFEST_PATH, options.input);
   const namespace = options.namespaced === false ? [] : ["-n", target.namespace];
-  return outcomeOf(runAllowingFailure(withRunNonce(ctr), ["kubectl", ...namespace, ...args]));
+  return outcomeOf(withRunNonce(ctr).withExec(["kubectl", ...namespace, ...args], { expect: ReturnType.Any, useEntrypoint: true }));
 }
 
 /** kubectl that must succeed: the error names the environment, the namespace, the command and kubectl's stderr. */

@@ -55,6 +55,15 @@ export async function deploy(p: Pipeline, options: DeployRequest<Secret>, clock:
   const started = clock.now();
   const requestedText = requested.kind === "digest" ? requested.image.reference : requested.reference;
   const version = requested.tag ?? (requested.kind === "digest" ? requested.image.digest : requested.reference);
+  // what every message of this deploy says besides its status and reason
+  const about = {
+    environment,
+    version,
+    environmentUrl: cfg.url,
+    ...(options.runUrl ? { runUrl: options.runUrl } : {}),
+    ...(options.commit ? { commit: options.commit } : {}),
+    ...(options.githubRepository ? { githubRepository: options.githubRepository } : {}),
+  };
 
   // Resolve and verify before the first kubectl: a refusal leaves the cluster exactly as it was.
   let verified: VerifiedImage;
@@ -65,9 +74,7 @@ export async function deploy(p: Pipeline, options: DeployRequest<Secret>, clock:
     const reason = errorMessage(e);
     const notification = await notifyQuietly(p, options.slackWebhook, {
       status: "failure",
-      environment,
-      version,
-      ...(options.runUrl ? { runUrl: options.runUrl } : {}),
+      ...about,
       reason: `image refused, ${environment} unchanged: ${reason.split("\n")[0]}`,
     });
     throw new Error(
@@ -125,9 +132,7 @@ export async function deploy(p: Pipeline, options: DeployRequest<Secret>, clock:
     // before it, an older release nobody asked to deploy. Nothing was changed, so nothing is undone.
     const notification = await notifyQuietly(p, options.slackWebhook, {
       status: "failure",
-      environment,
-      version,
-      ...(options.runUrl ? { runUrl: options.runUrl } : {}),
+      ...about,
       reason: failure.split("\n")[0],
     });
     throw new Error(
@@ -141,9 +146,7 @@ export async function deploy(p: Pipeline, options: DeployRequest<Secret>, clock:
     const undoText = undone === null ? `rolled back with kubectl rollout undo to ${previousImage ?? "the previous revision"}` : `kubectl rollout undo did not complete (${undone}): check the cluster now`;
     const notification = await notifyQuietly(p, options.slackWebhook, {
       status: undone === null ? "rollback" : "failure",
-      environment,
-      version,
-      ...(options.runUrl ? { runUrl: options.runUrl } : {}),
+      ...about,
       reason: failure.split("\n")[0],
     });
     throw new Error(`deploy to ${environment} (namespace ${cfg.namespace}) failed: ${failure}\n\n${undoText}.\nSlack: ${notification}`);
@@ -153,9 +156,7 @@ export async function deploy(p: Pipeline, options: DeployRequest<Secret>, clock:
   const digest = (await runningDigest(p, target, after, cfg.container)) ?? verified.digest;
   const notification = await notifyQuietly(p, options.slackWebhook, {
     status: "success",
-    environment,
-    version,
-    ...(options.runUrl ? { runUrl: options.runUrl } : {}),
+    ...about,
     details: { Image: image, ...(digest ? { Digest: digest } : {}), Verified: verified.signers.join(", ") || "public key" },
   });
   return JSON.stringify(record("success", { smoke, ...(e2e ? { e2e } : {}), rolloutTimeout: cfg.rolloutTimeout }, { digest, previousImage, notification }), null, 2);

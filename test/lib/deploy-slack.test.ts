@@ -26,6 +26,34 @@ describe("slackMessage", () => {
     ]);
   });
 
+  it("carries what the plan's message shows: author, commit linked to its GitHub page, environment URL, run URL", () => {
+    const sha = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d";
+    const message = slackMessage({
+      status: "success",
+      environment: "staging",
+      version: "v1.4.0",
+      author: "Ada <ada@example.com>",
+      commit: sha,
+      githubRepository: "acme/observatory",
+      environmentUrl: "https://staging.api.llm-observatory.io",
+      runUrl: "https://github.com/acme/observatory/actions/runs/42",
+    });
+    expect((message.blocks[1] as any).fields).toEqual([
+      { type: "mrkdwn", text: "*Environment*\nstaging" },
+      { type: "mrkdwn", text: "*URL*\n<https://staging.api.llm-observatory.io/>" },
+      { type: "mrkdwn", text: "*Version*\nv1.4.0" },
+      { type: "mrkdwn", text: `*Commit*\n<https://github.com/acme/observatory/commit/${sha}|1a2b3c4>` },
+      { type: "mrkdwn", text: "*Author*\nAda &lt;ada@example.com&gt;" },
+    ]);
+    expect(JSON.stringify(message)).toContain("<https://github.com/acme/observatory/actions/runs/42|View the pipeline run>");
+  });
+
+  it("shows the commit unlinked when the repository is unknown, and refuses an environment URL with credentials", () => {
+    const message = slackMessage({ status: "started", environment: "dev", version: "1", commit: "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d" });
+    expect((message.blocks[1] as any).fields[2]).toEqual({ type: "mrkdwn", text: "*Commit*\n1a2b3c4" });
+    expect(() => slackMessage({ status: "started", environment: "dev", version: "1", environmentUrl: "https://u:p@dev.example" })).toThrow(/environmentUrl/);
+  });
+
   it.each([
     ["started", ":rocket: analytics-api 1.2.3 started deploying to staging"],
     ["failure", ":x: analytics-api 1.2.3 failed to deploy to staging"],

@@ -3,11 +3,15 @@
  * release functions, against a scripted cluster (deploy-fake-cluster.ts) and a fake clock.
  */
 import { beforeEach, describe, expect, it } from "vitest";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { dag } from "@dagger.io/dagger";
 import { IMAGES, TOOLS } from "../../.dagger/src/versions";
 import { Environment } from "../../.dagger/src/lib/deploy/environment";
 import { NotifyStatus } from "../../.dagger/src/lib/deploy/slack";
-import { KUBECONFIG_PATH } from "../../.dagger/src/deploy-support";
+import { DECODED_KUBECONFIG_DIR, KUBECONFIG_ENTRYPOINT, KUBECONFIG_PATH } from "../../.dagger/src/deploy-support";
 import { canarySecret } from "../support/recording-session";
 import { failureOf, GOOD, startPerTest, sourceWith, type ModuleRun } from "../support/module";
 import { cosignVerifications, DIGEST, FakeClock, FakeCluster, HEALTHY_BODY, k6Fixture, newFile, PINNED, publishIdentity, REPO } from "./deploy-fake-cluster";
@@ -105,6 +109,10 @@ describe("deploy (dev, staging)", () => {
       expect(e.env.KUBECONFIG).toBe(KUBECONFIG_PATH);
       expect(e.env.OBSERVATORY_CI_RUN).toMatch(/\d+-\w+/);
       expect(e.args.slice(1, 3)).toEqual(["-n", DEV_NS]);
+      // raw YAML or base64 in the same Secret: kubectl runs behind the decoding entrypoint, with a per-exec tmpfs
+      expect(e.opts.useEntrypoint).toBe(true);
+      expect(e.chain.filter((step) => step.field === "withEntrypoint").at(-1)!.args.args).toEqual(["sh", "-euc", KUBECONFIG_ENTRYPOINT, "kubeconfig"]);
+      expect(e.chain.some((step) => step.field === "withMountedTemp" && step.args.path === DECODED_KUBECONFIG_DIR)).toBe(true);
     }
     for (const e of session.execsMatching("curl", DEV_URL)) expect(e.image).toBe(IMAGES.curl);
     expect(cluster.slack).toHaveLength(1);
@@ -117,8 +125,13 @@ describe("deploy (dev, staging)", () => {
     cluster.tags.set("release-1.4-1a2b3c4", OTHER_DIGEST);
     const { session, call } = await start(cluster);
     const sha = "1a2b3c4d5e6f70811223344556677889900aabbc";
-    const out = await call((ci) => deployTo(ci, Environment.Staging, undefined, { commit: sha, branch: "release/1.4" }));
+    const out = await call((ci) => deployTo(ci, Environment.Staging, undefined, { commit: sha, branch: "release/1.4", slack: true }));
     expect(session.exec("image-exists").args.at(-1)).toBe(`${REPO}:release-1.4-1a2b3c4`);
+    // the message names what the deploy knows: the environment's configured URL, the commit linked to its page
+    const message = JSON.stringify(cluster.slack[0]!.payload);
+    expect(message).toContain(`<https://github.com/${GITHUB_REPOSITORY}/commit/${sha}|1a2b3c4>`);
+    expect(message).toContain(`<${STAGING_URL}/>`);
+    expect(message).toContain(`<${RUN_URL}|View the pipeline run>`);
     expect(cosignVerifications(session)[0]!.args.slice(5, 7)).toEqual(["--certificate-identity", publishIdentity(GITHUB_REPOSITORY, "refs/heads/release/1.4")]);
     // --commit names the build: the certificate must come from the run that built exactly that commit
     for (const e of cosignVerifications(session)) expect(e.args.join(" ")).toContain(`--certificate-github-workflow-sha ${sha}`);
@@ -460,6 +473,35 @@ describe("rollback (dev, staging)", () => {
   });
 });
 
+describe("the kubeconfig entrypoint (run here with sh and base64, the script kubectl's exec runs first)", () => {
+  const YAML = "apiVersion: v1\nkind: Config\nclusters: []\n";
+  function run(given: string): { status: number | null; kubeconfig: string; stderr: string } {
+    const dir = mkdtempSync(join(tmpdir(), "kubeconfig-"));
+    writeFileSync(join(dir, "given"), given);
+    const script = KUBECONFIG_ENTRYPOINT.split(DECODED_KUBECONFIG_DIR).join(dir);
+    const out = spawnSync("sh", ["-euc", script, "kubeconfig", "sh", "-c", 'cat "$KUBECONFIG"'], { env: { PATH: process.env.PATH, KUBECONFIG: join(dir, "given") }, encoding: "utf8" });
+    return { status: out.status, kubeconfig: out.stdout, stderr: out.stderr };
+  }
+
+  it("passes raw YAML through unchanged", () => {
+    expect(run(YAML)).toMatchObject({ status: 0, kubeconfig: YAML });
+  });
+
+  it("decodes base64 (wrapped or not, as DEV_KUBECONFIG holds it)", () => {
+    const encoded = Buffer.from(YAML).toString("base64");
+    expect(run(`${encoded}\n`)).toMatchObject({ status: 0, kubeconfig: YAML });
+    expect(run(`${encoded.slice(0, 20)}\n${encoded.slice(20)}\n`)).toMatchObject({ status: 0, kubeconfig: YAML });
+  });
+
+  it("refuses a secret that is neither, without printing it", () => {
+    const given = "not a kubeconfig";
+    const out = run(given);
+    expect(out.status).toBe(2);
+    expect(out.stderr).toContain("neither a kubeconfig nor its base64");
+    expect(out.stderr).not.toContain(given);
+  });
+});
+
 describe("notify", () => {
   it("posts the payload built in TypeScript to the webhook curl reads from a mounted secret file", async () => {
     const cluster = devCluster();
@@ -477,6 +519,24 @@ describe("notify", () => {
     expect(JSON.stringify(payload)).toContain(`<${RUN_URL}|View the pipeline run>`);
     expect(JSON.stringify(payload)).toContain("&amp;");
     expect(session.secretLeaks([out])).toEqual([]);
+  });
+
+  it("carries the author, the commit linked to its GitHub page and the environment's configured URL", async () => {
+    const { session, call } = await start(devCluster());
+    const sha = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d";
+    await call((ci) => ci.notify(secrets().slack, NotifyStatus.Success, "staging", "v1.4.0", RUN_URL, undefined, "ada", sha, GITHUB_REPOSITORY));
+    const payload = JSON.stringify(JSON.parse(newFile(session.exec("curl", "slack_webhook@/run/secrets/slack-webhook").chain, "/payload.json")!));
+    expect(payload).toContain(`<https://github.com/${GITHUB_REPOSITORY}/commit/${sha}|1a2b3c4>`);
+    expect(payload).toContain("*Author*\\nada");
+    expect(payload).toContain(`*URL*\\n<${STAGING_URL}/>`);
+    expect(payload).toContain(`<${RUN_URL}|View the pipeline run>`);
+  });
+
+  it("refuses a commit that is not 40 lower-case hex before any exec", async () => {
+    const { session, call } = await start(devCluster());
+    const err = await failureOf(call((ci) => ci.notify(secrets().slack, NotifyStatus.Success, "dev", "x", undefined, undefined, undefined, "1A2B3C4D5E6F708192A3B4C5D6E7F8091A2B3C4D")));
+    expect(err.message).toContain("notify --commit: is in upper case");
+    expect(session.execs).toEqual([]);
   });
 
   it("validates the status before any exec", async () => {
@@ -506,15 +566,41 @@ describe("release", () => {
     const e = session.exec("gh-release");
     expect(e.args.slice(3)).toEqual(["gh-release", "v1.4.0", "acme/observatory", "file", "no"]);
     expect(e.secretEnv.GH_TOKEN).toBe("github-token");
-    expect(newFile(e.chain, "/release/notes.md")).toBe("### Added\n- canary releases\n");
+    expect(newFile(e.chain, "/release/notes.md")).toBe("- **Date**: 2025-06-02 (UTC)\n\n### Added\n- canary releases\n");
     expect(session.secretLeaks([out])).toEqual([]);
   });
 
-  it("lets GitHub generate the notes when CHANGELOG.md has no section for the tag", async () => {
+  it("names the image by digest, the date from the module clock and the linked commit in the notes", async () => {
+    const cluster = devCluster();
+    const { session, call } = await start(cluster, source("## [1.4.0]\n- canary releases\n"));
+    const sha = "1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d";
+    clock.time = Date.parse("2025-06-03T23:59:00Z");
+    await call((ci) => ci.release("v1.4.0", dag.setSecret("github-token", canarySecret("gh")), "acme/observatory", `${REPO}@${DIGEST}`, sha));
+    const e = session.exec("gh-release");
+    expect(e.args.slice(6)).toEqual(["file", "no"]);
+    expect(newFile(e.chain, "/release/notes.md")).toBe(
+      `- **Image**: \`${REPO}@${DIGEST}\`\n- **Date**: 2025-06-03 (UTC)\n- **Commit**: [1a2b3c4](https://github.com/acme/observatory/commit/${sha})\n\n- canary releases\n`,
+    );
+  });
+
+  it("refuses an image by tag and a short commit before any exec", async () => {
+    const { session, call } = await start(devCluster(), source());
+    const token = () => dag.setSecret("github-token", canarySecret("gh"));
+    const byTag = await failureOf(call((ci) => ci.release("v1.4.0", token(), "acme/observatory", `${REPO}:1.4.0`)));
+    expect(byTag.message).toContain("release --image: is not a digest reference");
+    const short = await failureOf(call((ci) => ci.release("v1.4.0", token(), "acme/observatory", undefined, "1a2b3c4")));
+    expect(short.message).toContain("release --commit: is not a full commit SHA");
+    expect(session.execs).toEqual([]);
+  });
+
+  it("lets GitHub generate the notes after the provenance lines when CHANGELOG.md has no section for the tag", async () => {
     const cluster = devCluster();
     const { session, call } = await start(cluster, source("## [1.3.0]\n- old\n"));
     await call((ci) => ci.release("v1.4.0", dag.setSecret("github-token", canarySecret("gh")), "acme/observatory"));
-    expect(session.exec("gh-release").args.slice(6)).toEqual(["generate", "no"]);
+    const e = session.exec("gh-release");
+    expect(e.args.slice(6)).toEqual(["generate", "no"]);
+    expect(e.args[2]).toContain("--notes-file /release/notes.md --generate-notes");
+    expect(newFile(e.chain, "/release/notes.md")).toBe("- **Date**: 2025-06-02 (UTC)\n");
   });
 
   it("fails with gh's error, without the token", async () => {

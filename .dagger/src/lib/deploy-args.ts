@@ -157,6 +157,8 @@ export interface DeployRequest<S> {
   /** A digest to verify, or a commit tag the registry resolves to its digest first. */
   image: RequestedImage;
   commit?: string;
+  /** Where --commit lives (the Slack message links the commit's page). */
+  githubRepository?: string;
   verification: VerificationPlan<S>;
   registry?: RegistryAuth<S>;
   slackWebhook?: S;
@@ -288,6 +290,7 @@ export function parseDeployArgs<S>(context: DeployContext, args: DeployArgs<S>):
     kubeconfig: parsed.kubeconfig,
     image: planned!.image,
     ...(parsed.commit !== undefined ? { commit: parsed.commit } : {}),
+    ...(parsed.githubRepository !== undefined ? { githubRepository: parsed.githubRepository } : {}),
     verification: planned!.verification,
     ...(registry ? { registry } : {}),
     ...(parsed.slackWebhook !== undefined ? { slackWebhook: parsed.slackWebhook } : {}),

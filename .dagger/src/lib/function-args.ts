@@ -31,7 +31,7 @@ import {
 import { Environment, ENVIRONMENTS } from "./deploy/environment";
 import { NotifyStatus } from "./deploy/slack";
 import { UsageError, flagName } from "./errors";
-import type { ImageReference } from "./image-ref";
+import { formatImageReference, type ImageReference } from "./image-ref";
 import { SbomFormat } from "./sbom";
 import { computeImageTags, type ImageTags, type ReleaseTag } from "./tags";
 
@@ -438,6 +438,10 @@ export interface NotifyRequest<S> {
   version: string;
   runUrl?: string;
   reason?: string;
+  author?: string;
+  commit?: string;
+  /** Where --commit lives: the message links the commit's page. */
+  githubRepository?: string;
 }
 
 export function parseNotifyArgs<S>(args: {
@@ -447,6 +451,9 @@ export function parseNotifyArgs<S>(args: {
   version: string;
   runUrl?: string;
   reason?: string;
+  author?: string;
+  commit?: string;
+  githubRepository?: string;
 }): NotifyRequest<S> {
   const schema = z.object({
     slackWebhook: secret<S>(),
@@ -455,6 +462,9 @@ export function parseNotifyArgs<S>(args: {
     version: nonEmpty("the version or image deployed"),
     runUrl: httpUrl.optional(),
     reason: z.string().optional(),
+    author: nonEmpty("who made the change, e.g. the commit's author").optional(),
+    commit: commitSha.optional(),
+    githubRepository: githubRepository.optional(),
   });
   const parsed = parseArgs("notify", schema, args);
   return {
@@ -464,6 +474,9 @@ export function parseNotifyArgs<S>(args: {
     version: parsed.version.trim(),
     ...(parsed.runUrl ? { runUrl: parsed.runUrl } : {}),
     ...(parsed.reason ? { reason: parsed.reason } : {}),
+    ...(parsed.author ? { author: parsed.author.trim() } : {}),
+    ...(parsed.commit ? { commit: parsed.commit } : {}),
+    ...(parsed.githubRepository ? { githubRepository: parsed.githubRepository } : {}),
   };
 }
 
@@ -471,11 +484,22 @@ export interface ReleaseRequest<S> {
   tag: ReleaseTag;
   githubToken: S;
   githubRepository: string;
+  /** The released image by digest, named in the notes. */
+  image?: string;
+  /** The tag's commit, named in the notes. */
+  commit?: string;
 }
 
-export function parseReleaseArgs<S>(args: { tag: string; githubToken: S; githubRepository: string }): ReleaseRequest<S> {
-  const schema = z.object({ tag: releaseTag, githubToken: secret<S>(), githubRepository });
-  return parseArgs("release", schema, args);
+export function parseReleaseArgs<S>(args: { tag: string; githubToken: S; githubRepository: string; image?: string; commit?: string }): ReleaseRequest<S> {
+  const schema = z.object({ tag: releaseTag, githubToken: secret<S>(), githubRepository, image: digestReference.optional(), commit: commitSha.optional() });
+  const parsed = parseArgs("release", schema, args);
+  return {
+    tag: parsed.tag,
+    githubToken: parsed.githubToken,
+    githubRepository: parsed.githubRepository,
+    ...(parsed.image ? { image: formatImageReference(parsed.image) } : {}),
+    ...(parsed.commit ? { commit: parsed.commit } : {}),
+  };
 }
 
 export interface LoadTestRequest {

@@ -6,7 +6,7 @@
  */
 import { failureReport, summaryTable, type GateOutcome } from "./summary";
 import type { SecurityVerdict } from "./findings/gate";
-import { deploymentHeadline, escapeSlack, slackMessage, type SlackBlock, type SlackMessage, type SlackMessageInput } from "./deploy/slack";
+import { deploymentHeadline, escapeSlack, githubCommitUrl, slackMessage, type SlackBlock, type SlackMessage, type SlackMessageInput } from "./deploy/slack";
 import { markdownText } from "./markdown";
 
 export type Message =
@@ -28,11 +28,19 @@ export function renderMarkdown(message: Message): string {
     case "deployment": {
       const d = message.deployment;
       const headline = `${deploymentHeadline(d)}${d.reason ? `: ${d.reason}` : ""}`;
-      const facts = [["environment", d.environment], ["version", d.version], ...Object.entries(d.details ?? {})];
+      const facts = [
+        ["environment", d.environment],
+        ...(d.environmentUrl ? [["url", d.environmentUrl]] : []),
+        ["version", d.version],
+        ...(d.author ? [["author", d.author]] : []),
+        ...Object.entries(d.details ?? {}),
+      ];
+      const commit = d.commit && (d.githubRepository ? `[${d.commit.slice(0, 7)}](${githubCommitUrl(d.githubRepository, d.commit)})` : d.commit.slice(0, 7));
       return [
         `### ${markdownText(headline, 300)}`,
         "",
         ...facts.map(([key, value]) => `- **${markdownText(key, 80)}**: ${markdownText(value, 500)}`),
+        ...(commit ? [`- **commit**: ${commit}`] : []),
         ...(d.runUrl ? ["", `[View the pipeline run](${d.runUrl})`] : []),
       ].join("\n");
     }

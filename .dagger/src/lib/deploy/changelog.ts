@@ -3,6 +3,7 @@
  * in the forms `## [1.2.3] - 2024-05-01` (Keep a Changelog), `## v1.2.3`, `## 1.2.3`, `## [v1.2.3]`.
  * `tag` may be `v1.2.3`, `1.2.3` or `refs/tags/v1.2.3`.
  */
+import { githubCommitUrl } from "./slack";
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -41,4 +42,23 @@ export function releaseNotesFromChangelog(changelogText: string, tag: string): s
     body.pop();
   }
   return body.join("\n").trim();
+}
+
+export interface ReleaseProvenance {
+  /** The released image by digest. */
+  image?: string;
+  /** The tag's commit (40 hex). */
+  commit?: string;
+  githubRepository: string;
+  /** When the release is made, milliseconds since the epoch. */
+  at: number;
+}
+
+/** The lines above a release's notes that say what was released: image by digest, date (UTC), commit. */
+export function releaseProvenance(input: ReleaseProvenance): string {
+  return [
+    ...(input.image ? [`- **Image**: \`${input.image}\``] : []),
+    `- **Date**: ${new Date(input.at).toISOString().slice(0, 10)} (UTC)`,
+    ...(input.commit ? [`- **Commit**: [${input.commit.slice(0, 7)}](${githubCommitUrl(input.githubRepository, input.commit)})`] : []),
+  ].join("\n");
 }

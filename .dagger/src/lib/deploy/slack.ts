@@ -24,6 +24,13 @@ export interface SlackMessageInput {
   details?: Record<string, string>;
   /** What is deployed; defaults to "analytics-api". */
   service?: string;
+  /** Who made the change (the commit's author or the run's actor). */
+  author?: string;
+  /** The commit deployed (40 hex); linked when `githubRepository` names where it lives. */
+  commit?: string;
+  githubRepository?: string;
+  /** Where the environment answers, e.g. https://staging.api.llm-observatory.io. */
+  environmentUrl?: string;
 }
 
 export interface SlackBlock {
@@ -53,9 +60,9 @@ const STATUS: Record<DeploymentStatus, { emoji: string; verb: string }> = {
 };
 
 /** A link target safe inside `<url|label>`: an http(s) URL without credentials, and no `|`, `<`, `>` left unencoded. */
-export function linkTarget(url: string): string {
+export function linkTarget(url: string, what = "runUrl"): string {
   const problem = httpUrlProblem(url);
-  if (problem) throw new Error(`runUrl ${problem}: ${JSON.stringify(url)}`);
+  if (problem) throw new Error(`${what} ${problem}: ${JSON.stringify(url)}`);
   return new URL(url).href.replace(/\|/g, "%7C").replace(/</g, "%3C").replace(/>/g, "%3E");
 }
 
@@ -65,6 +72,17 @@ export function deploymentHeadline(input: SlackMessageInput): string {
   if (!status) throw new Error(`unknown deployment status ${JSON.stringify(input.status)}`);
   const service = input.service ?? "analytics-api";
   return `${service} ${input.version} ${status.verb} ${input.status === "rollback" ? "in" : "to"} ${input.environment}`;
+}
+
+/** The commit's page on GitHub: https://github.com/<owner>/<name>/commit/<sha>. */
+export function githubCommitUrl(githubRepository: string, sha: string): string {
+  return `https://github.com/${githubRepository}/commit/${sha}`;
+}
+
+/** The short SHA, linked to the commit's page when the repository is known. */
+function commitText(sha: string, githubRepository: string | undefined): string {
+  const short = escapeSlack(sha.slice(0, 7));
+  return githubRepository ? `<${linkTarget(githubCommitUrl(githubRepository, sha), "commit URL")}|${short}>` : short;
 }
 
 export function slackMessage(input: SlackMessageInput): SlackMessage {
@@ -77,7 +95,10 @@ export function slackMessage(input: SlackMessageInput): SlackMessage {
   ];
   const fields = [
     { type: "mrkdwn", text: `*Environment*\n${escapeSlack(input.environment)}` },
+    ...(input.environmentUrl ? [{ type: "mrkdwn", text: `*URL*\n<${linkTarget(input.environmentUrl, "environmentUrl")}>` }] : []),
     { type: "mrkdwn", text: `*Version*\n${escapeSlack(input.version)}` },
+    ...(input.commit ? [{ type: "mrkdwn", text: `*Commit*\n${commitText(input.commit, input.githubRepository)}` }] : []),
+    ...(input.author ? [{ type: "mrkdwn", text: `*Author*\n${escapeSlack(input.author)}` }] : []),
     ...Object.entries(input.details ?? {}).map(([key, value]) => ({
       type: "mrkdwn",
       text: truncate(`*${escapeSlack(key)}*\n${escapeSlack(value)}`, 2000),
