@@ -7,6 +7,7 @@
 import { dag, CacheSharingMode, type Container, type Directory, type File } from "@dagger.io/dagger";
 import { withRunNonce } from "./exec";
 import { CARGO_HOME, SOURCE_DIR, cargoAudit, cargoDeny, rustWorkspace } from "./rust";
+import { denyScopeArgs } from "./lib/scope";
 import type { Pipeline } from "./pipeline";
 import { cacheVolume } from "./cache";
 import * as image from "./image";
@@ -162,6 +163,7 @@ export async function denyRun(p: Pipeline): Promise<{ ran: Container; configOrig
   const configPath = present ? `${SOURCE_DIR}/${configured}` : DEFAULT_DENY_PATH;
   const args = [
     "cargo", "deny",
+    ...denyScopeArgs(p.config, SOURCE_DIR),
     "--format", "json", // JSON lines on stderr
     "--color", "never",
     "--locked",

@@ -212,7 +212,11 @@ describe("deny", () => {
     const e = only(session.execs.filter(isDeny));
     expect(e.image).toBe(IMAGES.rust);
     expectCrashNotCached(e);
-    expect(toolArgs(e)).toEqual(["cargo", "deny", "--format", "json", "--color", "never", "--locked", "check", "--config", DEFAULT_DENY_PATH, "advisories", "bans", "licenses", "sources"]);
+    // as the plan runs it in the service's directory: the service's crate is the graph's only root
+    expect(toolArgs(e)).toEqual([
+      "cargo", "deny", "--manifest-path", "/src/services/analytics-api/Cargo.toml",
+      "--format", "json", "--color", "never", "--locked", "check", "--config", DEFAULT_DENY_PATH, "advisories", "bans", "licenses", "sources",
+    ]);
     expect(e.mounts[DEFAULT_DENY_PATH]).toBe("<new file>");
     const written = e.chain.find((s) => s.field === "withNewFile" && s.args.path === DEFAULT_DENY_PATH);
     expect(written?.args.contents).toBe(DEFAULT_DENY_TOML);

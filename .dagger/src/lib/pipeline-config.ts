@@ -103,6 +103,12 @@ export const coreConfigSchema = {
       doc: gateScope("cargo doc", "package"),
       unitTest: gateScope("the unit tests with coverage (tarpaulin)", "workspace"),
       integrationTest: gateScope("the integration tests", "package"),
+      deny: z
+        .enum(["workspace", "package"])
+        .default("package")
+        .describe(
+          'Crate graph cargo deny checks: "package" (the default, as the plan runs it in the service\'s directory: `--manifest-path <paths.service>/Cargo.toml`, the service\'s crate as the only root) or "workspace" (every member a root).',
+        ),
     })
     .prefault({})
     .describe("Which packages each Rust gate covers; the defaults follow the plan."),

@@ -32,9 +32,19 @@ export function describeScope(scope: ResolvedScope): string {
   return scope.workspace ? "workspace" : `${scope.packages.length === 1 ? "package" : "packages"} ${scope.packages.join(", ")}`;
 }
 
+/**
+ * cargo deny's graph roots. cargo-deny 0.18.9 src/cargo-deny/main.rs `GraphContext`: with `--manifest-path` at a
+ * workspace member, "that crate will be the sole root of the crate graph"; `--workspace` makes every member a root
+ * (assumed for a virtual manifest). Both are options of `cargo deny` itself, before the `check` subcommand.
+ */
+export function denyScopeArgs(config: Pick<PipelineConfig, "scope" | "paths">, sourceDir: string): string[] {
+  return config.scope.deny === "package" ? ["--manifest-path", `${sourceDir}/${config.paths.service}/Cargo.toml`] : ["--workspace"];
+}
+
 /** `fmt: workspace; clippy: package analytics-api; ...`: each gate's scope in one line. */
 export function scopeSummary(config: PipelineConfig): string {
-  return SCOPED_GATES.map((gate) => `${gate}: ${describeScope(resolveScope(config, gate))}`).join("; ");
+  const deny = config.scope.deny === "package" ? `package ${config.paths.package} (${config.paths.service}/Cargo.toml)` : "workspace";
+  return [...SCOPED_GATES.map((gate) => `${gate}: ${describeScope(resolveScope(config, gate))}`), `deny: ${deny}`].join("; ");
 }
 
 /** The package selection of every lane that starts from a dependency layer (lib/dependency-layer.ts). */
