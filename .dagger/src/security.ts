@@ -7,7 +7,7 @@
 import { dag, CacheSharingMode, type Container, type Directory, type File } from "@dagger.io/dagger";
 import { withRunNonce } from "./exec";
 import { CARGO_HOME, SOURCE_DIR, cargoAudit, cargoDeny, rustWorkspace } from "./rust";
-import { denyScopeArgs } from "./lib/scope";
+import { denyScopeArgs, trivyFsIncludes } from "./lib/scope";
 import type { Pipeline } from "./pipeline";
 import { cacheVolume } from "./cache";
 import * as image from "./image";
@@ -193,7 +193,9 @@ export const TRIVY_FS_JSON = `${REPORTS_DIR}/trivy-fs.json`;
 export const TRIVY_FS_SARIF = `${REPORTS_DIR}/trivy-fs.sarif`;
 
 export function trivyFsRun(p: Pipeline): Container {
-  const ctr = trivyBase(p).withMountedDirectory(SOURCE_DIR, p.source).withWorkdir(SOURCE_DIR);
+  const include = trivyFsIncludes(p.config);
+  const scanned = include ? p.source.filter({ include }) : p.source;
+  const ctr = trivyBase(p).withMountedDirectory(SOURCE_DIR, scanned).withWorkdir(SOURCE_DIR);
   const args = [
     "trivy", "fs",
     ...trivyScanArgs(p, TRIVY_FS_JSON),

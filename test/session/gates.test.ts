@@ -461,11 +461,11 @@ describe("scope (the plan's by default, configurable per gate)", () => {
       expect([sub, args.slice(1, 4)]).toEqual([sub, ["--locked", "--package", "analytics-api"]]);
       expect(args).not.toContain("--workspace");
     }
-    expect(table).toContain("Scope: fmt: workspace; clippy: package analytics-api; doc: package analytics-api; unitTest: workspace; integrationTest: package analytics-api; deny: package analytics-api (services/analytics-api/Cargo.toml).");
+    expect(table).toContain("Scope: fmt: workspace; clippy: package analytics-api; doc: package analytics-api; unitTest: workspace; integrationTest: package analytics-api; deny: package analytics-api (services/analytics-api/Cargo.toml); trivyFs: services/analytics-api and Cargo.lock.");
   });
 
   it("each gate's scope is configurable: the workspace, or a list of packages", async () => {
-    const dir = sourceWithConfig({ scope: { fmt: ["analytics-api"], clippy: "workspace", doc: "workspace", unitTest: ["analytics-api", "storage"], integrationTest: "workspace", deny: "workspace" } });
+    const dir = sourceWithConfig({ scope: { fmt: ["analytics-api"], clippy: "workspace", doc: "workspace", unitTest: ["analytics-api", "storage"], integrationTest: "workspace", deny: "workspace", trivyFs: "workspace" } });
     const { session, call } = await start(healthyScript(), dir);
     const table = await call((ci) => ci.ci());
     expect(cargoArgs(session.exec("cargo", "fmt"))).toEqual(["fmt", "--package", "analytics-api", "--", "--check"]);
@@ -480,7 +480,8 @@ describe("scope (the plan's by default, configurable per gate)", () => {
     expect(tarpaulin.filter((a) => a === "--packages")).toHaveLength(2);
     expect(tarpaulin).not.toContain("--workspace");
     expect(session.exec("deny", "check").args.join(" ")).toContain("cargo deny --workspace --format json");
-    expect(table).toContain("Scope: fmt: package analytics-api; clippy: workspace; doc: workspace; unitTest: packages analytics-api, storage; integrationTest: workspace; deny: workspace.");
+    expect(session.exec("trivy", "fs").mounts["/src"]).not.toContain("filter(");
+    expect(table).toContain("Scope: fmt: package analytics-api; clippy: workspace; doc: workspace; unitTest: packages analytics-api, storage; integrationTest: workspace; deny: workspace; trivyFs: workspace.");
   });
 
   it("a scoped package that is no workspace member is a doctor blocker, and ci starts nothing", async () => {

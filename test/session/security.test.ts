@@ -293,6 +293,8 @@ describe("trivyFs", () => {
     expect(e.args[e.args.length - 1]).toBe(".");
     expect(e.workdir).toBe("/src");
     expect(e.mounts["/src"]).toContain(GOOD);
+    // as the plan runs it: the service's directory, with the workspace's Cargo.lock so its dependencies are scanned
+    expect(e.mounts["/src"]).toContain('filter(include: ["services/analytics-api/**", "Cargo.lock"])');
     expect(e.env.TRIVY_CACHE_DIR).toBe("/var/cache/trivy");
     expect(e.caches["/var/cache/trivy"]).toBe("observatory-ci-untrusted-trivy-cache");
     expect(e.cacheSharing["/var/cache/trivy"]).toBe("LOCKED");

@@ -103,6 +103,12 @@ export const coreConfigSchema = {
       doc: gateScope("cargo doc", "package"),
       unitTest: gateScope("the unit tests with coverage (tarpaulin)", "workspace"),
       integrationTest: gateScope("the integration tests", "package"),
+      trivyFs: z
+        .enum(["workspace", "service"])
+        .default("service")
+        .describe(
+          'What Trivy fs scans: "service" (the default, as the plan runs it: paths.service, plus the workspace\'s Cargo.lock so the service\'s dependencies are still scanned; paths stay repository-relative in the SARIF) or "workspace" (the whole source).',
+        ),
       deny: z
         .enum(["workspace", "package"])
         .default("package")

@@ -41,10 +41,22 @@ export function denyScopeArgs(config: Pick<PipelineConfig, "scope" | "paths">, s
   return config.scope.deny === "package" ? ["--manifest-path", `${sourceDir}/${config.paths.service}/Cargo.toml`] : ["--workspace"];
 }
 
+/**
+ * What Trivy fs reads for scope.trivyFs "service": the service's directory, plus the workspace's Cargo.lock, which a
+ * workspace member does not have in its own directory (Trivy's Rust analyzer reads Cargo.lock files), so the
+ * service's dependencies stay scanned. Kept at their repository paths, so findings point at the right files.
+ */
+export function trivyFsIncludes(config: Pick<PipelineConfig, "scope" | "paths">): string[] | undefined {
+  if (config.scope.trivyFs === "workspace") return undefined;
+  const lockfile = config.paths.workspace === "." ? "Cargo.lock" : `${config.paths.workspace}/Cargo.lock`;
+  return [`${config.paths.service}/**`, lockfile];
+}
+
 /** `fmt: workspace; clippy: package analytics-api; ...`: each gate's scope in one line. */
 export function scopeSummary(config: PipelineConfig): string {
   const deny = config.scope.deny === "package" ? `package ${config.paths.package} (${config.paths.service}/Cargo.toml)` : "workspace";
-  return [...SCOPED_GATES.map((gate) => `${gate}: ${describeScope(resolveScope(config, gate))}`), `deny: ${deny}`].join("; ");
+  const trivy = config.scope.trivyFs === "service" ? `${config.paths.service} and Cargo.lock` : "workspace";
+  return [...SCOPED_GATES.map((gate) => `${gate}: ${describeScope(resolveScope(config, gate))}`), `deny: ${deny}`, `trivyFs: ${trivy}`].join("; ");
 }
 
 /** The package selection of every lane that starts from a dependency layer (lib/dependency-layer.ts). */
