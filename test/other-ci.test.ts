@@ -54,7 +54,8 @@ function callsInText(file: string): Call[] {
     const at = code.indexOf("dagger call ");
     if (at < 0) return;
     let text = code.slice(at).trim();
-    if (/sh '$/.test(code.slice(0, at))) text = text.slice(0, text.lastIndexOf("'"));
+    // `sh '[VAR=$(...); ]dagger call ...'`: a value the shell computes first (the commit's author, the deployed image)
+    if (/sh '([^']*; )?$/.test(code.slice(0, at))) text = text.slice(0, text.lastIndexOf("'"));
     text = text.replace(/\s+>\s*\S+$/, "");
     calls.push({ where: `${file}:${index + 1}`, text });
   });
