@@ -179,6 +179,31 @@ describe("every dagger call of every CI file matches the module's functions", ()
     expect(allCalls.flatMap(callProblems).join("\n")).toBe("");
   });
 
+  it("every notify tells Slack the author, the commit and the run, and every release names the image by digest and the commit", () => {
+    const parsedCalls = allCalls.map((call) => ({ where: call.where, call: parseCall(call) }));
+    const notifies = parsedCalls.filter(({ call }) => call.fn === "notify");
+    const releases = parsedCalls.filter(({ call }) => call.fn === "release");
+    // GitHub's two failure notices plus each system's two (ci failed on main, the staging load test), except Tekton,
+    // whose one observatory-notify Task both Pipeline tasks run; one release each
+    expect(notifies.length).toBe(2 + (SYSTEMS.length - 1) * 2 + 1);
+    expect(releases.length).toBe(1 + SYSTEMS.length);
+    const tektonUses = (taskRef: string) =>
+      read("ci/other-ci/tekton/pipelines.yaml").split(/\n    - name: /).filter((task) => task.includes(`taskRef: { name: ${taskRef} }`));
+    expect(tektonUses("observatory-notify").length).toBe(2);
+    for (const task of tektonUses("observatory-notify")) expect(task).toMatch(/name: author, value: \S[\s\S]*name: commit, value: \S[\s\S]*name: github-repository, value: \S/);
+    expect(tektonUses("observatory-github-release").map((task) => /name: image, value: \$\(tasks\.deploy-production\.results\.image\)/.test(task) && /name: commit, value: \S/.test(task))).toEqual([true]);
+    const missing = (flags: string[]) => ({ where, call }: { where: string; call: ParsedCall }) =>
+      flags.filter((flag) => !call.flags.has(flag)).map((flag) => `${where}: ${call.fn} has no --${flag}`);
+    expect(notifies.flatMap(missing(["author", "commit", "githubRepository", "runUrl"]))).toEqual([]);
+    expect(releases.flatMap(missing(["image", "commit"]))).toEqual([]);
+    // the released image is the one deploy-production deployed: its record, handed on by each system
+    for (const system of SYSTEMS) {
+      const text = FILES[system].map(read).join("\n");
+      expect(text, system).toMatch(/deploy-production [^\n]*> ?(\S*deployment-record\.json)/);
+      expect(text, system).toMatch(/jq -[rj] '?\.image'? \S*deployment-record\.json/);
+    }
+  });
+
   it("the checker catches a renamed argument, a missing required one and a secret passed as a value", () => {
     const problems = (text: string) => callProblems({ where: "probe", text });
     expect(problems('dagger call --trust="$TRUST" upload-coverage --codecov-token env://T --commit "$C" --slug a/b')).toEqual([]);
