@@ -54,7 +54,8 @@ function callsInText(file: string): Call[] {
     const at = code.indexOf("dagger call ");
     if (at < 0) return;
     let text = code.slice(at).trim();
-    if (/sh '$/.test(code.slice(0, at))) text = text.slice(0, text.lastIndexOf("'"));
+    // `sh '[VAR=$(...); ]dagger call ...'`: a value the shell computes first (the commit's author, the deployed image)
+    if (/sh '([^']*; )?$/.test(code.slice(0, at))) text = text.slice(0, text.lastIndexOf("'"));
     text = text.replace(/\s+>\s*\S+$/, "");
     calls.push({ where: `${file}:${index + 1}`, text });
   });
@@ -178,6 +179,31 @@ describe("every dagger call of every CI file matches the module's functions", ()
     expect(allCalls.flatMap(callProblems).join("\n")).toBe("");
   });
 
+  it("every notify tells Slack the author, the commit and the run, and every release names the image by digest and the commit", () => {
+    const parsedCalls = allCalls.map((call) => ({ where: call.where, call: parseCall(call) }));
+    const notifies = parsedCalls.filter(({ call }) => call.fn === "notify");
+    const releases = parsedCalls.filter(({ call }) => call.fn === "release");
+    // GitHub's two failure notices plus each system's two (ci failed on main, the staging load test), except Tekton,
+    // whose one observatory-notify Task both Pipeline tasks run; one release each
+    expect(notifies.length).toBe(2 + (SYSTEMS.length - 1) * 2 + 1);
+    expect(releases.length).toBe(1 + SYSTEMS.length);
+    const tektonUses = (taskRef: string) =>
+      read("ci/other-ci/tekton/pipelines.yaml").split(/\n    - name: /).filter((task) => task.includes(`taskRef: { name: ${taskRef} }`));
+    expect(tektonUses("observatory-notify").length).toBe(2);
+    for (const task of tektonUses("observatory-notify")) expect(task).toMatch(/name: author, value: \S[\s\S]*name: commit, value: \S[\s\S]*name: github-repository, value: \S/);
+    expect(tektonUses("observatory-github-release").map((task) => /name: image, value: \$\(tasks\.deploy-production\.results\.image\)/.test(task) && /name: commit, value: \S/.test(task))).toEqual([true]);
+    const missing = (flags: string[]) => ({ where, call }: { where: string; call: ParsedCall }) =>
+      flags.filter((flag) => !call.flags.has(flag)).map((flag) => `${where}: ${call.fn} has no --${flag}`);
+    expect(notifies.flatMap(missing(["author", "commit", "githubRepository", "runUrl"]))).toEqual([]);
+    expect(releases.flatMap(missing(["image", "commit"]))).toEqual([]);
+    // the released image is the one deploy-production deployed: its record, handed on by each system
+    for (const system of SYSTEMS) {
+      const text = FILES[system].map(read).join("\n");
+      expect(text, system).toMatch(/deploy-production [^\n]*> ?(\S*deployment-record\.json)/);
+      expect(text, system).toMatch(/jq -[rj] '?\.image'? \S*deployment-record\.json/);
+    }
+  });
+
   it("the checker catches a renamed argument, a missing required one and a secret passed as a value", () => {
     const problems = (text: string) => callProblems({ where: "probe", text });
     expect(problems('dagger call --trust="$TRUST" upload-coverage --codecov-token env://T --commit "$C" --slug a/b')).toEqual([]);
@@ -260,7 +286,8 @@ describe("every system runs the stages GitHub Actions runs", () => {
   it.each(SYSTEMS)("%s reads only decisions eventPlan makes", (system) => {
     const text = FILES[system].map(read).join("\n");
     const used = new Set<string>();
-    for (const m of text.matchAll(/decide\.([A-Z_]+)|results\.([a-z-]+)\b|pipeline\.parameters\.([a-z-]+)|env\.([A-Z_]+) ==|"\$([A-Z_]+)" = /g)) {
+    // Tekton: the plan Task's results; other Tasks' results (the fetched commit, the deployed image) are not decisions
+    for (const m of text.matchAll(/decide\.([A-Z_]+)|tasks\.plan\.results\.([a-z-]+)\b|pipeline\.parameters\.([a-z-]+)|env\.([A-Z_]+) ==|"\$([A-Z_]+)" = /g)) {
       const name = (m[1] ?? m[4] ?? m[5] ?? (m[2] ?? m[3])!.toUpperCase().replace(/-/g, "_"))!;
       used.add(name);
     }

@@ -738,6 +738,39 @@ describe("the CD chain as GitHub runs it", () => {
     expect(String(withOf(deploy).args)).toContain('--hotfix="$HOTFIX" --accept-recent-errors="$ACCEPT_RECENT_ERRORS" ${REASON:+--reason "$REASON"}');
   });
 
+  it("every notify call tells Slack the author, the commit (linked to its repository) and the run; the release names the deployed digest and the tag's commit", () => {
+    const stepsCalling = (fn: string) =>
+      allJobs.flatMap(({ where, job }) => job.steps.filter(isDagger).filter((step) => calledFunction(step) === fn).map((step) => ({ where, step })));
+    const notifies = stepsCalling("notify");
+    expect(notifies.map(({ where }) => where).sort()).toEqual(["cd-staging.yml load-test-failed", "ci.yml main-failed"]);
+    for (const { where, step } of notifies) {
+      const args = String(withOf(step).args);
+      const env = (step.env ?? {}) as Record<string, string>;
+      expect(args, where).toMatch(/--author "\$AUTHOR"/);
+      expect(env.AUTHOR, where).toMatch(/^\$\{\{ github\.event\.(workflow_run\.)?head_commit\.author\.name \|\| github\.actor \}\}$/);
+      expect(args, where).toMatch(/--commit "\$(GITHUB_SHA|COMMIT)"/);
+      expect(args, where).toContain('--github-repository "$GITHUB_REPOSITORY"');
+      expect(args, where).toContain('--run-url "$RUN_URL"');
+    }
+    // a manual staging run names an image, not a commit: no --commit rather than an empty one notify would refuse
+    const staging = notifies.find(({ where }) => where === "cd-staging.yml load-test-failed")!.step;
+    expect(String(withOf(staging).args)).toContain('${COMMIT:+--commit "$COMMIT"}');
+    expect((staging.env as YamlMap).COMMIT).toBe("${{ github.event.workflow_run.head_sha }}");
+
+    const releases = stepsCalling("release");
+    expect(releases.map(({ where }) => where)).toEqual(["cd-production.yml release"]);
+    const release = releases[0]!.step;
+    expect(String(withOf(release).args)).toMatch(/--image "\$IMAGE" --commit "\$TAG_COMMIT"/);
+    expect(release.env).toMatchObject({ IMAGE: "${{ needs.deploy.outputs.image }}", TAG_COMMIT: "${{ needs.verify-tag.outputs.commit }}" });
+    // the image is the one deploy-production deployed: its record's digest reference, read from the step's stdout
+    const production = parsed.find((w) => w.name === "cd-production.yml")!;
+    const deploy = production.jobs.deploy!;
+    expect(deploy.outputs).toEqual({ image: "${{ fromJSON(steps.deploy.outputs.output).image }}" });
+    const deployStep = deploy.steps.find((step) => step.id === "deploy")!;
+    expect(calledFunction(deployStep)).toBe("deploy-production");
+    expect([production.jobs.release!.needs].flat()).toEqual(["verify-tag", "deploy"]);
+  });
+
   it("the choice reader refuses what it does not know", () => {
     expect(() => evaluateChoice("${{ inputs.environment == github.ref && 'x' }}", "inputs.environment", "dev")).toThrow("unexpected");
     expect(evaluateChoice("${{ format('deploy-{0}', inputs.environment) }}", "inputs.environment", "dev")).toBe("deploy-dev");
