@@ -47,8 +47,8 @@ const KINDS: Record<string, { group: string; resource: string }> = {
   events: { group: "", resource: "events" },
   pods: { group: "", resource: "pods" },
   replicasets: { group: "apps", resource: "replicasets" },
-  // Argo Rollouts v1.9.1 CRDs (manifests/crds/*.yaml): group argoproj.io, singular names rollout,
-  // analysisrun, analysistemplate; kubectl resolves a singular or plural name through discovery.
+  // argoproj/argo-rollouts v1.9.1 manifests/crds/rollout-crd.yaml (with the status subresource),
+  // analysis-run-crd.yaml, analysis-template-crd.yaml: group argoproj.io, singular and plural names as below.
   rollout: { group: "argoproj.io", resource: "rollouts" },
   rollouts: { group: "argoproj.io", resource: "rollouts" },
   analysisrun: { group: "argoproj.io", resource: "analysisruns" },
