@@ -13,7 +13,8 @@
  *   (pkg/polymorphichelpers/rollback.go -> pkg/util/deployment GetAllReplicaSets), PATCH the Deployment.
  * - `scale` without --timeout or preconditions: GET (builder), then a merge PATCH of the `scale`
  *   subresource (pkg/cmd/scale/scale.go, pkg/scale/scale.go ScaleSimple).
- * - `patch`: GET (builder), PATCH (pkg/cmd/patch/patch.go).
+ * - `patch`: GET (builder), PATCH (pkg/cmd/patch/patch.go); with `--subresource=status|scale` both go to the
+ *   subresource (the builder's `Subresource`, the helper's `WithSubresource`).
  * - `apply` (client side): GET, then CREATE when absent or PATCH when present (pkg/cmd/apply/apply.go,
  *   patcher.go); both outcomes happen in the plans (the first canary creates its Ingress).
  * - `delete` (with the default --wait): DELETE, then wait for deletion: GET, LIST and WATCH with the
