@@ -13,7 +13,8 @@
  *   (pkg/polymorphichelpers/rollback.go -> pkg/util/deployment GetAllReplicaSets), PATCH the Deployment.
  * - `scale` without --timeout or preconditions: GET (builder), then a merge PATCH of the `scale`
  *   subresource (pkg/cmd/scale/scale.go, pkg/scale/scale.go ScaleSimple).
- * - `patch`: GET (builder), PATCH (pkg/cmd/patch/patch.go).
+ * - `patch`: GET (builder), PATCH (pkg/cmd/patch/patch.go); with `--subresource=status|scale` both go to the
+ *   subresource (the builder's `Subresource`, the helper's `WithSubresource`).
  * - `apply` (client side): GET, then CREATE when absent or PATCH when present (pkg/cmd/apply/apply.go,
  *   patcher.go); both outcomes happen in the plans (the first canary creates its Ingress).
  * - `delete` (with the default --wait): DELETE, then wait for deletion: GET, LIST and WATCH with the
@@ -46,6 +47,15 @@ const KINDS: Record<string, { group: string; resource: string }> = {
   // `kubectl get events` resolves to the core group's events: discovery lists the legacy group first.
   events: { group: "", resource: "events" },
   pods: { group: "", resource: "pods" },
+  replicasets: { group: "apps", resource: "replicasets" },
+  // argoproj/argo-rollouts v1.9.1 manifests/crds/rollout-crd.yaml (with the status subresource),
+  // analysis-run-crd.yaml, analysis-template-crd.yaml: group argoproj.io, singular and plural names as below.
+  rollout: { group: "argoproj.io", resource: "rollouts" },
+  rollouts: { group: "argoproj.io", resource: "rollouts" },
+  analysisrun: { group: "argoproj.io", resource: "analysisruns" },
+  analysisruns: { group: "argoproj.io", resource: "analysisruns" },
+  analysistemplate: { group: "argoproj.io", resource: "analysistemplates" },
+  analysistemplates: { group: "argoproj.io", resource: "analysistemplates" },
 };
 
 function kindOf(kind: string, command: string): { group: string; resource: string } {
@@ -109,8 +119,14 @@ export function kubectlRequests(argv: string[], manifest?: K8sObject): ApiReques
     return [...requests(mapped, name, "get"), ...requests({ ...mapped, resource: `${mapped.resource}/scale` }, name, "patch")];
   }
   if (verb === "patch") {
-    const { kind, name } = target(rest);
-    return requests(kindOf(kind, command), name, "get", "patch");
+    const { kind, name, rest: flags } = target(rest);
+    const mapped = kindOf(kind, command);
+    const subresource = flags.find((flag) => flag.startsWith("--subresource="))?.slice("--subresource=".length);
+    if (subresource === undefined) return requests(mapped, name, "get", "patch");
+    // --subresource: the builder reads and the helper patches the subresource's URL (pkg/cmd/patch/patch.go
+    // `Subresource(o.Subresource)` and `WithSubresource`; cli-runtime pkg/resource/visitor.go Info.Get), so
+    // both requests are on <resource>/<subresource>, named.
+    return requests({ ...mapped, resource: `${mapped.resource}/${subresource}` }, name, "get", "patch");
   }
   if (verb === "delete") {
     const { kind, name } = target(rest);
@@ -216,12 +232,15 @@ export const RBAC_ENVIRONMENTS = ["dev", "staging", "production"] as const;
 
 let renderedRoles: Role[] | undefined;
 
+/** The Roles a kustomization under ci/k8s/rbac renders. */
+export function rolesOf(dir: string): Role[] {
+  return renderKustomization(dir)
+    .filter((object) => object.kind === "Role")
+    .map((object) => ({ namespace: object.metadata.namespace, name: object.metadata.name, rules: object.rules as Rule[] }));
+}
+
 /** Every Role of ci/k8s/rbac (all environments), rendered once per test worker. */
 export function pipelineRoles(): Role[] {
-  renderedRoles ??= RBAC_ENVIRONMENTS.flatMap((environment) =>
-    renderKustomization(`ci/k8s/rbac/${environment}`)
-      .filter((object) => object.kind === "Role")
-      .map((object) => ({ namespace: object.metadata.namespace, name: object.metadata.name, rules: object.rules as Rule[] })),
-  );
+  renderedRoles ??= RBAC_ENVIRONMENTS.flatMap((environment) => rolesOf(`ci/k8s/rbac/${environment}`));
   return renderedRoles;
 }
