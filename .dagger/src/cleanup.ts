@@ -7,12 +7,13 @@ import { dag, type Container, type Secret } from "@dagger.io/dagger";
 import type { Pipeline } from "./pipeline";
 import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import { WRITE_DOCKER_CONFIG, publishRepository, withDockerConfig } from "./registry";
-import { curlSecretArgs, getObject, withCurlSecret } from "./deploy-support";
+import { curlSecretArgs, getObject, kubectlOk, withCurlSecret, type KubeTarget } from "./deploy-support";
+import { selectorOf } from "./production-argo";
 import { GITHUB_API } from "./github";
 import type { Clock } from "./lib/clock";
 import { tail } from "./lib/errors";
 import { COLOURS, colouredName } from "./lib/deploy/bluegreen";
-import { requireContainerImage } from "./lib/deploy/deployment-image";
+import { containerImage, requireContainerImage } from "./lib/deploy/deployment-image";
 import type { Environment } from "./lib/deploy/environment";
 import { GITHUB_PAGE_SIZE, ghcrPackage, parseArtifacts, parseCaches, parsePackageVersions } from "./lib/github-packages";
 import {
@@ -101,6 +102,7 @@ async function deployedImages(p: Pipeline, kubeconfig: Secret, environments: rea
     environments.map(async (environment) => {
       const env = p.config.environments[environment];
       const target = { environment, namespace: env.namespace, kubeconfig };
+      if (environment === "production" && p.config.environments.production.strategy === "argo-rollouts") return rolloutImages(p, target, env.deployment, env.container);
       const names = environment === "production" ? COLOURS.map((c) => colouredName(env.deployment, c)) : [env.deployment];
       const objects = await Promise.all(names.map((name) => getObject(p, target, "deployment", name)));
       const images = objects.flatMap((object, i) =>
@@ -113,6 +115,20 @@ async function deployedImages(p: Pipeline, kubeconfig: Secret, environments: rea
     }),
   );
   return found.flat();
+}
+
+/**
+ * Under Argo Rollouts: the Rollout's pod template and every ReplicaSet the controller keeps for it (its revision
+ * history: `rollback` restores a previous revision's template), all protected. A missing Rollout fails the cleanup.
+ */
+async function rolloutImages(p: Pipeline, target: KubeTarget & { environment: Environment }, name: string, container: string): Promise<DeployedImage[]> {
+  const rollout = await getObject(p, target, "rollout", name);
+  if (rollout === null) {
+    throw new Error(`cleanup: environment production: no rollout ${name} in namespace ${target.namespace}; refusing to clean up without knowing what it runs`);
+  }
+  const replicaSets = JSON.parse(await kubectlOk(p, target, ["get", "replicasets", "-l", selectorOf(rollout), "-o", "json"])) as { items?: unknown[] };
+  const images = [rollout, ...(replicaSets.items ?? [])].map((object) => containerImage(object, container)).filter((image): image is string => image !== undefined);
+  return [...new Set(images)].map((image) => ({ environment: target.environment, image }));
 }
 
 /** One crane run printing each manifest after a marker line; any failure fails it (nothing is deleted). */

@@ -256,7 +256,7 @@ export async function rollbackProductionArgo(p: Pipeline, options: RollbackReque
   return JSON.stringify(done, null, 2);
 }
 
-function selectorOf(rollout: Record<string, unknown>): string {
+export function selectorOf(rollout: Record<string, unknown>): string {
   const labels = (rollout as { spec?: { selector?: { matchLabels?: Record<string, string> } } }).spec?.selector?.matchLabels ?? {};
   return Object.entries(labels).map(([key, value]) => `${key}=${value}`).join(",");
 }

@@ -47,6 +47,14 @@ async function kubectlJson(p: Pipeline, kubeconfig: Secret, environment: Environ
 async function deployedImage(p: Pipeline, kubeconfig: Secret, environment: Environment): Promise<DeployedImage> {
   const env = p.config.environments[environment];
   let deployment = env.deployment;
+  if (environment === "production" && p.config.environments.production.strategy === "argo-rollouts") {
+    // Argo Rollouts: the Rollout's pod template is the release the controller rolls out; once it is Healthy,
+    // every pod runs it (during a canary, it is the new image, the one not yet proven)
+    const where = `rollout ${deployment} in namespace ${env.namespace}`;
+    const rollout = await kubectlJson(p, kubeconfig, environment, ["get", "rollout", deployment, "-n", env.namespace, "-o", "json"], where);
+    const image = requireContainerImage(rollout, env.container, `scanDeployed: environment ${environment}: ${where}`);
+    return { environment, namespace: env.namespace, deployment, container: env.container, image };
+  }
   if (environment === "production") {
     // Blue-green: the Service's colour selector says which of <deployment>-blue/-green is live.
     const service = await kubectlJson(p, kubeconfig, environment, ["get", "service", env.service, "-n", env.namespace, "-o", "json"], `service ${env.service} in namespace ${env.namespace}`);

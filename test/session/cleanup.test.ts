@@ -72,3 +72,33 @@ describe("cleanup", () => {
     expect(session.execs).toEqual([]);
   });
 });
+
+describe("cleanup under argo-rollouts", () => {
+  it("protects the Rollout's image and every revision its ReplicaSets keep, read from the controller's objects", async () => {
+    const base = clusterAndGitHub();
+    const rollout = {
+      kind: "Rollout",
+      spec: { selector: { matchLabels: { app: "analytics-api" } }, template: { spec: { containers: [{ name: "analytics-api", image: `${REPO}:1.0.0@${V.release.name}` }] } } },
+    };
+    const previous = { kind: "ReplicaSet", spec: { template: { spec: { containers: [{ name: "analytics-api", image: `${REPO}@${V.devIndex.name}` }] } } } };
+    const script = {
+      ...base,
+      exec: (e: ExecView) => {
+        const line = e.args.join(" ");
+        if (e.args[0] === "kubectl" && line.includes("get rollout analytics-api")) return { exitCode: 0, stdout: JSON.stringify(rollout) };
+        if (e.args[0] === "kubectl" && line.includes("get replicasets -l app=analytics-api")) return { exitCode: 0, stdout: JSON.stringify({ items: [previous] }) };
+        return base.exec?.(e);
+      },
+    };
+    const { session, call } = await start(script, sourceWithConfig({ ...CONFIG, environments: { production: { strategy: "argo-rollouts" } } }));
+    const report = await call((ci) => {
+      const s = secrets();
+      return ci.cleanup(s.kubeconfig, s.token, "acme/observatory");
+    });
+    const kubectl = session.execs.filter((e) => e.args[0] === "kubectl").map((e) => e.args.join(" "));
+    expect(kubectl.filter((l) => l.includes("llm-observatory ") || l.endsWith("llm-observatory")).some((l) => / deployment /.test(l))).toBe(false);
+    expect(kubectl.some((l) => l.includes("get replicasets -l app=analytics-api -o json"))).toBe(true);
+    expect(report).toContain("deployed in production");
+    expect(deletions(session.execs)).toEqual([]);
+  });
+});

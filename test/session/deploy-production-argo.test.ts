@@ -223,3 +223,17 @@ describe("one config, both strategies", () => {
     expect(metrics.find((metric) => metric.name === "error-rate")).toMatchObject({ interval: "30s", count: 3, failureLimit: 1, successCondition: "len(result) != 1 || isNaN(result[0]) || result[0] <= 0.02" });
   });
 });
+
+describe("the daily scan under argo-rollouts", () => {
+  it("scans the image of the Rollout's pod template, not blue/green Deployments", async () => {
+    const argo = controller();
+    const { session, call } = await start(argo);
+    // the scanners' reports are not scripted here: the run's outcome is not the point, what it reads and scans is
+    await call((ci) => ci.scanDeployed(dag.setSecret("kubeconfig", canarySecret("kubeconfig")), undefined, undefined, ["production"])).catch(() => undefined);
+    const kubectl = session.execs.filter((e) => e.args.includes("kubectl") || e.args[0] === "kubectl").map((e) => e.args.join(" "));
+    expect(kubectl.some((line) => line.includes(`get rollout analytics-api -n ${NS} -o json`))).toBe(true);
+    expect(kubectl.some((line) => / get (service|deployment) /.test(line))).toBe(false);
+    const trivy = session.execs.find((e) => e.args.includes("image") && e.args.some((a) => a === "trivy" || a.endsWith("trivy")));
+    expect(trivy?.args.at(-1)).toBe(LIVE);
+  });
+});
