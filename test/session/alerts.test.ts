@@ -10,12 +10,11 @@ import { Environment } from "../../.dagger/src/lib/deploy/environment";
 import { MetricsFormat } from "../../.dagger/src/lib/metrics/args";
 import { PAGERDUTY_ENQUEUE_URL } from "../../.dagger/src/alerts";
 import { canarySecret, type ExecView, type Script } from "../support/recording-session";
-import { failureOf, GOOD, startPerTest, type ModuleRun } from "../support/module";
-import { bootstrappedProduction, FakeClock, FakeCluster, OLD_DIGEST, promVector, REPO } from "./deploy-fake-cluster";
+import { failureOf, GOOD, startPerTest } from "../support/module";
+import { bootstrappedProduction, FakeClock, FakeCluster, OLD_DIGEST, promVector, REPO, callDeployProduction as deployProduction } from "./deploy-fake-cluster";
 
 const startRun = startPerTest();
 const RUN_URL = "https://github.com/acme/observatory/actions/runs/7";
-type Ci = Parameters<Parameters<ModuleRun["call"]>[0]>[0];
 
 // ---- PagerDuty ----
 
@@ -63,22 +62,6 @@ function productionCluster(): FakeCluster {
   return cluster;
 }
 
-function deployProduction(ci: Ci) {
-  return ci.deployProduction(
-    "v1.4.0",
-    dag.setSecret("kubeconfig", canarySecret("kubeconfig")),
-    "ci-bot",
-    dag.setSecret("registry-password", canarySecret("registry")),
-    "acme/observatory",
-    undefined,
-    undefined,
-    undefined,
-    RUN_URL,
-    undefined,
-    undefined,
-    dag.setSecret("pagerduty-routing-key", canarySecret("pagerduty")),
-  );
-}
 
 describe("PagerDuty from deployProduction and rollback", () => {
   it("an automatic rollback pages once, keyed by the release, with the routing key only in a mounted secret file", async () => {
@@ -88,7 +71,7 @@ describe("PagerDuty from deployProduction and rollback", () => {
       promVector(query.includes("histogram_quantile") ? "0.3" : query.includes("kube_deployment") ? "0" : ++errorRateQueries >= 3 ? "0.087" : "0.003");
     const paged: Paged[] = [];
     const { session, call } = await startRun(withPagerDuty(cluster.script(), paged), GOOD, { clock });
-    const err = await failureOf(call((ci) => deployProduction(ci)));
+    const err = await failureOf(call((ci) => deployProduction(ci, { slack: false, pagerduty: true })));
     expect(err.message).toContain("canary analysis failed, rolled back this run's changes automatically.");
 
     expect(paged).toHaveLength(1);
@@ -119,7 +102,7 @@ describe("PagerDuty from deployProduction and rollback", () => {
     cluster.prometheus = (query) => promVector(query.includes("histogram_quantile") ? "0.21" : query.includes("kube_deployment") ? "0" : "0.002");
     const paged: Paged[] = [];
     const { session, call } = await startRun(withPagerDuty(cluster.script(), paged), GOOD, { clock });
-    const record = JSON.parse(await call((ci) => deployProduction(ci)));
+    const record = JSON.parse(await call((ci) => deployProduction(ci, { slack: false, pagerduty: true })));
     expect(paged.map((p) => p.body)).toEqual([{ routing_key: "ROUTING-KEY", event_action: "resolve", dedup_key: "observatory-ci/production/release/v1.4.0" }]);
     expect(record.details.pagerduty).toBe("PagerDuty resolve observatory-ci/production/release/v1.4.0");
     expect(session.secretLeaks()).toEqual([]);

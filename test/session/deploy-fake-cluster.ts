@@ -6,7 +6,9 @@
  * once, however many leaves (stdout, stderr, exitCode) the module reads from it.
  */
 import { readFileSync } from "node:fs";
-import { isRef, type ExecResult, type ExecView, type Script, type Step } from "../support/recording-session";
+import { dag } from "@dagger.io/dagger";
+import type { ObservatoryCi } from "../../.dagger/src/index";
+import { canarySecret, isRef, type ExecResult, type ExecView, type Script, type Step } from "../support/recording-session";
 import { MANIFEST_PATH } from "../../.dagger/src/deploy-support";
 import type { Clock } from "../../.dagger/src/lib/clock";
 import { VERIFY_ATTESTATION, VERIFY_SIGNATURE } from "../../.dagger/src/verify";
@@ -573,4 +575,47 @@ export function k6RunFor(thresholds: Record<string, readonly string[]>): { exitC
     if (metric) metric.thresholds = evaluated;
   }
   return { exitCode: failed ? 99 : 0, summary };
+}
+
+/** How a test calls deployProduction: v1.4.0 by the ci-bot, with a Slack webhook unless `slack: false`. */
+export interface ProductionCall {
+  registryUsername?: string;
+  prometheusUrl?: string;
+  prometheusToken?: boolean;
+  slack?: boolean;
+  commit?: string;
+  pagerduty?: boolean;
+  hotfix?: boolean;
+  acceptRecentErrors?: boolean;
+  reason?: string;
+}
+
+export const PRODUCTION_RUN_URL = "https://github.com/acme/observatory/actions/runs/7";
+
+/** deployProduction with the tests' canary secrets, arguments by name (the function's are positional). */
+export function callDeployProduction(ci: ObservatoryCi, call: ProductionCall = {}): Promise<string> {
+  return ci.deployProduction(
+    "v1.4.0",
+    dag.setSecret("kubeconfig", canarySecret("kubeconfig")),
+    call.registryUsername ?? "ci-bot",
+    dag.setSecret("registry-password", canarySecret("registry")),
+    "acme/observatory",
+    call.prometheusUrl,
+    call.prometheusToken ? dag.setSecret("prometheus-token", canarySecret("prom")) : undefined,
+    call.slack === false ? undefined : dag.setSecret("slack-webhook", `https://hooks.slack.com/services/T0/B0/${canarySecret("slack")}`),
+    PRODUCTION_RUN_URL,
+    undefined,
+    call.commit,
+    call.pagerduty ? dag.setSecret("pagerduty-routing-key", canarySecret("pagerduty")) : undefined,
+    call.hotfix,
+    call.acceptRecentErrors,
+    call.reason,
+  );
+}
+
+/** The record a failed deployProduction carries on its `Record: ` line. */
+export function recordOf(err: Error): any {
+  const line = err.message.split("\n").find((l) => l.startsWith("Record: "));
+  if (!line) throw new Error(`no record in: ${err.message}`);
+  return JSON.parse(line.slice("Record: ".length));
 }

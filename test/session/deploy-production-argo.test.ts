@@ -10,7 +10,7 @@ import { Environment } from "../../.dagger/src/lib/deploy/environment";
 import { analysisTemplate, rolloutSteps } from "../../.dagger/src/lib/deploy/argo-analysis";
 import { canarySecret } from "../support/recording-session";
 import { failureOf, sourceWithConfig, startPerTest, type ModuleRun } from "../support/module";
-import { bootstrappedProduction, FakeClock, FakeCluster, OLD_DIGEST, PINNED, promVector, REPO, DIGEST } from "./deploy-fake-cluster";
+import { bootstrappedProduction, FakeClock, FakeCluster, OLD_DIGEST, PINNED, promVector, REPO, DIGEST, callDeployProduction as deployProduction, recordOf } from "./deploy-fake-cluster";
 import { FakeArgoController, TIMELINE } from "./argo-fake-controller";
 
 const startRun = startPerTest();
@@ -40,25 +40,7 @@ async function start(argo: FakeArgoController): Promise<ModuleRun> {
   return startRun(argo.script(), sourceWithConfig(CONFIG), { clock });
 }
 
-function deployProduction(ci: Parameters<Parameters<ModuleRun["call"]>[0]>[0]) {
-  return ci.deployProduction(
-    "v1.4.0",
-    dag.setSecret("kubeconfig", canarySecret("kubeconfig")),
-    "ci-bot",
-    dag.setSecret("registry-password", canarySecret("registry")),
-    "acme/observatory",
-    undefined,
-    undefined,
-    dag.setSecret("slack-webhook", `https://hooks.slack.com/services/T0/B0/${canarySecret("slack")}`),
-    "https://github.com/acme/observatory/actions/runs/7",
-  );
-}
 
-function recordOf(err: Error): any {
-  const line = err.message.split("\n").find((l) => l.startsWith("Record: "));
-  if (!line) throw new Error(`no record in: ${err.message}`);
-  return JSON.parse(line.slice("Record: ".length));
-}
 
 describe("deployProduction with strategy argo-rollouts", () => {
   it("healthy release: sets the verified digest on the Rollout once, follows the controller to Healthy, same record and Slack", async () => {

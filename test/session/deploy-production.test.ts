@@ -12,7 +12,7 @@ import { PREVIOUS_DIGEST_ANNOTATION, PREVIOUS_IMAGE_ANNOTATION } from "../../.da
 import { canarySecret } from "../support/recording-session";
 import { failureOf, GOOD, startPerTest, type ModuleRun } from "../support/module";
 import { canaryIngress } from "../../.dagger/src/lib/deploy/bluegreen";
-import { bootstrappedProduction, cosignVerifications, craneFailure, DIGEST, FakeClock, FakeCluster, healthyValue, isLive, metricOf, newFile, OLD_DIGEST, PINNED, prometheusBy, promVector, publishIdentity, REPO } from "./deploy-fake-cluster";
+import { bootstrappedProduction, cosignVerifications, craneFailure, DIGEST, FakeClock, FakeCluster, healthyValue, isLive, metricOf, newFile, OLD_DIGEST, PINNED, prometheusBy, promVector, publishIdentity, REPO, callDeployProduction as deployProduction, recordOf } from "./deploy-fake-cluster";
 import { GITHUB_ACTIONS_ISSUER } from "../support/cosign-output";
 
 const startRun = startPerTest();
@@ -45,28 +45,7 @@ async function start(cluster: FakeCluster): Promise<ModuleRun> {
   return startRun(cluster.script(), GOOD, { clock });
 }
 
-function deployProduction(ci: Parameters<Parameters<ModuleRun["call"]>[0]>[0], extra: { prometheusUrl?: string; token?: boolean; registryUsername?: string; commit?: string } = {}) {
-  return ci.deployProduction(
-    "v1.4.0",
-    dag.setSecret("kubeconfig", canarySecret("kubeconfig")),
-    extra.registryUsername ?? "ci-bot",
-    dag.setSecret("registry-password", canarySecret("registry")),
-    "acme/observatory",
-    extra.prometheusUrl,
-    extra.token ? dag.setSecret("prometheus-token", canarySecret("prom")) : undefined,
-    dag.setSecret("slack-webhook", `https://hooks.slack.com/services/T0/B0/${canarySecret("slack")}`),
-    RUN_URL,
-    undefined,
-    extra.commit,
-  );
-}
 
-/** The record a failed deployProduction carries on its last line. */
-function recordOf(err: Error): any {
-  const line = err.message.split("\n").find((l) => l.startsWith("Record: "));
-  if (!line) throw new Error(`no record in: ${err.message}`);
-  return JSON.parse(line.slice("Record: ".length));
-}
 
 function expectConsistentEnd(cluster: FakeCluster, live: "blue" | "green", liveImage: string) {
   expect(cluster.get("service", "analytics-api").spec.selector.color).toBe(live);
@@ -191,7 +170,7 @@ describe("deployProduction", () => {
     cluster.prometheus = (query) =>
       isLive(query) ? promVector(healthyValue(metricOf(query))) : { exitCode: 7, stderr: "curl: (7) Failed to connect to prometheus.example port 443" };
     const { session, call } = await start(cluster);
-    const err = await failureOf(call((ci) => deployProduction(ci, { prometheusUrl: "https://prometheus.example", token: true })));
+    const err = await failureOf(call((ci) => deployProduction(ci, { prometheusUrl: "https://prometheus.example", prometheusToken: true })));
 
     expect(err.message).toContain("no data for 5xx error rate and P95 latency and health-check failure rate at interval 1");
     expect(err.message).toContain("Prometheus unreachable (curl exit 7)");
@@ -318,7 +297,7 @@ describe("deployProduction", () => {
   it("refuses to send the Prometheus bearer token over plain http, before any exec", async () => {
     const cluster = productionCluster();
     const { session, call } = await start(cluster);
-    const err = await failureOf(call((ci) => deployProduction(ci, { prometheusUrl: "http://prometheus.example:9090/prom", token: true })));
+    const err = await failureOf(call((ci) => deployProduction(ci, { prometheusUrl: "http://prometheus.example:9090/prom", prometheusToken: true })));
     expect(err.message).toBe(
       'deployProduction --prometheus-url: sends the --prometheus-token bearer token over plain http, refused (found "http://prometheus.example:9090/prom"; expected an https URL, or no token)',
     );

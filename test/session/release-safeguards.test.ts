@@ -4,11 +4,9 @@
  * switches back to the old colour. Each safeguard's failure case changes what it must and nothing else.
  */
 import { beforeEach, describe, expect, it } from "vitest";
-import { dag } from "@dagger.io/dagger";
 import { MANIFEST_PATH } from "../../.dagger/src/deploy-support";
-import { canarySecret } from "../support/recording-session";
 import { failureOf, GOOD, startPerTest, type ModuleRun } from "../support/module";
-import { bootstrappedProduction, FakeClock, healthyValue, isLive, metricOf, OLD_DIGEST, PINNED, prometheusBy, promVector, REPO, type FakeCluster } from "./deploy-fake-cluster";
+import { bootstrappedProduction, FakeClock, healthyValue, isLive, metricOf, OLD_DIGEST, PINNED, prometheusBy, promVector, REPO, type FakeCluster, callDeployProduction as deployProduction, recordOf } from "./deploy-fake-cluster";
 
 const startRun = startPerTest();
 let clock: FakeClock;
@@ -30,34 +28,7 @@ async function start(cluster: FakeCluster): Promise<ModuleRun> {
   return startRun(cluster.script(), GOOD, { clock });
 }
 
-function deployProduction(
-  ci: Parameters<Parameters<ModuleRun["call"]>[0]>[0],
-  safeguards: { hotfix?: boolean; acceptRecentErrors?: boolean; reason?: string } = {},
-) {
-  return ci.deployProduction(
-    "v1.4.0",
-    dag.setSecret("kubeconfig", canarySecret("kubeconfig")),
-    "ci-bot",
-    dag.setSecret("registry-password", canarySecret("registry")),
-    "acme/observatory",
-    undefined,
-    undefined,
-    dag.setSecret("slack-webhook", `https://hooks.slack.com/services/T0/B0/${canarySecret("slack")}`),
-    "https://github.com/acme/observatory/actions/runs/7",
-    undefined,
-    undefined,
-    undefined, // pagerdutyRoutingKey
-    safeguards.hotfix,
-    safeguards.acceptRecentErrors,
-    safeguards.reason,
-  );
-}
 
-function recordOf(err: Error): any {
-  const line = err.message.split("\n").find((l) => l.startsWith("Record: "));
-  if (!line) throw new Error(`no record in: ${err.message}`);
-  return JSON.parse(line.slice("Record: ".length));
-}
 
 /** Blue has served 4.3 % 5xx over the last 15 minutes; the canary's own queries would be healthy. */
 const failingLive = prometheusBy(healthyValue, (metric) => (metric === "errorRate" ? "0.043" : healthyValue(metric)));
