@@ -1,14 +1,13 @@
 /**
  * Sending alerts: Slack messages built by lib/alerts/slack-alerts.ts, and PagerDuty Events API v2 events built by
- * lib/alerts/pagerduty.ts. The webhook URL and the routing key are Secrets mounted as files; curl inserts them
+ * lib/alerts/pagerduty.ts (Slack posts go through deploy-support.ts postSlack). The webhook URL and the routing key are Secrets mounted as files; curl inserts them
  * (deploy-support.ts withCurlSecret), so neither is ever in argv, the environment or a message.
  */
 import { dag, type Secret } from "@dagger.io/dagger";
 import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import type { Pipeline } from "./pipeline";
-import { curlSecretArgs, SLACK_WEBHOOK_SECRET, withCurlSecret } from "./deploy-support";
+import { withCurlSecret } from "./deploy-support";
 import { errorMessage, tail } from "./lib/errors";
-import type { SlackMessage } from "./lib/deploy/slack";
 import type { SecurityVerdict } from "./lib/findings";
 import type { RollbackRequest } from "./lib/deploy-args";
 import { expandDataTemplate, resolveEvent, triggerEvent, type PagedCondition, type PagerDutyEvent } from "./lib/alerts/pagerduty";
@@ -16,19 +15,6 @@ import { expandDataTemplate, resolveEvent, triggerEvent, type PagedCondition, ty
 export const PAGERDUTY_ENQUEUE_URL = "https://events.pagerduty.com/v2/enqueue";
 const PAGERDUTY_SECRET = "pagerduty-routing-key";
 const SERVICE = "analytics-api";
-
-/** Posts one message to a Slack incoming webhook; throws with curl's answer when Slack refuses it. */
-export async function postSlack(p: Pipeline, webhook: Secret, message: SlackMessage, what: string): Promise<string> {
-  const ctr = withCurlSecret(dag.container().from(p.config.images.curl).withNewFile("/payload.json", JSON.stringify(message)), SLACK_WEBHOOK_SECRET, webhook);
-  const args = [
-    "curl", "-sS", "--fail-with-body", "--max-time", "20", "--retry", "3", "--retry-all-errors",
-    "-H", "Content-Type: application/json", "--data", "@/payload.json",
-    ...curlSecretArgs(SLACK_WEBHOOK_SECRET, "url", "{{secret}}"),
-  ];
-  const { exitCode, stdout, stderr } = await outcomeOf(runAllowingFailure(withRunNonce(ctr), args));
-  if (exitCode !== 0) throw new Error(`${what}: Slack webhook call failed (curl exit ${exitCode}): ${tail(stderr || stdout, 5)}`);
-  return `sent to Slack: ${message.text.slice(0, 120)}`;
-}
 
 /**
  * One event to PagerDuty. The body is a curl `--expand-data` template whose routing_key curl reads from the
@@ -73,7 +59,7 @@ export function pageResolve(p: Pipeline, routingKey: Secret | undefined, conditi
  * A rollback pages when it fails (the environment may be serving a broken release) and resolves that alert when
  * a later rollback of the environment succeeds. The rollback's own result and error are unchanged.
  */
-export async function pagedRollback(p: Pipeline, request: RollbackRequest<Secret> & { pagerdutyRoutingKey?: Secret }, run: () => Promise<string>): Promise<string> {
+export async function pagedRollback(p: Pipeline, request: RollbackRequest<Secret>, run: () => Promise<string>): Promise<string> {
   const condition = { kind: "rollback-failed" as const, environment: request.environment };
   let result: string;
   try {

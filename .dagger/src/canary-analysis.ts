@@ -12,8 +12,8 @@ import { errorMessage, tail } from "./lib/errors";
 import type { ProductionRequest } from "./lib/deploy-args";
 import { canaryIngressName, colouredName, ingressBackendPort, type Colour } from "./lib/deploy/bluegreen";
 import { canaryVerdict, formatMetric, intervalsRequired, reviewRecentErrors, type CanarySample, type CanaryThresholds, type CanaryVerdict, type ErrorReview } from "./lib/deploy/canary";
-import { canaryRules } from "./lib/deploy/canary-rules";
-import { parsePrometheusResponse, prometheusQueryRequest, renderQuery, singleValue, type QueryPlaceholder } from "./lib/deploy/prometheus";
+import { canaryRules, type CanaryQueryValues as QueryValues } from "./lib/deploy/canary-rules";
+import { parsePrometheusResponse, prometheusQueryRequest, renderQuery, singleValue } from "./lib/deploy/prometheus";
 
 /** What the analysis runs on. */
 export interface CanaryContext {
@@ -62,8 +62,6 @@ export class PostSwitchBreach extends Error {
     this.name = "PostSwitchBreach";
   }
 }
-
-type QueryValues = Record<QueryPlaceholder, string>;
 
 async function query(ctx: CanaryContext, name: string, template: string, values: QueryValues): Promise<{ value: number | null; error?: string }> {
   const request = prometheusQueryRequest(ctx.request.prometheus, renderQuery(template, values));

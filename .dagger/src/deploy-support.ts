@@ -9,7 +9,7 @@ import type { Clock } from "./lib/clock";
 import { errorMessage, tail } from "./lib/errors";
 import { describeRolloutFailure, parseRolloutStatus } from "./lib/deploy/rollout";
 import { backoffMs, digestFromImageId, isHealthyBody, prometheusTextProblem, type MetricsExpectation } from "./lib/deploy/smoke";
-import type { SlackMessageInput } from "./lib/deploy/slack";
+import type { SlackMessage, SlackMessageInput } from "./lib/deploy/slack";
 import { renderSlack } from "./lib/messages";
 
 // ---------------------------------------------------------------------------------------------
@@ -246,19 +246,25 @@ export function curlSecretArgs(name: string, option: "url" | "header", template:
 
 export const SLACK_WEBHOOK_SECRET = "slack-webhook";
 
-/** Posts the message to the incoming webhook. The JSON is built in TypeScript and written as a file; curl reads the URL from the mounted secret. */
-export async function sendSlack(p: Pipeline, webhook: Secret, input: SlackMessageInput): Promise<string> {
-  const payload = JSON.stringify(renderSlack({ kind: "deployment", deployment: input }));
-  const ctr = withCurlSecret(dag.container().from(p.config.images.curl).withNewFile("/payload.json", payload), SLACK_WEBHOOK_SECRET, webhook);
+/**
+ * Posts one message to a Slack incoming webhook; throws with curl's answer when Slack refuses it. The JSON is built
+ * in TypeScript and written as a file; curl reads the URL from the mounted secret.
+ */
+export async function postSlack(p: Pipeline, webhook: Secret, message: SlackMessage, what: string): Promise<string> {
+  const ctr = withCurlSecret(dag.container().from(p.config.images.curl).withNewFile("/payload.json", JSON.stringify(message)), SLACK_WEBHOOK_SECRET, webhook);
   const args = [
     "curl", "-sS", "--fail-with-body", "--max-time", "20", "--retry", "3", "--retry-all-errors",
     "-H", "Content-Type: application/json", "--data", "@/payload.json",
     ...curlSecretArgs(SLACK_WEBHOOK_SECRET, "url", "{{secret}}"),
   ];
   const { exitCode, stdout, stderr } = await outcomeOf(runAllowingFailure(withRunNonce(ctr), args));
-  if (exitCode !== 0) {
-    throw new Error(`notify: Slack webhook call failed (curl exit ${exitCode}): ${tail(stderr || stdout, 5)}`);
-  }
+  if (exitCode !== 0) throw new Error(`${what}: Slack webhook call failed (curl exit ${exitCode}): ${tail(stderr || stdout, 5)}`);
+  return `sent to Slack: ${message.text.slice(0, 120)}`;
+}
+
+/** A deployment's message (lib/messages.ts renderSlack), posted. */
+export async function sendSlack(p: Pipeline, webhook: Secret, input: SlackMessageInput): Promise<string> {
+  await postSlack(p, webhook, renderSlack({ kind: "deployment", deployment: input }), "notify");
   return `sent ${input.status} for ${input.environment} ${input.version}`;
 }
 

@@ -7,7 +7,7 @@ import { dag, type Directory, type Secret } from "@dagger.io/dagger";
 import { outcomeOf, runAllowingFailure, withRunNonce } from "./exec";
 import type { Pipeline } from "./pipeline";
 import { GITHUB_API, GITHUB_REQUEST_HEADERS, githubCurl } from "./github";
-import { postSlack } from "./alerts";
+import { postSlack } from "./deploy-support";
 import type { Clock } from "./lib/clock";
 import { tail } from "./lib/errors";
 import type { DeploymentRecord } from "./lib/deploy/record";

@@ -210,7 +210,7 @@ export async function rollbackProductionArgo(p: Pipeline, options: RollbackReque
   const { raw, state } = await readRollout(p, target, cfg);
   const steps: string[] = [];
   let image = state.image ?? "(unknown)";
-  let fromImage: string | null = state.image;
+  const fromImage: string | null = state.image;
   if (!state.fullyPromoted && !state.aborted) {
     // kubectl-argo-rollouts v1.9.1 cmd/abort/abort.go: merge patch {"status":{"abort":true}} on the status subresource, else on the object.
     const onStatus = await kubectlOk(p, target, ["patch", "rollout", name, "--subresource=status", "--type=merge", "-p", ABORT_PATCH]).then(
@@ -219,7 +219,6 @@ export async function rollbackProductionArgo(p: Pipeline, options: RollbackReque
     );
     if (!onStatus) await kubectlOk(p, target, ["patch", "rollout", name, "--type=merge", "-p", ABORT_PATCH]);
     steps.push(`aborted the release of ${state.image ?? "?"}: the controller sends all traffic back to the stable ReplicaSet`);
-    fromImage = state.image;
     image = "(the stable ReplicaSet's image)";
   } else {
     const replicaSets = JSON.parse(await kubectlOk(p, target, ["get", "replicasets", "-l", selectorOf(raw), "-o", "json"])) as { items?: Record<string, unknown>[] };

@@ -7,7 +7,7 @@
 import { cargoGateOutcome, rustWorkspace } from "./rust";
 import type { Pipeline } from "./pipeline";
 import { requireLockfile } from "./doctor";
-import { resolveScope, scopeArgs } from "./lib/scope";
+import { laneScopes, resolveScope, scopeArgs } from "./lib/scope";
 import { GateFailure, tail } from "./lib/errors";
 import { clippyDiagnostics } from "./lib/clippy-output";
 import { QUALITY_VERDICTS, qualityRunCommand } from "./lib/test-run";
@@ -32,7 +32,7 @@ export async function fmt(pipeline: Pipeline): Promise<GateReport> {
 
 export async function clippy(pipeline: Pipeline): Promise<GateReport> {
   await requireLockfile(pipeline, "clippy");
-  const args = ["clippy", "--locked", ...scopeArgs(resolveScope(pipeline.config, "clippy"), "cargo"), "--all-targets", "--all-features", "--", "-D", "warnings"];
+  const args = ["clippy", "--locked", ...laneScopes(pipeline.config).clippy, "--all-targets", "--all-features", "--", "-D", "warnings"];
   const ran = rustWorkspace(pipeline, { dependencies: "dev" }).withExec(qualityRunCommand(args, QUALITY_VERDICTS.clippy, { touch: true }));
   const { exitCode, stderr } = await cargoGateOutcome("clippy", ran, "clippy");
   if (exitCode === 0) return { figure: "no warnings" };
@@ -49,7 +49,7 @@ export async function doc(pipeline: Pipeline): Promise<GateReport> {
   await requireLockfile(pipeline, "doc");
   const ran = rustWorkspace(pipeline, { dependencies: "dev" })
     .withEnvVariable("RUSTDOCFLAGS", "-D warnings")
-    .withExec(qualityRunCommand(["doc", "--locked", ...scopeArgs(resolveScope(pipeline.config, "doc"), "cargo"), "--no-deps", "--all-features"], QUALITY_VERDICTS.doc, { touch: true }));
+    .withExec(qualityRunCommand(["doc", "--locked", ...laneScopes(pipeline.config).doc, "--no-deps", "--all-features"], QUALITY_VERDICTS.doc, { touch: true }));
   const { exitCode, stderr } = await cargoGateOutcome("doc", ran, "rustdoc");
   if (exitCode === 0) return { figure: "no warnings" };
   throw new GateFailure("doc", `cargo doc with RUSTDOCFLAGS=-D warnings failed (exit ${exitCode}):\n${tail(stderr, 60)}`, `exit ${exitCode}`);

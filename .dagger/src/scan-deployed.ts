@@ -14,10 +14,10 @@ import { renderDailyReport, type ScanSection } from "./lib/daily-report";
 import type { Environment } from "./lib/deploy/environment";
 import { colouredName, liveColour } from "./lib/deploy/bluegreen";
 import { parseImageReference } from "./lib/image-ref";
-import { kubectl } from "./deploy-support";
+import { kubectl, postSlack } from "./deploy-support";
 import { scanAudit, verdictOf } from "./security";
 import { reportToGitHub } from "./github";
-import { pageScanFindings, postSlack } from "./alerts";
+import { pageScanFindings } from "./alerts";
 import { slackAlert } from "./lib/alerts/slack-alerts";
 
 interface DeployedImage {

@@ -8,7 +8,7 @@ import { cargoGateOutcome, rustWorkspace, sqlxCli, SOURCE_DIR } from "./rust";
 import { tarpaulinBuildArgs } from "./lib/dependency-layer";
 import type { Pipeline } from "./pipeline";
 import { requireLockfile } from "./doctor";
-import { resolveScope, scopeArgs } from "./lib/scope";
+import { laneScopes } from "./lib/scope";
 import { resolveTestEnv } from "./lib/test-env";
 import { cacheVolume } from "./cache";
 import { coverageGate, parseCobertura } from "./lib/coverage";
@@ -57,17 +57,17 @@ export function testServices(pipeline: Pipeline, lane: string): { db: Service; r
 /** The plan's test environment, for unit and integration tests alike: services, JWT_SECRET, RUST_BACKTRACE=1. */
 function withTestServices(pipeline: Pipeline, ctr: Container, lane: string, jwtSecret?: Secret): Container {
   const { db, redis } = testServices(pipeline, lane);
+  const services = { DATABASE_URL: `postgres://postgres@db:5432/${pipeline.config.tests.database}`, REDIS_URL: "redis://redis:6379" };
   let out = ctr
     .withServiceBinding("db", db)
     .withServiceBinding("redis", redis)
-    .withEnvVariable("DATABASE_URL", `postgres://postgres@db:5432/${pipeline.config.tests.database}`)
-    .withEnvVariable("REDIS_URL", "redis://redis:6379")
+    .withEnvVariable("DATABASE_URL", services.DATABASE_URL)
+    .withEnvVariable("REDIS_URL", services.REDIS_URL)
     .withEnvVariable("MIGRATIONS_DIR", `${SOURCE_DIR}/${pipeline.config.paths.migrations}`)
     .withEnvVariable("RUST_BACKTRACE", "1");
   // The caller's JWT_SECRET when given; otherwise the test script makes a random one for each run inside the
   // container (lib/test-run.ts), so no key is fixed in the module and the exec stays cacheable.
   if (jwtSecret) out = out.withSecretVariable("JWT_SECRET", jwtSecret);
-  const services = { DATABASE_URL: `postgres://postgres@db:5432/${pipeline.config.tests.database}`, REDIS_URL: "redis://redis:6379" };
   for (const [name, value] of Object.entries(resolveTestEnv(pipeline.config.tests.env, services))) out = out.withEnvVariable(name, value);
   return out;
 }
@@ -96,7 +96,7 @@ export function coverageRun(pipeline: Pipeline): Container {
     "unit-test",
   );
   const args = [
-    ...tarpaulinBuildArgs(scopeArgs(resolveScope(pipeline.config, "unitTest"), "tarpaulin")),
+    ...tarpaulinBuildArgs(laneScopes(pipeline.config).unitTest),
     "--out", "Xml",
     "--output-dir", "/reports",
     ...coverage.exclude.flatMap((glob) => ["--exclude-files", glob]),
@@ -146,7 +146,7 @@ export async function integrationTest(pipeline: Pipeline, jwtSecret?: Secret): P
     jwtSecret,
   );
   const args = [
-    "test", "--locked", ...scopeArgs(resolveScope(pipeline.config, "integrationTest"), "cargo"), "--all-features",
+    "test", "--locked", ...laneScopes(pipeline.config).integrationTest, "--all-features",
     "--test", "*", // cargo expands the glob itself: every integration test target
     "--", `--test-threads=${pipeline.config.tests.integrationThreads}`,
     ...(pipeline.config.tests.includeIgnored ? ["--include-ignored"] : []),

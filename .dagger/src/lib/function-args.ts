@@ -444,17 +444,7 @@ export interface NotifyRequest<S> {
   githubRepository?: string;
 }
 
-export function parseNotifyArgs<S>(args: {
-  slackWebhook: S;
-  status: NotifyStatus | string;
-  environment: string;
-  version: string;
-  runUrl?: string;
-  reason?: string;
-  author?: string;
-  commit?: string;
-  githubRepository?: string;
-}): NotifyRequest<S> {
+export function parseNotifyArgs<S>(args: Omit<NotifyRequest<S>, "status"> & { status: NotifyStatus | string }): NotifyRequest<S> {
   const schema = z.object({
     slackWebhook: secret<S>(),
     status: z.enum(NotifyStatus),
