@@ -76,11 +76,12 @@ describe("cleanup", () => {
 describe("cleanup under argo-rollouts", () => {
   it("protects the Rollout's image and every revision its ReplicaSets keep, read from the controller's objects", async () => {
     const base = clusterAndGitHub();
+    // versions that --apply deletes under the blue-green layout (see above): here the Rollout and its previous revision run them
     const rollout = {
       kind: "Rollout",
-      spec: { selector: { matchLabels: { app: "analytics-api" } }, template: { spec: { containers: [{ name: "analytics-api", image: `${REPO}:1.0.0@${V.release.name}` }] } } },
+      spec: { selector: { matchLabels: { app: "analytics-api" } }, template: { spec: { containers: [{ name: "analytics-api", image: `${REPO}:main-aaaaaaa@${V.oldMain.name}` }] } } },
     };
-    const previous = { kind: "ReplicaSet", spec: { template: { spec: { containers: [{ name: "analytics-api", image: `${REPO}@${V.devIndex.name}` }] } } } };
+    const previous = { kind: "ReplicaSet", spec: { template: { spec: { containers: [{ name: "analytics-api", image: `${REPO}@${V.stale.name}` }] } } } };
     const script = {
       ...base,
       exec: (e: ExecView) => {
@@ -93,12 +94,13 @@ describe("cleanup under argo-rollouts", () => {
     const { session, call } = await start(script, sourceWithConfig({ ...CONFIG, environments: { production: { strategy: "argo-rollouts" } } }));
     const report = await call((ci) => {
       const s = secrets();
-      return ci.cleanup(s.kubeconfig, s.token, "acme/observatory");
+      return ci.cleanup(s.kubeconfig, s.token, "acme/observatory", undefined, true);
     });
-    const kubectl = session.execs.filter((e) => e.args[0] === "kubectl").map((e) => e.args.join(" "));
-    expect(kubectl.filter((l) => l.includes("llm-observatory ") || l.endsWith("llm-observatory")).some((l) => / deployment /.test(l))).toBe(false);
-    expect(kubectl.some((l) => l.includes("get replicasets -l app=analytics-api -o json"))).toBe(true);
+    const production = session.execs.filter((e) => e.args[0] === "kubectl" && e.args[e.args.indexOf("-n") + 1] === "llm-observatory").map((e) => e.args.join(" "));
+    expect(production.some((l) => / deployment /.test(l))).toBe(false);
+    expect(production.some((l) => l.includes("get replicasets -l app=analytics-api -o json"))).toBe(true);
+    expect(deletions(session.execs).sort()).toEqual(["/repos/acme/observatory/actions/artifacts/501", "/repos/acme/observatory/actions/caches/601"].sort());
+    expect(report).toContain("image versions: 0 deleted, 6 kept");
     expect(report).toContain("deployed in production");
-    expect(deletions(session.execs)).toEqual([]);
   });
 });

@@ -167,7 +167,8 @@ describe("post-switch watch", () => {
     expect(cluster.slack.map((s) => s.payload.text)).toEqual([expect.stringContaining("rolled back in production: post-switch watch of green failed")]);
     // the watch ran on the public Service's traffic, not the (removed) canary's
     const watched = cluster.commands.filter((c) => c[1] === "--raw" && c[2].includes("/proxy/api/v1/query")).map((c) => decodeURIComponent(c[2])).slice(32);
-    expect(watched.every((q) => isLive(q) || q.includes('deployment="analytics-api-green"'))).toBe(true);
+    expect(watched.length).toBeGreaterThan(0);
+    expect(watched.filter((q) => !(isLive(q) || q.includes('deployment="analytics-api-green"')))).toEqual([]);
     expect(session.secretLeaks([err.message])).toEqual([]);
   });
 
