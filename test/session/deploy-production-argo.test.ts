@@ -177,14 +177,15 @@ describe("rollback --environment production with strategy argo-rollouts", () => 
 });
 
 describe("one config, both strategies", () => {
+  // placeholders both strategies fill alike, so the rendered PromQL must be byte-identical
+  const queries = {
+    errorRate: 'sum(rate(app_http_errors_total{namespace="{{namespace}}"}[{{interval}}])) / sum(rate(app_http_requests_total{namespace="{{namespace}}"}[{{interval}}]))',
+    latencyP95: 'histogram_quantile(0.95, sum by (le) (rate(app_http_seconds_bucket{namespace="{{namespace}}"}[{{interval}}])))',
+    healthFailures: 'max(app_unready_ratio{namespace="{{namespace}}"})',
+  };
+  const production = { canary: { intervalSeconds: 30, windowSeconds: 90, errorRate: { threshold: 0.02, consecutive: 2 }, latencyP95: { consecutive: 3 } }, prometheus: { queries } };
+
   it("the pipeline strategy queries Prometheus with exactly the AnalysisTemplate's queries and judges them on the same limits", async () => {
-    // placeholders both strategies fill alike, so the rendered PromQL must be byte-identical
-    const queries = {
-      errorRate: 'sum(rate(app_http_errors_total{namespace="{{namespace}}"}[{{interval}}])) / sum(rate(app_http_requests_total{namespace="{{namespace}}"}[{{interval}}]))',
-      latencyP95: 'histogram_quantile(0.95, sum by (le) (rate(app_http_seconds_bucket{namespace="{{namespace}}"}[{{interval}}])))',
-      healthFailures: 'max(app_unready_ratio{namespace="{{namespace}}"})',
-    };
-    const production = { canary: { intervalSeconds: 30, windowSeconds: 90, errorRate: { threshold: 0.02, consecutive: 2 }, latencyP95: { consecutive: 3 } }, prometheus: { queries } };
     const pipelineCluster = bootstrappedProduction(NS);
     const asked = new Set<string>();
     pipelineCluster.prometheus = (query) => {
@@ -204,6 +205,17 @@ describe("one config, both strategies", () => {
     expect(canaryAsked.size).toBe(3);
     expect(metrics.find((metric) => metric.name === "error-rate")).toMatchObject({ interval: "30s", count: 3, failureLimit: 1, successCondition: "len(result) != 1 || isNaN(result[0]) || result[0] <= 0.02" });
   });
+  it("just above the template's error-rate limit (0.021 > 0.02, which its successCondition fails) the pipeline rolls the canary back too", async () => {
+    const pipelineCluster = bootstrappedProduction(NS);
+    pipelineCluster.prometheus = (query) => promVector(query.includes("app_http_errors_total") && !query.includes('canary=""') ? "0.021" : "0");
+    const { call } = await startRun(pipelineCluster.script(), sourceWithConfig({ environments: { production } }), { clock });
+    const err = await failureOf(call((ci) => deployProduction(ci)));
+    expect(recordOf(err)).toMatchObject({ result: "rolled-back", details: { phase: "canary" } });
+    const argoConfig = environmentsConfigSchema.parse({ production: { ...production, strategy: "argo-rollouts" } }).production;
+    const errorRate = ((analysisTemplate(argoConfig, "80") as any).spec.metrics as any[]).find((metric) => metric.name === "error-rate");
+    expect(errorRate.successCondition).toBe("len(result) != 1 || isNaN(result[0]) || result[0] <= 0.02");
+  });
+
 });
 
 describe("the daily scan under argo-rollouts", () => {

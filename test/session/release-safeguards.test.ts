@@ -100,6 +100,17 @@ describe("pre-check: review recent errors", () => {
 });
 
 describe("hotfix path", () => {
+  it("--hotfix still refuses to switch when the new colour fails its smoke test: the Service keeps blue", async () => {
+    const cluster = productionCluster();
+    cluster.prometheus = prometheusBy(healthyValue);
+    cluster.colourHealthy = false;
+    const { call } = await start(cluster);
+    const err = await failureOf(call((ci) => deployProduction(ci, { hotfix: true, reason: REASON })));
+    expect(cluster.get("service", "analytics-api").spec.selector.color).toBe("blue");
+    expect(cluster.mutations().map((m) => m.split(" -p ")[0])).not.toContain("patch service analytics-api --type=strategic");
+    expect(recordOf(err).details.failedStep).toBe("smoke-idle(green)");
+  });
+
   it("--hotfix skips the canary but keeps the smoke test and the post-switch watch; recorded in the notes and in Slack", async () => {
     const cluster = productionCluster();
     cluster.prometheus = prometheusBy(healthyValue);
